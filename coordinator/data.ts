@@ -1,0 +1,112 @@
+/**
+ * Training data as the trainer handles it: one flat Float32Array per model input (and for labels), rows
+ * first. Converts what users pass to `fit` (tensors, nested arrays, typed arrays) once, up front.
+ */
+import { tf } from "../shared/model/mod.ts";
+import type { Batch } from "../shared/model/mod.ts";
+
+/** One array of rows: `shape[0]` rows of `shape.slice(1)` each. */
+export interface ArrayData {
+  data: Float32Array;
+  shape: number[];
+}
+
+/** Inputs (one per model input) and labels with the same row count. */
+export interface Dataset {
+  inputs: ArrayData[];
+  y: ArrayData | null;
+  length: number;
+}
+
+/** What `fit`/`evaluate`/`predict` accept for x or y. */
+export type DataLike = tf.Tensor | number[] | number[][] | number[][][] | number[][][][] | ArrayData;
+
+function toArrayData(v: DataLike, what: string): ArrayData {
+  if (v instanceof tf.Tensor) {
+    if (v.shape.length === 0) throw new RangeError(`Cannot use a scalar as ${what}: pass one row per sample`);
+    const data = v.dtype === "float32" ? v.dataSync() as Float32Array : Float32Array.from(v.dataSync() as ArrayLike<number>);
+    return { data: data.slice(), shape: [...v.shape] };
+  }
+  if (Array.isArray(v)) {
+    const t = tf.tensor(v as number[]);
+    try {
+      return toArrayData(t, what);
+    } finally {
+      t.dispose();
+    }
+  }
+  if (v && typeof v === "object" && v.data instanceof Float32Array && Array.isArray(v.shape)) {
+    const size = v.shape.reduce((a, b) => a * b, 1);
+    if (size !== v.data.length) {
+      throw new RangeError(`Cannot use ${what} as its shape [${v.shape}] needs ${size} values: received ${v.data.length}`);
+    }
+    return v;
+  }
+  throw new TypeError(`Cannot use ${what}: pass a tf.Tensor, a nested number array, or { data: Float32Array, shape }`);
+}
+
+/** Builds a dataset from user x (one input or a list) and y; checks row counts. */
+export function toDataset(x: DataLike | DataLike[], y: DataLike | null | undefined): Dataset {
+  const list = Array.isArray(x) && (x.length === 0 || x[0] instanceof tf.Tensor || isArrayData(x[0]))
+    ? x as DataLike[]
+    : [x as DataLike];
+  const inputs = list.map((v, i) => toArrayData(v, list.length > 1 ? `input ${i}` : "x"));
+  const length = inputs[0]?.shape[0] ?? 0;
+  inputs.forEach((a, i) => {
+    if (a.shape[0] !== length) {
+      throw new RangeError(
+        `Cannot use inputs with different sample counts: input 0 has ${length} rows, input ${i} has ${a.shape[0]}`,
+      );
+    }
+  });
+  const labels = y === null || y === undefined ? null : toArrayData(y, "y");
+  if (labels && labels.shape[0] !== length) {
+    throw new RangeError(
+      `Data cardinality is ambiguous: x has ${length} samples but y has ${labels.shape[0]}. ` +
+        "Make sure all arrays contain the same number of samples.",
+    );
+  }
+  return { inputs, y: labels, length };
+}
+
+function isArrayData(v: unknown): boolean {
+  return !!v && typeof v === "object" && (v as ArrayData).data instanceof Float32Array;
+}
+
+function rowSize(a: ArrayData): number {
+  return a.shape.slice(1).reduce((p, d) => p * d, 1);
+}
+
+/** Rows `start..end` of every array (views, no copy). */
+export function sliceRows(ds: Dataset, start: number, end: number): Dataset {
+  const cut = (a: ArrayData): ArrayData => {
+    const r = rowSize(a);
+    return { data: a.data.subarray(start * r, end * r), shape: [end - start, ...a.shape.slice(1)] };
+  };
+  return { inputs: ds.inputs.map(cut), y: ds.y ? cut(ds.y) : null, length: end - start };
+}
+
+/** Copies the rows at `indices` into a batch. */
+export function gatherRows(ds: Dataset, indices: ArrayLike<number>): Batch {
+  const take = (a: ArrayData) => {
+    const r = rowSize(a);
+    const out = new Float32Array(indices.length * r);
+    for (let i = 0; i < indices.length; i++) {
+      const s = indices[i]! * r;
+      out.set(a.data.subarray(s, s + r), i * r);
+    }
+    return { data: out, shape: [indices.length, ...a.shape.slice(1)] };
+  };
+  return { inputs: ds.inputs.map(take), y: ds.y ? take(ds.y) : null };
+}
+
+/** Rows `start..end` as a batch (views, no copy). */
+export function rangeBatch(ds: Dataset, start: number, end: number): Batch {
+  const s = sliceRows(ds, start, end);
+  return { inputs: s.inputs, y: s.y };
+}
+
+/** Per-sample shape of an array. */
+export function sampleShape(a: ArrayData): number[] {
+  return a.shape.slice(1);
+}

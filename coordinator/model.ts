@@ -1,0 +1,492 @@
+/**
+ * The Keras model API: `Sequential` and the Functional `Model`, with `compile`, `fit`, `evaluate`,
+ * `predict`, `summary` and weight access. Training runs through the coordinator's one loop
+ * ({@link trainLoop}) on an in-process pool or on NATS workers.
+ */
+import { type Callback, type CallbackModel, CallbackList, History } from "../shared/callbacks/mod.ts";
+import {
+  BatchNormalization,
+  Dense,
+  Conv2D,
+  Flatten,
+} from "../shared/model/layers/mod.ts";
+import {
+  type BackendName,
+  Engine,
+  getOptimizer,
+  initBackend,
+  Input,
+  InputLayer,
+  type Layer,
+  type LossName,
+  type MetricSpec,
+  Network,
+  type Optimizer,
+  resolveLoss,
+  resolveMetric,
+  SymbolicTensor,
+  tf,
+} from "../shared/model/mod.ts";
+import { type DataLike, type Dataset, sampleShape, sliceRows, toDataset } from "./data.ts";
+import { LocalPool } from "./local_pool.ts";
+import type { WorkerPool } from "./pool.ts";
+import { evalLogs, type TrainReport, trainLoop } from "./trainer.ts";
+
+export interface CompileOptions {
+  /** @default "rmsprop" (Keras) */
+  optimizer?: string | Optimizer;
+  loss: string;
+  /** @default [] */
+  metrics?: string[];
+}
+
+/** Where the computation runs: `{ workers: 2 }` spawns local workers over an embedded NATS server. */
+export interface DistributeOptions {
+  workers: number;
+  nats?: string;
+}
+
+export interface FitOptions {
+  /** @default 1 */
+  epochs?: number;
+  /** @default 32 */
+  batchSize?: number;
+  /** Fraction of the data, taken from the end before shuffling, used for validation. @default 0 */
+  validationSplit?: number;
+  validationData?: [DataLike | DataLike[], DataLike];
+  /** @default true */
+  shuffle?: boolean;
+  /** @default 0 */
+  initialEpoch?: number;
+  /** 0 silent, 1 progress bar, 2 one line per epoch. @default 1 */
+  verbose?: 0 | 1 | 2;
+  callbacks?: Callback[];
+  /** Seed for shuffling and dropout. @default the model's seed */
+  seed?: number;
+  /** Compute backend. @default "auto" */
+  backend?: BackendName;
+  distribute?: DistributeOptions;
+}
+
+export interface EvaluateOptions {
+  /** @default 32 */
+  batchSize?: number;
+  /** @default 1 */
+  verbose?: 0 | 1 | 2;
+}
+
+/** What the last `fit` measured (for `--summary`). */
+export interface FitReport extends TrainReport {
+  wallSeconds: number;
+  backend: string;
+  workers: number;
+}
+
+interface Compiled {
+  loss: LossName;
+  metrics: MetricSpec[];
+}
+
+/** A Keras model. Construct with inputs/outputs (Functional) or use {@link Sequential}. */
+export class Model implements CallbackModel {
+  stopTraining = false;
+  /** The seed for initial weights, shuffling and dropout. */
+  readonly seed: number;
+  #network: Network | undefined;
+  #optimizer: Optimizer | undefined;
+  #compiled: Compiled | undefined;
+  #warnedScale = false;
+  /** Measurements of the last `fit`. */
+  lastFit: FitReport | undefined;
+  /** Creates the pool for a fit; replaced by the distributed launcher when `distribute` is used. */
+  poolFactory: ((model: Model, engine: Engine, opts: FitOptions) => Promise<WorkerPool>) | undefined;
+
+  constructor(opts: { inputs?: SymbolicTensor | SymbolicTensor[]; outputs?: SymbolicTensor | SymbolicTensor[]; name?: string; seed?: number } = {}) {
+    this.seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+    if (opts.inputs && opts.outputs) {
+      const list = <T>(v: T | T[]) => (Array.isArray(v) ? v : [v]);
+      this.#network = new Network({
+        inputs: list(opts.inputs),
+        outputs: list(opts.outputs),
+        ...(opts.name ? { name: opts.name } : {}),
+        kind: "Functional",
+        seed: this.seed,
+      });
+    } else if (opts.inputs || opts.outputs) {
+      throw new TypeError("Cannot create a Model with only inputs or only outputs: pass both");
+    }
+  }
+
+  /** Wraps an existing network (used when loading a saved model). */
+  static fromNetwork(network: Network, seed?: number): Model {
+    const model = network.kind === "Sequential" ? new Sequential([], { seed }) : new Model({ seed });
+    model.#network = network;
+    return model;
+  }
+
+  /** The built network; Sequential models build on first use. */
+  get network(): Network {
+    if (!this.#network) {
+      throw new Error(
+        "This model has not yet been built. Give the first layer an inputShape, or call fit/predict first.",
+      );
+    }
+    return this.#network;
+  }
+
+  protected setNetwork(network: Network): void {
+    this.#network = network;
+  }
+
+  protected get isBuilt(): boolean {
+    return this.#network !== undefined;
+  }
+
+  /** Builds from data shapes when needed (Sequential without inputShape). */
+  protected ensureBuilt(_shapes: number[][]): void {}
+
+  get name(): string {
+    return this.network.name;
+  }
+
+  get layers(): Layer[] {
+    return this.network.layers.filter((l) => !(l instanceof InputLayer));
+  }
+
+  /** The compiled optimizer (Keras `model.optimizer`); its `learningRate` is readable and settable. */
+  get optimizer(): Optimizer {
+    if (!this.#optimizer) throw new Error("You must call compile() before using the optimizer");
+    return this.#optimizer;
+  }
+
+  set optimizer(o: Optimizer) {
+    this.#optimizer = o;
+  }
+
+  get compiledLoss(): LossName | undefined {
+    return this.#compiled?.loss;
+  }
+
+  get compiledMetrics(): MetricSpec[] {
+    return this.#compiled?.metrics ?? [];
+  }
+
+  /** Configures the model for training (Keras `compile`). */
+  compile(opts: CompileOptions): void {
+    const loss = resolveLoss(opts.loss);
+    this.#optimizer = getOptimizer(opts.optimizer ?? "rmsprop");
+    const metricNames = opts.metrics ?? [];
+    this.#compiled = { loss, metrics: metricNames.map((m) => resolveMetric(m, loss, this.outputUnitsHint())) };
+  }
+
+  private outputUnitsHint(): number {
+    if (!this.isBuilt) {
+      const last = (this as unknown as Sequential).pendingLayers?.at(-1);
+      return last instanceof Dense ? last.units : 0;
+    }
+    const s = this.network.outputShapes[0]!;
+    return s[s.length - 1] ?? 1;
+  }
+
+  private requireCompiled(): Compiled {
+    if (!this.#compiled) {
+      throw new Error("You must compile your model before training/testing. Use `model.compile({ optimizer, loss })`.");
+    }
+    return this.#compiled;
+  }
+
+  /** Trains the model (Keras `fit`). Returns the History. */
+  async fit(x: DataLike | DataLike[], y: DataLike, opts: FitOptions = {}): Promise<History> {
+    const compiled = this.requireCompiled();
+    const epochs = opts.epochs ?? 1;
+    const batchSize = opts.batchSize ?? 32;
+    const validationSplit = opts.validationSplit ?? 0;
+    const verbose = opts.verbose ?? 1;
+    const initialEpoch = opts.initialEpoch ?? 0;
+    if (!Number.isInteger(epochs) || epochs <= 0) {
+      throw new RangeError(`Cannot fit as epochs must be a positive integer: received epochs=${epochs}`);
+    }
+    if (!Number.isInteger(batchSize) || batchSize <= 0) {
+      throw new RangeError(`Cannot fit as batchSize must be a positive integer: received batchSize=${batchSize}`);
+    }
+    if (!(validationSplit >= 0 && validationSplit < 1)) {
+      throw new RangeError(
+        `Cannot fit as validationSplit must be in [0, 1): received validationSplit=${validationSplit}`,
+      );
+    }
+    if (!Number.isInteger(initialEpoch) || initialEpoch < 0 || initialEpoch >= epochs) {
+      throw new RangeError(`Cannot fit as initialEpoch must be in [0, epochs): received initialEpoch=${initialEpoch}`);
+    }
+    const all = toDataset(x, y);
+    this.ensureBuilt(all.inputs.map(sampleShape));
+    this.checkData(all, compiled);
+    let train = all;
+    let val: Dataset | null = null;
+    if (opts.validationData) {
+      val = toDataset(opts.validationData[0], opts.validationData[1]);
+      this.checkData(val, compiled);
+    } else if (validationSplit > 0) {
+      // Keras: the last fraction of the data, taken before any shuffling.
+      const splitAt = Math.floor(all.length * (1 - validationSplit));
+      if (splitAt === 0 || splitAt === all.length) {
+        throw new RangeError(
+          `Cannot split ${all.length} samples with validationSplit=${validationSplit}: ` +
+            "it leaves no training or no validation samples. Pass more data or another split.",
+        );
+      }
+      train = sliceRows(all, 0, splitAt);
+      val = sliceRows(all, splitAt, all.length);
+    }
+    const start = performance.now();
+    const backend = await initBackend(opts.backend ?? "auto");
+    const engine = new Engine(this.network, { loss: compiled.loss, metrics: compiled.metrics, seed: opts.seed ?? this.seed });
+    const pool = this.poolFactory && opts.distribute
+      ? await this.poolFactory(this, engine, opts)
+      : new LocalPool(engine, backend.name);
+    try {
+      await pool.setData("train", train);
+      if (val) await pool.setData("val", val);
+      const callbacks = new CallbackList(opts.callbacks ?? [], {
+        model: this,
+        params: { epochs, steps: Math.ceil(train.length / batchSize), verbose },
+      });
+      const report = await trainLoop(this, pool, train, {
+        epochs,
+        batchSize,
+        shuffle: opts.shuffle ?? true,
+        initialEpoch,
+        seed: opts.seed ?? this.seed,
+        validation: val !== null,
+        callbacks,
+        metrics: compiled.metrics,
+      }, (layer) => this.bnMomentum(layer));
+      this.lastFit = {
+        ...report,
+        wallSeconds: (performance.now() - start) / 1000,
+        backend: pool.backend,
+        workers: pool.workers,
+      };
+      return callbacks.history!;
+    } finally {
+      await pool.close();
+    }
+  }
+
+  private bnMomentum(layer: string): number {
+    const l = this.network.layers.find((x) => x.name === layer);
+    return l instanceof BatchNormalization ? l.momentum : 0.99;
+  }
+
+  /** Returns `[loss, ...metrics]` on the data, dropout off (Keras `evaluate`). */
+  async evaluate(x: DataLike | DataLike[], y: DataLike, opts: EvaluateOptions = {}): Promise<number[]> {
+    const compiled = this.requireCompiled();
+    const ds = toDataset(x, y);
+    this.ensureBuilt(ds.inputs.map(sampleShape));
+    this.checkData(ds, compiled);
+    const backend = await initBackend("auto");
+    const pool = new LocalPool(
+      new Engine(this.network, { loss: compiled.loss, metrics: compiled.metrics, seed: this.seed }),
+      backend.name,
+    );
+    await pool.setData("eval", ds);
+    const r = await pool.evaluate("eval", this.network.params, this.network.state, opts.batchSize ?? 32);
+    await pool.close();
+    const logs = evalLogs(compiled.metrics, r);
+    if ((opts.verbose ?? 1) > 0) {
+      console.log(Object.entries(logs).map(([k, v]) => `${k}: ${v.toFixed(4)}`).join(" - "));
+    }
+    return [logs.loss!, ...compiled.metrics.map((m) => logs[m.name]!)];
+  }
+
+  /** Model outputs for the inputs, dropout off (Keras `predict`). */
+  async predict(x: DataLike | DataLike[], opts: { batchSize?: number } = {}): Promise<tf.Tensor> {
+    const ds = toDataset(x, null);
+    this.ensureBuilt(ds.inputs.map(sampleShape));
+    this.network.checkInputShapes(ds.inputs.map(sampleShape));
+    const backend = await initBackend("auto");
+    const compiled = this.#compiled ?? { loss: "mean_squared_error" as const, metrics: [] };
+    const pool = new LocalPool(new Engine(this.network, { ...compiled, seed: this.seed }), backend.name);
+    await pool.setData("predict", ds);
+    const out = await pool.predict("predict", this.network.params, this.network.state, opts.batchSize ?? 32);
+    await pool.close();
+    return tf.tensor(out, [ds.length, ...this.network.outputShapes[0]!]);
+  }
+
+  /** Checks shapes and labels against the model before any compute. */
+  private checkData(ds: Dataset, compiled: Compiled): void {
+    this.network.checkInputShapes(ds.inputs.map(sampleShape));
+    if (!this.#warnedScale) this.warnUnscaled(ds);
+    if (!ds.y) return;
+    const outShape = this.network.outputShapes[0]!;
+    const classes = outShape[outShape.length - 1]!;
+    const yShape = sampleShape(ds.y);
+    const yWidth = yShape.length === 0 ? 1 : yShape[yShape.length - 1]!;
+    if (compiled.loss === "categorical_crossentropy" && yWidth !== classes) {
+      throw new RangeError(
+        `categorical_crossentropy expects one-hot labels of shape [n, ${classes}] but received labels of shape ` +
+          `[${ds.y.shape}]. For integer class labels use loss "sparse_categorical_crossentropy", or one-hot ` +
+          `encode them with utils.toCategorical(y, ${classes}).`,
+      );
+    }
+    if (compiled.loss === "sparse_categorical_crossentropy") {
+      if (yWidth !== 1) {
+        throw new RangeError(
+          `sparse_categorical_crossentropy expects integer class labels of shape [n] but received labels of shape ` +
+            `[${ds.y.shape}]. For one-hot labels use loss "categorical_crossentropy".`,
+        );
+      }
+      const d = ds.y.data;
+      for (let i = 0; i < d.length; i++) {
+        const v = d[i]!;
+        if (!(Number.isInteger(v) && v >= 0 && v < classes)) {
+          throw new RangeError(
+            `Received a label value of ${v} (sample ${i}) which is outside the valid range of [0, ${classes}) ` +
+              `for an output of ${classes} units. Labels must be integer class ids below the number of output units.`,
+          );
+        }
+      }
+    }
+  }
+
+  /** One-time warning when a Dense/Conv2D input is far outside [-1, 1] (unnormalized pixels). */
+  private warnUnscaled(ds: Dataset): void {
+    ds.inputs.forEach((input, i) => {
+      const consumer = this.network.nodes.find((n) => n.inputs.includes(this.network.inputs[i]!))?.layer;
+      if (!(consumer instanceof Dense || consumer instanceof Conv2D || consumer instanceof Flatten)) return;
+      let max = 0;
+      const d = input.data;
+      const stride = Math.max(1, Math.floor(d.length / 100_000));
+      for (let k = 0; k < d.length; k += stride) max = Math.max(max, Math.abs(d[k]!));
+      if (max > 10) {
+        this.#warnedScale = true;
+        console.warn(
+          `Warning: input ${i} has values up to ${max}; neural networks train best on inputs scaled to ` +
+            `[0, 1] or [-1, 1]. Normalize the data first, e.g. x.div(255) for 8-bit pixels.`,
+        );
+      }
+    });
+  }
+
+  getWeights(): Float32Array[] {
+    return this.network.getWeights();
+  }
+
+  setWeights(weights: readonly Float32Array[]): void {
+    this.network.setWeights(weights);
+  }
+
+  namedWeights(): { name: string; data: Float32Array }[] {
+    return this.network.namedWeights();
+  }
+
+  /** The Keras 3 model config. */
+  toJSON(): unknown {
+    return this.network.toConfig();
+  }
+
+  countParams(): number {
+    return this.network.countParams();
+  }
+
+  save(_path: string): Promise<void> {
+    return Promise.reject(new Error("save() is not available yet"));
+  }
+
+  saveWeights(_path: string): Promise<void> {
+    return Promise.reject(new Error("saveWeights() is not available yet"));
+  }
+
+  /** Prints a Keras-style table of layers, output shapes and parameter counts. */
+  summary(print: (line: string) => void = console.log): void {
+    const net = this.network;
+    const functional = net.kind === "Functional";
+    const rows = net.layers
+      .filter((l) => functional || !(l instanceof InputLayer))
+      .map((l) => {
+        const node = l.inboundNodes[0]!;
+        const connected = node.inputs.map((t) => `${t.node.layer.name}[${t.node.index}][0]`).join(", ") || "-";
+        return [`${l.name} (${l.className})`, `(None, ${node.output.shape.join(", ")})`, l.countParams().toLocaleString("en-US"), connected];
+      });
+    const headers = ["Layer (type)", "Output Shape", "Param #", "Connected to"];
+    const cols = functional ? 4 : 3;
+    const widths = headers.slice(0, cols).map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)) + 2);
+    const cell = (s: string, i: number) => (i === 2 ? s.padStart(widths[i]! - 1) + " " : " " + s.padEnd(widths[i]! - 1));
+    const line = (l: string, m: string, r: string, f: string) => l + widths.map((w) => f.repeat(w)).join(m) + r;
+    print(`Model: "${net.name}"`);
+    print(line("┏", "┳", "┓", "━"));
+    print("┃" + headers.slice(0, cols).map(cell).join("┃") + "┃");
+    print(line("┡", "╇", "┩", "━"));
+    rows.forEach((r, k) => {
+      print("│" + r.slice(0, cols).map(cell).join("│") + "│");
+      if (k < rows.length - 1) print(line("├", "┼", "┤", "─"));
+    });
+    print(line("└", "┴", "┘", "─"));
+    const bytes = (n: number) => {
+      const b = n * 4;
+      return b >= 1024 * 1024 ? `${(b / 1024 / 1024).toFixed(2)} MB` : b >= 1024 ? `${(b / 1024).toFixed(2)} KB` : `${b} B`;
+    };
+    const trainable = net.params.length, fixed = net.state.length;
+    print(` Total params: ${(trainable + fixed).toLocaleString("en-US")} (${bytes(trainable + fixed)})`);
+    print(` Trainable params: ${trainable.toLocaleString("en-US")} (${bytes(trainable)})`);
+    print(` Non-trainable params: ${fixed.toLocaleString("en-US")} (${bytes(fixed)})`);
+  }
+}
+
+/** A linear stack of layers (Keras `Sequential`). */
+export class Sequential extends Model {
+  /** Layers added before the model is built. */
+  pendingLayers: Layer[];
+  readonly #name: string | undefined;
+
+  constructor(layers: Layer[] = [], opts: { name?: string; seed?: number } = {}) {
+    super(opts.seed === undefined ? {} : { seed: opts.seed });
+    this.pendingLayers = [];
+    this.#name = opts.name;
+    for (const l of layers) this.add(l);
+  }
+
+  /** Appends a layer (Keras `model.add`). */
+  add(layer: Layer): void {
+    if (this.isBuilt) throw new Error("Cannot add layers to a Sequential model after it has been built");
+    if (layer instanceof InputLayer) {
+      this.pendingLayers.push(layer);
+      return;
+    }
+    this.pendingLayers.push(layer);
+    const first = this.pendingLayers[0]!;
+    const shape = first instanceof InputLayer ? first.shape : first.inputShape;
+    if (shape && this.pendingLayers.length === 1 + (first instanceof InputLayer ? 1 : 0) && false) return;
+    void shape;
+  }
+
+  override get network(): Network {
+    if (!this.isBuilt) {
+      const first = this.pendingLayers[0];
+      const shape = first instanceof InputLayer ? first.shape : first?.inputShape;
+      if (shape) this.build([...shape]);
+    }
+    return super.network;
+  }
+
+  protected override ensureBuilt(shapes: number[][]): void {
+    if (this.isBuilt) return;
+    const first = this.pendingLayers[0];
+    const shape = first instanceof InputLayer ? first.shape : first?.inputShape;
+    this.build(shape ? [...shape] : shapes[0]!);
+  }
+
+  /** Builds the model for a per-sample input shape. */
+  build(inputShape: number[]): void {
+    if (this.pendingLayers.length === 0) throw new Error("Cannot build a Sequential model with no layers");
+    const first = this.pendingLayers[0]!;
+    const input = first instanceof InputLayer ? first.inboundNodes[0]?.output ?? new Input({ shape: inputShape }) : new Input({ shape: inputShape });
+    let x: SymbolicTensor = input;
+    for (const l of this.pendingLayers) {
+      if (l instanceof InputLayer) continue;
+      x = l.apply(x);
+    }
+    this.setNetwork(
+      new Network({ inputs: [input], outputs: [x], ...(this.#name ? { name: this.#name } : {}), kind: "Sequential", seed: this.seed }),
+    );
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The seam between the training loop and where gradients are computed. The trainer talks to a
+ * WorkerPool; an in-process pool and a NATS pool implement it, so callbacks, metrics and checkpoints
+ * never know which one runs.
+ */
+import type { EvalResult, SliceResult } from "../shared/model/mod.ts";
+import type { Dataset } from "./data.ts";
+
+/** One optimizer step's request: which rows of the named dataset, at which weights. */
+export interface StepRequest {
+  /** Global step id (the optimizer's iteration count): seeds dropout, makes replies idempotent. */
+  step: number;
+  /** Row indices of the global batch, in batch order. */
+  indices: Int32Array;
+  params: Float32Array;
+  state: Float32Array;
+}
+
+export interface WorkerPool {
+  /** Workers computing now. */
+  readonly workers: number;
+  /** The compute backend the workers use. */
+  readonly backend: string;
+  /** Makes a dataset available to all workers under a name (shipped once, cached). */
+  setData(name: string, data: Dataset): Promise<void>;
+  /** Computes one step's gradients; results cover the batch and come back in slice order. */
+  trainStep(data: string, req: StepRequest): Promise<SliceResult[]>;
+  /** Loss and metric sums over all rows of a dataset, in chunks of `batchSize`. */
+  evaluate(data: string, params: Float32Array, state: Float32Array, batchSize: number): Promise<EvalResult>;
+  /** Model outputs for all rows, flat, in row order. */
+  predict(data: string, params: Float32Array, state: Float32Array, batchSize: number): Promise<Float32Array>;
+  close(): Promise<void>;
+}

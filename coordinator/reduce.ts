@@ -1,0 +1,52 @@
+/**
+ * Combining the slices of one step. The rule: every slice reports the gradient of its own mean loss
+ * (plus regularization) and its sample count; the step's gradient is the sample-weighted mean
+ * Σ nₖ·gₖ / Σ nₖ, summed in slice order (never arrival order) so a run is reproducible. BatchNorm
+ * statistics combine exactly: the batch mean and the biased batch variance of all rows together.
+ */
+import type { SliceResult } from "../shared/model/mod.ts";
+
+export interface ReducedStep {
+  count: number;
+  grads: Float32Array;
+  lossSum: number;
+  metricSums: number[];
+  regLoss: number;
+  batchStats: { layer: string; mean: Float32Array; variance: Float32Array }[];
+}
+
+export function reduceSlices(slices: readonly SliceResult[]): ReducedStep {
+  if (slices.length === 0) throw new RangeError("Cannot reduce a step with no slices");
+  const first = slices[0]!;
+  if (slices.length === 1) return { ...first };
+  const count = slices.reduce((n, s) => n + s.count, 0);
+  const grads = new Float32Array(first.grads.length);
+  for (const s of slices) {
+    const w = s.count / count;
+    const g = s.grads;
+    for (let i = 0; i < grads.length; i++) grads[i] = grads[i]! + w * g[i]!;
+  }
+  const batchStats = first.batchStats.map((stat, k) => {
+    const mean = new Float32Array(stat.mean.length);
+    const meanSq = new Float64Array(stat.mean.length);
+    for (const s of slices) {
+      const w = s.count / count;
+      const b = s.batchStats[k]!;
+      for (let c = 0; c < mean.length; c++) {
+        mean[c] = mean[c]! + w * b.mean[c]!;
+        meanSq[c] = meanSq[c]! + w * (b.variance[c]! + b.mean[c]! * b.mean[c]!);
+      }
+    }
+    const variance = new Float32Array(mean.length);
+    for (let c = 0; c < mean.length; c++) variance[c] = Math.max(0, meanSq[c]! - mean[c]! * mean[c]!);
+    return { layer: stat.layer, mean, variance };
+  });
+  return {
+    count,
+    grads,
+    lossSum: slices.reduce((n, s) => n + s.lossSum, 0),
+    metricSums: first.metricSums.map((_, i) => slices.reduce((n, s) => n + s.metricSums[i]!, 0)),
+    regLoss: first.regLoss,
+    batchStats,
+  };
+}

@@ -1,0 +1,27 @@
+/**
+ * Shoal: a Keras-style trainer for Deno that trains one model data-parallel across worker processes.
+ *
+ * ```ts
+ * import { Sequential, layers, optimizers } from "./mod.ts";
+ * const model = new Sequential([new layers.Dense(10, { activation: "softmax", inputShape: [784] })]);
+ * model.compile({ optimizer: new optimizers.Adam({ learningRate: 0.001 }), loss: "sparse_categorical_crossentropy" });
+ * ```
+ * @module
+ */
+import { initBackend } from "./shared/model/mod.ts";
+import { toCategorical } from "./shared/model/utils.ts";
+
+export { Model, Sequential } from "./coordinator/model.ts";
+export type { CompileOptions, DistributeOptions, EvaluateOptions, FitOptions } from "./coordinator/model.ts";
+export { initBackend, Input, layers, optimizers, regularizers, tf } from "./shared/model/mod.ts";
+export * as callbacks from "./shared/callbacks/mod.ts";
+export * as datasets from "./shared/model/datasets.ts";
+
+/** Keras `losses` names accepted by `compile`. */
+export * as losses from "./shared/model/losses.ts";
+
+/** Keras `utils`. */
+export const utils = { toCategorical, to_categorical: toCategorical };
+
+// Tensors can be created as soon as Shoal is imported: pick the backend now (SHOAL_BACKEND or auto).
+await initBackend((Deno.env.get("SHOAL_BACKEND") as Parameters<typeof initBackend>[0] | undefined) ?? "auto");

@@ -1,0 +1,164 @@
+/**
+ * The compute side of training: forward and backward passes of one slice of a batch, on whatever
+ * TensorFlow.js backend is active. Used in-process by the local pool and by every worker process, so the
+ * numbers cannot differ between them. Returns plain arrays; tensors never leave this file.
+ */
+import { tf } from "./tf.ts";
+import type { Network } from "./network.ts";
+import { type LossName, type OutputValue, perSampleLoss } from "./losses.ts";
+import { type MetricSpec, perSampleMetric } from "./metrics.ts";
+import type { CallContext } from "./layers/mod.ts";
+
+/** A batch of rows: one array per model input, plus labels (absent for predict). */
+export interface Batch {
+  inputs: { data: Float32Array; shape: number[] }[];
+  y: { data: Float32Array; shape: number[] } | null;
+}
+
+/** What a worker returns for its slice of a training step. */
+export interface SliceResult {
+  count: number;
+  /** Gradient of (mean loss over the slice + regularization), in the params layout. */
+  grads: Float32Array;
+  /** Sum of per-sample losses (without regularization). */
+  lossSum: number;
+  /** Sum of per-sample values of each compiled metric. */
+  metricSums: number[];
+  /** Regularization penalty at the step's weights. */
+  regLoss: number;
+  /** Per BatchNormalization layer, in call order: the slice's per-channel mean and biased variance. */
+  batchStats: { layer: string; mean: Float32Array; variance: Float32Array }[];
+}
+
+/** Loss and metric sums over some rows. */
+export interface EvalResult {
+  count: number;
+  lossSum: number;
+  metricSums: number[];
+  regLoss: number;
+}
+
+export interface EngineSpec {
+  loss: LossName;
+  metrics: MetricSpec[];
+  seed: number;
+}
+
+export class Engine {
+  constructor(readonly network: Network, readonly spec: EngineSpec) {
+    if (network.outputs.length !== 1) {
+      throw new RangeError(
+        `Shoal trains models with one output; model "${network.name}" has ${network.outputs.length}. ` +
+          "Concatenate the outputs into one tensor.",
+      );
+    }
+  }
+
+  private weightTensors(params: Float32Array, state: Float32Array): [tf.Tensor[], tf.Tensor[]] {
+    const make = (arr: Float32Array) => (e: { offset: number; size: number; shape: number[] }) =>
+      tf.tensor(arr.subarray(e.offset, e.offset + e.size), e.shape, "float32");
+    return [this.network.paramLayout.map(make(params)), this.network.stateLayout.map(make(state))];
+  }
+
+  private context(training: boolean, step: number, rowOffset: number): CallContext {
+    return { training, seed: this.spec.seed, step, rowOffset, batchStats: [], logits: new Map() };
+  }
+
+  private outputValue(out: tf.Tensor, ctx: CallContext): OutputValue {
+    const layer = this.network.outputs[0]!.node.layer.name!;
+    const logits = ctx.logits.get(layer);
+    return logits ? { output: out, logits } : { output: out };
+  }
+
+  private regularization(params: tf.Tensor[]): tf.Scalar {
+    let total: tf.Scalar = tf.scalar(0);
+    this.network.paramLayout.forEach((e, i) => {
+      if (e.regularizer) total = tf.add(total, e.regularizer.penalty(params[i]!));
+    });
+    return total;
+  }
+
+  private inputTensors(batch: Batch): tf.Tensor[] {
+    return batch.inputs.map((x) => tf.tensor(x.data, x.shape, "float32"));
+  }
+
+  /** Forward and backward pass of one slice with dropout on and batch statistics. */
+  trainSlice(params: Float32Array, state: Float32Array, batch: Batch, step: number, rowOffset: number): SliceResult {
+    if (!batch.y) throw new TypeError("Cannot train without labels (y)");
+    const count = batch.inputs[0]!.shape[0]!;
+    const ctx = this.context(true, step, rowOffset);
+    let kept: tf.Tensor[] = [];
+    let result!: SliceResult;
+    try {
+      tf.tidy(() => {
+        const [ps, ss] = this.weightTensors(params, state);
+        const xs = this.inputTensors(batch);
+        const y = tf.tensor(batch.y!.data, batch.y!.shape, "float32");
+        let output!: tf.Tensor, perSample!: tf.Tensor, reg!: tf.Scalar;
+        const f = (...w: tf.Tensor[]) => {
+          const out = this.network.forward(w, ss, xs, ctx)[0]!;
+          const losses = perSampleLoss(this.spec.loss, y, this.outputValue(out, ctx));
+          const r = this.regularization(w);
+          output = tf.keep(out);
+          perSample = tf.keep(losses);
+          reg = tf.keep(r);
+          kept = [output, perSample, reg];
+          return tf.add(tf.mean(losses), r) as tf.Scalar;
+        };
+        const { grads } = tf.valueAndGrads(f)(ps);
+        const flat = grads.length === 0 ? new Float32Array(0) : tf.concat(grads.map((g) => tf.reshape(g, [-1]))).dataSync();
+        const metricSums = this.spec.metrics.map((m) => tf.sum(perSampleMetric(m.fn, y, output)).dataSync()[0]!);
+        result = {
+          count,
+          grads: flat instanceof Float32Array ? flat : Float32Array.from(flat),
+          lossSum: tf.sum(perSample).dataSync()[0]!,
+          metricSums,
+          regLoss: reg.dataSync()[0]!,
+          batchStats: ctx.batchStats.map((s) => ({
+            layer: s.layer,
+            mean: s.mean.dataSync() as Float32Array,
+            variance: s.variance.dataSync() as Float32Array,
+          })),
+        };
+      });
+      return result;
+    } finally {
+      for (const t of kept) t.dispose();
+      for (const s of ctx.batchStats) {
+        s.mean.dispose();
+        s.variance.dispose();
+      }
+    }
+  }
+
+  /** Loss and metric sums with dropout off and moving statistics. */
+  evaluate(params: Float32Array, state: Float32Array, batch: Batch): EvalResult {
+    if (!batch.y) throw new TypeError("Cannot evaluate without labels (y)");
+    let result!: EvalResult;
+    tf.tidy(() => {
+      const ctx = this.context(false, 0, 0);
+      const [ps, ss] = this.weightTensors(params, state);
+      const y = tf.tensor(batch.y!.data, batch.y!.shape, "float32");
+      const out = this.network.forward(ps, ss, this.inputTensors(batch), ctx)[0]!;
+      const losses = perSampleLoss(this.spec.loss, y, this.outputValue(out, ctx));
+      result = {
+        count: batch.inputs[0]!.shape[0]!,
+        lossSum: tf.sum(losses).dataSync()[0]!,
+        metricSums: this.spec.metrics.map((m) => tf.sum(perSampleMetric(m.fn, y, out)).dataSync()[0]!),
+        regLoss: this.regularization(ps).dataSync()[0]!,
+      };
+    });
+    return result;
+  }
+
+  /** Model outputs with dropout off, as a flat array of shape [n, ...outputShape]. */
+  predict(params: Float32Array, state: Float32Array, batch: Batch): Float32Array {
+    let result!: Float32Array;
+    tf.tidy(() => {
+      const [ps, ss] = this.weightTensors(params, state);
+      const out = this.network.forward(ps, ss, this.inputTensors(batch), this.context(false, 0, 0))[0]!;
+      result = out.dataSync() as Float32Array;
+    });
+    return result;
+  }
+}

@@ -1,0 +1,148 @@
+/** `Conv2D` on channels-last images: `activation(conv2d(x, kernel) + bias)`. */
+import { tf } from "../tf.ts";
+import { type ActivationName, applyActivation, resolveActivation } from "../activations.ts";
+import { initializerConfig, type InitializerName, resolveInitializer } from "../initializers.ts";
+import type { Regularizer } from "../regularizers.ts";
+import { type CallContext, formatShape, Layer, type LayerOptions, type Shape, type WeightSpec } from "./layer.ts";
+
+export interface Conv2DOptions extends LayerOptions {
+  /** @default 1 */
+  strides?: number | [number, number];
+  /** @default "valid" */
+  padding?: "valid" | "same";
+  /** @default 1 */
+  dilationRate?: number | [number, number];
+  /** @default "linear" */
+  activation?: string | null;
+  /** @default true */
+  useBias?: boolean;
+  /** @default "glorot_uniform" */
+  kernelInitializer?: string;
+  /** @default "zeros" */
+  biasInitializer?: string;
+  kernelRegularizer?: Regularizer | null;
+  biasRegularizer?: Regularizer | null;
+}
+
+function pair(v: number | [number, number], what: string): [number, number] {
+  const p: [number, number] = typeof v === "number" ? [v, v] : v;
+  if (!p.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new RangeError(`Cannot create a Conv2D layer as ${what} must be positive integers: received ${v}`);
+  }
+  return p;
+}
+
+export class Conv2D extends Layer {
+  readonly className = "Conv2D";
+  readonly filters: number;
+  readonly kernelSize: [number, number];
+  readonly strides: [number, number];
+  readonly padding: "valid" | "same";
+  readonly dilationRate: [number, number];
+  readonly activation: ActivationName;
+  readonly useBias: boolean;
+  readonly kernelInitializer: InitializerName;
+  readonly biasInitializer: InitializerName;
+  readonly kernelRegularizer: Regularizer | null;
+  readonly biasRegularizer: Regularizer | null;
+
+  constructor(filters: number, kernelSize: number | [number, number], opts: Conv2DOptions = {}) {
+    super(opts);
+    if (!Number.isInteger(filters) || filters <= 0) {
+      throw new RangeError(`Cannot create a Conv2D layer as filters must be a positive integer: received ${filters}`);
+    }
+    this.filters = filters;
+    this.kernelSize = pair(kernelSize, "kernelSize");
+    this.strides = pair(opts.strides ?? 1, "strides");
+    this.dilationRate = pair(opts.dilationRate ?? 1, "dilationRate");
+    this.padding = opts.padding ?? "valid";
+    if (this.padding !== "valid" && this.padding !== "same") {
+      throw new TypeError(`Cannot create a Conv2D layer as padding must be "valid" or "same": received ${opts.padding}`);
+    }
+    this.activation = resolveActivation(opts.activation);
+    this.useBias = opts.useBias ?? true;
+    this.kernelInitializer = resolveInitializer(opts.kernelInitializer ?? "glorot_uniform");
+    this.biasInitializer = resolveInitializer(opts.biasInitializer ?? "zeros");
+    this.kernelRegularizer = opts.kernelRegularizer ?? null;
+    this.biasRegularizer = opts.biasRegularizer ?? null;
+  }
+
+  override checkInputs(inputShapes: Shape[]): void {
+    const s = inputShapes[0]!;
+    if (s.length !== 3) {
+      throw new RangeError(
+        `Input 0 of layer "${this.name}" is incompatible with the layer: expected ndim=4 (batch, height, width, ` +
+          `channels), found ndim=${s.length + 1}. Full shape received: ${formatShape(s)}. ` +
+          `Reshape images to [n, height, width, channels], e.g. x.reshape([-1, 28, 28, 1]).`,
+      );
+    }
+    if (this.built && s[2] !== this.weightSpecs[0]!.shape[2]) {
+      throw new RangeError(
+        `Input 0 of layer "${this.name}" is incompatible with the layer: expected axis -1 of input shape to have ` +
+          `value ${this.weightSpecs[0]!.shape[2]}, but received input with shape ${formatShape(s)}`,
+      );
+    }
+  }
+
+  protected override makeWeights(inputShapes: Shape[]): WeightSpec[] {
+    const channels = inputShapes[0]![2]!;
+    const specs: WeightSpec[] = [{
+      name: "kernel",
+      shape: [...this.kernelSize, channels, this.filters],
+      trainable: true,
+      initializer: this.kernelInitializer,
+      regularizer: this.kernelRegularizer,
+    }];
+    if (this.useBias) {
+      specs.push({
+        name: "bias",
+        shape: [this.filters],
+        trainable: true,
+        initializer: this.biasInitializer,
+        regularizer: this.biasRegularizer,
+      });
+    }
+    return specs;
+  }
+
+  computeOutputShape(inputShapes: Shape[]): Shape {
+    const [h, w] = inputShapes[0]!;
+    const out = (size: number, i: 0 | 1) => {
+      if (this.padding === "same") return Math.ceil(size / this.strides[i]);
+      const k = (this.kernelSize[i] - 1) * this.dilationRate[i] + 1;
+      return Math.floor((size - k) / this.strides[i]) + 1;
+    };
+    return [out(h!, 0), out(w!, 1), this.filters];
+  }
+
+  call(inputs: tf.Tensor[], weights: tf.Tensor[], ctx: CallContext): tf.Tensor {
+    const x = inputs[0] as tf.Tensor4D;
+    let z: tf.Tensor = tf.conv2d(x, weights[0] as tf.Tensor4D, this.strides, this.padding, "NHWC", this.dilationRate);
+    if (this.useBias) z = tf.add(z, weights[1]!);
+    if ((this.activation === "softmax" || this.activation === "sigmoid") && this.name) {
+      ctx.logits.set(this.name, { tensor: z, activation: this.activation });
+    }
+    return applyActivation(this.activation, z);
+  }
+
+  protected layerConfig(): Record<string, unknown> {
+    return {
+      filters: this.filters,
+      kernel_size: this.kernelSize,
+      strides: this.strides,
+      padding: this.padding,
+      data_format: "channels_last",
+      dilation_rate: this.dilationRate,
+      groups: 1,
+      activation: this.activation,
+      use_bias: this.useBias,
+      kernel_initializer: initializerConfig(this.kernelInitializer),
+      bias_initializer: initializerConfig(this.biasInitializer),
+      kernel_regularizer: this.kernelRegularizer?.toConfig() ?? null,
+      bias_regularizer: this.biasRegularizer?.toConfig() ?? null,
+      activity_regularizer: null,
+      kernel_constraint: null,
+      bias_constraint: null,
+    };
+  }
+}

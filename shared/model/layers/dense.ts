@@ -1,0 +1,123 @@
+/** `Dense`: `activation(dot(x, kernel) + bias)` on the last axis. */
+import { tf } from "../tf.ts";
+import { type ActivationName, applyActivation, resolveActivation } from "../activations.ts";
+import { initializerConfig, type InitializerName, resolveInitializer } from "../initializers.ts";
+import type { Regularizer } from "../regularizers.ts";
+import { type CallContext, formatShape, Layer, type LayerOptions, type Shape, type WeightSpec } from "./layer.ts";
+
+export interface DenseOptions extends LayerOptions {
+  /** @default "linear" */
+  activation?: string | null;
+  /** @default true */
+  useBias?: boolean;
+  /** @default "glorot_uniform" */
+  kernelInitializer?: string;
+  /** @default "zeros" */
+  biasInitializer?: string;
+  /** @default null */
+  kernelRegularizer?: Regularizer | null;
+  /** @default null */
+  biasRegularizer?: Regularizer | null;
+}
+
+export class Dense extends Layer {
+  readonly className = "Dense";
+  readonly units: number;
+  readonly activation: ActivationName;
+  readonly useBias: boolean;
+  readonly kernelInitializer: InitializerName;
+  readonly biasInitializer: InitializerName;
+  readonly kernelRegularizer: Regularizer | null;
+  readonly biasRegularizer: Regularizer | null;
+
+  constructor(units: number, opts: DenseOptions = {}) {
+    super(opts);
+    if (!Number.isInteger(units) || units <= 0) {
+      throw new RangeError(`Cannot create a Dense layer as units must be a positive integer: received ${units}`);
+    }
+    this.units = units;
+    this.activation = resolveActivation(opts.activation);
+    this.useBias = opts.useBias ?? true;
+    this.kernelInitializer = resolveInitializer(opts.kernelInitializer ?? "glorot_uniform");
+    this.biasInitializer = resolveInitializer(opts.biasInitializer ?? "zeros");
+    this.kernelRegularizer = opts.kernelRegularizer ?? null;
+    this.biasRegularizer = opts.biasRegularizer ?? null;
+  }
+
+  override checkInputs(inputShapes: Shape[]): void {
+    const shape = inputShapes[0]!;
+    if (this.built) {
+      const expected = this.weightSpecs[0]!.shape[0]!;
+      if (shape[shape.length - 1] !== expected || shape.length !== this.builtInputShapes[0]!.length) {
+        throw new RangeError(
+          `Input 0 of layer "${this.name}" is incompatible with the layer: expected axis -1 of input shape to ` +
+            `have value ${expected}, but received input with shape ${formatShape(shape)}. ` +
+            (shape.length > 1
+              ? `Flatten the data first (x.reshape([-1, ${expected}])) or put a Flatten layer before "${this.name}".`
+              : `Give the first layer the per-sample shape of the data (inputShape: [${shape.join(", ")}]).`),
+        );
+      }
+    }
+  }
+
+  protected override makeWeights(inputShapes: Shape[]): WeightSpec[] {
+    const inDim = inputShapes[0]![inputShapes[0]!.length - 1]!;
+    const specs: WeightSpec[] = [
+      {
+        name: "kernel",
+        shape: [inDim, this.units],
+        trainable: true,
+        initializer: this.kernelInitializer,
+        regularizer: this.kernelRegularizer,
+      },
+    ];
+    if (this.useBias) {
+      specs.push({
+        name: "bias",
+        shape: [this.units],
+        trainable: true,
+        initializer: this.biasInitializer,
+        regularizer: this.biasRegularizer,
+      });
+    }
+    return specs;
+  }
+
+  computeOutputShape(inputShapes: Shape[]): Shape {
+    return [...inputShapes[0]!.slice(0, -1), this.units];
+  }
+
+  call(inputs: tf.Tensor[], weights: tf.Tensor[], ctx: CallContext): tf.Tensor {
+    let x = inputs[0]!;
+    const outShape = [...x.shape.slice(0, -1), this.units];
+    if (x.rank > 2) x = tf.reshape(x, [-1, x.shape[x.rank - 1]!]);
+    const kernel = weights[0] as tf.Tensor2D;
+    const bias = this.useBias ? weights[1] : undefined;
+    let y: tf.Tensor;
+    if (this.activation === "relu" || this.activation === "linear") {
+      y = tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel, bias, activation: this.activation });
+    } else {
+      const z = bias ? tf.add(tf.matMul(x as tf.Tensor2D, kernel), bias) : tf.matMul(x as tf.Tensor2D, kernel);
+      if ((this.activation === "softmax" || this.activation === "sigmoid") && this.name) {
+        ctx.logits.set(this.name, { tensor: z, activation: this.activation });
+      }
+      y = applyActivation(this.activation, z);
+    }
+    return outShape.length !== 2 ? tf.reshape(y, outShape) : y;
+  }
+
+  protected layerConfig(): Record<string, unknown> {
+    return {
+      units: this.units,
+      activation: this.activation,
+      use_bias: this.useBias,
+      kernel_initializer: initializerConfig(this.kernelInitializer),
+      bias_initializer: initializerConfig(this.biasInitializer),
+      kernel_regularizer: this.kernelRegularizer?.toConfig() ?? null,
+      bias_regularizer: this.biasRegularizer?.toConfig() ?? null,
+      kernel_constraint: null,
+      bias_constraint: null,
+      quantization_config: null,
+    };
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * `Dropout`: in training, zeroes each value with probability `rate` and scales the rest by 1/(1-rate).
+ * The mask of a value is a pure function of (seed, step, layer, global row, column), so a batch gives
+ * the same masks however it is split over workers.
+ */
+import { tf } from "../tf.ts";
+import { hash32, unitFloat } from "../random.ts";
+import { type CallContext, Layer, type LayerOptions, type Shape, sizeOf } from "./layer.ts";
+
+/** A stable 32-bit id for a layer name, used as a random stream id. */
+export function nameHash(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+export class Dropout extends Layer {
+  readonly className = "Dropout";
+  readonly rate: number;
+
+  constructor(rate: number, opts: LayerOptions & { seed?: number | null } = {}) {
+    super(opts);
+    if (!(rate >= 0 && rate < 1)) {
+      throw new RangeError(`Cannot create a Dropout layer as rate must be in [0, 1): received rate=${rate}`);
+    }
+    this.rate = rate;
+  }
+
+  computeOutputShape(inputShapes: Shape[]): Shape {
+    return inputShapes[0]!;
+  }
+
+  call(inputs: tf.Tensor[], _weights: tf.Tensor[], ctx: CallContext): tf.Tensor {
+    const x = inputs[0]!;
+    if (!ctx.training || this.rate === 0) return x;
+    const rows = x.shape[0]!;
+    const cols = sizeOf(x.shape.slice(1));
+    const mask = new Float32Array(rows * cols);
+    const keep = 1 - this.rate;
+    const scale = 1 / keep;
+    const stream = nameHash(this.name ?? "dropout");
+    for (let r = 0; r < rows; r++) {
+      const rowSeed = hash32(ctx.seed, ctx.step, stream, ctx.rowOffset + r);
+      for (let c = 0; c < cols; c++) {
+        mask[r * cols + c] = unitFloat(hash32(rowSeed, c)) < keep ? scale : 0;
+      }
+    }
+    return tf.mul(x, tf.tensor(mask, x.shape));
+  }
+
+  protected layerConfig(): Record<string, unknown> {
+    return { rate: this.rate, seed: null, noise_shape: null };
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The layer protocol. A layer holds no tensors: it declares its weights ({@link WeightSpec}) when built
+ * from input shapes, and computes its output from inputs and weight tensors it is handed. The weights
+ * themselves live in the model's flat parameter arrays, so a worker can run any layer from config alone.
+ */
+import type { tf } from "../tf.ts";
+import type { InitializerName } from "../initializers.ts";
+import type { Regularizer } from "../regularizers.ts";
+
+/** A per-sample shape (no batch dimension). */
+export type Shape = readonly number[];
+
+/** One weight of a layer. */
+export interface WeightSpec {
+  /** Keras variable name: `kernel`, `bias`, `gamma`, `beta`, `moving_mean`, `moving_variance`. */
+  name: string;
+  shape: Shape;
+  /** Trainable weights get gradients; the others (BatchNorm moving statistics) are updated by the layer. */
+  trainable: boolean;
+  initializer: InitializerName;
+  regularizer: Regularizer | null;
+}
+
+/** Batch statistics a BatchNormalization layer observed in a training step, for the moving averages. */
+export interface BatchStats {
+  layer: string;
+  /** Per-channel mean over the slice. */
+  mean: tf.Tensor;
+  /** Per-channel biased variance over the slice. */
+  variance: tf.Tensor;
+}
+
+/** Everything a layer call may need besides inputs and weights. */
+export interface CallContext {
+  training: boolean;
+  /** Base seed of the run; dropout masks derive from (seed, step, layer, global row). */
+  seed: number;
+  step: number;
+  /** Index in the global batch of this slice's first row. */
+  rowOffset: number;
+  /** Filled by BatchNormalization in training mode. */
+  batchStats: BatchStats[];
+  /** Filled by layers ending in softmax/sigmoid: their logits, for stable cross-entropy. */
+  logits: Map<string, { tensor: tf.Tensor; activation: "softmax" | "sigmoid" }>;
+}
+
+/** Keras's float32 dtype policy, as serialized in configs. */
+export const FLOAT32_POLICY = {
+  module: "keras",
+  class_name: "DTypePolicy",
+  config: { name: "float32" },
+  registered_name: null,
+} as const;
+
+/** Options every layer accepts. */
+export interface LayerOptions {
+  name?: string;
+  /** Per-sample input shape, for the first layer of a Sequential model (Keras `input_shape`). */
+  inputShape?: number[];
+  trainable?: boolean;
+}
+
+/** Base class of all layers. */
+export abstract class Layer {
+  /** Keras class name (`Dense`). */
+  abstract readonly className: string;
+  /** The layer's name; assigned by the model when not given (`dense`, `dense_1`, …). */
+  name: string | undefined;
+  readonly inputShape: Shape | undefined;
+  trainable: boolean;
+  /** Set by {@link build}. */
+  weightSpecs: WeightSpec[] = [];
+  built = false;
+  /** Input shapes seen at build time, for `build_config`. */
+  builtInputShapes: Shape[] = [];
+  /** Nodes created by calling this layer on symbolic tensors (the Functional API). */
+  readonly inboundNodes: Node[] = [];
+
+  constructor(opts: LayerOptions = {}) {
+    this.name = opts.name;
+    this.inputShape = opts.inputShape ? [...opts.inputShape] : undefined;
+    this.trainable = opts.trainable ?? true;
+  }
+
+  /** Declares weights for these input shapes. Layers with weights override {@link makeWeights}. */
+  build(inputShapes: Shape[]): void {
+    this.checkInputs(inputShapes);
+    this.weightSpecs = this.makeWeights(inputShapes);
+    this.builtInputShapes = inputShapes.map((s) => [...s]);
+    this.built = true;
+  }
+
+  /** Throws a Keras-style error when an input shape does not fit this layer. */
+  checkInputs(_inputShapes: Shape[]): void {}
+
+  protected makeWeights(_inputShapes: Shape[]): WeightSpec[] {
+    return [];
+  }
+
+  abstract computeOutputShape(inputShapes: Shape[]): Shape;
+
+  /** Computes the output; `weights` follow {@link weightSpecs} order. */
+  abstract call(inputs: tf.Tensor[], weights: tf.Tensor[], ctx: CallContext): tf.Tensor;
+
+  /** The layer-specific part of the Keras 3 config (`units`, `activation`, …). */
+  protected abstract layerConfig(): Record<string, unknown>;
+
+  /** The Keras 3 `config` dict of this layer. */
+  getConfig(): Record<string, unknown> {
+    return { name: this.name, trainable: this.trainable, dtype: FLOAT32_POLICY, ...this.layerConfig() };
+  }
+
+  /** Number of scalars in this layer's weights. */
+  countParams(): number {
+    return this.weightSpecs.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+  }
+
+  /** Calls the layer on symbolic tensors (Functional API): `new layers.Dense(8).apply(input)`. */
+  apply(inputs: SymbolicTensor | SymbolicTensor[]): SymbolicTensor {
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    if (list.length === 0) throw new TypeError(`Cannot call layer ${this.className} on an empty list of inputs`);
+    const shapes = list.map((t) => t.shape);
+    if (!this.built) this.build(shapes);
+    else this.checkInputs(shapes);
+    const node: Node = { layer: this, inputs: list, index: this.inboundNodes.length, output: undefined! };
+    node.output = new SymbolicTensor(this.computeOutputShape(shapes), node);
+    this.inboundNodes.push(node);
+    return node.output;
+  }
+}
+
+/** One application of a layer to symbolic inputs. */
+export interface Node {
+  layer: Layer;
+  inputs: SymbolicTensor[];
+  /** Position of this node in `layer.inboundNodes`. */
+  index: number;
+  output: SymbolicTensor;
+}
+
+/** A symbolic tensor of the Functional API (Keras `KerasTensor`): a shape and the node that makes it. */
+export class SymbolicTensor {
+  constructor(readonly shape: Shape, readonly node: Node) {}
+}
+
+/** The product of a shape's dimensions. */
+export function sizeOf(shape: Shape): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Formats a per-sample shape with the batch dimension as Keras prints it: `[null,28,28]`. */
+export function formatShape(shape: Shape): string {
+  return `[null,${shape.join(",")}]`;
+}

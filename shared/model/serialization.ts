@@ -1,0 +1,108 @@
+/**
+ * Layers from Keras 3 config dicts (the `config.json` of a `.keras` file, and the model topology that the
+ * coordinator sends to workers).
+ */
+import {
+  Activation,
+  BatchNormalization,
+  Concatenate,
+  Conv2D,
+  Dense,
+  Dropout,
+  Flatten,
+  InputLayer,
+  type Layer,
+  MaxPooling2D,
+} from "./layers/mod.ts";
+import { Regularizer } from "./regularizers.ts";
+import { resolveInitializer } from "./initializers.ts";
+
+type Config = Record<string, unknown>;
+
+function initializerName(v: unknown): string | undefined {
+  if (v === null || v === undefined) return undefined;
+  if (typeof v === "string") return v;
+  return resolveInitializer((v as { class_name: string }).class_name);
+}
+
+function pair(v: unknown): number | [number, number] {
+  return Array.isArray(v) ? [Number(v[0]), Number(v[1])] : Number(v);
+}
+
+function common(c: Config): { name: string; trainable: boolean } {
+  return { name: String(c.name), trainable: c.trainable !== false };
+}
+
+const FACTORIES: Record<string, (c: Config) => Layer> = {
+  InputLayer: (c) => {
+    const shape = (c.batch_shape ?? c.batch_input_shape ?? [null, ...(c.shape as number[])]) as (number | null)[];
+    return new InputLayer({ shape: shape.slice(1) as number[], name: String(c.name) });
+  },
+  Dense: (c) =>
+    new Dense(Number(c.units), {
+      ...common(c),
+      activation: (c.activation as string | null) ?? "linear",
+      useBias: c.use_bias !== false,
+      kernelInitializer: initializerName(c.kernel_initializer) ?? "glorot_uniform",
+      biasInitializer: initializerName(c.bias_initializer) ?? "zeros",
+      kernelRegularizer: Regularizer.fromConfig(c.kernel_regularizer),
+      biasRegularizer: Regularizer.fromConfig(c.bias_regularizer),
+    }),
+  Dropout: (c) => new Dropout(Number(c.rate), common(c)),
+  BatchNormalization: (c) => {
+    if (c.axis !== undefined && c.axis !== -1 && !(Array.isArray(c.axis) && c.axis.length === 1 && c.axis[0] === -1)) {
+      throw new TypeError(`BatchNormalization with axis=${JSON.stringify(c.axis)} is not supported: use axis -1`);
+    }
+    return new BatchNormalization({
+      ...common(c),
+      momentum: c.momentum as number | undefined,
+      epsilon: c.epsilon as number | undefined,
+      center: c.center as boolean | undefined,
+      scale: c.scale as boolean | undefined,
+    });
+  },
+  Activation: (c) => new Activation(String(c.activation), common(c)),
+  Flatten: (c) => new Flatten(common(c)),
+  Concatenate: (c) => new Concatenate({ ...common(c), axis: (c.axis as number | undefined) ?? -1 }),
+  Conv2D: (c) => {
+    if (c.data_format && c.data_format !== "channels_last") {
+      throw new TypeError(`Conv2D with data_format=${c.data_format} is not supported: use channels_last`);
+    }
+    return new Conv2D(Number(c.filters), pair(c.kernel_size), {
+      ...common(c),
+      strides: pair(c.strides ?? 1),
+      padding: (c.padding as "valid" | "same" | undefined) ?? "valid",
+      dilationRate: pair(c.dilation_rate ?? 1),
+      activation: (c.activation as string | null) ?? "linear",
+      useBias: c.use_bias !== false,
+      kernelInitializer: initializerName(c.kernel_initializer) ?? "glorot_uniform",
+      biasInitializer: initializerName(c.bias_initializer) ?? "zeros",
+      kernelRegularizer: Regularizer.fromConfig(c.kernel_regularizer),
+      biasRegularizer: Regularizer.fromConfig(c.bias_regularizer),
+    });
+  },
+  MaxPooling2D: (c) =>
+    new MaxPooling2D({
+      ...common(c),
+      poolSize: pair(c.pool_size ?? 2),
+      strides: c.strides === null || c.strides === undefined ? null : pair(c.strides),
+      padding: (c.padding as "valid" | "same" | undefined) ?? "valid",
+    }),
+};
+
+/** Layer class names that can be read from a config. */
+export const LAYER_CLASS_NAMES = Object.keys(FACTORIES);
+
+/** Builds an (unbuilt) layer from its Keras 3 `{ class_name, config }` entry. */
+export function layerFromConfig(entry: { class_name: string; config: Config }): Layer {
+  const factory = FACTORIES[entry.class_name];
+  if (!factory) {
+    throw new TypeError(`Unknown layer: '${entry.class_name}'. Shoal supports: ${LAYER_CLASS_NAMES.join(", ")}`);
+  }
+  return factory(entry.config);
+}
+
+/** Keras's snake_case of a class name: `BatchNormalization` → `batch_normalization`, `Conv2D` → `conv2d`. */
+export function snakeCase(className: string): string {
+  return className.replace(/(.)([A-Z][a-z]+)/g, "$1_$2").replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+}

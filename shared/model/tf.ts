@@ -1,0 +1,9 @@
+/**
+ * The TensorFlow.js core used by Shoal, with every op gradient registered. Everything in Shoal imports
+ * tf from here so gradients and backends are set up once.
+ */
+// The union package registers all op gradients; tfjs-core's own register_all_gradients is ESM with
+// extensionless imports, which Deno cannot load.
+import "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-cpu";
+export * as tf from "@tensorflow/tfjs-core";
