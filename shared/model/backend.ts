@@ -12,10 +12,10 @@ const FAST = new Set(["tensorflow", "wasm-blas", "wasm"]);
  */
 export async function initBackend(name: BackendName = "auto"): Promise<BackendSelection> {
   const current = tf.engine().backendName;
-  if (name === "auto" && current && FAST.has(current) && tf.engine().backendInstance) {
+  if (name === "auto" && current && FAST.has(current) && tf.findBackend(current)) {
     return { name: current as BackendSelection["name"], reason: "already active" };
   }
-  if (name !== "auto" && current === name && tf.engine().backendInstance) {
+  if (name !== "auto" && current === name && tf.findBackend(current)) {
     return { name, reason: "already active" };
   }
   return await selectBackend(name);

@@ -1,0 +1,13 @@
+/**
+ * NATS building blocks: a private server for local runs and tests, the wire format (JSON header +
+ * binary body), float encodings, chunking above `max_payload`, safe subscriptions and publisher
+ * back-pressure.
+ *
+ * @module
+ */
+export * from "./server.ts";
+export * from "./codec.ts";
+export * from "./float_encoding.ts";
+export * from "./chunking.ts";
+export * from "./flush_pacer.ts";
+export * from "./safe_subscribe.ts";

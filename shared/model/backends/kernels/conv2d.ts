@@ -1,0 +1,354 @@
+/**
+ * `Conv2D`, `FusedConv2D`, `Conv2DBackpropInput` and `Conv2DBackpropFilter` (NHWC) for the wasm backend:
+ * im2col (or col2im) in JavaScript and one `cblas_sgemm` per chunk of images.
+ *
+ * @module
+ */
+import type {
+  backend_util as BackendUtil,
+  Conv2DAttrs,
+  Conv2DBackpropFilterAttrs,
+  Conv2DBackpropInputAttrs,
+  FusedConv2DAttrs,
+  KernelConfig,
+  KernelFunc,
+  NamedTensorInfoMap,
+  TensorInfo,
+} from "@tensorflow/tfjs-core";
+import {
+  backend_util,
+  Conv2D,
+  Conv2DBackpropFilter,
+  Conv2DBackpropInput,
+  FusedConv2D,
+} from "@tensorflow/tfjs-core";
+import {
+  addBroadcast,
+  applyActivation,
+  checkActivation,
+  type FusedActivation,
+  heapView,
+  type WasmHeapBackend,
+} from "./heap.ts";
+import type { KernelContext } from "./kernel_context.ts";
+
+type ConvInfo = BackendUtil.Conv2DInfo;
+type Shape4 = [number, number, number, number];
+
+/** Largest im2col buffer, in floats, before the batch is split into chunks of images. */
+const MAX_COLUMN_FLOATS = 1 << 22;
+
+/** Kernel configs of the 2-D convolution kernels for `backendName`. */
+export function conv2dKernels(backendName: string, context: KernelContext): KernelConfig[] {
+  const conv2d: KernelFunc = (args) => {
+    const { x, filter } = args.inputs as NamedTensorInfoMap & { x: TensorInfo; filter: TensorInfo };
+    const attrs = args.attrs as unknown as Conv2DAttrs;
+    if (!supported(x, filter, attrs.dataFormat)) return delegate(context, Conv2D, args);
+    const info = backend_util.computeConv2DInfo(
+      x.shape as Shape4,
+      filter.shape as Shape4,
+      attrs.strides,
+      attrs.dilations,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    return forward(context, args.backend as WasmHeapBackend, x, filter, info, { activation: "linear" });
+  };
+  const fusedConv2d: KernelFunc = (args) => {
+    const inputs = args.inputs as NamedTensorInfoMap & {
+      x: TensorInfo;
+      filter: TensorInfo;
+      bias?: TensorInfo;
+      preluActivationWeights?: TensorInfo;
+    };
+    const attrs = args.attrs as unknown as FusedConv2DAttrs;
+    if (!supported(inputs.x, inputs.filter, attrs.dataFormat)) return delegate(context, FusedConv2D, args);
+    const info = backend_util.computeConv2DInfo(
+      inputs.x.shape as Shape4,
+      inputs.filter.shape as Shape4,
+      attrs.strides,
+      attrs.dilations,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    const epilogue: Epilogue = { activation: checkActivation(FusedConv2D, attrs.activation) };
+    if (inputs.bias !== undefined) epilogue.bias = inputs.bias;
+    if (inputs.preluActivationWeights !== undefined) epilogue.prelu = inputs.preluActivationWeights;
+    if (attrs.leakyreluAlpha !== undefined) epilogue.leakyreluAlpha = attrs.leakyreluAlpha;
+    return forward(context, args.backend as WasmHeapBackend, inputs.x, inputs.filter, info, epilogue);
+  };
+  const backpropInput: KernelFunc = (args) => {
+    const { dy, filter } = args.inputs as NamedTensorInfoMap & { dy: TensorInfo; filter: TensorInfo };
+    const attrs = args.attrs as unknown as Conv2DBackpropInputAttrs;
+    if (!supported(dy, filter, attrs.dataFormat)) return delegate(context, Conv2DBackpropInput, args);
+    const info = backend_util.computeConv2DInfo(
+      attrs.inputShape,
+      filter.shape as Shape4,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    return gradInput(context, args.backend as WasmHeapBackend, dy, filter, info);
+  };
+  const backpropFilter: KernelFunc = (args) => {
+    const { x, dy } = args.inputs as NamedTensorInfoMap & { x: TensorInfo; dy: TensorInfo };
+    const attrs = args.attrs as unknown as Conv2DBackpropFilterAttrs;
+    if (!supported(x, dy, attrs.dataFormat)) return delegate(context, Conv2DBackpropFilter, args);
+    const info = backend_util.computeConv2DInfo(
+      x.shape as Shape4,
+      attrs.filterShape,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    return gradFilter(context, args.backend as WasmHeapBackend, x, dy, info);
+  };
+  return [
+    { kernelName: Conv2D, backendName, kernelFunc: conv2d },
+    { kernelName: FusedConv2D, backendName, kernelFunc: fusedConv2d },
+    { kernelName: Conv2DBackpropInput, backendName, kernelFunc: backpropInput },
+    { kernelName: Conv2DBackpropFilter, backendName, kernelFunc: backpropFilter },
+  ];
+}
+
+interface Epilogue {
+  bias?: TensorInfo;
+  activation: FusedActivation;
+  leakyreluAlpha?: number;
+  prelu?: TensorInfo;
+}
+
+function supported(a: TensorInfo, b: TensorInfo, dataFormat: string): boolean {
+  return a.dtype === "float32" && b.dtype === "float32" && dataFormat === "NHWC";
+}
+
+function delegate(context: KernelContext, kernelName: string, args: Parameters<KernelFunc>[0]) {
+  const stock = context.fallback(kernelName);
+  if (stock === undefined) {
+    throw new TypeError(
+      `Cannot run ${kernelName} as it supports float32 NHWC inputs only and the wasm backend has no ` +
+        `${kernelName} to fall back to: use dataFormat "NHWC" and float32 tensors`,
+    );
+  }
+  return stock(args);
+}
+
+/** Whether the convolution reads each input pixel once, in order (1x1 filter, stride 1, no padding). */
+function isPointwise(info: ConvInfo): boolean {
+  const pad = info.padInfo;
+  return info.filterHeight === 1 && info.filterWidth === 1 && info.strideHeight === 1 &&
+    info.strideWidth === 1 && pad.top === 0 && pad.left === 0 && pad.bottom === 0 && pad.right === 0;
+}
+
+/** Images per im2col chunk, so that a chunk's columns stay under {@link MAX_COLUMN_FLOATS}. */
+function imagesPerChunk(info: ConvInfo): number {
+  const perImage = info.outHeight * info.outWidth * info.filterHeight * info.filterWidth * info.inChannels;
+  return Math.max(1, Math.min(info.batchSize, Math.floor(MAX_COLUMN_FLOATS / Math.max(1, perImage))));
+}
+
+function forward(
+  context: KernelContext,
+  backend: WasmHeapBackend,
+  x: TensorInfo,
+  filter: TensorInfo,
+  info: ConvInfo,
+  epilogue: Epilogue,
+): TensorInfo {
+  const out = backend.makeOutput([...info.outShape], "float32");
+  const xv = heapView(backend, x);
+  const wv = heapView(backend, filter);
+  const ov = heapView(backend, out);
+  const k = info.filterHeight * info.filterWidth * info.inChannels;
+  const n = info.outChannels;
+  const pixels = info.outHeight * info.outWidth;
+  if (isPointwise(info)) {
+    context.blas.sgemm({ m: info.batchSize * pixels, n, k, a: xv, b: wv, c: ov });
+  } else {
+    const chunk = imagesPerChunk(info);
+    const cols = new Float32Array(chunk * pixels * k);
+    for (let first = 0; first < info.batchSize; first += chunk) {
+      const count = Math.min(chunk, info.batchSize - first);
+      im2col(xv, info, first, count, cols);
+      context.blas.sgemm({
+        m: count * pixels,
+        n,
+        k,
+        a: cols,
+        b: wv,
+        c: ov.subarray(first * pixels * n, (first + count) * pixels * n),
+      });
+    }
+  }
+  if (epilogue.bias !== undefined) {
+    addBroadcast(ov, info.outShape, heapView(backend, epilogue.bias), epilogue.bias.shape);
+  }
+  const prelu = epilogue.prelu === undefined
+    ? undefined
+    : { values: heapView(backend, epilogue.prelu), shape: epilogue.prelu.shape };
+  applyActivation(ov, info.outShape, epilogue.activation, {
+    ...(epilogue.leakyreluAlpha === undefined ? {} : { leakyreluAlpha: epilogue.leakyreluAlpha }),
+    ...(prelu === undefined ? {} : { prelu }),
+  });
+  return out;
+}
+
+function gradInput(
+  context: KernelContext,
+  backend: WasmHeapBackend,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  info: ConvInfo,
+): TensorInfo {
+  checkShape("dy", dy.shape, info.outShape);
+  const dx = backend.makeOutput([...info.inShape], "float32");
+  const dyv = heapView(backend, dy);
+  const wv = heapView(backend, filter);
+  const dxv = heapView(backend, dx);
+  const k = info.filterHeight * info.filterWidth * info.inChannels;
+  const outC = info.outChannels;
+  const pixels = info.outHeight * info.outWidth;
+  if (isPointwise(info)) {
+    context.blas.sgemm({ m: info.batchSize * pixels, n: k, k: outC, a: dyv, b: wv, c: dxv, transB: true });
+    return dx;
+  }
+  dxv.fill(0);
+  const chunk = imagesPerChunk(info);
+  const cols = new Float32Array(chunk * pixels * k);
+  for (let first = 0; first < info.batchSize; first += chunk) {
+    const count = Math.min(chunk, info.batchSize - first);
+    context.blas.sgemm({
+      m: count * pixels,
+      n: k,
+      k: outC,
+      a: dyv.subarray(first * pixels * outC, (first + count) * pixels * outC),
+      b: wv,
+      c: cols,
+      transB: true,
+    });
+    col2im(cols, info, first, count, dxv);
+  }
+  return dx;
+}
+
+function gradFilter(
+  context: KernelContext,
+  backend: WasmHeapBackend,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: ConvInfo,
+): TensorInfo {
+  checkShape("dy", dy.shape, info.outShape);
+  const dw = backend.makeOutput([...info.filterShape], "float32");
+  const xv = heapView(backend, x);
+  const dyv = heapView(backend, dy);
+  const dwv = heapView(backend, dw);
+  const k = info.filterHeight * info.filterWidth * info.inChannels;
+  const outC = info.outChannels;
+  const pixels = info.outHeight * info.outWidth;
+  if (info.batchSize === 0 || pixels === 0) {
+    dwv.fill(0);
+    return dw;
+  }
+  if (isPointwise(info)) {
+    const rows = info.batchSize * pixels;
+    context.blas.sgemm({ m: k, n: outC, k: rows, a: xv, b: dyv, c: dwv, transA: true });
+    return dw;
+  }
+  const chunk = imagesPerChunk(info);
+  const cols = new Float32Array(chunk * pixels * k);
+  for (let first = 0; first < info.batchSize; first += chunk) {
+    const count = Math.min(chunk, info.batchSize - first);
+    im2col(xv, info, first, count, cols);
+    context.blas.sgemm({
+      m: k,
+      n: outC,
+      k: count * pixels,
+      a: cols,
+      b: dyv.subarray(first * pixels * outC, (first + count) * pixels * outC),
+      c: dwv,
+      transA: true,
+      beta: first === 0 ? 0 : 1,
+    });
+  }
+  return dw;
+}
+
+function checkShape(name: string, actual: readonly number[], expected: readonly number[]): void {
+  if (actual.length !== expected.length || actual.some((d, i) => d !== expected[i])) {
+    throw new RangeError(
+      `Cannot compute the convolution gradient as ${name} must have shape [${expected}]: ` +
+        `current shape is [${actual}]`,
+    );
+  }
+}
+
+/**
+ * Writes the patches of images `first .. first+count-1` of `x` as rows of `cols`: one row per output
+ * pixel, `filterHeight * filterWidth * inChannels` values per row (HWC order, zeros outside the image).
+ */
+function im2col(x: Float32Array, info: ConvInfo, first: number, count: number, cols: Float32Array): void {
+  const { inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth } = info;
+  const { strideHeight, strideWidth, dilationHeight, dilationWidth } = info;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  const rowLength = filterHeight * filterWidth * inChannels;
+  let row = 0;
+  for (let image = first; image < first + count; image++) {
+    const imageBase = image * inHeight * inWidth * inChannels;
+    for (let oy = 0; oy < outHeight; oy++) {
+      for (let ox = 0; ox < outWidth; ox++, row += rowLength) {
+        let col = row;
+        for (let fy = 0; fy < filterHeight; fy++) {
+          const iy = oy * strideHeight - top + fy * dilationHeight;
+          if (iy < 0 || iy >= inHeight) {
+            cols.fill(0, col, col + filterWidth * inChannels);
+            col += filterWidth * inChannels;
+            continue;
+          }
+          for (let fx = 0; fx < filterWidth; fx++, col += inChannels) {
+            const ix = ox * strideWidth - left + fx * dilationWidth;
+            if (ix < 0 || ix >= inWidth) {
+              cols.fill(0, col, col + inChannels);
+              continue;
+            }
+            const source = imageBase + (iy * inWidth + ix) * inChannels;
+            for (let c = 0; c < inChannels; c++) cols[col + c] = x[source + c]!;
+          }
+        }
+      }
+    }
+  }
+}
+
+/** The adjoint of {@link im2col}: adds each row of `cols` back onto the pixels it was read from. */
+function col2im(cols: Float32Array, info: ConvInfo, first: number, count: number, dx: Float32Array): void {
+  const { inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth } = info;
+  const { strideHeight, strideWidth, dilationHeight, dilationWidth } = info;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  const rowLength = filterHeight * filterWidth * inChannels;
+  let row = 0;
+  for (let image = first; image < first + count; image++) {
+    const imageBase = image * inHeight * inWidth * inChannels;
+    for (let oy = 0; oy < outHeight; oy++) {
+      for (let ox = 0; ox < outWidth; ox++, row += rowLength) {
+        let col = row;
+        for (let fy = 0; fy < filterHeight; fy++) {
+          const iy = oy * strideHeight - top + fy * dilationHeight;
+          if (iy < 0 || iy >= inHeight) {
+            col += filterWidth * inChannels;
+            continue;
+          }
+          for (let fx = 0; fx < filterWidth; fx++, col += inChannels) {
+            const ix = ox * strideWidth - left + fx * dilationWidth;
+            if (ix < 0 || ix >= inWidth) continue;
+            const target = imageBase + (iy * inWidth + ix) * inChannels;
+            for (let c = 0; c < inChannels; c++) dx[target + c]! += cols[col + c]!;
+          }
+        }
+      }
+    }
+  }
+}

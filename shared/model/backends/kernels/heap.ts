@@ -1,0 +1,150 @@
+/**
+ * Direct access to the tensors of a tfjs `wasm` backend instance, and the element-wise epilogues
+ * (bias, activation) shared by the BLAS kernels.
+ *
+ * @module
+ */
+import type { DataId, DataType, TensorInfo } from "@tensorflow/tfjs-core";
+import { broadcast_util, util } from "@tensorflow/tfjs-core";
+
+/** The parts of `BackendWasm` (tfjs-backend-wasm 4.22) the BLAS kernels read and write. */
+export interface WasmHeapBackend {
+  readonly wasm: { readonly HEAPF32: Float32Array };
+  readonly dataIdMap: { get(dataId: DataId): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: DataType): TensorInfo;
+}
+
+/**
+ * A `Float32Array` view of `tensor` on the wasm heap. Take views only after the last allocation of the
+ * kernel (`makeOutput` included): heap growth detaches the buffer under older views.
+ */
+export function heapView(backend: WasmHeapBackend, tensor: TensorInfo): Float32Array {
+  const data = backend.dataIdMap.get(tensor.dataId);
+  if (data === undefined) {
+    throw new Error(
+      `Cannot read a ${tensor.dtype} tensor of shape [${tensor.shape}] as it is not on this wasm backend: ` +
+        "move it with tf.setBackend before calling the kernel",
+    );
+  }
+  const heap = backend.wasm.HEAPF32;
+  const start = data.memoryOffset >>> 2;
+  return heap.subarray(start, start + util.sizeFromShape(tensor.shape));
+}
+
+/** Activations that the fused kernels apply after the bias; the set of the stock wasm kernels. */
+export type FusedActivation = "linear" | "relu" | "relu6" | "elu" | "sigmoid" | "leakyrelu" | "prelu";
+
+const ACTIVATIONS: ReadonlySet<string> = new Set([
+  "linear",
+  "relu",
+  "relu6",
+  "elu",
+  "sigmoid",
+  "leakyrelu",
+  "prelu",
+]);
+
+/** Returns `name` as a {@link FusedActivation}, or throws with the supported list. */
+export function checkActivation(kernel: string, name: string | undefined): FusedActivation {
+  const activation = name ?? "linear";
+  if (!ACTIVATIONS.has(activation)) {
+    throw new TypeError(
+      `Cannot run ${kernel} as activation must be one of ${[...ACTIVATIONS].join(", ")}: ` +
+        `current value is ${activation}`,
+    );
+  }
+  return activation as FusedActivation;
+}
+
+/**
+ * `out += operand`, with `operand` broadcast (numpy rules) to `outShape`. A 1-D operand of the last
+ * dimension's length, and a single value, take fast paths.
+ */
+export function addBroadcast(
+  out: Float32Array,
+  outShape: readonly number[],
+  operand: Float32Array,
+  operandShape: readonly number[],
+): void {
+  forEachBroadcast(out, outShape, operand, operandShape, (o, v) => o + v);
+}
+
+/** Applies `activation` to `out` in place; `prelu` reads its weights broadcast to `outShape`. */
+export function applyActivation(
+  out: Float32Array,
+  outShape: readonly number[],
+  activation: FusedActivation,
+  options: { leakyreluAlpha?: number; prelu?: { values: Float32Array; shape: readonly number[] } },
+): void {
+  const n = out.length;
+  switch (activation) {
+    case "linear":
+      return;
+    case "relu":
+      for (let i = 0; i < n; i++) if (out[i]! < 0) out[i] = 0;
+      return;
+    case "relu6":
+      for (let i = 0; i < n; i++) out[i] = Math.min(Math.max(out[i]!, 0), 6);
+      return;
+    case "elu":
+      for (let i = 0; i < n; i++) if (out[i]! < 0) out[i] = Math.expm1(out[i]!);
+      return;
+    case "sigmoid":
+      for (let i = 0; i < n; i++) out[i] = 1 / (1 + Math.exp(-out[i]!));
+      return;
+    case "leakyrelu": {
+      const alpha = options.leakyreluAlpha ?? 0.2;
+      for (let i = 0; i < n; i++) if (out[i]! < 0) out[i] = out[i]! * alpha;
+      return;
+    }
+    case "prelu": {
+      const weights = options.prelu;
+      if (weights === undefined) {
+        throw new TypeError("Cannot apply the prelu activation as preluActivationWeights is missing");
+      }
+      forEachBroadcast(out, outShape, weights.values, weights.shape, (o, w) => o < 0 ? o * w : o);
+      return;
+    }
+  }
+}
+
+function forEachBroadcast(
+  out: Float32Array,
+  outShape: readonly number[],
+  operand: Float32Array,
+  operandShape: readonly number[],
+  combine: (out: number, operand: number) => number,
+): void {
+  broadcast_util.assertAndGetBroadcastShape([...outShape], [...operandShape]);
+  const n = out.length;
+  const last = outShape[outShape.length - 1] ?? 1;
+  if (operand.length === 1) {
+    const v = operand[0]!;
+    for (let i = 0; i < n; i++) out[i] = combine(out[i]!, v);
+    return;
+  }
+  if (operand.length === last && operandShape[operandShape.length - 1] === last) {
+    for (let row = 0; row < n; row += last) {
+      for (let j = 0; j < last; j++) out[row + j] = combine(out[row + j]!, operand[j]!);
+    }
+    return;
+  }
+  const rank = outShape.length;
+  const strides = new Array<number>(rank).fill(0);
+  let stride = 1;
+  for (let d = operandShape.length - 1; d >= 0; d--) {
+    const axis = rank - operandShape.length + d;
+    strides[axis] = operandShape[d] === 1 ? 0 : stride;
+    stride *= operandShape[d]!;
+  }
+  const index = new Array<number>(rank).fill(0);
+  for (let i = 0; i < n; i++) {
+    let offset = 0;
+    for (let d = 0; d < rank; d++) offset += index[d]! * strides[d]!;
+    out[i] = combine(out[i]!, operand[offset]!);
+    for (let d = rank - 1; d >= 0; d--) {
+      if (++index[d]! < outShape[d]!) break;
+      index[d] = 0;
+    }
+  }
+}
