@@ -24,7 +24,9 @@ export type DataLike = tf.Tensor | number[] | number[][] | number[][][] | number
 function toArrayData(v: DataLike, what: string): ArrayData {
   if (v instanceof tf.Tensor) {
     if (v.shape.length === 0) throw new RangeError(`Cannot use a scalar as ${what}: pass one row per sample`);
-    const data = v.dtype === "float32" ? v.dataSync() as Float32Array : Float32Array.from(v.dataSync() as ArrayLike<number>);
+    const data = v.dtype === "float32"
+      ? v.dataSync() as Float32Array
+      : Float32Array.from(v.dataSync() as ArrayLike<number>);
     return { data: data.slice(), shape: [...v.shape] };
   }
   if (Array.isArray(v)) {
@@ -38,11 +40,15 @@ function toArrayData(v: DataLike, what: string): ArrayData {
   if (v && typeof v === "object" && v.data instanceof Float32Array && Array.isArray(v.shape)) {
     const size = v.shape.reduce((a, b) => a * b, 1);
     if (size !== v.data.length) {
-      throw new RangeError(`Cannot use ${what} as its shape [${v.shape}] needs ${size} values: received ${v.data.length}`);
+      throw new RangeError(
+        `Cannot use ${what} as its shape [${v.shape}] needs ${size} values: received ${v.data.length}`,
+      );
     }
     return v;
   }
-  throw new TypeError(`Cannot use ${what}: pass a tf.Tensor, a nested number array, or { data: Float32Array, shape }`);
+  throw new TypeError(
+    `Cannot use ${what}: pass a tf.Tensor, a nested number array, or { data: Float32Array, shape }`,
+  );
 }
 
 /** Builds a dataset from user x (one input or a list) and y; checks row counts. */
@@ -55,7 +61,9 @@ export function toDataset(x: DataLike | DataLike[], y: DataLike | null | undefin
   inputs.forEach((a, i) => {
     if (a.shape[0] !== length) {
       throw new RangeError(
-        `Cannot use inputs with different sample counts: input 0 has ${length} rows, input ${i} has ${a.shape[0]}`,
+        `Cannot use inputs with different sample counts: input 0 has ${length} rows, input ${i} has ${
+          a.shape[0]
+        }`,
       );
     }
   });

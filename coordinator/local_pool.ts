@@ -27,9 +27,18 @@ export class LocalPool implements WorkerPool {
 
   evaluate(data: string, params: Float32Array, state: Float32Array, batchSize: number): Promise<EvalResult> {
     const ds = this.#get(data);
-    const total: EvalResult = { count: 0, lossSum: 0, metricSums: this.engine.spec.metrics.map(() => 0), regLoss: 0 };
+    const total: EvalResult = {
+      count: 0,
+      lossSum: 0,
+      metricSums: this.engine.spec.metrics.map(() => 0),
+      regLoss: 0,
+    };
     for (let start = 0; start < ds.length; start += batchSize) {
-      const r = this.engine.evaluate(params, state, rangeBatch(ds, start, Math.min(ds.length, start + batchSize)));
+      const r = this.engine.evaluate(
+        params,
+        state,
+        rangeBatch(ds, start, Math.min(ds.length, start + batchSize)),
+      );
       total.count += r.count;
       total.lossSum += r.lossSum;
       r.metricSums.forEach((m, i) => total.metricSums[i]! += m);
@@ -42,7 +51,9 @@ export class LocalPool implements WorkerPool {
     const ds = this.#get(data);
     const parts: Float32Array[] = [];
     for (let start = 0; start < ds.length; start += batchSize) {
-      parts.push(this.engine.predict(params, state, rangeBatch(ds, start, Math.min(ds.length, start + batchSize))));
+      parts.push(
+        this.engine.predict(params, state, rangeBatch(ds, start, Math.min(ds.length, start + batchSize))),
+      );
     }
     const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
     let o = 0;

@@ -3,13 +3,8 @@
  * `predict`, `summary` and weight access. Training runs through the coordinator's one loop
  * ({@link trainLoop}) on an in-process pool or on NATS workers.
  */
-import { type Callback, type CallbackModel, CallbackList, History } from "../shared/callbacks/mod.ts";
-import {
-  BatchNormalization,
-  Dense,
-  Conv2D,
-  Flatten,
-} from "../shared/model/layers/mod.ts";
+import { type Callback, CallbackList, type CallbackModel, History } from "../shared/callbacks/mod.ts";
+import { BatchNormalization, Conv2D, Dense, Flatten } from "../shared/model/layers/mod.ts";
 import {
   type BackendName,
   Engine,
@@ -29,8 +24,9 @@ import {
 } from "../shared/model/mod.ts";
 import { type DataLike, type Dataset, sampleShape, sliceRows, toDataset } from "./data.ts";
 import { LocalPool } from "./local_pool.ts";
+import { createNatsPool, type NatsPoolOptions } from "./nats_pool.ts";
 import type { WorkerPool } from "./pool.ts";
-import { evalLogs, type TrainReport, trainLoop } from "./trainer.ts";
+import { evalLogs, trainLoop, type TrainReport } from "./trainer.ts";
 
 export interface CompileOptions {
   /** @default "rmsprop" (Keras) */
@@ -41,10 +37,7 @@ export interface CompileOptions {
 }
 
 /** Where the computation runs: `{ workers: 2 }` spawns local workers over an embedded NATS server. */
-export interface DistributeOptions {
-  workers: number;
-  nats?: string;
-}
+export type DistributeOptions = Omit<NatsPoolOptions, "backend">;
 
 export interface FitOptions {
   /** @default 1 */
@@ -98,10 +91,15 @@ export class Model implements CallbackModel {
   #warnedScale = false;
   /** Measurements of the last `fit`. */
   lastFit: FitReport | undefined;
-  /** Creates the pool for a fit; replaced by the distributed launcher when `distribute` is used. */
-  poolFactory: ((model: Model, engine: Engine, opts: FitOptions) => Promise<WorkerPool>) | undefined;
 
-  constructor(opts: { inputs?: SymbolicTensor | SymbolicTensor[]; outputs?: SymbolicTensor | SymbolicTensor[]; name?: string; seed?: number } = {}) {
+  constructor(
+    opts: {
+      inputs?: SymbolicTensor | SymbolicTensor[];
+      outputs?: SymbolicTensor | SymbolicTensor[];
+      name?: string;
+      seed?: number;
+    } = {},
+  ) {
     this.seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
     if (opts.inputs && opts.outputs) {
       const list = <T>(v: T | T[]) => (Array.isArray(v) ? v : [v]);
@@ -176,7 +174,10 @@ export class Model implements CallbackModel {
     const loss = resolveLoss(opts.loss);
     this.#optimizer = getOptimizer(opts.optimizer ?? "rmsprop");
     const metricNames = opts.metrics ?? [];
-    this.#compiled = { loss, metrics: metricNames.map((m) => resolveMetric(m, loss, this.outputUnitsHint())) };
+    this.#compiled = {
+      loss,
+      metrics: metricNames.map((m) => resolveMetric(m, loss, this.outputUnitsHint())),
+    };
   }
 
   private outputUnitsHint(): number {
@@ -190,7 +191,9 @@ export class Model implements CallbackModel {
 
   private requireCompiled(): Compiled {
     if (!this.#compiled) {
-      throw new Error("You must compile your model before training/testing. Use `model.compile({ optimizer, loss })`.");
+      throw new Error(
+        "You must compile your model before training/testing. Use `model.compile({ optimizer, loss })`.",
+      );
     }
     return this.#compiled;
   }
@@ -207,7 +210,9 @@ export class Model implements CallbackModel {
       throw new RangeError(`Cannot fit as epochs must be a positive integer: received epochs=${epochs}`);
     }
     if (!Number.isInteger(batchSize) || batchSize <= 0) {
-      throw new RangeError(`Cannot fit as batchSize must be a positive integer: received batchSize=${batchSize}`);
+      throw new RangeError(
+        `Cannot fit as batchSize must be a positive integer: received batchSize=${batchSize}`,
+      );
     }
     if (!(validationSplit >= 0 && validationSplit < 1)) {
       throw new RangeError(
@@ -215,7 +220,9 @@ export class Model implements CallbackModel {
       );
     }
     if (!Number.isInteger(initialEpoch) || initialEpoch < 0 || initialEpoch >= epochs) {
-      throw new RangeError(`Cannot fit as initialEpoch must be in [0, epochs): received initialEpoch=${initialEpoch}`);
+      throw new RangeError(
+        `Cannot fit as initialEpoch must be in [0, epochs): received initialEpoch=${initialEpoch}`,
+      );
     }
     const all = toDataset(x, y);
     this.ensureBuilt(all.inputs.map(sampleShape));
@@ -239,9 +246,13 @@ export class Model implements CallbackModel {
     }
     const start = performance.now();
     const backend = await initBackend(opts.backend ?? "auto");
-    const engine = new Engine(this.network, { loss: compiled.loss, metrics: compiled.metrics, seed: opts.seed ?? this.seed });
-    const pool = this.poolFactory && opts.distribute
-      ? await this.poolFactory(this, engine, opts)
+    const engine = new Engine(this.network, {
+      loss: compiled.loss,
+      metrics: compiled.metrics,
+      seed: opts.seed ?? this.seed,
+    });
+    const pool: WorkerPool = opts.distribute
+      ? await createNatsPool(engine, { ...opts.distribute, backend: opts.backend ?? "auto" })
       : new LocalPool(engine, backend.name);
     try {
       await pool.setData("train", train);
@@ -404,14 +415,26 @@ export class Model implements CallbackModel {
       .filter((l) => functional || !(l instanceof InputLayer))
       .map((l) => {
         const node = l.inboundNodes[0]!;
-        const connected = node.inputs.map((t) => `${t.node.layer.name}[${t.node.index}][0]`).join(", ") || "-";
-        return [`${l.name} (${l.className})`, `(None, ${node.output.shape.join(", ")})`, l.countParams().toLocaleString("en-US"), connected];
+        const connected = node.inputs.map((t) => `${t.node.layer.name}[${t.node.index}][0]`).join(", ") ||
+          "-";
+        return [
+          `${l.name} (${l.className})`,
+          `(None, ${node.output.shape.join(", ")})`,
+          l.countParams().toLocaleString("en-US"),
+          connected,
+        ];
       });
     const headers = ["Layer (type)", "Output Shape", "Param #", "Connected to"];
     const cols = functional ? 4 : 3;
-    const widths = headers.slice(0, cols).map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)) + 2);
-    const cell = (s: string, i: number) => (i === 2 ? s.padStart(widths[i]! - 1) + " " : " " + s.padEnd(widths[i]! - 1));
-    const line = (l: string, m: string, r: string, f: string) => l + widths.map((w) => f.repeat(w)).join(m) + r;
+    const widths = headers.slice(0, cols).map((h, i) =>
+      Math.max(h.length, ...rows.map((r) => r[i]!.length)) + 2
+    );
+    const cell = (
+      s: string,
+      i: number,
+    ) => (i === 2 ? s.padStart(widths[i]! - 1) + " " : " " + s.padEnd(widths[i]! - 1));
+    const line = (l: string, m: string, r: string, f: string) =>
+      l + widths.map((w) => f.repeat(w)).join(m) + r;
     print(`Model: "${net.name}"`);
     print(line("┏", "┳", "┓", "━"));
     print("┃" + headers.slice(0, cols).map(cell).join("┃") + "┃");
@@ -423,7 +446,11 @@ export class Model implements CallbackModel {
     print(line("└", "┴", "┘", "─"));
     const bytes = (n: number) => {
       const b = n * 4;
-      return b >= 1024 * 1024 ? `${(b / 1024 / 1024).toFixed(2)} MB` : b >= 1024 ? `${(b / 1024).toFixed(2)} KB` : `${b} B`;
+      return b >= 1024 * 1024
+        ? `${(b / 1024 / 1024).toFixed(2)} MB`
+        : b >= 1024
+        ? `${(b / 1024).toFixed(2)} KB`
+        : `${b} B`;
     };
     const trainable = net.params.length, fixed = net.state.length;
     print(` Total params: ${(trainable + fixed).toLocaleString("en-US")} (${bytes(trainable + fixed)})`);
@@ -448,15 +475,7 @@ export class Sequential extends Model {
   /** Appends a layer (Keras `model.add`). */
   add(layer: Layer): void {
     if (this.isBuilt) throw new Error("Cannot add layers to a Sequential model after it has been built");
-    if (layer instanceof InputLayer) {
-      this.pendingLayers.push(layer);
-      return;
-    }
     this.pendingLayers.push(layer);
-    const first = this.pendingLayers[0]!;
-    const shape = first instanceof InputLayer ? first.shape : first.inputShape;
-    if (shape && this.pendingLayers.length === 1 + (first instanceof InputLayer ? 1 : 0) && false) return;
-    void shape;
   }
 
   override get network(): Network {
@@ -479,14 +498,22 @@ export class Sequential extends Model {
   build(inputShape: number[]): void {
     if (this.pendingLayers.length === 0) throw new Error("Cannot build a Sequential model with no layers");
     const first = this.pendingLayers[0]!;
-    const input = first instanceof InputLayer ? first.inboundNodes[0]?.output ?? new Input({ shape: inputShape }) : new Input({ shape: inputShape });
+    const input = first instanceof InputLayer
+      ? first.inboundNodes[0]?.output ?? new Input({ shape: inputShape })
+      : new Input({ shape: inputShape });
     let x: SymbolicTensor = input;
     for (const l of this.pendingLayers) {
       if (l instanceof InputLayer) continue;
       x = l.apply(x);
     }
     this.setNetwork(
-      new Network({ inputs: [input], outputs: [x], ...(this.#name ? { name: this.#name } : {}), kind: "Sequential", seed: this.seed }),
+      new Network({
+        inputs: [input],
+        outputs: [x],
+        ...(this.#name ? { name: this.#name } : {}),
+        kind: "Sequential",
+        seed: this.seed,
+      }),
     );
   }
 }

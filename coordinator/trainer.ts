@@ -2,11 +2,7 @@
  * The one training loop (Keras `fit`): epochs → steps → callbacks → validation → epoch end. It runs the
  * same whether the pool computes in-process or on N workers over NATS; callbacks see only combined logs.
  */
-import {
-  type CallbackList,
-  type History,
-  type Logs,
-} from "../shared/callbacks/mod.ts";
+import { type CallbackList, type History, type Logs } from "../shared/callbacks/mod.ts";
 import { type Network, type Optimizer, Rng } from "../shared/model/mod.ts";
 import type { MetricSpec } from "../shared/model/mod.ts";
 import { type Dataset } from "./data.ts";
@@ -53,7 +49,11 @@ function median(xs: number[]): number {
 }
 
 /** Applies a reduced step: optimizer on params, BatchNorm moving averages on state. */
-export function applyStep(target: TrainTarget, step: ReducedStep, momentumOf: (layer: string) => number): void {
+export function applyStep(
+  target: TrainTarget,
+  step: ReducedStep,
+  momentumOf: (layer: string) => number,
+): void {
   target.optimizer.apply(target.network.params, step.grads);
   const state = target.network.state;
   for (const stat of step.batchStats) {
@@ -62,7 +62,8 @@ export function applyStep(target: TrainTarget, step: ReducedStep, momentumOf: (l
     const variance = target.network.stateLayout.find((e) => e.path === `${stat.layer}/moving_variance`)!;
     for (let c = 0; c < stat.mean.length; c++) {
       state[mean.offset + c] = state[mean.offset + c]! * momentum + stat.mean[c]! * (1 - momentum);
-      state[variance.offset + c] = state[variance.offset + c]! * momentum + stat.variance[c]! * (1 - momentum);
+      state[variance.offset + c] = state[variance.offset + c]! * momentum +
+        stat.variance[c]! * (1 - momentum);
     }
   }
 }

@@ -6,7 +6,8 @@ type Split = [tf.Tensor, tf.Tensor];
 
 async function load(name: DatasetName, opts?: LoadDatasetOptions): Promise<[Split, Split]> {
   const ds = await loadDataset(name, opts);
-  const images = (a: { data: Uint8Array; shape: [number, number, number] }) => tf.tensor(Int32Array.from(a.data), a.shape, "int32");
+  const images = (a: { data: Uint8Array; shape: [number, number, number] }) =>
+    tf.tensor(Int32Array.from(a.data), a.shape, "int32");
   const labels = (a: Uint8Array) => tf.tensor(Int32Array.from(a), [a.length], "int32");
   return [[images(ds.xTrain), labels(ds.yTrain)], [images(ds.xTest), labels(ds.yTest)]];
 }

@@ -83,7 +83,13 @@ export class Engine {
   }
 
   /** Forward and backward pass of one slice with dropout on and batch statistics. */
-  trainSlice(params: Float32Array, state: Float32Array, batch: Batch, step: number, rowOffset: number): SliceResult {
+  trainSlice(
+    params: Float32Array,
+    state: Float32Array,
+    batch: Batch,
+    step: number,
+    rowOffset: number,
+  ): SliceResult {
     if (!batch.y) throw new TypeError("Cannot train without labels (y)");
     const count = batch.inputs[0]!.shape[0]!;
     const ctx = this.context(true, step, rowOffset);
@@ -106,8 +112,12 @@ export class Engine {
           return tf.add(tf.mean(losses), r) as tf.Scalar;
         };
         const { grads } = tf.valueAndGrads(f)(ps);
-        const flat = grads.length === 0 ? new Float32Array(0) : tf.concat(grads.map((g) => tf.reshape(g, [-1]))).dataSync();
-        const metricSums = this.spec.metrics.map((m) => tf.sum(perSampleMetric(m.fn, y, output)).dataSync()[0]!);
+        const flat = grads.length === 0
+          ? new Float32Array(0)
+          : tf.concat(grads.map((g) => tf.reshape(g, [-1]))).dataSync();
+        const metricSums = this.spec.metrics.map((m) =>
+          tf.sum(perSampleMetric(m.fn, y, output)).dataSync()[0]!
+        );
         result = {
           count,
           grads: flat instanceof Float32Array ? flat : Float32Array.from(flat),

@@ -107,7 +107,9 @@ export class Network {
 
   /** All weights in Keras `get_weights()` order (per layer, in its declared order), as copies. */
   getWeights(): Float32Array[] {
-    return this.weightEntries().map((e) => (e.trainable ? this.params : this.state).slice(e.offset, e.offset + e.size));
+    return this.weightEntries().map((e) =>
+      (e.trainable ? this.params : this.state).slice(e.offset, e.offset + e.size)
+    );
   }
 
   /** Replaces all weights; sizes must match {@link getWeights}. */
@@ -189,7 +191,9 @@ export class Network {
       const fix = expected.length === 1 && shape.length > 1
         ? ` Flatten the data first (x.reshape([-1, ${last}])) or start the model with a Flatten layer ` +
           `(new layers.Flatten({ inputShape: [${shape.join(", ")}] })).`
-        : ` Reshape the data to [n, ${expected.join(", ")}] or build the model for inputShape [${shape.join(", ")}].`;
+        : ` Reshape the data to [n, ${expected.join(", ")}] or build the model for inputShape [${
+          shape.join(", ")
+        }].`;
       throw new RangeError(
         `Input ${i} of layer "${name}" is incompatible with the layer: expected axis -1 of input shape to have ` +
           `value ${last}, but received input with shape ${formatShape(shape)}.${fix}`,
@@ -211,7 +215,12 @@ export class Network {
         config: {
           name: this.name,
           trainable: true,
-          dtype: { module: "keras", class_name: "DTypePolicy", config: { name: "float32" }, registered_name: null },
+          dtype: {
+            module: "keras",
+            class_name: "DTypePolicy",
+            config: { name: "float32" },
+            registered_name: null,
+          },
           layers: this.layers.map((l) => layerEntry(l, false)),
         },
         registered_name: null,
@@ -243,7 +252,9 @@ export class Network {
       throw new TypeError("Cannot read the model config as it is not a Keras 3 model config object");
     }
     if (c.class_name === "Sequential") return sequentialFromConfig(c.config, seed);
-    if (c.class_name === "Functional" || c.class_name === "Model") return functionalFromConfig(c.config, seed);
+    if (c.class_name === "Functional" || c.class_name === "Model") {
+      return functionalFromConfig(c.config, seed);
+    }
     throw new TypeError(`Unknown model class: '${c.class_name}'. Use Sequential or Functional`);
   }
 }
@@ -265,7 +276,11 @@ function layerEntry(layer: Layer, functional: boolean): Config {
     entry.inbound_nodes = layer.inboundNodes.map((node) => {
       const tensors = node.inputs.map((t) => ({
         class_name: "__keras_tensor__",
-        config: { shape: [null, ...t.shape], dtype: "float32", keras_history: [t.node.layer.name, t.node.index, 0] },
+        config: {
+          shape: [null, ...t.shape],
+          dtype: "float32",
+          keras_history: [t.node.layer.name, t.node.index, 0],
+        },
       }));
       return { args: tensors.length === 1 ? tensors : [tensors], kwargs: {} };
     });
@@ -294,7 +309,13 @@ function sequentialFromConfig(c: Config, seed: number): Network {
   }
   let x = input;
   for (const l of rest) x = l.apply(x);
-  return new Network({ inputs: [input], outputs: [x], name: String(c.name ?? "sequential"), kind: "Sequential", seed });
+  return new Network({
+    inputs: [input],
+    outputs: [x],
+    name: String(c.name ?? "sequential"),
+    kind: "Sequential",
+    seed,
+  });
 }
 
 function inputFor(layer: InputLayer): SymbolicTensor {
@@ -323,14 +344,19 @@ function functionalFromConfig(c: Config, seed: number): Network {
       byName.set(name, layer);
       if (layer instanceof InputLayer) outputsOf.set(name, [inputFor(layer)]);
       else {
-        outputsOf.set(name, resolved.map((ts) => layer.apply(ts.length === 1 ? ts[0]! : ts as SymbolicTensor[])));
+        outputsOf.set(
+          name,
+          resolved.map((ts) => layer.apply(ts.length === 1 ? ts[0]! : ts as SymbolicTensor[])),
+        );
       }
       pending.splice(i--, 1);
     }
   }
   if (pending.length > 0) {
     throw new TypeError(
-      `Cannot rebuild the model as layer(s) ${pending.map((p) => p.name).join(", ")} have inputs that are never produced`,
+      `Cannot rebuild the model as layer(s) ${
+        pending.map((p) => p.name).join(", ")
+      } have inputs that are never produced`,
     );
   }
   const refs = (v: unknown) => {
@@ -368,7 +394,9 @@ function executionOrder(inputs: SymbolicTensor[], outputs: SymbolicTensor[]): No
     if (stack.has(node)) throw new TypeError("Cannot build a model from a graph with a cycle");
     if (node.inputs.length === 0 && !inputs.includes(t)) {
       throw new TypeError(
-        `Cannot build the model as it depends on input "${node.layer.name ?? "input"}" that is not in its inputs list`,
+        `Cannot build the model as it depends on input "${
+          node.layer.name ?? "input"
+        }" that is not in its inputs list`,
       );
     }
     stack.add(node);
@@ -399,7 +427,9 @@ function assignNames(layers: Layer[]): void {
   const seen = new Set<string>();
   for (const l of layers) {
     if (seen.has(l.name!)) {
-      throw new TypeError(`Cannot build the model as the layer name "${l.name}" is used twice: names must be unique`);
+      throw new TypeError(
+        `Cannot build the model as the layer name "${l.name}" is used twice: names must be unique`,
+      );
     }
     seen.add(l.name!);
   }

@@ -10,13 +10,17 @@ export class ExponentialDecay {
   readonly decayRate: number;
   readonly staircase: boolean;
 
-  constructor(opts: { initialLearningRate: number; decaySteps: number; decayRate: number; staircase?: boolean }) {
+  constructor(
+    opts: { initialLearningRate: number; decaySteps: number; decayRate: number; staircase?: boolean },
+  ) {
     this.initialLearningRate = opts.initialLearningRate;
     this.decaySteps = opts.decaySteps;
     this.decayRate = opts.decayRate;
     this.staircase = opts.staircase ?? false;
     if (!(this.decaySteps > 0)) {
-      throw new RangeError(`Cannot create ExponentialDecay as decaySteps must be > 0: received ${opts.decaySteps}`);
+      throw new RangeError(
+        `Cannot create ExponentialDecay as decaySteps must be > 0: received ${opts.decaySteps}`,
+      );
     }
     if (!(this.initialLearningRate > 0)) {
       throw new RangeError(
@@ -61,7 +65,9 @@ export abstract class Optimizer {
 
   constructor(learningRate: LearningRate) {
     if (typeof learningRate === "number" && !(learningRate >= 0 && Number.isFinite(learningRate))) {
-      throw new RangeError(`Cannot create an optimizer as learningRate must be a finite number >= 0: received ${learningRate}`);
+      throw new RangeError(
+        `Cannot create an optimizer as learningRate must be a finite number >= 0: received ${learningRate}`,
+      );
     }
     this.#lr = learningRate;
   }
@@ -80,7 +86,9 @@ export abstract class Optimizer {
       );
     }
     if (!(value >= 0 && Number.isFinite(value))) {
-      throw new RangeError(`Cannot set the learning rate as it must be a finite number >= 0: received ${value}`);
+      throw new RangeError(
+        `Cannot set the learning rate as it must be a finite number >= 0: received ${value}`,
+      );
     }
     this.#lr = value;
   }
@@ -220,7 +228,13 @@ export class RMSprop extends Optimizer {
   readonly centered: boolean;
 
   constructor(
-    opts: { learningRate?: LearningRate; rho?: number; momentum?: number; epsilon?: number; centered?: boolean } = {},
+    opts: {
+      learningRate?: LearningRate;
+      rho?: number;
+      momentum?: number;
+      epsilon?: number;
+      centered?: boolean;
+    } = {},
   ) {
     super(opts.learningRate ?? 0.001);
     this.rho = opts.rho ?? 0.9;
@@ -277,14 +291,21 @@ const BY_NAME = { adam: () => new Adam(), sgd: () => new SGD(), rmsprop: () => n
 export function getOptimizer(spec: string | Optimizer): Optimizer {
   if (spec instanceof Optimizer) return spec;
   const make = BY_NAME[spec.toLowerCase() as keyof typeof BY_NAME];
-  if (!make) throw new TypeError(`Unknown optimizer: '${spec}'. Use one of: ${Object.keys(BY_NAME).join(", ")}`);
+  if (!make) {
+    throw new TypeError(`Unknown optimizer: '${spec}'. Use one of: ${Object.keys(BY_NAME).join(", ")}`);
+  }
   return make();
 }
 
 /** Rebuilds an optimizer from its Keras 3 `{ class_name, config }`. */
-export function optimizerFromConfig(entry: { class_name: string; config: Record<string, unknown> }): Optimizer {
+export function optimizerFromConfig(
+  entry: { class_name: string; config: Record<string, unknown> },
+): Optimizer {
   const c = entry.config;
-  const lrValue = c.learning_rate as number | { class_name: string; config: Record<string, number | boolean> };
+  const lrValue = c.learning_rate as number | {
+    class_name: string;
+    config: Record<string, number | boolean>;
+  };
   let learningRate: LearningRate;
   if (typeof lrValue === "number") learningRate = lrValue;
   else if (lrValue?.class_name === "ExponentialDecay") {
@@ -295,7 +316,9 @@ export function optimizerFromConfig(entry: { class_name: string; config: Record<
       decayRate: Number(s.decay_rate),
       staircase: Boolean(s.staircase),
     });
-  } else throw new TypeError(`Unsupported learning rate schedule: '${lrValue?.class_name}'. Use ExponentialDecay`);
+  } else {throw new TypeError(
+      `Unsupported learning rate schedule: '${lrValue?.class_name}'. Use ExponentialDecay`,
+    );}
   switch (entry.class_name) {
     case "Adam":
       return new Adam({

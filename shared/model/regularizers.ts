@@ -11,7 +11,9 @@ export class Regularizer {
     this.l2 = opts.l2 ?? 0;
     for (const [k, v] of Object.entries({ l1: this.l1, l2: this.l2 })) {
       if (!Number.isFinite(v) || v < 0) {
-        throw new RangeError(`Cannot create a regularizer as ${k} must be a finite number >= 0: received ${v}`);
+        throw new RangeError(
+          `Cannot create a regularizer as ${k} must be a finite number >= 0: received ${v}`,
+        );
       }
     }
   }
@@ -39,9 +41,21 @@ export class Regularizer {
   /** Keras 3 serialized form. */
   toConfig(): Record<string, unknown> {
     if (this.l1 > 0 && this.l2 > 0) {
-      return { module: "keras.regularizers", class_name: "L1L2", config: { l1: this.l1, l2: this.l2 }, registered_name: null };
+      return {
+        module: "keras.regularizers",
+        class_name: "L1L2",
+        config: { l1: this.l1, l2: this.l2 },
+        registered_name: null,
+      };
     }
-    if (this.l1 > 0) return { module: "keras.regularizers", class_name: "L1", config: { l1: this.l1 }, registered_name: null };
+    if (this.l1 > 0) {
+      return {
+        module: "keras.regularizers",
+        class_name: "L1",
+        config: { l1: this.l1 },
+        registered_name: null,
+      };
+    }
     return { module: "keras.regularizers", class_name: "L2", config: { l2: this.l2 }, registered_name: null };
   }
 

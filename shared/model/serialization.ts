@@ -35,7 +35,8 @@ function common(c: Config): { name: string; trainable: boolean } {
 
 const FACTORIES: Record<string, (c: Config) => Layer> = {
   InputLayer: (c) => {
-    const shape = (c.batch_shape ?? c.batch_input_shape ?? [null, ...(c.shape as number[])]) as (number | null)[];
+    const shape =
+      (c.batch_shape ?? c.batch_input_shape ?? [null, ...(c.shape as number[])]) as (number | null)[];
     return new InputLayer({ shape: shape.slice(1) as number[], name: String(c.name) });
   },
   Dense: (c) =>
@@ -50,8 +51,13 @@ const FACTORIES: Record<string, (c: Config) => Layer> = {
     }),
   Dropout: (c) => new Dropout(Number(c.rate), common(c)),
   BatchNormalization: (c) => {
-    if (c.axis !== undefined && c.axis !== -1 && !(Array.isArray(c.axis) && c.axis.length === 1 && c.axis[0] === -1)) {
-      throw new TypeError(`BatchNormalization with axis=${JSON.stringify(c.axis)} is not supported: use axis -1`);
+    if (
+      c.axis !== undefined && c.axis !== -1 &&
+      !(Array.isArray(c.axis) && c.axis.length === 1 && c.axis[0] === -1)
+    ) {
+      throw new TypeError(
+        `BatchNormalization with axis=${JSON.stringify(c.axis)} is not supported: use axis -1`,
+      );
     }
     return new BatchNormalization({
       ...common(c),
@@ -97,7 +103,9 @@ export const LAYER_CLASS_NAMES = Object.keys(FACTORIES);
 export function layerFromConfig(entry: { class_name: string; config: Config }): Layer {
   const factory = FACTORIES[entry.class_name];
   if (!factory) {
-    throw new TypeError(`Unknown layer: '${entry.class_name}'. Shoal supports: ${LAYER_CLASS_NAMES.join(", ")}`);
+    throw new TypeError(
+      `Unknown layer: '${entry.class_name}'. Shoal supports: ${LAYER_CLASS_NAMES.join(", ")}`,
+    );
   }
   return factory(entry.config);
 }

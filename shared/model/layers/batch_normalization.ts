@@ -31,10 +31,14 @@ export class BatchNormalization extends Layer {
     this.center = opts.center ?? true;
     this.scale = opts.scale ?? true;
     if (!(this.momentum >= 0 && this.momentum <= 1)) {
-      throw new RangeError(`Cannot create BatchNormalization as momentum must be in [0, 1]: received ${this.momentum}`);
+      throw new RangeError(
+        `Cannot create BatchNormalization as momentum must be in [0, 1]: received ${this.momentum}`,
+      );
     }
     if (!(this.epsilon > 0)) {
-      throw new RangeError(`Cannot create BatchNormalization as epsilon must be > 0: received ${this.epsilon}`);
+      throw new RangeError(
+        `Cannot create BatchNormalization as epsilon must be > 0: received ${this.epsilon}`,
+      );
     }
   }
 
@@ -75,7 +79,12 @@ export class BatchNormalization extends Layer {
   }
 
   protected layerConfig(): Record<string, unknown> {
-    const init = (cls: string) => ({ module: "keras.initializers", class_name: cls, config: {}, registered_name: null });
+    const init = (cls: string) => ({
+      module: "keras.initializers",
+      class_name: cls,
+      config: {},
+      registered_name: null,
+    });
     return {
       axis: -1,
       momentum: this.momentum,

@@ -13,7 +13,9 @@ export class Concatenate extends Layer {
 
   override checkInputs(inputShapes: Shape[]): void {
     if (inputShapes.length < 2) {
-      throw new RangeError(`A Concatenate layer should be called on a list of at least 2 inputs: received ${inputShapes.length}`);
+      throw new RangeError(
+        `A Concatenate layer should be called on a list of at least 2 inputs: received ${inputShapes.length}`,
+      );
     }
     const rank = inputShapes[0]!.length;
     const axis = this.axis < 0 ? rank + this.axis : this.axis - 1;

@@ -3,7 +3,14 @@ import { tf } from "../tf.ts";
 import { type ActivationName, applyActivation, resolveActivation } from "../activations.ts";
 import { initializerConfig, type InitializerName, resolveInitializer } from "../initializers.ts";
 import type { Regularizer } from "../regularizers.ts";
-import { type CallContext, formatShape, Layer, type LayerOptions, type Shape, type WeightSpec } from "./layer.ts";
+import {
+  type CallContext,
+  formatShape,
+  Layer,
+  type LayerOptions,
+  type Shape,
+  type WeightSpec,
+} from "./layer.ts";
 
 export interface Conv2DOptions extends LayerOptions {
   /** @default 1 */
@@ -49,7 +56,9 @@ export class Conv2D extends Layer {
   constructor(filters: number, kernelSize: number | [number, number], opts: Conv2DOptions = {}) {
     super(opts);
     if (!Number.isInteger(filters) || filters <= 0) {
-      throw new RangeError(`Cannot create a Conv2D layer as filters must be a positive integer: received ${filters}`);
+      throw new RangeError(
+        `Cannot create a Conv2D layer as filters must be a positive integer: received ${filters}`,
+      );
     }
     this.filters = filters;
     this.kernelSize = pair(kernelSize, "kernelSize");
@@ -57,7 +66,9 @@ export class Conv2D extends Layer {
     this.dilationRate = pair(opts.dilationRate ?? 1, "dilationRate");
     this.padding = opts.padding ?? "valid";
     if (this.padding !== "valid" && this.padding !== "same") {
-      throw new TypeError(`Cannot create a Conv2D layer as padding must be "valid" or "same": received ${opts.padding}`);
+      throw new TypeError(
+        `Cannot create a Conv2D layer as padding must be "valid" or "same": received ${opts.padding}`,
+      );
     }
     this.activation = resolveActivation(opts.activation);
     this.useBias = opts.useBias ?? true;
@@ -117,7 +128,14 @@ export class Conv2D extends Layer {
 
   call(inputs: tf.Tensor[], weights: tf.Tensor[], ctx: CallContext): tf.Tensor {
     const x = inputs[0] as tf.Tensor4D;
-    let z: tf.Tensor = tf.conv2d(x, weights[0] as tf.Tensor4D, this.strides, this.padding, "NHWC", this.dilationRate);
+    let z: tf.Tensor = tf.conv2d(
+      x,
+      weights[0] as tf.Tensor4D,
+      this.strides,
+      this.padding,
+      "NHWC",
+      this.dilationRate,
+    );
     if (this.useBias) z = tf.add(z, weights[1]!);
     if ((this.activation === "softmax" || this.activation === "sigmoid") && this.name) {
       ctx.logits.set(this.name, { tensor: z, activation: this.activation });

@@ -3,7 +3,14 @@ import { tf } from "../tf.ts";
 import { type ActivationName, applyActivation, resolveActivation } from "../activations.ts";
 import { initializerConfig, type InitializerName, resolveInitializer } from "../initializers.ts";
 import type { Regularizer } from "../regularizers.ts";
-import { type CallContext, formatShape, Layer, type LayerOptions, type Shape, type WeightSpec } from "./layer.ts";
+import {
+  type CallContext,
+  formatShape,
+  Layer,
+  type LayerOptions,
+  type Shape,
+  type WeightSpec,
+} from "./layer.ts";
 
 export interface DenseOptions extends LayerOptions {
   /** @default "linear" */
@@ -33,7 +40,9 @@ export class Dense extends Layer {
   constructor(units: number, opts: DenseOptions = {}) {
     super(opts);
     if (!Number.isInteger(units) || units <= 0) {
-      throw new RangeError(`Cannot create a Dense layer as units must be a positive integer: received ${units}`);
+      throw new RangeError(
+        `Cannot create a Dense layer as units must be a positive integer: received ${units}`,
+      );
     }
     this.units = units;
     this.activation = resolveActivation(opts.activation);
@@ -97,7 +106,9 @@ export class Dense extends Layer {
     if (this.activation === "relu" || this.activation === "linear") {
       y = tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel, bias, activation: this.activation });
     } else {
-      const z = bias ? tf.add(tf.matMul(x as tf.Tensor2D, kernel), bias) : tf.matMul(x as tf.Tensor2D, kernel);
+      const z = bias
+        ? tf.add(tf.matMul(x as tf.Tensor2D, kernel), bias)
+        : tf.matMul(x as tf.Tensor2D, kernel);
       if ((this.activation === "softmax" || this.activation === "sigmoid") && this.name) {
         ctx.logits.set(this.name, { tensor: z, activation: this.activation });
       }

@@ -33,7 +33,13 @@ export class InputLayer extends Layer {
   }
 
   override getConfig(): Record<string, unknown> {
-    return { batch_shape: [null, ...this.shape], dtype: "float32", sparse: false, ragged: false, name: this.name };
+    return {
+      batch_shape: [null, ...this.shape],
+      dtype: "float32",
+      sparse: false,
+      ragged: false,
+      name: this.name,
+    };
   }
 }
 

@@ -118,7 +118,9 @@ export abstract class Layer {
   /** Calls the layer on symbolic tensors (Functional API): `new layers.Dense(8).apply(input)`. */
   apply(inputs: SymbolicTensor | SymbolicTensor[]): SymbolicTensor {
     const list = Array.isArray(inputs) ? inputs : [inputs];
-    if (list.length === 0) throw new TypeError(`Cannot call layer ${this.className} on an empty list of inputs`);
+    if (list.length === 0) {
+      throw new TypeError(`Cannot call layer ${this.className} on an empty list of inputs`);
+    }
     const shapes = list.map((t) => t.shape);
     if (!this.built) this.build(shapes);
     else this.checkInputs(shapes);

@@ -48,6 +48,11 @@ export class MaxPooling2D extends Layer {
   }
 
   protected layerConfig(): Record<string, unknown> {
-    return { pool_size: this.poolSize, padding: this.padding, strides: this.strides, data_format: "channels_last" };
+    return {
+      pool_size: this.poolSize,
+      padding: this.padding,
+      strides: this.strides,
+      data_format: "channels_last",
+    };
   }
 }
