@@ -10,6 +10,7 @@
  */
 import { initBackend } from "./shared/model/mod.ts";
 import { toCategorical } from "./shared/model/utils.ts";
+import { plotHistory } from "./shared/io/plot/mod.ts";
 
 export { Model, Sequential } from "./coordinator/model.ts";
 export type { CompileOptions, DistributeOptions, EvaluateOptions, FitOptions } from "./coordinator/model.ts";
@@ -21,7 +22,7 @@ export * as datasets from "./shared/model/datasets.ts";
 export * as losses from "./shared/model/losses.ts";
 
 /** Keras `utils`. */
-export const utils = { toCategorical, to_categorical: toCategorical };
+export const utils = { toCategorical, to_categorical: toCategorical, plotHistory };
 
 // Tensors can be created as soon as Shoal is imported: pick the backend now (SHOAL_BACKEND or auto).
 await initBackend((Deno.env.get("SHOAL_BACKEND") as Parameters<typeof initBackend>[0] | undefined) ?? "auto");

@@ -4,6 +4,7 @@
  */
 import { EarlyStopping, ReduceLROnPlateau, TensorBoard } from "../shared/callbacks/mod.ts";
 import { loadDataset } from "../shared/io/datasets.ts";
+import { plotHistory } from "../shared/io/plot/mod.ts";
 import { initBackend, layers, optimizers } from "../shared/model/mod.ts";
 import type { Callback } from "../shared/callbacks/mod.ts";
 import type { ArrayData } from "./data.ts";
@@ -101,7 +102,9 @@ export async function runJob(job: Job): Promise<Record<string, unknown>> {
   );
   if (job.summary) {
     await Deno.writeTextFile(job.summary, JSON.stringify(summary, null, 2) + "\n");
-    console.log(`Summary written to ${job.summary}`);
+    const plot = job.summary.replace(/(\.json)?$/, "").concat("_curves.png");
+    await plotHistory(history, plot);
+    console.log(`Summary written to ${job.summary}, learning curves to ${plot}`);
   }
   return summary;
 }

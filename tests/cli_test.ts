@@ -77,6 +77,8 @@ Deno.test("a smoke run writes the summary with Keras history keys and sample acc
     ]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /Test accuracy: 0\.\d{4}/);
+    const png = await Deno.readFile(`${dir}/summary_curves.png`);
+    assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]);
     const s = JSON.parse(await Deno.readTextFile(summaryPath));
     assert.equal(s.epochs_run, 2);
     assert.deepEqual(Object.keys(s.history).sort(), [
