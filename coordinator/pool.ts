@@ -29,5 +29,7 @@ export interface WorkerPool {
   evaluate(data: string, params: Float32Array, state: Float32Array, batchSize: number): Promise<EvalResult>;
   /** Model outputs for all rows, flat, in row order. */
   predict(data: string, params: Float32Array, state: Float32Array, batchSize: number): Promise<Float32Array>;
+  /** Median per-step timings of the transport (transfer, publish, worker compute), when it measures them. */
+  timings?(): Readonly<Record<string, number>>;
   close(): Promise<void>;
 }

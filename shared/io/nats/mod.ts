@@ -11,3 +11,4 @@ export * from "./float_encoding.ts";
 export * from "./chunking.ts";
 export * from "./flush_pacer.ts";
 export * from "./safe_subscribe.ts";
+export * from "./protocol.ts";

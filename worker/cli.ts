@@ -1,0 +1,60 @@
+/** Command line of the worker process: `deno task worker --nats URL [--name ID] [--backend NAME] [--gpu N] [--job ID]`. */
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { BACKEND_REQUESTS } from "../shared/model/mod.ts";
+import { JobIdSchema, WorkerNameSchema } from "../shared/io/nats/mod.ts";
+import { FAULTS } from "./faults.ts";
+import type { WorkerOptions } from "./worker.ts";
+
+/** Usage text printed on `--help` and after a bad argument. */
+export const USAGE = `Usage: deno task worker --nats URL [options]
+
+  --nats URL       NATS server of the coordinator (required), e.g. nats://127.0.0.1:4222
+  --name ID        worker name, unique within a job (default: <host>-<pid>)
+  --backend NAME   ${BACKEND_REQUESTS.join(" | ")} (default: what the coordinator asks for)
+  --gpu N          GPU id: sets CUDA_VISIBLE_DEVICES=N before a backend loads
+  --job ID         serve only this job, then exit (default: serve every job announced)
+  --fault KIND     for tests only: ${FAULTS.join(" | ")}
+  --help           print this text`;
+
+const Args = z.object({
+  nats: z.string().min(1, "--nats URL is required"),
+  name: WorkerNameSchema.optional(),
+  backend: z.enum(BACKEND_REQUESTS as [string, ...string[]]).optional(),
+  gpu: z.coerce.number().int().nonnegative().optional(),
+  job: JobIdSchema.optional(),
+  fault: z.enum(FAULTS as [string, ...string[]]).optional(),
+});
+
+/** Parses worker arguments; `undefined` means `--help`. Throws a `TypeError` naming the bad argument. */
+export function parseWorkerArgs(args: string[]): Omit<WorkerOptions, "signal"> | undefined {
+  const { values } = parseArgs({
+    args,
+    options: {
+      nats: { type: "string" },
+      name: { type: "string" },
+      backend: { type: "string" },
+      gpu: { type: "string" },
+      job: { type: "string" },
+      fault: { type: "string" },
+      help: { type: "boolean" },
+    },
+    strict: true,
+  });
+  if (values.help) return undefined;
+  const parsed = Args.safeParse({ ...values, help: undefined });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new TypeError(`Cannot start the worker as --${issue.path.join(".")} is invalid: ${issue.message}`);
+  }
+  const v = parsed.data;
+  const name = v.name ?? `${Deno.hostname().replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 40)}-${Deno.pid}`;
+  return {
+    nats: v.nats,
+    name,
+    ...(v.backend === undefined ? {} : { backend: v.backend as WorkerOptions["backend"] & string }),
+    ...(v.gpu === undefined ? {} : { gpu: v.gpu }),
+    ...(v.job === undefined ? {} : { job: v.job }),
+    ...(v.fault === undefined ? {} : { fault: v.fault as WorkerOptions["fault"] & string }),
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * The worker process (`deno task worker`): joins jobs on a NATS server and computes what the
+ * coordinator asks for. Exits cleanly on SIGTERM and SIGINT.
+ *
+ * @module
+ */
+import { parseWorkerArgs, USAGE } from "./cli.ts";
+
+let options;
+try {
+  options = parseWorkerArgs(Deno.args);
+} catch (error) {
+  console.error(`${error instanceof Error ? error.message : error}\n\n${USAGE}`);
+  Deno.exit(2);
+}
+if (!options) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
+// Before any backend loads: a CUDA build reads this when it initializes.
+if (options.gpu !== undefined) Deno.env.set("CUDA_VISIBLE_DEVICES", String(options.gpu));
+const { runWorker } = await import("./worker.ts");
+const controller = new AbortController();
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.addSignalListener(signal, () => controller.abort(new Error(`received ${signal}`)));
+}
+await runWorker({ ...options, signal: controller.signal });
+Deno.exit(0);
