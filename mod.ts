@@ -11,15 +11,20 @@
 import { initBackend } from "./shared/model/mod.ts";
 import { toCategorical } from "./shared/model/utils.ts";
 import { plotHistory } from "./shared/io/plot/mod.ts";
+import { loadModel } from "./coordinator/saving.ts";
 
 export { Model, Sequential } from "./coordinator/model.ts";
 export type { CompileOptions, DistributeOptions, EvaluateOptions, FitOptions } from "./coordinator/model.ts";
 export { initBackend, Input, layers, optimizers, regularizers, tf } from "./shared/model/mod.ts";
 export * as callbacks from "./shared/callbacks/mod.ts";
+export { exportTfjsLayers } from "./shared/model/tfjs_export.ts";
 export * as datasets from "./shared/model/datasets.ts";
 
 /** Keras `losses` names accepted by `compile`. */
 export * as losses from "./shared/model/losses.ts";
+
+/** Keras `models`: `await models.loadModel("model.keras")`. */
+export const models = { loadModel };
 
 /** Keras `utils`. */
 export const utils = { toCategorical, to_categorical: toCategorical, plotHistory };

@@ -24,6 +24,7 @@ import {
 } from "../shared/model/mod.ts";
 import { type DataLike, type Dataset, sampleShape, sliceRows, toDataset } from "./data.ts";
 import { LocalPool } from "./local_pool.ts";
+import { loadWeights, saveModel, saveWeights } from "./saving.ts";
 import { createNatsPool, type NatsPoolOptions } from "./nats_pool.ts";
 import type { WorkerPool } from "./pool.ts";
 import { evalLogs, trainLoop, type TrainReport } from "./trainer.ts";
@@ -273,6 +274,7 @@ export class Model implements CallbackModel {
       }, (layer) => this.bnMomentum(layer));
       this.lastFit = {
         ...report,
+        timings: { ...report.timings, ...pool.timings?.() },
         wallSeconds: (performance.now() - start) / 1000,
         backend: pool.backend,
         workers: pool.workers,
@@ -340,7 +342,10 @@ export class Model implements CallbackModel {
       );
     }
     if (compiled.loss === "sparse_categorical_crossentropy") {
-      if (yWidth !== 1) {
+      const want = outShape.slice(0, -1);
+      const ok = (yShape.length === want.length && yShape.every((d, k) => d === want[k])) ||
+        (yShape.length === want.length + 1 && yShape.at(-1) === 1);
+      if (!ok) {
         throw new RangeError(
           `sparse_categorical_crossentropy expects integer class labels of shape [n] but received labels of shape ` +
             `[${ds.y.shape}]. For one-hot labels use loss "categorical_crossentropy".`,
@@ -399,12 +404,19 @@ export class Model implements CallbackModel {
     return this.network.countParams();
   }
 
-  save(_path: string): Promise<void> {
-    return Promise.reject(new Error("save() is not available yet"));
+  /** Writes a Keras 3 `.keras` archive: config, weights and optimizer state (atomic). */
+  save(path: string): Promise<void> {
+    return saveModel(this, path);
   }
 
-  saveWeights(_path: string): Promise<void> {
-    return Promise.reject(new Error("saveWeights() is not available yet"));
+  /** Writes a Keras 3 `.weights.h5` file (atomic). */
+  saveWeights(path: string): Promise<void> {
+    return saveWeights(this, path);
+  }
+
+  /** Loads weights (and optimizer state) from `.weights.h5` or `.keras` into this model. */
+  loadWeights(path: string): Promise<void> {
+    return loadWeights(this, path);
   }
 
   /** Prints a Keras-style table of layers, output shapes and parameter counts. */
@@ -498,8 +510,9 @@ export class Sequential extends Model {
   build(inputShape: number[]): void {
     if (this.pendingLayers.length === 0) throw new Error("Cannot build a Sequential model with no layers");
     const first = this.pendingLayers[0]!;
+    const named = first instanceof InputLayer && first.name ? { name: first.name } : {};
     const input = first instanceof InputLayer
-      ? first.inboundNodes[0]?.output ?? new Input({ shape: inputShape })
+      ? first.inboundNodes[0]?.output ?? new Input({ shape: inputShape, ...named })
       : new Input({ shape: inputShape });
     let x: SymbolicTensor = input;
     for (const l of this.pendingLayers) {

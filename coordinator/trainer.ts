@@ -11,9 +11,12 @@ import { type ReducedStep, reduceSlices } from "./reduce.ts";
 
 /** Median timings of a step's phases, in milliseconds. */
 export interface StepTimings {
+  /** The pool's whole trainStep (worker compute plus transfer for NATS pools). */
   compute_ms: number;
   reduce_ms: number;
   optimizer_ms: number;
+  /** Further phases measured by the pool (NATS: publish_ms, round_ms, transfer_ms). */
+  [phase: string]: number;
 }
 
 export interface TrainLoopOptions {

@@ -47,8 +47,21 @@ function lastAxisMean(x: tf.Tensor): tf.Tensor {
   return x.rank > 1 ? tf.mean(x, -1) : x;
 }
 
+/**
+ * Mean over every axis but the first: an output of shape [n, steps, units] has one loss per step, and
+ * Keras averages them all, which for equal-size samples is the mean of the per-sample means.
+ */
+export function sampleMean(x: tf.Tensor): tf.Tensor {
+  return x.rank > 1 ? tf.mean(x, x.shape.map((_, k) => k).slice(1)) : x;
+}
+
 /** Per-sample loss values, shape [n]. `yTrue` is float32 (integer class ids for the sparse loss). */
 export function perSampleLoss(name: LossName, yTrue: tf.Tensor, pred: OutputValue): tf.Tensor {
+  return tf.tidy(() => sampleMean(elementLoss(name, yTrue, pred)));
+}
+
+/** Loss values with the output's shape less its last axis. */
+function elementLoss(name: LossName, yTrue: tf.Tensor, pred: OutputValue): tf.Tensor {
   return tf.tidy(() => {
     const out = pred.output;
     switch (name) {

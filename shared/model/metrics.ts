@@ -3,7 +3,7 @@
  * sparse_categorical_accuracy, categorical_accuracy or binary_accuracy from the loss and output shape.
  */
 import { tf } from "./tf.ts";
-import type { LossName } from "./losses.ts";
+import { type LossName, sampleMean } from "./losses.ts";
 
 export type MetricFn =
   | "sparse_categorical_accuracy"
@@ -45,8 +45,12 @@ export function resolveMetric(name: string, loss: LossName, outputUnits: number)
   return { name, fn };
 }
 
-/** Per-sample metric values, shape [n]. */
+/** Per-sample metric values, shape [n] (averaged over the steps of a rank-3 output). */
 export function perSampleMetric(fn: MetricFn, yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => sampleMean(elementMetric(fn, yTrue, yPred)));
+}
+
+function elementMetric(fn: MetricFn, yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const match = (y: tf.Tensor) => (y.rank < yPred.rank ? tf.reshape(y, yPred.shape) : y);
     switch (fn) {

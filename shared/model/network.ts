@@ -83,7 +83,8 @@ export class Network {
     for (const layer of this.layers) {
       for (const spec of layer.weightSpecs) {
         const entry = this.entry(`${layer.name}/${spec.name}`);
-        const target = spec.trainable ? this.params : this.state;
+        // A frozen layer's weights live in `state` even when the weight itself is trainable.
+        const target = entry.trainable ? this.params : this.state;
         target.set(initialize(spec.initializer, spec.shape, rng), entry.offset);
       }
     }
@@ -302,7 +303,11 @@ function sequentialFromConfig(c: Config, seed: number): Network {
     input = layers[0].inboundNodes[0]?.output ?? inputFor(layers[0]);
     rest = layers.slice(1);
   } else {
-    const shape = (entries[1]?.config?.batch_input_shape ??
+    // Without an InputLayer the first layer carries the input shape (Keras 2 `batch_input_shape`, Keras 3
+    // `build_config`), or the model does (`build_input_shape`).
+    const first = entries[0] as { config?: Config; build_config?: { input_shape?: unknown } } | undefined;
+    const shape = (first?.config?.batch_input_shape ?? first?.config?.batch_shape ??
+      first?.build_config?.input_shape ??
       (c as { build_input_shape?: number[] }).build_input_shape) as (number | null)[] | undefined;
     if (!shape) throw new TypeError("Cannot rebuild the Sequential model as its config has no input shape");
     input = new Input({ shape: shape.slice(1) as number[] });

@@ -64,7 +64,10 @@ export class Regularizer {
     if (config === null || config === undefined) return null;
     const c = config as { class_name?: string; config?: { l1?: number; l2?: number } };
     if (typeof config === "string") {
-      return config === "l1" ? l1() : config === "l2" ? l2() : l1L2();
+      if (config === "l1") return l1();
+      if (config === "l2") return l2();
+      if (config === "l1_l2") return l1L2();
+      throw new TypeError(`Unknown regularizer: '${config}'. Use one of: l1, l2, l1_l2`);
     }
     switch (c.class_name) {
       case "L1":

@@ -1,5 +1,5 @@
 /**
- * `BatchNormalization` over the last axis. In training it normalizes with the batch statistics and
+ * `BatchNormalization` over the last axis. In training, unless frozen, it normalizes with the batch statistics and
  * reports them ({@link BatchStats}); the moving averages are updated where the statistics of all slices
  * meet (the coordinator): `moving = moving * momentum + batch * (1 - momentum)`, as Keras.
  */
@@ -69,7 +69,8 @@ export class BatchNormalization extends Layer {
     const beta = this.center ? weights[i++] : undefined;
     const movingMean = weights[i++]!;
     const movingVariance = weights[i++]!;
-    if (!ctx.training) {
+    // Keras 3: a frozen BatchNormalization layer (trainable false) runs in inference mode.
+    if (!ctx.training || !this.trainable) {
       return tf.batchNorm(x, movingMean, movingVariance, beta, gamma, this.epsilon);
     }
     const axes = x.shape.map((_, k) => k).slice(0, -1);

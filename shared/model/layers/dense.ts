@@ -110,7 +110,9 @@ export class Dense extends Layer {
         ? tf.add(tf.matMul(x as tf.Tensor2D, kernel), bias)
         : tf.matMul(x as tf.Tensor2D, kernel);
       if ((this.activation === "softmax" || this.activation === "sigmoid") && this.name) {
-        ctx.logits.set(this.name, { tensor: z, activation: this.activation });
+        // The loss pairs logits with labels of the output's shape.
+        const logits = outShape.length !== 2 ? tf.reshape(z, outShape) : z;
+        ctx.logits.set(this.name, { tensor: logits, activation: this.activation });
       }
       y = applyActivation(this.activation, z);
     }

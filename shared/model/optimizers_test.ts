@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { optimizers } from "../../mod.ts";
+import { getOptimizer, type Optimizer, optimizerFromConfig } from "./optimizers.ts";
+
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-6): void {
+  assert.equal(actual.length, expected.length, "length");
+  for (let i = 0; i < expected.length; i++) {
+    assert.ok(Math.abs(actual[i]! - expected[i]!) <= tol, `index ${i}: ${actual[i]} vs ${expected[i]}`);
+  }
+}
+
+const W0 = [1, -1, 0.5];
+const GRADS = [[0.1, -0.2, 0.3], [-0.05, 0.4, 0], [0.2, 0.2, -0.1]];
+
+/**
+ * Weights after each of 3 steps from W0 with GRADS, as Keras 3.15.1 (TensorFlow backend) computes them:
+ * `opt.apply([g], [keras.Variable(W0)])`, float32.
+ */
+const KERAS: Record<string, number[][]> = {
+  adam: [
+    [0.9990000128746033, -0.9990000128746033, 0.49900001287460327],
+    [0.9987336993217468, -0.9993661046028137, 0.4983299672603607],
+    [0.9980756044387817, -0.9998853206634521, 0.4980408251285553],
+  ],
+  sgd: [[0.99, -0.98, 0.47], [0.995, -1.02, 0.47], [0.975, -1.04, 0.48]],
+  sgdMomentum: [[0.99, -0.98, 0.47], [0.986, -1.002, 0.443], [0.9624, -1.0418, 0.4287]],
+  sgdNesterov: [[0.981, -0.962, 0.443], [0.9824, -1.0218, 0.4187], [0.94116, -1.07762, 0.41583]],
+  rmsprop: [
+    [0.9683787822723389, -0.9683775901794434, 0.46837741136550903],
+    [0.9831223487854004, -0.9969489574432373, 0.46837741136550903],
+    [0.9549368619918823, -1.0105446577072144, 0.4793604016304016],
+  ],
+  rmspropCenteredMomentum: [
+    [0.9666685461997986, -0.966667115688324, 0.4666668772697449],
+    [0.9648500084877014, -0.9789314866065979, 0.4500003159046173],
+    [0.9340538382530212, -0.9991860389709473, 0.45278802514076233],
+  ],
+};
+
+const MAKE: Record<string, () => Optimizer> = {
+  adam: () => new optimizers.Adam({ learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }),
+  sgd: () => new optimizers.SGD({ learningRate: 0.1 }),
+  sgdMomentum: () => new optimizers.SGD({ learningRate: 0.1, momentum: 0.9 }),
+  sgdNesterov: () => new optimizers.SGD({ learningRate: 0.1, momentum: 0.9, nesterov: true }),
+  rmsprop: () => new optimizers.RMSprop({ learningRate: 0.01 }),
+  rmspropCenteredMomentum: () =>
+    new optimizers.RMSprop({ learningRate: 0.01, momentum: 0.5, centered: true }),
+};
+
+for (const [name, expected] of Object.entries(KERAS)) {
+  Deno.test(`${name}: 3 steps on a flat array match Keras 3`, () => {
+    const opt = MAKE[name]!();
+    const w = Float32Array.from(W0);
+    GRADS.forEach((g, step) => {
+      opt.apply(w, Float32Array.from(g));
+      assertClose(w, expected[step]!);
+    });
+    assert.equal(opt.iterations, 3);
+  });
+}
+
+Deno.test("Adam defaults are Keras's: lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7", () => {
+  const a = new optimizers.Adam();
+  assert.deepEqual([a.learningRate, a.beta1, a.beta2, a.epsilon], [0.001, 0.9, 0.999, 1e-7]);
+  const w = Float32Array.from(W0);
+  a.apply(w, Float32Array.from(GRADS[0]!));
+  assertClose(w, KERAS.adam![0]!);
+  assert.equal(new optimizers.SGD().learningRate, 0.01);
+  assert.equal(new optimizers.RMSprop().learningRate, 0.001);
+});
+
+Deno.test("ExponentialDecay staircase gives 0.01·0.9^floor(step/1000)", () => {
+  const s = new optimizers.schedules.ExponentialDecay({
+    initialLearningRate: 0.01,
+    decaySteps: 1000,
+    decayRate: 0.9,
+    staircase: true,
+  });
+  assertClose([0, 999, 1000, 2500].map((t) => s.at(t)), [0.01, 0.01, 0.009, 0.0081], 1e-12);
+  const smooth = new optimizers.schedules.ExponentialDecay({
+    initialLearningRate: 0.01,
+    decaySteps: 1000,
+    decayRate: 0.9,
+  });
+  assertClose([smooth.at(2500)], [0.01 * Math.pow(0.9, 2.5)], 1e-12);
+  assert.throws(
+    () =>
+      new optimizers.schedules.ExponentialDecay({ initialLearningRate: 0.01, decaySteps: 0, decayRate: 0.9 }),
+    /decaySteps must be > 0: received 0/,
+  );
+});
+
+Deno.test("An optimizer with a schedule uses the rate at its iteration count", () => {
+  const schedule = new optimizers.schedules.ExponentialDecay({
+    initialLearningRate: 0.5,
+    decaySteps: 1,
+    decayRate: 0.5,
+    staircase: true,
+  });
+  const sgd = new optimizers.SGD({ learningRate: schedule });
+  const w = new Float32Array([0]);
+  sgd.apply(w, new Float32Array([1])); // lr 0.5
+  sgd.apply(w, new Float32Array([1])); // lr 0.25
+  assertClose(w, [-0.75]);
+  assert.equal(sgd.learningRate, 0.125);
+  assert.equal(sgd.schedule, schedule);
+});
+
+Deno.test("learningRate is settable, and setting it on a scheduled optimizer says why not", () => {
+  const adam = new optimizers.Adam();
+  adam.learningRate = 0.01;
+  assert.equal(adam.learningRate, 0.01);
+  assert.equal((adam.toConfig() as { learning_rate: number }).learning_rate, 0.01);
+  assert.throws(() => (adam.learningRate = -1), /must be a finite number >= 0: received -1/);
+  const scheduled = new optimizers.Adam({
+    learningRate: new optimizers.schedules.ExponentialDecay({
+      initialLearningRate: 0.01,
+      decaySteps: 10,
+      decayRate: 0.9,
+    }),
+  });
+  assert.throws(
+    () => (scheduled.learningRate = 0.1),
+    /Cannot set the learning rate of an optimizer that uses a LearningRateSchedule/,
+  );
+});
+
+Deno.test("getOptimizer resolves names case-insensitively and lists valid names for unknown ones", () => {
+  assert.ok(getOptimizer("Adam") instanceof optimizers.Adam);
+  assert.ok(getOptimizer("sgd") instanceof optimizers.SGD);
+  assert.ok(getOptimizer("rmsprop") instanceof optimizers.RMSprop);
+  assert.throws(
+    () => getOptimizer("adagrad"),
+    /Unknown optimizer: 'adagrad'. Use one of: adam, sgd, rmsprop/,
+  );
+});
+
+Deno.test("Optimizer configs round-trip through Keras 3 config dicts", () => {
+  const adam = new optimizers.Adam({
+    learningRate: new optimizers.schedules.ExponentialDecay({
+      initialLearningRate: 0.01,
+      decaySteps: 1000,
+      decayRate: 0.9,
+      staircase: true,
+    }),
+    beta1: 0.8,
+  });
+  const back = optimizerFromConfig({ class_name: "Adam", config: adam.toConfig() }) as InstanceType<
+    typeof optimizers.Adam
+  >;
+  assert.equal(back.beta1, 0.8);
+  assert.equal(back.schedule?.staircase, true);
+  assert.equal(back.learningRate, 0.01);
+  const sgd = optimizerFromConfig({
+    class_name: "SGD",
+    config: new optimizers.SGD({ momentum: 0.9, nesterov: true }).toConfig(),
+  });
+  assert.deepEqual([
+    (sgd as InstanceType<typeof optimizers.SGD>).momentum,
+    (sgd as InstanceType<typeof optimizers.SGD>).nesterov,
+  ], [
+    0.9,
+    true,
+  ]);
+});
+
+Deno.test("apply rejects gradients of the wrong length with both lengths", () => {
+  assert.throws(
+    () => new optimizers.SGD().apply(new Float32Array(3), new Float32Array(2)),
+    /their length 2 differs from the parameter count 3/,
+  );
+});

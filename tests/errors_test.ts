@@ -1,0 +1,176 @@
+import assert from "node:assert/strict";
+import { layers, Sequential, tf, utils } from "../mod.ts";
+import { Network } from "../shared/model/network.ts";
+
+function mlp(): Sequential {
+  const model = new Sequential([
+    new layers.Dense(8, { activation: "relu", inputShape: [784] }),
+    new layers.Dense(10, { activation: "softmax" }),
+  ], { seed: 1 });
+  model.compile({ optimizer: "adam", loss: "sparse_categorical_crossentropy", metrics: ["accuracy"] });
+  return model;
+}
+
+const LABELS = tf.tensor1d([0, 1, 2, 3]);
+
+/** Asserts that `fn` rejects with a message containing every fragment. */
+async function rejectsWith(fn: () => Promise<unknown>, ...fragments: string[]): Promise<void> {
+  await assert.rejects(fn, (e: Error) => {
+    for (const f of fragments) assert.ok(e.message.includes(f), `"${f}" not in: ${e.message}`);
+    return true;
+  });
+}
+
+Deno.test("Images into a Dense model name the expected axis, the received shape, and the fix", async () => {
+  const model = mlp();
+  const images = tf.zeros([4, 28, 28]);
+  const fragments = ["expected axis -1 of input shape to have value 784", "[null,28,28]", "Flatten"];
+  await rejectsWith(() => model.fit(images, LABELS, { verbose: 0 }), ...fragments);
+  await rejectsWith(() => model.evaluate(images, LABELS, { verbose: 0 }), ...fragments);
+  await rejectsWith(() => model.predict(images), ...fragments);
+});
+
+Deno.test("categorical_crossentropy with integer labels points to the sparse loss and utils.toCategorical", async () => {
+  const model = mlp();
+  model.compile({ optimizer: "adam", loss: "categorical_crossentropy" });
+  await rejectsWith(
+    () => model.fit(tf.zeros([4, 784]), LABELS, { verbose: 0 }),
+    "categorical_crossentropy expects one-hot labels of shape [n, 10]",
+    "[4]",
+    "sparse_categorical_crossentropy",
+    "utils.toCategorical(y, 10)",
+  );
+  // One-hot labels for the sparse loss point the other way.
+  await rejectsWith(
+    () => mlp().fit(tf.zeros([4, 784]), utils.toCategorical(LABELS, 10), { verbose: 0 }),
+    "sparse_categorical_crossentropy expects integer class labels",
+    "categorical_crossentropy",
+  );
+});
+
+Deno.test("Labels outside [0, classes) are rejected with the value, the sample and the range", async () => {
+  const x = tf.zeros([4, 784]);
+  await rejectsWith(
+    () => mlp().fit(x, tf.tensor1d([0, 1, 10, 3]), { verbose: 0 }),
+    "label value of 10 (sample 2)",
+    "[0, 10)",
+  );
+  await rejectsWith(
+    () => mlp().fit(x, tf.tensor1d([0, -1, 2, 3]), { verbose: 0 }),
+    "label value of -1 (sample 1)",
+  );
+  await rejectsWith(
+    () => mlp().evaluate(x, tf.tensor1d([0, 1, 2.5, 3]), { verbose: 0 }),
+    "label value of 2.5",
+  );
+});
+
+Deno.test("Unknown layer, activation, loss, optimizer and metric names list the valid ones", () => {
+  assert.throws(
+    () => new layers.Dense(4, { activation: "swish" }),
+    /Unknown activation: 'swish'. Use one of: relu, sigmoid, softmax/,
+  );
+  const model = mlp();
+  assert.throws(
+    () => model.compile({ loss: "hinge" }),
+    /Unknown loss: 'hinge'. Use one of: sparse_categorical_crossentropy/,
+  );
+  assert.throws(
+    () => model.compile({ loss: "mse", optimizer: "adagrad" }),
+    /Unknown optimizer: 'adagrad'. Use one of: adam, sgd, rmsprop/,
+  );
+  assert.throws(
+    () => model.compile({ loss: "mse", metrics: ["auc"] }),
+    /Unknown metric: 'auc'. Use one of: accuracy, acc/,
+  );
+  const config = {
+    class_name: "Sequential",
+    config: {
+      name: "s",
+      layers: [
+        { class_name: "InputLayer", config: { batch_shape: [null, 4], name: "input_layer" } },
+        { class_name: "LSTM", config: { name: "lstm", units: 4 } },
+      ],
+    },
+  };
+  assert.throws(
+    () => Network.fromConfig(config),
+    /Unknown layer: 'LSTM'. Shoal supports: InputLayer, Dense, Dropout/,
+  );
+});
+
+Deno.test("epochs 0, batchSize 0, validationSplit 1.5 and a bad initialEpoch are rejected with the value", async () => {
+  const x = tf.zeros([4, 784]);
+  await rejectsWith(
+    () => mlp().fit(x, LABELS, { epochs: 0, verbose: 0 }),
+    "epochs must be a positive integer",
+    "epochs=0",
+  );
+  await rejectsWith(
+    () => mlp().fit(x, LABELS, { batchSize: 0, verbose: 0 }),
+    "batchSize must be a positive integer",
+    "batchSize=0",
+  );
+  await rejectsWith(
+    () => mlp().fit(x, LABELS, { validationSplit: 1.5, verbose: 0 }),
+    "validationSplit must be in [0, 1)",
+    "1.5",
+  );
+  await rejectsWith(
+    () => mlp().fit(x, LABELS, { epochs: 2, initialEpoch: 2, verbose: 0 }),
+    "initialEpoch must be in [0, epochs)",
+  );
+  // floor(4 · (1 - 0.8)) = 0 training samples.
+  await rejectsWith(
+    () => mlp().fit(x, LABELS, { validationSplit: 0.8, verbose: 0 }),
+    "Cannot split 4 samples with validationSplit=0.8",
+  );
+});
+
+Deno.test("x and y with different sample counts are rejected with both counts", async () => {
+  await rejectsWith(
+    () => mlp().fit(tf.zeros([5, 784]), LABELS, { verbose: 0 }),
+    "x has 5 samples but y has 4",
+  );
+});
+
+Deno.test("fit before compile and an unbuilt model say what to do", async () => {
+  const model = new Sequential([new layers.Dense(2, { inputShape: [3] })]);
+  await rejectsWith(() => model.fit(tf.zeros([2, 3]), tf.zeros([2]), { verbose: 0 }), "compile");
+  assert.throws(() => new Sequential([new layers.Dense(2)]).countParams(), /has not yet been built/);
+});
+
+Deno.test("Inputs in 0..255 warn once that they should be normalized", async () => {
+  const warnings: string[] = [];
+  const original = console.warn;
+  console.warn = (...args: unknown[]) => void warnings.push(args.join(" "));
+  try {
+    const model = mlp();
+    const pixels = tf.fill([4, 784], 255);
+    await model.fit(pixels, LABELS, { epochs: 1, verbose: 0 });
+    await model.fit(pixels, LABELS, { epochs: 1, verbose: 0 });
+    await model.evaluate(pixels, LABELS, { verbose: 0 });
+    // Scaled data does not warn.
+    const quiet = mlp();
+    await quiet.fit(tf.fill([4, 784], 0.5), LABELS, { epochs: 1, verbose: 0 });
+  } finally {
+    console.warn = original;
+  }
+  assert.equal(warnings.length, 1, warnings.join("\n"));
+  assert.match(warnings[0]!, /values up to 255/);
+  assert.match(warnings[0]!, /x\.div\(255\)/);
+});
+
+Deno.test("utils.toCategorical one-hot encodes labels and rejects labels out of range", () => {
+  const y = utils.toCategorical([2, 0, 1], 4);
+  assert.deepEqual(y.shape, [3, 4]);
+  assert.deepEqual(y.arraySync(), [[0, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0]]);
+  assert.equal(y.dtype, "float32");
+  // numClasses defaults to max + 1; tensors work too.
+  assert.deepEqual(utils.to_categorical(tf.tensor1d([1, 0], "int32")).arraySync(), [[0, 1], [1, 0]]);
+  assert.throws(
+    () => utils.toCategorical([0, 5], 3),
+    /Cannot one-hot encode label 5 \(sample 1\) with numClasses=3/,
+  );
+  assert.throws(() => utils.toCategorical([0, 1.5], 3), /label 1.5/);
+});
