@@ -1,15 +1,72 @@
 /**
  * `deno task train`: runs a training job from flags and/or a config file. With no arguments it trains
  * the Keras chapter's Fashion-MNIST classifier in-process and reports test accuracy.
+ *
+ * With `--checkpoint-dir DIR` the job keeps a `BackupAndRestore` backup in `DIR/backup` (every
+ * {@link BACKUP_EVERY_STEPS} steps and at each epoch end), the best model by `val_loss` in
+ * `DIR/best.keras`, and writes the final weights to `DIR/final.weights.h5`. As Keras's
+ * `BackupAndRestore` does, a job that finds a backup resumes from it; `--resume` makes that explicit
+ * and fails when there is none. SIGTERM or SIGINT stop training at the next step boundary, write the
+ * backup and exit 0; a second signal exits at once with 130.
  */
-import { EarlyStopping, ReduceLROnPlateau, TensorBoard } from "../shared/callbacks/mod.ts";
+import { join } from "node:path";
+import {
+  BackupAndRestore,
+  EarlyStopping,
+  ModelCheckpoint,
+  readBackup,
+  ReduceLROnPlateau,
+  TensorBoard,
+} from "../shared/callbacks/mod.ts";
 import { loadDataset } from "../shared/io/datasets.ts";
 import { plotHistory } from "../shared/io/plot/mod.ts";
 import { initBackend, layers, optimizers } from "../shared/model/mod.ts";
 import type { Callback } from "../shared/callbacks/mod.ts";
 import type { ArrayData } from "./data.ts";
+import { NotEnoughWorkersError } from "./nats_pool.ts";
+import { natsAuthFromEnvAndFlags } from "../shared/io/nats/mod.ts";
 import { type Job, JobConfigError, parseJob, USAGE } from "./job.ts";
 import { type DistributeOptions, Sequential } from "./model.ts";
+import { TrainingInterruptedError } from "./trainer.ts";
+
+/** Steps between two backups of a `--checkpoint-dir` job (besides one at each epoch end). */
+export const BACKUP_EVERY_STEPS = 50;
+
+/** The paths a `--checkpoint-dir` job writes. */
+export function checkpointPaths(dir: string): { backup: string; best: string; final: string } {
+  return {
+    backup: join(dir, "backup"),
+    best: join(dir, "best.keras"),
+    final: join(dir, "final.weights.h5"),
+  };
+}
+
+/**
+ * Checks `--resume` against the backup there is; returns a line to print when the job will resume.
+ * Throws a {@link JobConfigError} for `--resume` with no `--checkpoint-dir` or no backup.
+ */
+export async function resumeNotice(job: Job): Promise<string | null> {
+  if (!job.checkpointDir) {
+    if (job.resume) {
+      throw new JobConfigError("--resume needs --checkpoint-dir DIR: the directory the interrupted job used");
+    }
+    return null;
+  }
+  const dir = checkpointPaths(job.checkpointDir).backup;
+  const backup = await readBackup(dir);
+  if (backup === null) {
+    if (job.resume) {
+      throw new JobConfigError(
+        `Cannot resume as there is no backup in ${dir}. Run the job without --resume to start it, ` +
+          "or pass the --checkpoint-dir the interrupted job used",
+      );
+    }
+    return null;
+  }
+  const p = backup.position;
+  return `Resuming from the backup in ${dir}: epoch ${p.epoch + 1}, batch ${p.batch} done, ` +
+    `step ${backup.optimizer.iterations}${job.resume ? "" : " (delete it to start over)"}`;
+}
 
 /** The chapter's classifier: 512-256-128 with BatchNorm and Dropout, softmax over 10 classes. */
 export function fashionMnistModel(seed: number): Sequential {
@@ -37,6 +94,7 @@ function labels(data: Uint8Array, n: number): ArrayData {
 }
 
 function distributeOptions(job: Job): DistributeOptions {
+  const auth = natsAuthFromEnvAndFlags(job.natsAuth ?? {}, Deno.env.toObject());
   return {
     workers: job.workers,
     ...(job.nats ? { nats: job.nats } : {}),
@@ -44,11 +102,14 @@ function distributeOptions(job: Job): DistributeOptions {
     ...(job.minWorkers ? { minWorkers: job.minWorkers } : {}),
     joinTimeoutSeconds: job.joinTimeout,
     gradEncoding: job.gradEncoding,
+    ...(auth ? { auth } : {}),
   };
 }
 
 /** Runs a job and returns the summary it writes. */
-export async function runJob(job: Job): Promise<Record<string, unknown>> {
+export async function runJob(job: Job, signal?: AbortSignal): Promise<Record<string, unknown>> {
+  const notice = await resumeNotice(job);
+  if (notice) console.log(notice);
   const backend = await initBackend(job.backend);
   console.log(`backend: ${backend.name} (${backend.reason})`);
   const ds = await loadDataset("fashion_mnist");
@@ -70,6 +131,13 @@ export async function runJob(job: Job): Promise<Record<string, unknown>> {
     new ReduceLROnPlateau({ monitor: "val_loss", factor: 0.5, patience: 3, minLr: 1e-6, verbose: 1 }),
   ];
   if (job.logdir) callbacks.push(new TensorBoard({ logDir: job.logdir, histogramFreq: 1 }));
+  const paths = job.checkpointDir ? checkpointPaths(job.checkpointDir) : null;
+  if (paths) {
+    callbacks.push(
+      new ModelCheckpoint(paths.best, { monitor: "val_loss", saveBestOnly: true }),
+      new BackupAndRestore({ backupDir: paths.backup, saveFreq: BACKUP_EVERY_STEPS }),
+    );
+  }
   const history = await model.fit(xTrain, yTrain, {
     epochs: job.epochs,
     batchSize: job.batchSize,
@@ -79,7 +147,12 @@ export async function runJob(job: Job): Promise<Record<string, unknown>> {
     seed: job.seed,
     backend: job.backend,
     ...(job.workers > 0 ? { distribute: distributeOptions(job) } : {}),
+    ...(signal ? { signal } : {}),
   });
+  if (paths) {
+    await model.saveWeights(paths.final);
+    console.log(`Final weights written to ${paths.final}`);
+  }
   const [testLoss, testAccuracy] = await model.evaluate(xTest, yTest, { verbose: 0 });
   console.log(`\nTest accuracy: ${testAccuracy!.toFixed(4)}`);
   console.log(`Test loss: ${testLoss!.toFixed(4)}`);
@@ -91,6 +164,12 @@ export async function runJob(job: Job): Promise<Record<string, unknown>> {
     wall_s: Math.round(fit.wallSeconds * 10) / 10,
     train_samples_per_s: Math.round(fit.samplesProcessed / fit.wallSeconds),
     samples_processed: fit.samplesProcessed,
+    run_samples_processed: fit.runSamplesProcessed,
+    resumed_from: fit.resumedFrom && {
+      epoch: fit.resumedFrom.epoch,
+      batch: fit.resumedFrom.batch,
+      samples_processed: fit.resumedFrom.runSamples,
+    },
     workers: fit.workers,
     backend: fit.backend,
     params: model.countParams(),
@@ -124,10 +203,37 @@ if (import.meta.main) {
     console.log(USAGE);
     Deno.exit(0);
   }
+  const abort = new AbortController();
+  const onSignal = (name: Deno.Signal) => () => {
+    if (abort.signal.aborted) Deno.exit(130);
+    console.log(`\n${name} received: stopping at the next step boundary (again to exit at once)`);
+    abort.abort(name);
+  };
+  const listeners = (["SIGTERM", "SIGINT"] as const).map((name) => [name, onSignal(name)] as const);
+  for (const [name, listener] of listeners) Deno.addSignalListener(name, listener);
   try {
-    await runJob(job);
+    await runJob(job, abort.signal);
   } catch (e) {
+    if (e instanceof TrainingInterruptedError) {
+      const next = job.checkpointDir
+        ? ` (${checkpointPaths(job.checkpointDir).backup}). Continue with the same options and --resume`
+        : ". Pass --checkpoint-dir DIR to keep a backup";
+      console.log(e.message + next);
+      Deno.exit(0);
+    }
+    if (e instanceof NotEnoughWorkersError) {
+      const kept = job.checkpointDir
+        ? ` A backup of the position before step ${e.step} is in ${
+          checkpointPaths(job.checkpointDir).backup
+        }; ` +
+          "start workers and run again with --resume."
+        : " Pass --checkpoint-dir DIR to keep a backup for --resume.";
+      console.error(`error: ${e.message}.${kept}`);
+      Deno.exit(75);
+    }
     console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
-    Deno.exit(1);
+    Deno.exit(e instanceof JobConfigError ? 2 : 1);
+  } finally {
+    for (const [name, listener] of listeners) Deno.removeSignalListener(name, listener);
   }
 }

@@ -60,6 +60,12 @@ export interface FitOptions {
   /** Compute backend. @default "auto" */
   backend?: BackendName;
   distribute?: DistributeOptions;
+  /**
+   * Aborting it (e.g. on SIGTERM) stops training at the next step boundary: `BackupAndRestore`
+   * callbacks write their backup, `onTrainEnd` does not run, and `fit` rejects with a
+   * `TrainingInterruptedError`.
+   */
+  signal?: AbortSignal;
 }
 
 export interface EvaluateOptions {
@@ -271,6 +277,7 @@ export class Model implements CallbackModel {
         validation: val !== null,
         callbacks,
         metrics: compiled.metrics,
+        ...(opts.signal ? { signal: opts.signal } : {}),
       }, (layer) => this.bnMomentum(layer));
       this.lastFit = {
         ...report,

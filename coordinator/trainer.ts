@@ -2,7 +2,15 @@
  * The one training loop (Keras `fit`): epochs → steps → callbacks → validation → epoch end. It runs the
  * same whether the pool computes in-process or on N workers over NATS; callbacks see only combined logs.
  */
-import { type CallbackList, type History, type Logs } from "../shared/callbacks/mod.ts";
+import {
+  type BackupReason,
+  type CallbackList,
+  type History,
+  isRunBackup,
+  type Logs,
+  type RunAccess,
+  type TrainingPosition,
+} from "../shared/callbacks/mod.ts";
 import { type Network, type Optimizer, Rng } from "../shared/model/mod.ts";
 import type { MetricSpec } from "../shared/model/mod.ts";
 import { type Dataset } from "./data.ts";
@@ -28,13 +36,25 @@ export interface TrainLoopOptions {
   validation: boolean;
   callbacks: CallbackList;
   metrics: MetricSpec[];
+  /** Aborting it stops the loop at the next step boundary with a {@link TrainingInterruptedError}. */
+  signal?: AbortSignal;
 }
 
 /** What the loop reports besides the History. */
 export interface TrainReport {
+  /** Epochs this call completed. */
   epochsRun: number;
+  /** Samples this call trained on (a resumed run counts only what it ran itself). */
   samplesProcessed: number;
+  /** Steps this call applied. */
   steps: number;
+  /** Where this call resumed from, or null when it started afresh. */
+  resumedFrom: TrainingPosition | null;
+  /**
+   * Samples of the whole run, up to its end, counted from the backup on: steps done after the last
+   * backup by an interrupted process and run again after the resume count once.
+   */
+  runSamplesProcessed: number;
   timings: StepTimings;
 }
 
@@ -83,7 +103,54 @@ export function evalLogs(
   return logs;
 }
 
-/** Runs the training loop. */
+/**
+ * Raised when the loop stops at a step boundary because its `signal` was aborted (SIGTERM, SIGINT),
+ * after writing the backups of every {@link RunBackup} callback. `onTrainEnd` does not run, so the
+ * backup is kept and a later `fit` resumes from `position`.
+ */
+export class TrainingInterruptedError extends Error {
+  override name = "TrainingInterruptedError";
+  /** Where the run stopped: the next step to run on resume. */
+  readonly position: TrainingPosition;
+  /** Backup callbacks that wrote the position (none means the work since the last epoch is lost). */
+  readonly backups: number;
+
+  constructor(position: TrainingPosition, backups: number, reason: unknown) {
+    super(
+      `Training interrupted (${String(reason)}) before batch ${position.batch + 1} of epoch ${
+        position.epoch + 1
+      }` + (backups > 0 ? "; the backup holds this position" : "; no BackupAndRestore callback saved it"),
+      { cause: reason },
+    );
+    this.position = position;
+    this.backups = backups;
+  }
+}
+
+/** The position at the start of `epoch`, keeping the run's totals. */
+function freshPosition(
+  epoch: number,
+  metrics: number,
+  run: { runSamples: number; runSteps: number },
+): TrainingPosition {
+  return {
+    epoch,
+    batch: 0,
+    stopTraining: false,
+    seen: 0,
+    lossSum: 0,
+    regSum: 0,
+    metricSums: new Array<number>(metrics).fill(0),
+    runSamples: run.runSamples,
+    runSteps: run.runSteps,
+  };
+}
+
+/**
+ * Runs the training loop. When a callback backs up the run ({@link isRunBackup}), the loop first asks
+ * it to restore, then continues from the restored position: same epoch, same batch, same running sums,
+ * so the result equals an uninterrupted run's.
+ */
 export async function trainLoop(
   target: TrainTarget,
   pool: WorkerPool,
@@ -100,22 +167,62 @@ export async function trainLoop(
   let totalSteps = 0;
   target.stopTraining = false;
   await callbacks.onTrainBegin();
-  for (let epoch = opts.initialEpoch; epoch < opts.epochs; epoch++) {
-    await callbacks.onEpochBegin(epoch);
-    const order = opts.shuffle ? new Rng(opts.seed, 0x100000 + epoch).permutation(n) : identity(n);
-    let seen = 0, lossSum = 0, regSum = 0;
-    const metricSums = metrics.map(() => 0);
-    let logs: Record<string, number> = {};
-    for (let b = 0; b < steps; b++) {
+  const backups = callbacks.callbacks.filter(isRunBackup);
+  const run: RunAccess = {
+    params: target.network.params,
+    state: target.network.state,
+    optimizer: target.optimizer,
+    callbacks: callbacks.callbacks,
+    fit: {
+      batchSize: opts.batchSize,
+      stepsPerEpoch: steps,
+      samples: n,
+      seed: opts.seed,
+      shuffle: opts.shuffle,
+    },
+  };
+  let resumed: TrainingPosition | null = null;
+  for (const b of backups) resumed = (await b.restoreRun(run)) ?? resumed;
+  const pos: TrainingPosition = resumed
+    ? { ...resumed, metricSums: [...resumed.metricSums] }
+    : freshPosition(opts.initialEpoch, metrics.length, { runSamples: 0, runSteps: 0 });
+  target.stopTraining = pos.stopTraining;
+  const backup = async (reason: BackupReason) => {
+    for (const b of backups) await b.backupRun(run, { ...pos, metricSums: [...pos.metricSums] }, reason);
+  };
+  const stopIfAborted = async () => {
+    if (!opts.signal?.aborted) return;
+    await backup("interrupt");
+    throw new TrainingInterruptedError(
+      { ...pos, metricSums: [...pos.metricSums] },
+      backups.length,
+      opts.signal.reason,
+    );
+  };
+  while (pos.epoch < opts.epochs && !target.stopTraining) {
+    await stopIfAborted();
+    await callbacks.onEpochBegin(pos.epoch);
+    const order = opts.shuffle ? new Rng(opts.seed, 0x100000 + pos.epoch).permutation(n) : identity(n);
+    while (pos.batch < steps) {
+      await stopIfAborted();
+      const b = pos.batch;
       await callbacks.onBatchBegin(b);
       const indices = order.subarray(b * opts.batchSize, Math.min(n, (b + 1) * opts.batchSize));
       const t0 = performance.now();
-      const slices = await pool.trainStep("train", {
-        step: target.optimizer.iterations,
-        indices,
-        params: target.network.params,
-        state: target.network.state,
-      });
+      // A failed step changed nothing yet (lost workers, a vanished server): keep a backup of the
+      // position before it, so the run can resume exactly.
+      let slices;
+      try {
+        slices = await pool.trainStep("train", {
+          step: target.optimizer.iterations,
+          indices,
+          params: target.network.params,
+          state: target.network.state,
+        });
+      } catch (error) {
+        await backup("interrupt");
+        throw error;
+      }
       const t1 = performance.now();
       const step = reduceSlices(slices);
       if (step.count !== indices.length) {
@@ -130,16 +237,21 @@ export async function trainLoop(
       timings.compute.push(t1 - t0);
       timings.reduce.push(t2 - t1);
       timings.optimizer.push(t3 - t2);
-      seen += step.count;
       samples += step.count;
       totalSteps++;
-      lossSum += step.lossSum;
-      regSum += step.regLoss * step.count;
-      step.metricSums.forEach((m, i) => metricSums[i]! += m);
-      logs = evalLogs(metrics, { count: seen, lossSum, metricSums, regLoss: regSum / seen });
-      await callbacks.onBatchEnd(b, logs);
+      pos.batch++;
+      pos.seen += step.count;
+      pos.runSamples += step.count;
+      pos.runSteps++;
+      pos.lossSum += step.lossSum;
+      pos.regSum += step.regLoss * step.count;
+      step.metricSums.forEach((m, i) => pos.metricSums[i]! += m);
+      await callbacks.onBatchEnd(b, runningLogs(metrics, pos));
       if (target.stopTraining) break;
+      await backup("batch");
     }
+    await stopIfAborted();
+    const logs = pos.seen > 0 ? runningLogs(metrics, pos) : {};
     if (opts.validation) {
       await callbacks.onTestBegin();
       const r = await pool.evaluate("val", target.network.params, target.network.state, opts.batchSize);
@@ -148,21 +260,35 @@ export async function trainLoop(
       Object.assign(logs, evalLogs(metrics, r, "val_"));
     }
     logs.learning_rate = target.optimizer.learningRate;
-    await callbacks.onEpochEnd(epoch, logs);
+    await callbacks.onEpochEnd(pos.epoch, logs);
     epochsRun++;
-    if (target.stopTraining) break;
+    Object.assign(pos, freshPosition(pos.epoch + 1, metrics.length, pos), {
+      stopTraining: target.stopTraining,
+    });
+    await backup("epoch");
   }
   await callbacks.onTrainEnd();
   return {
     epochsRun,
     samplesProcessed: samples,
     steps: totalSteps,
+    resumedFrom: resumed,
+    runSamplesProcessed: pos.runSamples,
     timings: {
       compute_ms: median(timings.compute),
       reduce_ms: median(timings.reduce),
       optimizer_ms: median(timings.optimizer),
     },
   };
+}
+
+function runningLogs(metrics: MetricSpec[], pos: TrainingPosition): Record<string, number> {
+  return evalLogs(metrics, {
+    count: pos.seen,
+    lossSum: pos.lossSum,
+    metricSums: pos.metricSums,
+    regLoss: pos.regSum / pos.seen,
+  });
 }
 
 function identity(n: number): Int32Array {

@@ -36,6 +36,15 @@ export interface EarlyStoppingOptions extends MonitorOptions {
   print?: PrintFn;
 }
 
+/** What {@link EarlyStopping.getState} returns. */
+export interface EarlyStoppingState {
+  wait: number;
+  stoppedEpoch: number;
+  best: number | null;
+  bestEpoch: number;
+  bestWeights: Float32Array[] | null;
+}
+
 /**
  * Stops training when a monitored quantity has stopped improving (Keras `EarlyStopping`).
  *
@@ -113,6 +122,17 @@ export class EarlyStopping extends MonitorCallback {
       this.stoppedEpoch = epoch;
       this.model.stopTraining = true;
     }
+  }
+
+  /** The counters, best value and best weights, for resuming a run (see `BackupAndRestore`). */
+  getState(): EarlyStoppingState {
+    const { wait, stoppedEpoch, best, bestEpoch, bestWeights } = this;
+    return { wait, stoppedEpoch, best, bestEpoch, bestWeights };
+  }
+
+  /** Restores what {@link getState} returned. */
+  setState(state: unknown): void {
+    Object.assign(this, state as EarlyStoppingState);
   }
 
   override onTrainEnd(): void {

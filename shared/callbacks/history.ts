@@ -15,6 +15,18 @@ export class History extends Callback {
     this.epoch = [];
   }
 
+  /** The epochs recorded so far, for resuming a run (see `BackupAndRestore`). */
+  getState(): { history: Record<string, number[]>; epoch: number[] } {
+    return { history: structuredClone(this.history), epoch: [...this.epoch] };
+  }
+
+  /** Restores what {@link getState} returned. */
+  setState(state: unknown): void {
+    const s = state as { history: Record<string, number[]>; epoch: number[] };
+    this.history = structuredClone(s.history);
+    this.epoch = [...s.epoch];
+  }
+
   override onEpochEnd(epoch: number, logs: Logs = {}): void {
     this.epoch.push(epoch);
     for (const [key, value] of Object.entries(logs)) (this.history[key] ??= []).push(value);

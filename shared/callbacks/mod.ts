@@ -35,3 +35,20 @@ export {
   type TensorBoardOptions,
   type UpdateFreq,
 } from "./tensorboard.ts";
+export {
+  BACKUP_FILE,
+  BackupAndRestore,
+  type BackupAndRestoreOptions,
+  type BackupContents,
+  type BackupOptimizer,
+  type BackupReason,
+  type FitFingerprint,
+  isRunBackup,
+  isStateful,
+  readBackup,
+  type RunAccess,
+  type RunBackup,
+  type StatefulCallback,
+  type TrainingPosition,
+  writeBackup,
+} from "./backup_and_restore.ts";

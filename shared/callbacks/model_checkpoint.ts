@@ -117,6 +117,23 @@ export class ModelCheckpoint extends MonitorCallback {
     this.#currentEpoch = 0;
   }
 
+  /** The best value and the batch counters, for resuming a run (see `BackupAndRestore`). */
+  getState(): { best: number | null; batchesSinceLastSave: number; lastBatchSeen: number } {
+    return {
+      best: this.best,
+      batchesSinceLastSave: this.#batchesSinceLastSave,
+      lastBatchSeen: this.#lastBatchSeen,
+    };
+  }
+
+  /** Restores what {@link getState} returned. */
+  setState(state: unknown): void {
+    const s = state as { best: number | null; batchesSinceLastSave: number; lastBatchSeen: number };
+    this.best = s.best;
+    this.#batchesSinceLastSave = s.batchesSinceLastSave;
+    this.#lastBatchSeen = s.lastBatchSeen;
+  }
+
   override onEpochBegin(epoch: number): void {
     this.#currentEpoch = epoch;
   }

@@ -114,6 +114,19 @@ export class ReduceLROnPlateau extends MonitorCallback {
     return this.cooldownCounter > 0;
   }
 
+  /** The counters and best value, for resuming a run (see `BackupAndRestore`). */
+  getState(): { wait: number; cooldownCounter: number; best: number } {
+    return { wait: this.wait, cooldownCounter: this.cooldownCounter, best: this.best };
+  }
+
+  /** Restores what {@link getState} returned. */
+  setState(state: unknown): void {
+    const s = state as { wait: number; cooldownCounter: number; best: number };
+    this.wait = s.wait;
+    this.cooldownCounter = s.cooldownCounter;
+    this.best = s.best;
+  }
+
   override onTrainBegin(): void {
     this.best = this.direction === "min" ? Infinity : -Infinity;
     this.cooldownCounter = 0;

@@ -1,0 +1,125 @@
+/**
+ * Exact resume through the CLI: a job stopped by SIGTERM, resumed, killed with SIGKILL mid-epoch and
+ * resumed again ends with the same weights, bit for bit, as the same job run without interruption.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { readBackup, type TrainingPosition } from "../shared/callbacks/mod.ts";
+import { checkpointPaths, fashionMnistModel } from "../coordinator/main.ts";
+
+const ARGS = ["--limit-train", "640", "--epochs", "3", "--batch-size", "16", "--verbose", "2"];
+const STEPS_PER_EPOCH = 34; // 544 training samples (validationSplit 0.15) in batches of 16
+
+function job(dir: string, extra: string[] = []): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "coordinator/main.ts", ...ARGS, "--checkpoint-dir", dir, ...extra],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** Collects a child's output as text while it runs. */
+function collect(child: Deno.ChildProcess): { text: () => string; done: Promise<void> } {
+  let text = "";
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) text += chunk;
+  };
+  return { text: () => text, done: Promise.all([pump(child.stdout), pump(child.stderr)]).then(() => {}) };
+}
+
+async function until(what: string, check: () => Promise<boolean> | boolean, seconds = 120): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${seconds}s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function finalWeights(dir: string): Promise<Float32Array[]> {
+  const model = fashionMnistModel(42);
+  await model.loadWeights(checkpointPaths(dir).final);
+  return model.getWeights();
+}
+
+async function backupPosition(dir: string): Promise<TrainingPosition | null> {
+  return (await readBackup(checkpointPaths(dir).backup))?.position ?? null;
+}
+
+Deno.test("a job stopped by SIGTERM and killed by SIGKILL resumes to the uninterrupted job's weights", async () => {
+  const root = await Deno.makeTempDir();
+  const whole = join(root, "whole"), broken = join(root, "broken");
+
+  const reference = job(whole, ["--summary", join(root, "whole.json")]);
+  const referenceOut = collect(reference);
+  assert.equal((await reference.status).code, 0, referenceOut.text());
+  await referenceOut.done;
+
+  // SIGTERM during the first epoch: the job stops at a step boundary, writes the backup, exits 0.
+  const first = job(broken);
+  const firstOut = collect(first);
+  await until("the first epoch to start", () => firstOut.text().includes("Epoch 1/3"));
+  await new Promise((r) => setTimeout(r, 700));
+  first.kill("SIGTERM");
+  assert.equal((await first.status).code, 0, firstOut.text());
+  await firstOut.done;
+  assert.match(firstOut.text(), /SIGTERM received/);
+  assert.match(firstOut.text(), /Training interrupted \(SIGTERM\) before batch \d+ of epoch \d.*--resume/);
+  const stopped = await backupPosition(broken);
+  assert.ok(stopped, "the SIGTERM backup exists");
+  assert.equal(
+    (await Array.fromAsync(Deno.readDir(checkpointPaths(broken).backup))).length,
+    1,
+    "no temp file",
+  );
+
+  // Resume, then SIGKILL right after a mid-epoch backup (every 50 steps) that this process wrote.
+  const second = job(broken, ["--resume"]);
+  const secondOut = collect(second);
+  let killedAt: TrainingPosition | null = null;
+  await until("a mid-epoch backup", async () => {
+    const p = await backupPosition(broken).catch(() => null);
+    if (p && p.runSteps > stopped.runSteps && p.batch > 0 && p.batch < STEPS_PER_EPOCH) killedAt = p;
+    return killedAt !== null;
+  });
+  second.kill("SIGKILL");
+  await second.status;
+  await secondOut.done;
+  assert.match(secondOut.text(), /Resuming from the backup in .*backup: epoch \d, batch \d+ done/);
+  assert.equal(killedAt!.runSteps % 50, 0);
+
+  const third = job(broken, ["--resume", "--summary", join(root, "broken.json")]);
+  const thirdOut = collect(third);
+  assert.equal((await third.status).code, 0, thirdOut.text());
+  await thirdOut.done;
+
+  const [want, got] = [await finalWeights(whole), await finalWeights(broken)];
+  assert.equal(got.length, want.length);
+  want.forEach((w, i) => assert.deepEqual(got[i], w, `weight ${i} differs after resume`));
+  const ref = JSON.parse(await Deno.readTextFile(join(root, "whole.json")));
+  const res = JSON.parse(await Deno.readTextFile(join(root, "broken.json")));
+  assert.deepEqual(res.history, ref.history, "History restored epoch by epoch");
+  assert.equal(res.run_samples_processed, ref.samples_processed);
+  assert.deepEqual(res.resumed_from, {
+    epoch: killedAt!.epoch,
+    batch: killedAt!.batch,
+    samples_processed: killedAt!.runSamples,
+  });
+  assert.equal(res.samples_processed, ref.samples_processed - killedAt!.runSamples);
+  await assert.rejects(
+    Deno.stat(join(checkpointPaths(broken).backup, "latest.backup")),
+    Deno.errors.NotFound,
+  );
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("--resume without a backup fails naming the directory and the fix", async () => {
+  const dir = await Deno.makeTempDir();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "coordinator/main.ts", ...ARGS, "--checkpoint-dir", dir, "--resume"],
+  }).output();
+  const err = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 2, err);
+  assert.ok(err.includes(`no backup in ${join(dir, "backup")}`), err);
+  assert.match(err, /without --resume/);
+  await Deno.remove(dir, { recursive: true });
+});
