@@ -1,9 +1,11 @@
 /**
  * Local worker processes for a job: `deno run -A worker/main.ts --nats URL --name w<i> --job ID`, one
  * per worker (or per listed GPU, with CUDA_VISIBLE_DEVICES set). The children never outlive the
- * coordinator: {@link LocalWorkers.stop} kills them, SIGINT/SIGTERM handlers kill them before the
- * coordinator exits, and where util-linux `setpriv` exists the kernel sends them SIGTERM when the
- * coordinator dies in any other way.
+ * coordinator: {@link LocalWorkers.stop} kills them (continuing stopped ones first), SIGINT/SIGTERM
+ * handlers kill them before the coordinator exits, and where util-linux `setpriv` exists the kernel
+ * sends them SIGTERM when the coordinator dies in any other way. They are bound to their job
+ * (`--job`): one dropped by the coordinator joins again, and each exits when the job ends or its
+ * coordinator's heartbeat stops.
  */
 
 /** Absolute path of the worker entry point. */
@@ -58,12 +60,15 @@ export class LocalWorkers implements AsyncDisposable {
 
   #onUnload = () => this.#killAll("SIGTERM");
 
+  /** Sends `signal` to every child; after SIGTERM also SIGCONT, so a stopped child can act on it. */
   #killAll(signal: Deno.Signal): void {
     for (const child of this.#children) {
-      try {
-        child.kill(signal);
-      } catch {
-        // Already exited.
+      for (const s of signal === "SIGTERM" ? ["SIGTERM", "SIGCONT"] as const : [signal]) {
+        try {
+          child.kill(s);
+        } catch {
+          // Already exited.
+        }
       }
     }
   }

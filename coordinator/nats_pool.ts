@@ -4,8 +4,18 @@
  * row indices and answers with its gradient. Replies are checked (job, step, worker, length, finite
  * values) and a rejected or lost slice is recomputed on another worker, so a step always covers its
  * batch. Results come back in slice order, never arrival order. Protocol: shared/io/nats/protocol.ts.
+ *
+ * Faults: a killed worker is seen at once (its subject has no responders); a stopped or hung one
+ * misses its step deadline, measured from its own recent round times. Either is dropped and its slice
+ * recomputed, with the same rows and row offset, on a survivor. Workers join at step boundaries
+ * (a restarted pod, a scale-up up to `maxWorkers`) after the handshake and the datasets reached
+ * them. Below `minWorkers` the pool pauses at a step boundary until enough are back, or throws a
+ * {@link NotEnoughWorkersError}. A heartbeat on `shoal.<job>.heartbeat` lists the members, so a
+ * dropped worker that comes back rejoins and a worker whose coordinator vanished leaves. When the
+ * NATS connection drops, both sides reconnect and the step in flight runs again under new weights
+ * (version); a step is computed for the trainer once, so no optimizer update is applied twice.
  */
-import { connect, ErrorCode, type NatsConnection, NatsError } from "nats";
+import { type ConnectionOptions, ErrorCode, Events, type NatsConnection, NatsError } from "nats";
 import { type Engine, type EvalResult, ModelMismatchError, type SliceResult } from "../shared/model/mod.ts";
 import {
   asFloat32,
@@ -20,6 +30,7 @@ import {
   startNatsServer,
 } from "../shared/io/nats/mod.ts";
 import type { NatsServer } from "../shared/io/nats/mod.ts";
+import { connectNats, type NatsAuth } from "../shared/io/nats/mod.ts";
 import {
   EndHeader,
   type JobSpec,
@@ -40,18 +51,41 @@ export interface NatsPoolOptions {
   workers: number;
   /** An existing server; without it an embedded nats-server is started with local workers. */
   nats?: string;
+  /** Credentials and TLS files of the coordinator for `nats`; see shared/io/nats/auth.ts. */
+  auth?: NatsAuth;
   /** GPU ids: one local worker per id, with CUDA_VISIBLE_DEVICES set. */
   gpus?: number[];
   backend: string;
-  /** Training goes on while at least this many workers live; fewer raise a {@link WorkerLostError}. @default 1 */
+  /**
+   * Training goes on while at least this many workers live; with fewer the pool pauses at the next
+   * step boundary and waits `joinTimeoutSeconds` for workers to join, then throws a
+   * {@link NotEnoughWorkersError}. @default 1
+   */
   minWorkers?: number;
-  /** Seconds to wait for all workers to join. @default 60 */
+  /** Workers admitted at most: joiners beyond `workers` (a scale-up) are taken up to this. @default workers */
+  maxWorkers?: number;
+  /** Seconds to wait for all workers to join at the start, and for `minWorkers` during a pause. @default 60 */
   joinTimeoutSeconds?: number;
+  /**
+   * A step's deadline for one worker is this factor times its slowest recent round (scaled to the
+   * slice's rows), at least `stepTimeoutFloorSeconds`, at most `requestTimeoutSeconds`.
+   * @default 5
+   */
+  stepTimeoutFactor?: number;
+  /** Shortest step deadline, in seconds. @default 3 */
+  stepTimeoutFloorSeconds?: number;
+  /** Seconds between heartbeats to the workers (they also carry the membership). @default 1 */
+  heartbeatSeconds?: number;
+  /** Heartbeats a worker may miss, while connected, before it leaves the job as vanished. @default 10 */
+  heartbeatMisses?: number;
   /** Gradient encoding on the wire. @default "f32" */
   gradEncoding?: "f32" | "bf16";
   /** Job id carried by every subject. @default random */
   job?: string;
-  /** Seconds one worker may take for one request (longest step, dataset shipping). @default 120 */
+  /**
+   * Seconds one worker may take for one request: dataset shipping, and a worker's first request of
+   * a kind (before its step deadline can be measured). @default 120
+   */
   requestTimeoutSeconds?: number;
   /** Largest message of the embedded server, in bytes. @default 16 MiB */
   maxPayload?: number;
@@ -59,13 +93,67 @@ export interface NatsPoolOptions {
   workerArgs?: (string[] | undefined)[];
 }
 
-/** Raised when too few workers remain to go on. */
-export class WorkerLostError extends Error {
-  override name = "WorkerLostError";
-  constructor(message: string, readonly workerId: string, readonly step: number, options?: ErrorOptions) {
+/**
+ * Raised when fewer than `minWorkers` workers live and not enough joined within
+ * `joinTimeoutSeconds`. The step it names did not run: the model holds the weights after step
+ * `step - 1`, so a caller can write a checkpoint and resume there.
+ */
+export class NotEnoughWorkersError extends Error {
+  override name = "NotEnoughWorkersError";
+  constructor(
+    message: string,
+    /** Workers live when the wait ended. */
+    readonly workerCount: number,
+    /** `minWorkers`. */
+    readonly needed: number,
+    /** The step that could not run. */
+    readonly step: number,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
   }
 }
+
+/**
+ * The coordinator's heartbeat on {@link heartbeatSubject}: every worker not named in `members`
+ * leaves the job (and may join again); a worker that hears none for `misses` intervals while
+ * connected leaves it as vanished.
+ */
+export interface Heartbeat {
+  job: string;
+  /** Last step started (0 before the first). */
+  step: number;
+  /** Live and joining workers. */
+  members: string[];
+  intervalMs: number;
+  misses: number;
+}
+
+/** Subject of a job's {@link Heartbeat}. */
+export function heartbeatSubject(job: string): string {
+  return `shoal.${job}.heartbeat`;
+}
+
+/** Connection options that outlive a restart of the server: reconnect without limit, quickly. */
+const RECONNECT: Partial<ConnectionOptions> = {
+  maxReconnectAttempts: -1,
+  reconnectTimeWait: 250,
+  reconnectJitter: 100,
+};
+
+/** Connects with {@link RECONNECT}; a refused login, bad URL or absent server is explained. */
+function connect(auth: NatsAuth | undefined, options: ConnectionOptions): Promise<NatsConnection> {
+  return connectNats(auth, { ...RECONNECT, ...options });
+}
+
+/** Milliseconds after a reconnect during which a worker with no responders is taken as not back yet. */
+const RECONNECT_GRACE_MS = 5000;
+/** Round times kept per worker and kind for its step deadline. */
+const ROUNDS_KEPT = 20;
+/** Milliseconds before the first liveness probe of a worker with a request in flight, and between the next. */
+const FIRST_PROBE_MS = 50, PROBE_MS = 100;
+/** Milliseconds a liveness probe waits: a busy or stopped worker does not answer, and that is no loss. */
+const PROBE_TIMEOUT_MS = 200;
 
 /** Median phase timings of the pool's training steps, in milliseconds. */
 export type NatsPoolTimings = {
@@ -86,8 +174,34 @@ interface LiveWorker {
   device: string;
 }
 
+/** A worker between its join request and its admission at a step boundary. */
+interface Joiner {
+  /** Set once its manifest matched. */
+  worker: LiveWorker | undefined;
+  /** Datasets it holds. */
+  shipped: Set<string>;
+  /** `performance.now()` of its join: a joiner that never reports its model is forgotten. */
+  since: number;
+  /** True once every dataset reached it: admitted at the next step boundary. */
+  prepared: boolean;
+}
+
+/** A dataset as shipped to workers, kept for workers that join later. */
+interface ShippedData {
+  hash: string;
+  inputs: number[][];
+  y: number[] | null;
+  body: Float32Array;
+}
+
+/** Round times of one worker for one kind of request. */
+type Rounds = { ms: number; rows: number }[];
+
 /** A request that failed because its worker is gone. */
 class LostSignal extends Error {}
+
+/** The attempt must run again: the connection was interrupted, or no worker is left to run it. */
+class RetryAttempt extends Error {}
 
 /** Starts (or joins) the workers and returns a pool bound to the engine's model and loss. */
 export async function createNatsPool(engine: Engine, opts: NatsPoolOptions): Promise<WorkerPool> {
@@ -104,13 +218,33 @@ export class NatsPool implements WorkerPool {
   readonly #local: LocalWorkers | undefined;
   readonly #subjects: ReturnType<typeof jobSubjects>;
   readonly #timeoutMs: number;
+  readonly #url: string;
+  readonly #count: number;
+  readonly #maxWorkers: number;
   #live: LiveWorker[] = [];
+  readonly #joiners = new Map<string, Joiner>();
+  /** Workers whose model or setup failed, with why: their joins are refused. */
+  readonly #refused = new Map<string, string>();
   readonly #known = new Set<string>();
   readonly #lengths = new Map<string, number>();
+  readonly #datasets = new Map<string, ShippedData>();
+  /** Round times per `worker:kind`. */
+  readonly #rounds = new Map<string, Rounds>();
   #version = 0;
   #currentStep = -1;
+  #lastStep = -1;
   #closed = false;
-  #joinService: Service | undefined;
+  /** True while `create` waits for the first workers: setup failures end the start. */
+  #starting = true;
+  #failure: Error | undefined;
+  /** Bumped on every disconnect and reconnect. */
+  #epoch = 0;
+  #connected = true;
+  #reconnectedAt = -Infinity;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  readonly #services: Service[] = [];
+  /** Watch controllers of the requests in flight, per worker: dropping a worker aborts them. */
+  readonly #inflight = new Map<string, Set<AbortController>>();
   readonly #times = { publish: [] as number[], round: [] as number[], compute: [] as number[] };
 
   private constructor(
@@ -120,6 +254,8 @@ export class NatsPool implements WorkerPool {
     server: NatsServer | undefined,
     local: LocalWorkers | undefined,
     job: string,
+    url: string,
+    count: number,
   ) {
     this.#engine = engine;
     this.#opts = opts;
@@ -129,6 +265,9 @@ export class NatsPool implements WorkerPool {
     this.job = job;
     this.#subjects = jobSubjects(job);
     this.#timeoutMs = (opts.requestTimeoutSeconds ?? 120) * 1000;
+    this.#url = url;
+    this.#count = count;
+    this.#maxWorkers = opts.maxWorkers ?? count;
   }
 
   /** Validates the options, starts what is needed and waits until every worker reported its model. */
@@ -147,7 +286,7 @@ export class NatsPool implements WorkerPool {
         });
         url = server.url;
       }
-      nc = await connect({ servers: url, name: `shoal-coordinator-${job}` });
+      nc = await connect(opts.auth, { servers: url, name: `shoal-coordinator-${job}` });
       if (opts.nats === undefined) {
         local = await launchWorkers({
           url,
@@ -158,8 +297,14 @@ export class NatsPool implements WorkerPool {
           ...(opts.workerArgs ? { extraArgs: opts.workerArgs } : {}),
         });
       }
-      const pool = new NatsPool(engine, opts, nc, server, local, job);
-      await pool.#join(count, url);
+      const pool = new NatsPool(engine, opts, nc, server, local, job, url, count);
+      try {
+        pool.#start();
+        await pool.#awaitFirstWorkers();
+      } catch (error) {
+        pool.#stopBackground();
+        throw error;
+      }
       return pool;
     } catch (error) {
       await nc?.close().catch(() => {});
@@ -205,9 +350,9 @@ export class NatsPool implements WorkerPool {
     };
   }
 
-  /** Announces the job until `count` workers reported a matching model, or fails with the reason. */
-  async #join(count: number, url: string): Promise<void> {
-    const spec: JobSpec = {
+  /** The job as workers receive it on joining. */
+  #spec(): JobSpec {
+    return {
       job: this.job,
       model: this.#engine.network.toConfig(),
       loss: this.#engine.spec.loss,
@@ -216,67 +361,247 @@ export class NatsPool implements WorkerPool {
       backend: this.#opts.backend,
       gradEncoding: this.#opts.gradEncoding ?? "f32",
     };
-    const accepted = new Set<string>();
-    let failure: Error | undefined;
-    const ready: LiveWorker[] = [];
-    this.#joinService = serve(this.#nc, this.#subjects.join, (msg) => {
-      const { header } = decodeMessage(msg.data, JoinRequest);
-      let reason: string | undefined;
-      if (header.job !== this.job) reason = `it asked for job ${header.job}`;
-      else if (accepted.has(header.worker)) {
-        reason = `the name ${header.worker} is taken: give each worker its own --name`;
-      } else if (accepted.size >= count) {
-        reason = `job ${this.job} has its ${count} workers; joining mid-run is not supported`;
-      }
-      if (reason === undefined) accepted.add(header.worker);
-      msg.respond(
-        encodeMessage(reason === undefined ? { accepted: true, spec } : { accepted: false, reason }),
-      );
-    });
-    const readyService = serve(this.#nc, this.#subjects.ready, (msg) => {
-      const { header } = decodeMessage(msg.data, ReadyRequest);
-      msg.respond(encodeMessage({ ok: true }));
-      if (!accepted.has(header.worker)) return;
-      if (header.error) {
-        failure ??= new Error(`Worker ${header.worker} could not set up job ${this.job}: ${header.error}`);
-        return;
-      }
-      const mismatch = this.#compareManifest(header);
-      if (mismatch) failure ??= mismatch;
-      else ready.push({ name: header.worker, backend: header.backend, device: header.device });
-    });
-    const exited = this.#local?.workers.map((w) =>
-      w.status.then((s) =>
-        failure ??= new Error(`Worker ${w.name} (pid ${w.pid}) exited with code ${s.code} while joining`)
-      )
+  }
+
+  /** Serves joins and manifests for the whole run, watches the connection and starts the heartbeat. */
+  #start(): void {
+    const spec = this.#spec();
+    this.#services.push(
+      serve(this.#nc, this.#subjects.join, (msg) => {
+        const { header } = decodeMessage(msg.data, JoinRequest);
+        const reason = this.#joinRefusal(header);
+        if (reason === undefined) {
+          this.#joiners.set(header.worker, {
+            worker: undefined,
+            shipped: new Set(),
+            prepared: false,
+            since: performance.now(),
+          });
+        }
+        msg.respond(
+          encodeMessage(reason === undefined ? { accepted: true, spec } : { accepted: false, reason }),
+        );
+      }),
+      serve(this.#nc, this.#subjects.ready, (msg) => {
+        const { header } = decodeMessage(msg.data, ReadyRequest);
+        msg.respond(encodeMessage({ ok: this.#onReady(header) }));
+      }),
     );
-    void exited;
+    const watch = async () => {
+      for await (const s of this.#nc.status()) {
+        if (s.type === Events.Disconnect) {
+          this.#connected = false;
+          this.#epoch++;
+          console.warn(`Job ${this.job}: lost the connection to the NATS server ${s.data}; reconnecting`);
+        } else if (s.type === Events.Reconnect) {
+          this.#connected = true;
+          this.#epoch++;
+          this.#reconnectedAt = performance.now();
+          console.warn(`Job ${this.job}: reconnected to the NATS server ${s.data}`);
+        }
+      }
+    };
+    void watch().catch((error) => console.warn(`Job ${this.job}: connection status: ${error}`));
+    this.#heartbeat = setInterval(() => {
+      try {
+        this.#beat();
+        if (!this.#starting) this.#hello();
+      } catch (error) {
+        console.warn(`Job ${this.job}: heartbeat failed: ${error}`);
+      }
+    }, (this.#opts.heartbeatSeconds ?? 1) * 1000);
+  }
+
+  /** Why a join request is refused, or `undefined` to accept it. */
+  #joinRefusal(header: JoinRequest): string | undefined {
+    const name = header.worker;
+    if (header.job !== this.job) return `it asked for job ${header.job}`;
+    if (this.#closed) return `job ${this.job} is over`;
+    if (this.#live.some((w) => w.name === name) || this.#joiners.has(name)) {
+      return `the name ${name} is taken: give each worker its own --name`;
+    }
+    const refused = this.#refused.get(name);
+    if (refused !== undefined) return refused;
+    if (this.#live.length + this.#joiners.size >= this.#maxWorkers) {
+      return `job ${this.job} has its ${this.#maxWorkers} workers (maxWorkers)`;
+    }
+    return undefined;
+  }
+
+  /** Checks a joiner's manifest; on success its datasets start to travel. Returns the ack. */
+  #onReady(header: ReadyRequest): boolean {
+    const joiner = this.#joiners.get(header.worker);
+    if (!joiner || joiner.worker || header.job !== this.job) return false;
+    const problem = header.error
+      ? new Error(`Worker ${header.worker} could not set up job ${this.job}: ${header.error}`)
+      : this.#compareManifest(header);
+    if (problem) {
+      this.#joiners.delete(header.worker);
+      this.#refused.set(header.worker, problem.message);
+      if (this.#starting) this.#failure ??= problem;
+      else console.warn(`Job ${this.job}: refused worker ${header.worker}: ${problem.message}`);
+      return false;
+    }
+    joiner.worker = { name: header.worker, backend: header.backend, device: header.device };
+    // Before the ack: the worker learns the heartbeat's interval even if the coordinator dies next.
+    this.#beat();
+    void this.#prepare(joiner);
+    return true;
+  }
+
+  /** Ships every dataset to a joiner; a joiner lost on the way is forgotten (it may join again). */
+  async #prepare(joiner: Joiner): Promise<void> {
+    const worker = joiner.worker!;
+    try {
+      if (await this.#catchUp(joiner)) joiner.prepared = true;
+      else this.#joiners.delete(worker.name);
+    } catch (error) {
+      this.#joiners.delete(worker.name);
+      console.warn(`Job ${this.job}: worker ${worker.name} could not join: ${reasonOf(error)}`);
+    }
+  }
+
+  /** Ships the datasets a joiner lacks; false when it was lost. */
+  async #catchUp(joiner: Joiner): Promise<boolean> {
+    const worker = joiner.worker!;
+    for (;;) {
+      const missing = [...this.#datasets].filter(([name]) => !joiner.shipped.has(name));
+      if (missing.length === 0) return true;
+      for (const [name, data] of missing) {
+        if (!await this.#ship(worker, name, data, new AbortController().signal)) return false;
+        joiner.shipped.add(name);
+      }
+    }
+  }
+
+  /** Publishes the heartbeat (and forgets joiners that never reported their model). */
+  #beat(): void {
+    if (this.#closed || !this.#connected) return;
+    for (const [name, joiner] of this.#joiners) {
+      if (!joiner.worker && performance.now() - joiner.since > this.#timeoutMs) {
+        this.#joiners.delete(name);
+        console.warn(`Job ${this.job}: worker ${name} joined but never reported its model; forgot it`);
+      }
+    }
+    const heartbeat: Heartbeat = {
+      job: this.job,
+      step: Math.max(0, this.#currentStep),
+      members: [...this.#live.map((w) => w.name), ...this.#joiners.keys()],
+      intervalMs: (this.#opts.heartbeatSeconds ?? 1) * 1000,
+      misses: this.#opts.heartbeatMisses ?? 10,
+    };
+    this.#nc.publish(heartbeatSubject(this.job), encodeMessage(heartbeat));
+  }
+
+  /** Announces the job to idle workers when it takes more. */
+  #hello(): void {
+    if (this.#live.length + this.#joiners.size >= this.#maxWorkers) return;
+    this.#nc.publish(this.#subjects.hello, encodeMessage({ job: this.job, wanted: this.#maxWorkers }));
+  }
+
+  /** Announces the job until `count` workers are ready, or fails with the reason. */
+  async #awaitFirstWorkers(): Promise<void> {
+    const count = this.#count;
+    for (const w of this.#local?.workers ?? []) {
+      void w.status.then((s) => {
+        const how = s.signal ? `was killed by ${s.signal}` : `exited with code ${s.code}`;
+        if (this.#starting) {
+          this.#failure ??= new Error(`Worker ${w.name} (pid ${w.pid}) ${how} while joining`);
+        }
+        const live = this.#live.find((l) => l.name === w.name);
+        if (live && !this.#closed) this.#drop(live, `its process ${how}: its connection closed`);
+      });
+    }
+    const prepared = () => [...this.#joiners.values()].filter((j) => j.prepared).length;
     const timeoutMs = (this.#opts.joinTimeoutSeconds ?? 60) * 1000;
     const deadline = Date.now() + timeoutMs;
     try {
-      while (ready.length < count && !failure && Date.now() < deadline) {
+      while (prepared() < count && !this.#failure && Date.now() < deadline) {
         this.#nc.publish(this.#subjects.hello, encodeMessage({ job: this.job, wanted: count }));
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await sleep(100);
       }
     } finally {
-      await readyService.stop();
+      this.#starting = false;
     }
-    if (failure) throw failure;
-    if (ready.length < count) {
+    if (this.#failure) throw this.#failure;
+    if (prepared() < count) {
+      const accepted = [...this.#joiners.keys()];
       throw new Error(
-        `Cannot start job ${this.job} as ${count} workers were needed and ${ready.length} joined within ${
+        `Cannot start job ${this.job} as ${count} workers were needed and ${prepared()} joined within ${
           timeoutMs / 1000
-        } s (${accepted.size} accepted: ${[...accepted].join(", ") || "none"}). Start workers with ` +
-          `\`deno task worker --nats ${url}\` (add --job ${this.job} to bind one to this job), or raise joinTimeoutSeconds.`,
+        } s (${accepted.length} accepted: ${accepted.join(", ") || "none"}). Start workers with ` +
+          `\`deno task worker --nats ${this.#url}\` (add --job ${this.job} to bind one to this job), or raise joinTimeoutSeconds.`,
       );
     }
-    ready.sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
-    this.#live = ready;
-    for (const w of ready) this.#known.add(w.name);
-    const backends = new Set(ready.map((w) => w.backend));
+    await this.#admit();
+    const backends = new Set(this.#live.map((w) => w.backend));
     if (backends.size > 1) {
       console.warn(`Workers of job ${this.job} run different backends: ${[...backends].join(", ")}`);
     }
+  }
+
+  /** Moves prepared joiners into the live set (they take slices from now on). */
+  async #admit(): Promise<void> {
+    for (const [name, joiner] of [...this.#joiners]) {
+      if (!joiner.prepared) continue;
+      const ok = await this.#catchUp(joiner).catch(() => false);
+      this.#joiners.delete(name);
+      if (!ok) continue;
+      this.#live.push(joiner.worker!);
+      this.#live.sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
+      for (const key of [...this.#rounds.keys()]) if (key.startsWith(`${name}:`)) this.#rounds.delete(key);
+      const rejoined = this.#known.has(name);
+      this.#known.add(name);
+      if (this.#currentStep >= 0) {
+        console.warn(
+          `Worker ${name} ${
+            rejoined ? "rejoined" : "joined"
+          } job ${this.job} at step ${this.#currentStep}; ` +
+            `continuing with ${this.#live.length} workers`,
+        );
+      }
+    }
+  }
+
+  /**
+   * A step boundary: admits prepared joiners, then, below `minWorkers`, waits for workers up to
+   * `joinTimeoutSeconds` or throws a {@link NotEnoughWorkersError}.
+   */
+  async #boundary(): Promise<void> {
+    await this.#admit();
+    const min = this.#opts.minWorkers ?? 1;
+    if (this.#live.length >= min) return;
+    const timeoutMs = (this.#opts.joinTimeoutSeconds ?? 60) * 1000;
+    const deadline = Date.now() + timeoutMs;
+    const step = this.#currentStep;
+    console.warn(
+      `Job ${this.job} paused at step ${step}: waiting for workers: ${this.#live.length} of ${this.#count} live, ` +
+        `need ${min}; start one with \`deno task worker --nats ${this.#url}\` (waiting up to ${
+          timeoutMs / 1000
+        } s)`,
+    );
+    let lastHello = 0;
+    while (this.#live.length < min) {
+      if (Date.now() >= deadline) {
+        throw new NotEnoughWorkersError(
+          `Cannot run step ${step} of job ${this.job} as ${this.#live.length} worker(s) live and minWorkers is ${min}: ` +
+            `none joined within ${
+              timeoutMs / 1000
+            } s. Start workers with \`deno task worker --nats ${this.#url}\`, ` +
+            "lower minWorkers or raise joinTimeoutSeconds, then resume from the last checkpoint.",
+          this.#live.length,
+          min,
+          step,
+        );
+      }
+      if (Date.now() - lastHello >= 250 && this.#connected) {
+        this.#hello();
+        lastHello = Date.now();
+      }
+      await sleep(50);
+      await this.#admit();
+    }
+    console.warn(`Job ${this.job} resumes at step ${step} with ${this.#live.length} workers`);
   }
 
   /** The first weight where a worker's manifest differs from the coordinator's model, as an error. */
@@ -316,35 +641,62 @@ export class NatsPool implements WorkerPool {
     hashInput.set(shapeBytes);
     hashInput.set(new Uint8Array(body.buffer), shapeBytes.length);
     const hash = toHex(await crypto.subtle.digest("SHA-256", hashInput));
-    const header = (probe: boolean): WorkRequest => ({
-      kind: "data",
-      job: this.job,
-      name,
+    const shipped: ShippedData = {
       hash,
       inputs: data.inputs.map((a) => a.shape),
       y: data.y ? data.y.shape : null,
-      probe,
-    });
-    const ship = async (worker: LiveWorker) => {
-      for (const probe of [true, false]) {
-        const reply = await this.#request(worker, header(probe), probe ? undefined : body);
-        if (!reply) return;
-        const h = reply.header;
-        if (h.kind === "error") {
-          throw new Error(`Worker ${worker.name} could not load dataset "${name}": ${h.error}`);
-        }
-        if (h.kind === "data" && h.cached) return;
-      }
-      throw new Error(`Worker ${worker.name} did not keep dataset "${name}" (${hash})`);
+      body,
     };
-    await Promise.all([...this.#live].map(ship));
-    this.#requireWorkers("shipping data");
+    // Joiners from now on receive it too (see #catchUp).
+    this.#datasets.set(name, shipped);
+    await this.#retrying(`shipping dataset "${name}"`, async (attempt) => {
+      await settleAll(this.#live.map((w) => this.#ship(w, name, shipped, attempt.signal)), attempt);
+    });
     this.#lengths.set(name, data.length);
+  }
+
+  /** Ships one dataset to one worker (a hash probe first); false when the worker was lost. */
+  async #ship(worker: LiveWorker, name: string, data: ShippedData, signal: AbortSignal): Promise<boolean> {
+    for (const probe of [true, false]) {
+      const header: WorkRequest = {
+        kind: "data",
+        job: this.job,
+        name,
+        hash: data.hash,
+        inputs: data.inputs,
+        y: data.y,
+        probe,
+      };
+      const reply = await this.#request(worker, header, probe ? undefined : data.body, signal);
+      if (!reply) return false;
+      const h = reply.header;
+      if (h.kind === "error") {
+        throw new Error(`Worker ${worker.name} could not load dataset "${name}": ${h.error}`);
+      }
+      if (h.kind === "data" && h.cached) return true;
+    }
+    throw new Error(`Worker ${worker.name} did not keep dataset "${name}" (${data.hash})`);
   }
 
   async trainStep(data: string, req: StepRequest): Promise<SliceResult[]> {
     this.#checkOpen();
+    if (req.step <= this.#lastStep) {
+      throw new RangeError(
+        `Cannot run step ${req.step} of job ${this.job} as step ${this.#lastStep} already ran: ` +
+          "step ids must increase so that no optimizer update is applied twice",
+      );
+    }
     this.#currentStep = req.step;
+    const results = await this.#retrying(
+      `step ${req.step}`,
+      (attempt) => this.#trainOnce(data, req, attempt),
+    );
+    this.#lastStep = req.step;
+    return results;
+  }
+
+  /** One attempt at a step: fresh weights version, one slice per live worker. */
+  async #trainOnce(data: string, req: StepRequest, attempt: AbortController): Promise<SliceResult[]> {
     const t0 = performance.now();
     const version = await this.#publishWeights(req.params, req.state);
     const t1 = performance.now();
@@ -356,35 +708,101 @@ export class NatsPool implements WorkerPool {
       if (end > start) slices.push([start, end]);
     }
     let computeMax = 0;
-    const results = await Promise.all(slices.map(([start, end], k) => {
-      const indices = req.indices.slice(start, end);
-      const header: WorkRequest = {
-        kind: "train",
-        job: this.job,
-        data,
-        version,
-        step: req.step,
-        rowOffset: start,
-        encoding: this.#opts.gradEncoding ?? "f32",
-      };
-      let nonFinite = 0;
-      return this.#onSomeWorker(
-        `step ${req.step} slice ${k} (rows ${start}..${end})`,
-        k,
-        header,
-        indices,
-        (r, w) => {
-          const accepted = this.#acceptTrain(r, w, req.step, end - start, nonFinite > 0);
-          if (typeof accepted === "string" && accepted.startsWith("non-finite")) nonFinite++;
-          if (typeof accepted !== "string") computeMax = Math.max(computeMax, accepted.computeMs);
-          return typeof accepted === "string" ? accepted : accepted.result;
-        },
-      );
-    }));
+    const results = await settleAll(
+      slices.map(([start, end], k) => {
+        const indices = req.indices.slice(start, end);
+        const header: WorkRequest = {
+          kind: "train",
+          job: this.job,
+          data,
+          version,
+          step: req.step,
+          rowOffset: start,
+          encoding: this.#opts.gradEncoding ?? "f32",
+        };
+        let nonFinite = 0;
+        return this.#onSomeWorker(
+          `step ${req.step} slice ${k} (rows ${start}..${end})`,
+          k,
+          header,
+          indices,
+          (r, w) => {
+            const accepted = this.#acceptTrain(r, w, req.step, end - start, nonFinite > 0);
+            if (typeof accepted === "string" && accepted.startsWith("non-finite")) nonFinite++;
+            if (typeof accepted !== "string") computeMax = Math.max(computeMax, accepted.computeMs);
+            return typeof accepted === "string" ? accepted : accepted.result;
+          },
+          attempt.signal,
+          end - start,
+        );
+      }),
+      attempt,
+    );
     this.#times.publish.push(t1 - t0);
     this.#times.round.push(performance.now() - t1);
     this.#times.compute.push(computeMax);
     return results;
+  }
+
+  /**
+   * Runs `attempt` at a step boundary; when it must run again (the connection dropped, or no worker
+   * was left), waits for the connection and the workers, then runs it again.
+   */
+  async #retrying<T>(what: string, attempt: (controller: AbortController) => Promise<T>): Promise<T> {
+    for (let tries = 1;; tries++) {
+      await this.#boundary();
+      const controller = new AbortController();
+      try {
+        return await attempt(controller);
+      } catch (error) {
+        controller.abort();
+        if (!(error instanceof RetryAttempt)) throw error;
+        console.warn(
+          `Job ${this.job}: ${what} interrupted (${error.message}); running it again (try ${tries + 1})`,
+        );
+        await this.#recover();
+      }
+    }
+  }
+
+  /** Waits for the connection, then for each live worker to answer again (or drops it). */
+  async #recover(): Promise<void> {
+    const deadline = Date.now() + this.#timeoutMs;
+    while (!this.#connected) {
+      this.#checkOpen();
+      if (Date.now() > deadline) {
+        throw new Error(
+          `Cannot go on with job ${this.job} as the NATS server ${this.#url} was unreachable for ${
+            this.#timeoutMs / 1000
+          } s: check the server, then resume from the last checkpoint`,
+        );
+      }
+      await sleep(50);
+    }
+    await Promise.all(this.#live.map((w) => this.#awaitBack(w)));
+  }
+
+  /** Probes a worker until it is subscribed again; drops it after the reconnect grace. */
+  async #awaitBack(worker: LiveWorker): Promise<void> {
+    const grace = RECONNECT_GRACE_MS + (this.#measuredMs(worker.name, "train", 0) ?? 0);
+    const until = performance.now() + grace;
+    for (;;) {
+      try {
+        await this.#nc.request(`${this.#subjects.worker(worker.name)}.alive`, new Uint8Array(0), {
+          timeout: 250,
+        });
+        return;
+      } catch (error) {
+        // Busy or stopped, but subscribed: its step deadline decides.
+        if (error instanceof NatsError && error.code === ErrorCode.Timeout && this.#connected) return;
+        if (!(error instanceof NatsError)) throw error;
+      }
+      if (performance.now() > until) {
+        this.#drop(worker, `it was not back ${grace / 1000} s after the connection to the server returned`);
+        return;
+      }
+      await sleep(100);
+    }
   }
 
   /** A checked slice result, or why the reply is rejected. */
@@ -504,29 +922,36 @@ export class NatsPool implements WorkerPool {
     this.#checkOpen();
     const length = this.#lengths.get(data);
     if (length === undefined) throw new Error(`No dataset named ${data} was set on the pool`);
-    const version = await this.#publishWeights(params, state);
-    const chunks = Math.ceil(length / batchSize);
-    const parts = Math.min(this.#live.length, chunks);
-    const runs: [number, number][] = [];
-    for (let k = 0; k < parts; k++) {
-      runs.push([Math.floor((k * chunks) / parts), Math.floor(((k + 1) * chunks) / parts)]);
-    }
-    return await Promise.all(runs.map(([first, end], k) => {
-      const header: WorkRequest = { kind, job: this.job, data, version, batchSize, first, end };
-      return this.#onSomeWorker(
-        `${kind} of "${data}" chunks ${first}..${end}`,
-        k,
-        header,
-        undefined,
-        (r, w) => {
-          const h = r.header;
-          if (h.kind === "error") return `the worker failed: ${h.error}`;
-          if (h.job !== this.job) return `it is for job ${h.job}, not ${this.job}`;
-          if (h.worker !== w.name) return `worker ${h.worker} answered a request sent to ${w.name}`;
-          return accept(r);
-        },
+    return await this.#retrying(`${kind} of "${data}"`, async (attempt) => {
+      const version = await this.#publishWeights(params, state);
+      const chunks = Math.ceil(length / batchSize);
+      const parts = Math.min(this.#live.length, chunks);
+      const runs: [number, number][] = [];
+      for (let k = 0; k < parts; k++) {
+        runs.push([Math.floor((k * chunks) / parts), Math.floor(((k + 1) * chunks) / parts)]);
+      }
+      return await settleAll(
+        runs.map(([first, end], k) => {
+          const header: WorkRequest = { kind, job: this.job, data, version, batchSize, first, end };
+          return this.#onSomeWorker(
+            `${kind} of "${data}" chunks ${first}..${end}`,
+            k,
+            header,
+            undefined,
+            (r, w) => {
+              const h = r.header;
+              if (h.kind === "error") return `the worker failed: ${h.error}`;
+              if (h.job !== this.job) return `it is for job ${h.job}, not ${this.job}`;
+              if (h.worker !== w.name) return `worker ${h.worker} answered a request sent to ${w.name}`;
+              return accept(r);
+            },
+            attempt.signal,
+            Math.min(length, end * batchSize) - first * batchSize,
+          );
+        }),
+        attempt,
       );
-    }));
+    });
   }
 
   /** Publishes params ‖ state once for all workers; returns the version requests name. */
@@ -547,7 +972,8 @@ export class NatsPool implements WorkerPool {
 
   /**
    * Runs one request on the `preferred`-th live worker; a rejected reply or a lost worker moves it to
-   * the next live worker. `accept` returns the result or the reason for rejecting the reply.
+   * the next live worker. `accept` returns the result or the reason for rejecting the reply. `rows`
+   * (of a train, eval or predict request) scales the step deadline.
    */
   async #onSomeWorker<T>(
     what: string,
@@ -555,13 +981,16 @@ export class NatsPool implements WorkerPool {
     header: WorkRequest,
     body: ArrayBufferView | undefined,
     accept: (reply: { header: WorkReply; body: Uint8Array }, worker: LiveWorker) => T | string,
+    signal: AbortSignal,
+    rows: number,
   ): Promise<T> {
     const attempts = 2 * this.#known.size + 2;
     let lastReason = "";
     for (let attempt = 0; attempt < attempts; attempt++) {
+      signal.throwIfAborted();
       const worker = this.#live[(preferred + attempt) % this.#live.length];
-      if (!worker) break;
-      const reply = await this.#request(worker, header, body);
+      if (!worker) throw new RetryAttempt(`no worker is left to compute ${what}`);
+      const reply = await this.#request(worker, header, body, signal, rows);
       if (!reply) continue;
       const result = accept(reply, worker);
       if (typeof result !== "string") return result;
@@ -570,48 +999,89 @@ export class NatsPool implements WorkerPool {
         `Rejected the reply of worker ${worker.name} for ${what} in job ${this.job}: ${result}; recomputing it`,
       );
     }
-    this.#requireWorkers(what);
     throw new Error(
       `Cannot complete ${what} in job ${this.job} after ${attempts} attempts: last rejection: ${lastReason}`,
     );
   }
 
-  /** One request to one worker; `undefined` (and the worker dropped) when the worker is gone. */
+  /** The longest wait for one worker's reply: see {@link NatsPoolOptions.stepTimeoutFactor}. */
+  #deadlineMs(worker: string, kind: WorkRequest["kind"], rows: number): number {
+    return this.#measuredMs(worker, kind, rows) ?? this.#timeoutMs;
+  }
+
+  /** The measured step deadline, or `undefined` before the worker answered a request of this kind. */
+  #measuredMs(worker: string, kind: WorkRequest["kind"], rows: number): number | undefined {
+    const rounds = this.#rounds.get(`${worker}:${kind}`);
+    if (kind === "data" || kind === "leave" || !rounds?.length) return undefined;
+    const slowest = Math.max(...rounds.map((r) => r.ms * Math.max(1, rows / Math.max(1, r.rows))));
+    const floor = (this.#opts.stepTimeoutFloorSeconds ?? 3) * 1000;
+    return Math.min(this.#timeoutMs, Math.max(floor, (this.#opts.stepTimeoutFactor ?? 5) * slowest));
+  }
+
+  /**
+   * One request to one worker; `undefined` (and the worker dropped) when the worker is gone. Throws
+   * {@link RetryAttempt} when the connection to the server dropped meanwhile.
+   */
   async #request(
     worker: LiveWorker,
     header: WorkRequest,
     body: ArrayBufferView | undefined,
+    signal: AbortSignal,
+    rows = 0,
   ): Promise<{ header: WorkReply; body: Uint8Array } | undefined> {
     const subject = this.#subjects.worker(worker.name);
     const watch = new AbortController();
+    const inflight = this.#inflight.get(worker.name) ?? new Set();
+    this.#inflight.set(worker.name, inflight.add(watch));
     const watcher = this.#watch(subject, watch);
+    const epoch = this.#epoch;
+    const timeout = this.#deadlineMs(worker.name, header.kind, rows);
+    const t0 = performance.now();
     try {
-      return await requestLarge(this.#nc, subject, header, body, WorkReply, {
-        timeout: this.#timeoutMs,
-        signal: watch.signal,
+      const reply = await requestLarge(this.#nc, subject, header, body, WorkReply, {
+        timeout,
+        signal: AbortSignal.any([watch.signal, signal]),
       });
+      const rounds = this.#rounds.get(`${worker.name}:${header.kind}`) ?? [];
+      rounds.push({ ms: performance.now() - t0, rows });
+      if (rounds.length > ROUNDS_KEPT) rounds.shift();
+      this.#rounds.set(`${worker.name}:${header.kind}`, rounds);
+      return reply;
     } catch (error) {
+      if (signal.aborted) throw error;
       const why = error instanceof LostSignal
         ? error.message
         : error instanceof NatsError && error.code === ErrorCode.NoResponders
-        ? "no responders on its subject (the process is gone)"
+        ? "no responders on its subject: the process is gone"
         : error instanceof NatsError && error.code === ErrorCode.Timeout
-        ? `no reply within ${this.#timeoutMs / 1000} s`
+        ? `no reply within its step deadline of ${(timeout / 1000).toFixed(1)} s`
         : undefined;
       if (why === undefined) throw error;
+      if (this.#interrupted(epoch)) {
+        throw new RetryAttempt(
+          `the connection to the NATS server dropped while worker ${worker.name} worked`,
+        );
+      }
       this.#drop(worker, why);
       return undefined;
     } finally {
+      inflight.delete(watch);
       watch.abort();
       await watcher;
     }
   }
 
-  /** While a request runs, checks every second that the worker still subscribes; aborts when not. */
+  /** True when the connection dropped since `epoch`, is down, or came back moments ago. */
+  #interrupted(epoch: number): boolean {
+    return epoch !== this.#epoch || !this.#connected ||
+      performance.now() - this.#reconnectedAt < RECONNECT_GRACE_MS;
+  }
+
+  /** While a request runs, checks that the worker still subscribes; aborts when not. */
   async #watch(subject: string, watch: AbortController): Promise<void> {
-    while (!watch.signal.aborted) {
+    for (let probe = 0; !watch.signal.aborted; probe++) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 1000);
+        const timer = setTimeout(resolve, probe === 0 ? FIRST_PROBE_MS : PROBE_MS);
         watch.signal.addEventListener("abort", () => {
           clearTimeout(timer);
           resolve();
@@ -619,7 +1089,7 @@ export class NatsPool implements WorkerPool {
       });
       if (watch.signal.aborted) return;
       try {
-        await this.#nc.request(`${subject}.alive`, new Uint8Array(0), { timeout: 500 });
+        await this.#nc.request(`${subject}.alive`, new Uint8Array(0), { timeout: PROBE_TIMEOUT_MS });
       } catch (error) {
         if (error instanceof NatsError && error.code === ErrorCode.NoResponders) {
           watch.abort(new LostSignal("its connection closed while computing (no responders on its subject)"));
@@ -632,38 +1102,34 @@ export class NatsPool implements WorkerPool {
   #drop(worker: LiveWorker, why: string): void {
     if (!this.#live.includes(worker)) return;
     this.#live = this.#live.filter((w) => w !== worker);
+    for (const watch of this.#inflight.get(worker.name) ?? []) watch.abort(new LostSignal(why));
     console.warn(
-      `Lost worker ${worker.name} of job ${this.job} at step ${this.#currentStep}: ${why}; ` +
-        `continuing with ${this.#live.length} worker(s)`,
+      `Lost worker ${worker.name} of job ${this.job} at step ${this.#currentStep} (${why}); ` +
+        `continuing with ${this.#live.length} workers`,
     );
-  }
-
-  #requireWorkers(what: string): void {
-    const min = this.#opts.minWorkers ?? 1;
-    if (this.#live.length < Math.max(1, min)) {
-      throw new WorkerLostError(
-        `Cannot go on with ${what} in job ${this.job} as ${this.#live.length} worker(s) remain and minWorkers is ${min}: ` +
-          "start more workers or lower minWorkers",
-        [...this.#known].filter((n) => !this.#live.some((w) => w.name === n)).join(","),
-        this.#currentStep,
-      );
-    }
   }
 
   #checkOpen(): void {
     if (this.#closed) throw new Error(`Cannot use the pool of job ${this.job} as it was closed`);
   }
 
+  /** Stops the heartbeat and the services. */
+  #stopBackground(): void {
+    clearInterval(this.#heartbeat);
+    for (const s of this.#services) void s.stop();
+  }
+
   /** Ends the job on the workers, closes the connection, stops spawned workers and the embedded server. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#heartbeat);
     try {
       this.#nc.publish(
         this.#subjects.end,
         encodeMessage({ job: this.job, reason: "closed" } satisfies EndHeader),
       );
-      await this.#joinService?.stop();
+      await Promise.all(this.#services.map((s) => s.stop()));
       await this.#nc.drain();
     } catch (error) {
       console.warn(`Closing the NATS connection of job ${this.job} failed: ${error}`);
@@ -698,7 +1164,51 @@ function validate(opts: NatsPoolOptions): number {
       `Cannot distribute as minWorkers must be in [1, ${count}]: received minWorkers=${min}`,
     );
   }
+  const max = opts.maxWorkers ?? count;
+  if (!Number.isInteger(max) || max < count) {
+    throw new RangeError(
+      `Cannot distribute as maxWorkers must be an integer >= workers (${count}): received maxWorkers=${max}`,
+    );
+  }
+  const positive = {
+    joinTimeoutSeconds: opts.joinTimeoutSeconds,
+    requestTimeoutSeconds: opts.requestTimeoutSeconds,
+    stepTimeoutFactor: opts.stepTimeoutFactor,
+    stepTimeoutFloorSeconds: opts.stepTimeoutFloorSeconds,
+    heartbeatSeconds: opts.heartbeatSeconds,
+    heartbeatMisses: opts.heartbeatMisses,
+  };
+  for (const [key, value] of Object.entries(positive)) {
+    if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+      throw new RangeError(`Cannot distribute as ${key} must be a positive number: received ${key}=${value}`);
+    }
+  }
   return count;
+}
+
+/**
+ * Awaits every task; on the first failure aborts `controller` (so the others stop early), waits for
+ * all to settle, then throws that first failure.
+ */
+async function settleAll<T>(tasks: Promise<T>[], controller: AbortController): Promise<T[]> {
+  let first: { error: unknown } | undefined;
+  const settled = await Promise.allSettled(tasks.map((t) =>
+    t.catch((error) => {
+      first ??= { error };
+      controller.abort();
+      throw error;
+    })
+  ));
+  if (first) throw first.error;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function firstNonFinite(a: Float32Array): number | undefined {

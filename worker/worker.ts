@@ -2,8 +2,15 @@
  * A generic Shoal worker: joins a job announced over NATS, rebuilds the model from its Keras config,
  * reports its weights manifest, then computes training slices, evaluation sums and predictions until
  * the job ends. The protocol is described in shared/io/nats/protocol.ts.
+ *
+ * A job ends for a worker when the coordinator ends it, when the coordinator's heartbeat no longer
+ * names the worker (it was dropped: it joins again), or when no heartbeat came for the announced
+ * number of intervals while connected (the coordinator vanished). A worker bound to a job (`job`)
+ * then returns, except after being dropped; an unbound one waits for the next hello. The connection
+ * reconnects without limit, so a restarted server interrupts a job without ending it.
  */
-import { connect, type Msg, type NatsConnection } from "nats";
+import { type ConnectionOptions, Events, type Msg, type NatsConnection } from "nats";
+import { z } from "zod";
 import {
   type BackendName,
   Engine,
@@ -31,21 +38,26 @@ import {
   ANY_HELLO,
   EndHeader,
   Hello,
+  JobIdSchema,
   type JobSpec,
   jobSubjects,
   JoinReply,
   type ReadyRequest,
   WeightsHeader,
+  WorkerNameSchema,
   type WorkReply,
   WorkRequest,
 } from "../shared/io/nats/mod.ts";
+import { connectNats, type NatsAuth } from "../shared/io/nats/mod.ts";
 import { type CachedDataset, datasetFromBody, gatherBatch, rangeOf } from "./dataset.ts";
 import type { Fault } from "./faults.ts";
 
 /** Options of {@link runWorker}. */
 export interface WorkerOptions {
-  /** NATS server URL. */
+  /** NATS server URL (without a password: credentials go in `auth`). */
   nats: string;
+  /** Credentials and TLS files; see shared/io/nats/auth.ts. */
+  auth?: NatsAuth;
   /** Worker name, unique within a job (one subject token). */
   name: string;
   /** Backend to run; without it the coordinator's choice. */
@@ -68,9 +80,44 @@ interface Weights {
   state: Float32Array;
 }
 
+/** How a job ended for this worker. */
+export type JobOutcome = "ended" | "dropped" | "vanished" | "refused" | "aborted";
+
+/** The coordinator's heartbeat (coordinator/nats_pool.ts `Heartbeat`). */
+const Heartbeat = z.object({
+  job: JobIdSchema,
+  step: z.int().nonnegative(),
+  members: z.array(WorkerNameSchema),
+  intervalMs: z.number().positive(),
+  misses: z.int().positive(),
+});
+
+/** Subject of a job's heartbeat. */
+function heartbeatSubject(job: string): string {
+  return `shoal.${job}.heartbeat`;
+}
+
+/** Connection options that outlive a restart of the server: reconnect without limit, quickly. */
+const RECONNECT: Partial<ConnectionOptions> = {
+  maxReconnectAttempts: -1,
+  reconnectTimeWait: 250,
+  reconnectJitter: 100,
+};
+
+/** Connects with {@link RECONNECT}; a refused login, bad URL or absent server is explained. */
+function connect(auth: NatsAuth | undefined, options: ConnectionOptions): Promise<NatsConnection> {
+  return connectNats(auth, { ...RECONNECT, ...options });
+}
+
+/** Whether the connection is up, and since when (`performance.now()`). */
+interface Link {
+  connected: boolean;
+  since: number;
+}
+
 /** Connects and serves jobs until `opts.job` ends or `opts.signal` aborts. */
 export async function runWorker(opts: WorkerOptions): Promise<void> {
-  const nc = await connect({ servers: opts.nats, name: `shoal-worker-${opts.name}` });
+  const nc = await connect(opts.auth, { servers: opts.nats, name: `shoal-worker-${opts.name}` });
   console.error(
     `Worker ${opts.name} (pid ${Deno.pid}) connected to ${opts.nats}, waiting for ${opts.job ?? "any job"}`,
   );
@@ -79,13 +126,32 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
     if (opts.signal?.aborted) resolve();
     opts.signal?.addEventListener("abort", () => resolve(), { once: true });
   });
+  const link: Link = { connected: true, since: performance.now() };
+  const watchLink = async () => {
+    for await (const s of nc.status()) {
+      if (s.type === Events.Disconnect) {
+        link.connected = false;
+        console.error(`Worker ${opts.name}: lost the connection to ${s.data}; reconnecting`);
+      } else if (s.type === Events.Reconnect) {
+        Object.assign(link, { connected: true, since: performance.now() });
+        console.error(`Worker ${opts.name}: reconnected to ${s.data}`);
+      }
+    }
+  };
+  void watchLink().catch((error) =>
+    console.error(`Worker ${opts.name}: connection status: ${reason(error)}`)
+  );
   try {
     for (;;) {
       const spec = await awaitJob(nc, opts, abort);
       if (!spec) return;
-      const job = new JobRunner(nc, spec, opts, cache);
-      await job.run(abort);
-      if (opts.job !== undefined || opts.signal?.aborted) return;
+      const job = new JobRunner(nc, spec, opts, cache, link);
+      const outcome = await job.run(abort);
+      if (opts.signal?.aborted) return;
+      if (opts.job !== undefined && outcome !== "dropped") return;
+      console.error(
+        `Worker ${opts.name}: left job ${spec.job} (${outcome}); waiting for ${opts.job ?? "any job"}`,
+      );
     }
   } finally {
     await nc.drain().catch(() => {});
@@ -145,22 +211,27 @@ class JobRunner {
   #waiters: (() => void)[] = [];
   #engine: Engine | undefined;
   #fault: Fault | undefined;
-  #ended!: () => void;
-  readonly #endedPromise = new Promise<void>((resolve) => this.#ended = resolve);
+  #ended!: (outcome: JobOutcome) => void;
+  readonly #endedPromise = new Promise<JobOutcome>((resolve) => this.#ended = resolve);
+  /** Last heartbeat (`performance.now()`) and what it announced. */
+  #beat = { at: performance.now(), intervalMs: 1000, misses: 10 };
 
   constructor(
     readonly nc: NatsConnection,
     readonly spec: JobSpec,
     readonly opts: WorkerOptions,
     readonly cache: Map<string, CachedDataset>,
+    readonly link: Link,
   ) {
     this.#subjects = jobSubjects(spec.job);
     this.#fault = opts.fault;
   }
 
-  async run(abort: Promise<void>): Promise<void> {
+  /** Serves the job until it ends for this worker; says how it ended. */
+  async run(abort: Promise<void>): Promise<JobOutcome> {
     const { nc, spec } = this;
     const services: Service[] = [];
+    let watching = true;
     try {
       const ready = await this.#setup();
       const onError = (error: unknown, msg: Msg | undefined) =>
@@ -193,15 +264,70 @@ class JobRunner {
         ),
         serve(nc, this.#subjects.end, (msg) => {
           const { header } = decodeMessage(msg.data, EndHeader);
-          if (header.job === spec.job) this.#ended();
+          if (header.job === spec.job) this.#ended("ended");
         }, { onError }),
+        serve(nc, heartbeatSubject(spec.job), (msg) => this.#onHeartbeat(msg), { onError }),
       );
       await nc.flush();
-      await requestLarge(nc, this.#subjects.ready, ready, undefined, Ack, { timeout: 30_000 });
-      if (ready.error) return;
-      await Promise.race([this.#endedPromise, abort]);
+      const { header: ack } = await requestLarge(nc, this.#subjects.ready, ready, undefined, Ack, {
+        timeout: 30_000,
+      });
+      if (ready.error || !ack.ok) {
+        console.warn(
+          `Worker ${this.opts.name}: job ${spec.job} refused its model${
+            ready.error ? `: ${ready.error}` : ""
+          }`,
+        );
+        return "refused";
+      }
+      console.error(`Worker ${this.opts.name} joined job ${spec.job}`);
+      this.#beat.at = performance.now();
+      void this.#watchCoordinator(() => watching);
+      return await Promise.race([this.#endedPromise, abort.then(() => "aborted" as const)]);
     } finally {
+      watching = false;
       await Promise.all(services.map((s) => s.stop()));
+    }
+  }
+
+  #onHeartbeat(msg: Msg): void {
+    const { header } = decodeMessage(msg.data, Heartbeat);
+    if (header.job !== this.spec.job) return;
+    this.#beat = { at: performance.now(), intervalMs: header.intervalMs, misses: header.misses };
+    if (!header.members.includes(this.opts.name)) {
+      console.warn(
+        `Worker ${this.opts.name}: job ${this.spec.job} no longer lists it at step ${header.step} (it was dropped); ` +
+          "leaving it to join again",
+      );
+      this.#ended("dropped");
+    }
+  }
+
+  /**
+   * Ends the job as vanished when no heartbeat came for `misses` intervals while connected. Before
+   * deciding, a round trip to the server lets heartbeats that queued up behind a long computation
+   * arrive first.
+   */
+  async #watchCoordinator(active: () => boolean): Promise<void> {
+    const silentMs = () => performance.now() - Math.max(this.#beat.at, this.link.since);
+    while (active()) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, this.#beat.intervalMs)));
+      const limit = this.#beat.intervalMs * this.#beat.misses;
+      if (!active() || !this.link.connected || silentMs() <= limit) continue;
+      try {
+        await this.nc.flush();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      } catch {
+        continue;
+      }
+      if (!active() || !this.link.connected || silentMs() <= limit) continue;
+      console.warn(
+        `Worker ${this.opts.name}: no heartbeat from the coordinator of job ${this.spec.job} for ${
+          Math.round(silentMs())
+        } ms (limit ${limit} ms); leaving the job as vanished`,
+      );
+      this.#ended("vanished");
+      return;
     }
   }
 
@@ -370,7 +496,7 @@ class JobRunner {
       }
       case "leave":
         await reply({ kind: "leave", ...base });
-        this.#ended();
+        this.#ended("ended");
         return;
     }
   }

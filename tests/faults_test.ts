@@ -1,0 +1,437 @@
+/**
+ * Fault tolerance of distributed training, with a real nats-server and real worker processes: a
+ * killed or stopped worker is dropped and its slice recomputed, workers join mid-run, `minWorkers`
+ * pauses the run (and gives up with a typed error), a server restart is survived, and an external
+ * worker outlives its coordinator. Every run must account for each sample exactly once and end
+ * within float tolerance of a clean in-process run.
+ */
+import assert from "node:assert/strict";
+import { layers, optimizers, Sequential } from "../mod.ts";
+import type { Model } from "../coordinator/model.ts";
+import { NotEnoughWorkersError } from "../coordinator/nats_pool.ts";
+import { WORKER_MAIN } from "../coordinator/launcher.ts";
+import { Callback } from "../shared/callbacks/mod.ts";
+import { startNatsServer } from "../shared/io/nats/mod.ts";
+
+const FEATURES = 8;
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** A small two-class problem, the same for every call. */
+function problem(n: number) {
+  let s = 12345;
+  const rand = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const x = new Float32Array(n * FEATURES), y = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let t = 0;
+    for (let j = 0; j < FEATURES; j++) {
+      const v = rand() * 2 - 1;
+      x[i * FEATURES + j] = v;
+      t += v * (j % 3 - 1);
+    }
+    y[i] = t > 0 ? 1 : 0;
+  }
+  return { x: { data: x, shape: [n, FEATURES] }, y: { data: y, shape: [n] } };
+}
+
+const DATA = problem(400);
+/** 320 training rows in batches of 32: 10 steps per epoch, 20 in all. */
+const FIT = { epochs: 2, batchSize: 32, verbose: 0 as const, validationSplit: 0.2 };
+const TRAIN_ROWS = 320;
+
+function build(): Model {
+  const model = new Sequential([
+    new layers.Dense(16, { activation: "relu", inputShape: [FEATURES] }),
+    new layers.Dense(2, { activation: "softmax" }),
+  ], { seed: 7 });
+  model.compile({
+    optimizer: new optimizers.Adam({ learningRate: 0.01 }),
+    loss: "sparse_categorical_crossentropy",
+    metrics: ["accuracy"],
+  });
+  return model;
+}
+
+/** The in-process run every faulty run is compared with (computed once). */
+const clean = (() => {
+  let run: Promise<{ params: Float32Array; history: Record<string, number[]> }> | undefined;
+  return () =>
+    run ??= (async () => {
+      const model = build();
+      const history = await model.fit(DATA.x, DATA.y, FIT);
+      return { params: model.network.params.slice(), history: history.history as Record<string, number[]> };
+    })();
+})();
+
+/** Asserts the fit covered every sample once and ended where the clean run ends. */
+async function assertLikeClean(model: Model, history: Record<string, number[]>, what: string): Promise<void> {
+  const reference = await clean();
+  assert.equal(model.lastFit!.samplesProcessed, FIT.epochs * TRAIN_ROWS, `${what}: samples processed`);
+  assert.equal(model.lastFit!.steps, 20, `${what}: steps`);
+  let diff = 0;
+  model.network.params.forEach((v, i) => diff = Math.max(diff, Math.abs(v - reference.params[i]!)));
+  assert.ok(diff <= 1e-5, `${what}: max abs weight difference to the clean run is ${diff}`);
+  const loss = history.val_loss!.at(-1)!, cleanLoss = reference.history.val_loss!.at(-1)!;
+  assert.ok(Math.abs(loss - cleanLoss) <= 1e-4, `${what}: val_loss ${loss} vs clean ${cleanLoss}`);
+}
+
+/** console.warn lines with their time (`performance.now()`), while `fn` runs. */
+async function collectWarnings<T>(
+  fn: (lines: { at: number; text: string }[]) => Promise<T>,
+): Promise<{ result: T; lines: { at: number; text: string }[] }> {
+  const lines: { at: number; text: string }[] = [];
+  const original = console.warn;
+  console.warn = (...args: unknown[]) => {
+    lines.push({ at: performance.now(), text: args.map(String).join(" ") });
+    original(...args);
+  };
+  try {
+    return { result: await fn(lines), lines };
+  } finally {
+    console.warn = original;
+  }
+}
+
+function findLine(lines: { at: number; text: string }[], pattern: RegExp): { at: number; text: string } {
+  const line = lines.find((l) => pattern.test(l.text));
+  assert.ok(line, `no line matches ${pattern}:\n${lines.map((l) => l.text).join("\n")}`);
+  return line;
+}
+
+/** Runs `action` at the end of batch `batch` of epoch `epoch` (or at its start with `begin`). */
+class At extends Callback {
+  #epoch = 0;
+  constructor(
+    readonly epoch: number,
+    readonly batch: number,
+    readonly action: () => void | Promise<void>,
+    readonly begin = false,
+  ) {
+    super();
+  }
+  override onEpochBegin(epoch: number): void {
+    this.#epoch = epoch;
+  }
+  override async onBatchBegin(batch: number): Promise<void> {
+    if (this.begin && this.#epoch === this.epoch && batch === this.batch) await this.action();
+  }
+  override async onBatchEnd(batch: number): Promise<void> {
+    if (!this.begin && this.#epoch === this.epoch && batch === this.batch) await this.action();
+  }
+}
+
+/** Pid of the spawned worker named `name` (a child of this process). */
+function workerPid(name: string): number {
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const cmd = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
+      if (ppid === Deno.pid && cmd.some((a) => a.endsWith("worker/main.ts")) && cmd.includes(name)) {
+        return Number(entry.name);
+      }
+    } catch {
+      // Exited while listing.
+    }
+  }
+  throw new Error(`No worker process named ${name} is a child of this process`);
+}
+
+function signal(pid: number, sig: Deno.Signal): void {
+  try {
+    Deno.kill(pid, sig);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** An external worker process (`deno run worker/main.ts --nats URL --name NAME`), its stderr kept. */
+class ExternalWorker {
+  readonly lines: string[] = [];
+  readonly #child: Deno.ChildProcess;
+  readonly #reading: Promise<void>;
+
+  constructor(readonly name: string, url: string) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", WORKER_MAIN, "--nats", url, "--name", name],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    this.#child = child;
+    this.#reading = (async () => {
+      let rest = "";
+      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+        const parts = (rest + chunk).split("\n");
+        rest = parts.pop()!;
+        this.lines.push(...parts);
+      }
+    })();
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Waits until a stderr line matches. */
+  async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = this.lines.find((l) => pattern.test(l));
+      if (line) return line;
+      if (Date.now() > deadline) {
+        throw new Error(`Worker ${this.name} printed no line matching ${pattern}:\n${this.lines.join("\n")}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Sends `sig` (default SIGTERM) and waits for the exit and the end of its output. */
+  async stop(sig: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+    signal(this.pid, sig);
+    signal(this.pid, "SIGCONT");
+    const status = await this.#child.status;
+    await this.#reading;
+    return status;
+  }
+}
+
+Deno.test("a SIGKILLed worker is dropped at once and its slice recomputed by the survivors", async () => {
+  const model = build();
+  let killedAt = 0;
+  const kill = new At(0, 3, () => {
+    signal(workerPid("w1"), "SIGKILL");
+    killedAt = performance.now();
+  });
+  const { result: history, lines } = await collectWarnings(() =>
+    model.fit(DATA.x, DATA.y, { ...FIT, callbacks: [kill], distribute: { workers: 3 } })
+  );
+  const lost = findLine(
+    lines,
+    /Lost worker w1 of job \w+ at step [34] \((its process was killed by SIGKILL|no responders|its connection closed).*\); continuing with 2 workers/,
+  );
+  console.log(`SIGKILL detected after ${(lost.at - killedAt).toFixed(0)} ms (embedded worker)`);
+  assert.ok(lost.at - killedAt < 1000, `SIGKILL detected after ${lost.at - killedAt} ms`);
+  assert.equal(model.lastFit!.workers, 2);
+  await assertLikeClean(model, history.history as Record<string, number[]>, "SIGKILL");
+});
+
+Deno.test("a SIGSTOPped worker misses its measured step deadline, is dropped, and rejoins when continued", async () => {
+  const model = build();
+  let stopped: number | undefined, stoppedAt = 0;
+  try {
+    const { result: history, lines } = await collectWarnings((lines) => {
+      const rejoined = () => lines.some((l) => /Worker w1 rejoined/.test(l.text));
+      const faults = new (class extends Callback {
+        #batches = 0;
+        override async onBatchEnd(): Promise<void> {
+          const n = this.#batches++;
+          if (n === 3) {
+            stopped = workerPid("w1");
+            signal(stopped, "SIGSTOP");
+            stoppedAt = performance.now();
+          } else if (n === 4) {
+            signal(stopped!, "SIGCONT");
+          } else if (n > 4 && !rejoined()) {
+            // Room for w1 to hear it was dropped and join again; a step boundary admits it.
+            await new Promise((resolve) => setTimeout(resolve, 200));
+          }
+        }
+      })();
+      return model.fit(DATA.x, DATA.y, {
+        ...FIT,
+        callbacks: [faults],
+        distribute: { workers: 3, stepTimeoutFloorSeconds: 1, heartbeatSeconds: 0.2 },
+      });
+    });
+    const lost = findLine(
+      lines,
+      /Lost worker w1 of job \w+ at step 4 \(no reply within its step deadline of ([\d.]+) s\); continuing with 2 workers/,
+    );
+    const deadlineMs = Number(/deadline of ([\d.]+) s/.exec(lost.text)![1]) * 1000;
+    const latency = lost.at - stoppedAt;
+    console.log(`SIGSTOP detected after ${latency.toFixed(0)} ms (measured step deadline ${deadlineMs} ms)`);
+    assert.ok(deadlineMs < 10_000, `the step deadline ${deadlineMs} ms was not measured`);
+    assert.ok(
+      latency >= deadlineMs - 100 && latency <= deadlineMs + 1000,
+      `SIGSTOP detected after ${latency} ms`,
+    );
+    findLine(lines, /Worker w1 rejoined job \w+ at step \d+; continuing with 3 workers/);
+    assert.equal(model.lastFit!.workers, 3);
+    await assertLikeClean(model, history.history as Record<string, number[]>, "SIGSTOP");
+  } finally {
+    if (stopped !== undefined) signal(stopped, "SIGCONT");
+  }
+});
+
+Deno.test("external workers: join mid-run, minWorkers pause and timeout, server restart, coordinator restart", async (t) => {
+  await using server = await startNatsServer();
+  const url = server.url;
+  const fleet = new Map<string, ExternalWorker>();
+  const spawn = (name: string) => {
+    const w = new ExternalWorker(name, url);
+    fleet.set(name, w);
+    return w;
+  };
+  const retire = async (name: string, sig: Deno.Signal = "SIGTERM") => {
+    await fleet.get(name)!.stop(sig);
+    fleet.delete(name);
+  };
+  const common = { nats: url, heartbeatSeconds: 0.2 };
+  try {
+    await Promise.all([spawn("a0"), spawn("a1")].map((w) => w.waitFor(/connected to/)));
+
+    await t.step("a worker started mid-run joins at a step boundary", async () => {
+      const model = build();
+      const add = new At(0, 1, async () => {
+        await spawn("a2").waitFor(/Worker a2 joined job/);
+        // The datasets reach it right after; the next boundaries admit it.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      });
+      const { result: history, lines } = await collectWarnings(() =>
+        model.fit(DATA.x, DATA.y, {
+          ...FIT,
+          callbacks: [add],
+          distribute: { ...common, workers: 2, maxWorkers: 3 },
+        })
+      );
+      findLine(lines, /Worker a2 joined job \w+ at step \d+; continuing with 3 workers/);
+      assert.equal(model.lastFit!.workers, 3);
+      await assertLikeClean(model, history.history as Record<string, number[]>, "join");
+    });
+
+    await t.step("below minWorkers the run pauses, then resumes when a worker starts", async () => {
+      await retire("a2");
+      const model = build();
+      let killedAt = 0;
+      const replace = new At(0, 3, () => {
+        signal(fleet.get("a1")!.pid, "SIGKILL");
+        killedAt = performance.now();
+        spawn("a3");
+      });
+      const { result: history, lines } = await collectWarnings(() =>
+        model.fit(DATA.x, DATA.y, {
+          ...FIT,
+          callbacks: [replace],
+          distribute: { ...common, workers: 2, minWorkers: 2, joinTimeoutSeconds: 30 },
+        })
+      );
+      await retire("a1");
+      const lost = findLine(
+        lines,
+        /Lost worker a1 of job \w+ at step 4 .*no responders.*continuing with 1 workers/,
+      );
+      console.log(
+        `SIGKILL of an external worker detected after ${(lost.at - killedAt).toFixed(0)} ms (no responders)`,
+      );
+      assert.ok(lost.at - killedAt < 2000, `SIGKILL detected after ${lost.at - killedAt} ms`);
+      const paused = findLine(
+        lines,
+        new RegExp(
+          `paused at step 5: waiting for workers: 1 of 2 live, need 2; start one with \`deno task worker --nats ${url}\``,
+        ),
+      );
+      const resumed = findLine(lines, /resumes at step 5 with 2 workers/);
+      console.log(`paused for ${(resumed.at - paused.at).toFixed(0)} ms while a3 started`);
+      findLine(lines, /Worker a3 joined job \w+ at step 5; continuing with 2 workers/);
+      await assertLikeClean(model, history.history as Record<string, number[]>, "pause");
+    });
+
+    await t.step("below minWorkers with nobody joining, fit throws NotEnoughWorkersError", async () => {
+      const model = build();
+      const kill = new At(0, 3, () => signal(fleet.get("a3")!.pid, "SIGKILL"));
+      const started = performance.now();
+      await assert.rejects(
+        model.fit(DATA.x, DATA.y, {
+          ...FIT,
+          callbacks: [kill],
+          distribute: { ...common, workers: 2, minWorkers: 2, joinTimeoutSeconds: 2 },
+        }),
+        (error: unknown) => {
+          assert.ok(error instanceof NotEnoughWorkersError, `got ${error}`);
+          assert.equal(error.workerCount, 1);
+          assert.equal(error.needed, 2);
+          assert.equal(error.step, 5);
+          assert.match(error.message, /deno task worker --nats/);
+          return true;
+        },
+      );
+      assert.ok(performance.now() - started < 20_000);
+      await retire("a3");
+    });
+
+    await t.step("a restart of the server mid-run is survived without a lost or repeated step", async () => {
+      await spawn("a4").waitFor(/connected to/);
+      const model = build();
+      const pidBefore = server.pid;
+      let restarting: Promise<void> | undefined;
+      const restart = new At(0, 3, () => {
+        restarting = server.restart();
+      }, true);
+      const { result: history, lines } = await collectWarnings(() =>
+        model.fit(DATA.x, DATA.y, { ...FIT, callbacks: [restart], distribute: { ...common, workers: 2 } })
+      );
+      await restarting;
+      assert.notEqual(server.pid, pidBefore);
+      findLine(lines, /reconnected to the NATS server/);
+      const retried = lines.filter((l) => /interrupted .*running it again/.test(l.text)).length;
+      console.log(`server restart: ${retried} attempt(s) ran again`);
+      assert.equal(model.lastFit!.workers, 2);
+      assert.ok(!lines.some((l) => /Lost worker/.test(l.text)), "a worker was dropped");
+      await assertLikeClean(model, history.history as Record<string, number[]>, "server restart");
+    });
+
+    await t.step("external workers outlive a vanished coordinator and serve the next job", async () => {
+      const script = `
+        import { layers, optimizers, Sequential } from "${ROOT}mod.ts";
+        import { createNatsPool } from "${ROOT}coordinator/nats_pool.ts";
+        import { Engine } from "${ROOT}shared/model/mod.ts";
+        const model = new Sequential([new layers.Dense(2, { inputShape: [${FEATURES}] })], { seed: 7 });
+        model.compile({ optimizer: new optimizers.SGD(), loss: "mse" });
+        const engine = new Engine(model.network, { loss: "mse", metrics: [], seed: 7 });
+        await createNatsPool(engine, { workers: 2, nats: "${url}", backend: "auto", heartbeatSeconds: 0.2, heartbeatMisses: 5 });
+        console.log("ready");
+        await new Promise(() => {});
+      `;
+      const coordinator = new Deno.Command(Deno.execPath(), {
+        args: ["eval", script],
+        cwd: ROOT,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const reader = coordinator.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let out = "";
+      while (!out.includes("ready")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += value;
+      }
+      assert.ok(out.includes("ready"), `the coordinator process printed ${out}`);
+      const killedAt = performance.now();
+      coordinator.kill("SIGKILL");
+      await coordinator.status;
+      await reader.cancel();
+      const joinedBefore = new Map<string, number>();
+      for (const w of fleet.values()) {
+        await w.waitFor(/leaving the job as vanished/, 15_000);
+        await w.waitFor(/left job \w+ \(vanished\); waiting for any job/, 5_000);
+        joinedBefore.set(w.name, w.lines.filter((l) => /joined job/.test(l)).length);
+      }
+      const leftAfter = performance.now() - killedAt;
+      console.log(`workers left the vanished job after ${leftAfter.toFixed(0)} ms (5 heartbeats of 200 ms)`);
+      assert.ok(leftAfter < 5000, `workers left the vanished job after ${leftAfter} ms`);
+      const model = build();
+      const history = await model.fit(DATA.x, DATA.y, { ...FIT, distribute: { ...common, workers: 2 } });
+      assert.equal(model.lastFit!.workers, 2);
+      await assertLikeClean(model, history.history as Record<string, number[]>, "next job");
+      for (const w of fleet.values()) {
+        const joined = w.lines.filter((l) => /joined job/.test(l)).length;
+        assert.equal(joined, joinedBefore.get(w.name)! + 1, `worker ${w.name} did not serve the next job`);
+      }
+    });
+  } finally {
+    await Promise.all([...fleet.keys()].map((name) => retire(name)));
+  }
+});
