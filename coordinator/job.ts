@@ -5,6 +5,34 @@
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { assertNoSecretInUrl } from "../shared/io/nats/mod.ts";
+
+/**
+ * NATS credentials of the coordinator as a config file gives them: file paths and a user name only,
+ * never a secret inline (environment variables SHOAL_NATS_* complete them; see shared/io/nats/auth.ts).
+ */
+export const NatsAuthConfigSchema = z.strictObject({
+  user: z.string().min(1).optional(),
+  passwordFile: z.string().min(1).optional(),
+  tokenFile: z.string().min(1).optional(),
+  credsFile: z.string().min(1).optional(),
+  nkeySeedFile: z.string().min(1).optional(),
+  tlsCa: z.string().min(1).optional(),
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
+});
+
+/** Flags that fill {@link NatsAuthConfigSchema}, by flag name. */
+const NATS_AUTH_FLAGS: Readonly<Record<string, keyof z.infer<typeof NatsAuthConfigSchema>>> = {
+  "nats-user": "user",
+  "nats-password-file": "passwordFile",
+  "nats-token-file": "tokenFile",
+  "nats-creds": "credsFile",
+  "nats-nkey-seed-file": "nkeySeedFile",
+  "nats-tls-ca": "tlsCa",
+  "nats-tls-cert": "tlsCert",
+  "nats-tls-key": "tlsKey",
+};
 
 export const BACKENDS = ["auto", "tensorflow-gpu", "tensorflow", "wasm-blas", "wasm", "cpu"] as const;
 
@@ -19,6 +47,7 @@ export const JobSchema = z.strictObject({
   workers: z.number().int().nonnegative().default(0),
   gpus: z.array(z.number().int().nonnegative()).optional(),
   nats: z.string().url().optional(),
+  natsAuth: NatsAuthConfigSchema.optional(),
   minWorkers: z.number().int().positive().optional(),
   joinTimeout: z.number().positive().default(60),
   gradEncoding: z.enum(["f32", "bf16"]).default("f32"),
@@ -50,6 +79,14 @@ const FLAGS = {
   workers: { type: "string" },
   gpus: { type: "string" },
   nats: { type: "string" },
+  "nats-user": { type: "string" },
+  "nats-password-file": { type: "string" },
+  "nats-token-file": { type: "string" },
+  "nats-creds": { type: "string" },
+  "nats-nkey-seed-file": { type: "string" },
+  "nats-tls-ca": { type: "string" },
+  "nats-tls-cert": { type: "string" },
+  "nats-tls-key": { type: "string" },
   "min-workers": { type: "string" },
   "join-timeout": { type: "string" },
   "grad-encoding": { type: "string" },
@@ -81,6 +118,14 @@ Options (a flag overrides the config file, which overrides the default):
   --workers N              0 = in-process (default); N = N worker processes over NATS
   --gpus 0,1,...           one worker per listed GPU (sets CUDA_VISIBLE_DEVICES)
   --nats URL               use an existing NATS server and wait for --workers external workers
+                           (no password in the URL: use the flags below or SHOAL_NATS_* variables)
+  --nats-user NAME         NATS user (or SHOAL_NATS_USER), with --nats-password-file
+  --nats-password-file F   file holding the NATS password (or SHOAL_NATS_PASSWORD)
+  --nats-token-file F      file holding a NATS token (or SHOAL_NATS_TOKEN)
+  --nats-creds F           NKey/JWT .creds file (or SHOAL_NATS_CREDS)
+  --nats-nkey-seed-file F  file holding an NKey user seed
+  --nats-tls-ca F          CA of the server's TLS certificate (or SHOAL_NATS_TLS_CA)
+  --nats-tls-cert F        client certificate for mutual TLS, with --nats-tls-key F
   --min-workers N          pause below N live workers; default --workers
   --join-timeout S         seconds to wait for workers; default 60
   --grad-encoding ENC      f32 (default) or bf16
@@ -112,9 +157,27 @@ function camel(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-function formatIssues(error: z.ZodError, source: string): string {
+/** The value at `path` in `data`, as JSON, for error messages. */
+function received(data: unknown, path: readonly PropertyKey[]): string {
+  let value = data;
+  for (const key of path) {
+    if (value === null || typeof value !== "object") return "nothing";
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value === undefined ? "nothing" : JSON.stringify(value);
+}
+
+function formatIssues(error: z.ZodError, source: string, data: unknown): string {
+  const known = Object.keys(JobSchema.shape).join(", ");
   return error.issues
-    .map((i) => `${source}: ${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`)
+    .map((i) => {
+      if (i.code === "unrecognized_keys") {
+        const keys = i.keys.map((k) => `"${k}"`).join(", ");
+        return `${source}: unknown option ${keys}: remove it or use one of ${known} (camelCase)`;
+      }
+      const where = i.path.length ? i.path.join(".") : "(root)";
+      return `${source}: ${where}: ${i.message}; current value is ${received(data, i.path)}`;
+    })
     .join("\n");
 }
 
@@ -136,23 +199,41 @@ export async function parseJob(args: string[]): Promise<Job | "help"> {
     } catch (e) {
       throw new JobConfigError(`Cannot read config file ${v.config}: ${(e as Error).message}`);
     }
+    if (text.trim() === "") {
+      throw new JobConfigError(
+        `Config file ${v.config} must hold a mapping of options, e.g. "epochs: 10": it is empty`,
+      );
+    }
+    const format = v.config.endsWith(".json") ? "JSON" : "YAML";
     let data: unknown;
     try {
-      data = v.config.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+      data = format === "JSON" ? JSON.parse(text) : parseYaml(text);
     } catch (e) {
-      throw new JobConfigError(`Cannot parse config file ${v.config}: ${(e as Error).message}`);
+      throw new JobConfigError(
+        `Cannot parse config file ${v.config} as it must be valid ${format}: ${
+          (e as Error).message.trimEnd()
+        }. ` +
+          "Fix the syntax there.",
+      );
     }
     if (data === null || typeof data !== "object" || Array.isArray(data)) {
-      throw new JobConfigError(`Config file ${v.config} must hold a mapping of options, e.g. "epochs: 10"`);
+      const found = Array.isArray(data) ? "a list" : JSON.stringify(data);
+      throw new JobConfigError(
+        `Config file ${v.config} must hold a mapping of options, e.g. "epochs: 10": found ${found}`,
+      );
     }
     const fileCheck = JobSchema.partial().safeParse(data);
-    if (!fileCheck.success) throw new JobConfigError(formatIssues(fileCheck.error, v.config));
+    if (!fileCheck.success) throw new JobConfigError(formatIssues(fileCheck.error, v.config, data));
     fromFile = data as Record<string, unknown>;
   }
   const fromFlags: Record<string, unknown> = {};
+  const natsAuthFlags: Record<string, unknown> = {};
   for (const [flag, value] of Object.entries(v)) {
     if (flag === "config" || value === undefined) continue;
-    if (NUMERIC.has(flag)) {
+    const authField = NATS_AUTH_FLAGS[flag];
+    if (authField !== undefined) {
+      natsAuthFlags[authField] = value;
+    } else if (NUMERIC.has(flag)) {
       const n = Number(value);
       if (value === "" || !Number.isFinite(n)) {
         throw new JobConfigError(`--${flag}: expected a number, received "${value}"`);
@@ -170,9 +251,21 @@ export async function parseJob(args: string[]): Promise<Job | "help"> {
       fromFlags[camel(flag)] = value;
     }
   }
-  const result = JobSchema.safeParse({ ...fromFile, ...fromFlags });
-  if (!result.success) throw new JobConfigError(formatIssues(result.error, "options"));
+  if (Object.keys(natsAuthFlags).length > 0) {
+    const fileAuth = fromFile.natsAuth;
+    fromFlags.natsAuth = { ...(typeof fileAuth === "object" ? fileAuth : {}), ...natsAuthFlags };
+  }
+  const merged = { ...fromFile, ...fromFlags };
+  const result = JobSchema.safeParse(merged);
+  if (!result.success) throw new JobConfigError(formatIssues(result.error, "options", merged));
   const job = result.data;
+  if (job.nats !== undefined) {
+    try {
+      assertNoSecretInUrl(job.nats);
+    } catch (e) {
+      throw new JobConfigError(`--nats: ${(e as Error).message}`);
+    }
+  }
   if (job.gpus && job.workers === 0) job.workers = job.gpus.length;
   return job;
 }

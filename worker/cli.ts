@@ -1,8 +1,18 @@
-/** Command line of the worker process: `deno task worker --nats URL [--name ID] [--backend NAME] [--gpu N] [--job ID]`. */
+/**
+ * Command line of the worker process: `deno task worker --nats URL [--name ID] [--backend NAME] [--gpu N]
+ * [--job ID] [credentials]`. Credentials come from files named by flags or from SHOAL_NATS_*
+ * variables, never from the command line itself (see shared/io/nats/auth.ts).
+ */
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { BACKEND_REQUESTS } from "../shared/model/mod.ts";
-import { JobIdSchema, WorkerNameSchema } from "../shared/io/nats/mod.ts";
+import {
+  assertNoSecretInUrl,
+  JobIdSchema,
+  natsAuthFromEnvAndFlags,
+  type ReadTextFile,
+  WorkerNameSchema,
+} from "../shared/io/nats/mod.ts";
 import { FAULTS } from "./faults.ts";
 import type { WorkerOptions } from "./worker.ts";
 
@@ -14,6 +24,13 @@ export const USAGE = `Usage: deno task worker --nats URL [options]
   --backend NAME   ${BACKEND_REQUESTS.join(" | ")} (default: what the coordinator asks for)
   --gpu N          GPU id: sets CUDA_VISIBLE_DEVICES=N before a backend loads
   --job ID         serve only this job, then exit (default: serve every job announced)
+  --nats-user NAME         NATS user (or SHOAL_NATS_USER), with --nats-password-file
+  --nats-password-file F   file holding the NATS password (or SHOAL_NATS_PASSWORD)
+  --nats-token-file F      file holding a NATS token (or SHOAL_NATS_TOKEN)
+  --nats-creds F           NKey/JWT .creds file (or SHOAL_NATS_CREDS)
+  --nats-nkey-seed-file F  file holding an NKey user seed
+  --nats-tls-ca F          CA of the server's TLS certificate (or SHOAL_NATS_TLS_CA)
+  --nats-tls-cert F        client certificate for mutual TLS, with --nats-tls-key F
   --fault KIND     for tests only: ${FAULTS.join(" | ")}
   --help           print this text`;
 
@@ -26,8 +43,15 @@ const Args = z.object({
   fault: z.enum(FAULTS as [string, ...string[]]).optional(),
 });
 
-/** Parses worker arguments; `undefined` means `--help`. Throws a `TypeError` naming the bad argument. */
-export function parseWorkerArgs(args: string[]): Omit<WorkerOptions, "signal"> | undefined {
+/**
+ * Parses worker arguments; `undefined` means `--help`. Throws a `TypeError` naming the bad argument.
+ * Credentials are read from the files the flags name and from `env` (SHOAL_NATS_*).
+ */
+export function parseWorkerArgs(
+  args: string[],
+  env: Readonly<Record<string, string | undefined>> = Deno.env.toObject(),
+  readTextFile: ReadTextFile = Deno.readTextFileSync,
+): Omit<WorkerOptions, "signal"> | undefined {
   const { values } = parseArgs({
     args,
     options: {
@@ -37,24 +61,59 @@ export function parseWorkerArgs(args: string[]): Omit<WorkerOptions, "signal"> |
       gpu: { type: "string" },
       job: { type: "string" },
       fault: { type: "string" },
+      "nats-user": { type: "string" },
+      "nats-password-file": { type: "string" },
+      "nats-token-file": { type: "string" },
+      "nats-creds": { type: "string" },
+      "nats-nkey-seed-file": { type: "string" },
+      "nats-tls-ca": { type: "string" },
+      "nats-tls-cert": { type: "string" },
+      "nats-tls-key": { type: "string" },
       help: { type: "boolean" },
     },
     strict: true,
   });
   if (values.help) return undefined;
-  const parsed = Args.safeParse({ ...values, help: undefined });
+  const parsed = Args.safeParse({
+    nats: values.nats,
+    name: values.name,
+    backend: values.backend,
+    gpu: values.gpu,
+    job: values.job,
+    fault: values.fault,
+  });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new TypeError(`Cannot start the worker as --${issue.path.join(".")} is invalid: ${issue.message}`);
   }
   const v = parsed.data;
+  assertNoSecretInUrl(v.nats);
+  const auth = natsAuthFromEnvAndFlags(
+    {
+      ...optionalFlag("user", values["nats-user"]),
+      ...optionalFlag("passwordFile", values["nats-password-file"]),
+      ...optionalFlag("tokenFile", values["nats-token-file"]),
+      ...optionalFlag("credsFile", values["nats-creds"]),
+      ...optionalFlag("nkeySeedFile", values["nats-nkey-seed-file"]),
+      ...optionalFlag("tlsCa", values["nats-tls-ca"]),
+      ...optionalFlag("tlsCert", values["nats-tls-cert"]),
+      ...optionalFlag("tlsKey", values["nats-tls-key"]),
+    },
+    env,
+    readTextFile,
+  );
   const name = v.name ?? `${Deno.hostname().replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 40)}-${Deno.pid}`;
   return {
     nats: v.nats,
     name,
+    ...(auth === undefined ? {} : { auth }),
     ...(v.backend === undefined ? {} : { backend: v.backend as WorkerOptions["backend"] & string }),
     ...(v.gpu === undefined ? {} : { gpu: v.gpu }),
     ...(v.job === undefined ? {} : { job: v.job }),
     ...(v.fault === undefined ? {} : { fault: v.fault as WorkerOptions["fault"] & string }),
   };
+}
+
+function optionalFlag<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };
 }

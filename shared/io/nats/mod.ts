@@ -12,3 +12,5 @@ export * from "./chunking.ts";
 export * from "./flush_pacer.ts";
 export * from "./safe_subscribe.ts";
 export * from "./protocol.ts";
+export * from "./auth.ts";
+export * from "./server_config.ts";
