@@ -145,8 +145,10 @@ function unzipArchive(bytes: Uint8Array, file: string): Record<string, Uint8Arra
       bytes[3] === 0x46;
     throw new KerasFileError(
       file,
-      `Cannot read ${file} as a Keras archive as it is not a zip file (${bytes.length} bytes` +
-        (hdf5 ? ", an HDF5 file: read it with readWeightsH5" : "") +
+      `Cannot read ${file} as a Keras archive as it is not a zip file (${bytes.length} bytes starting ` +
+        `${Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, "0")).join(" ")}, ` +
+        "where a zip starts 50 4b 03 04" +
+        (hdf5 ? "; an HDF5 file: read it with readWeightsH5" : "") +
         "). Pass a .keras file written by model.save(...).",
     );
   }
