@@ -7,6 +7,8 @@ need=()
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 ls /usr/lib/*/libopenblas.so.0 /usr/lib/*/openblas-pthread/libopenblas.so.0 >/dev/null 2>&1 || need+=(libopenblas0-pthread)
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need+=(dataset-fashion-mnist)
+# kubectl renders deploy/k8s in tests/deploy_test.ts; container images ship no tests/ and skip it.
+if [ -d "$(dirname "$0")/../tests" ]; then command -v kubectl >/dev/null 2>&1 || need+=(kubectl); fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
