@@ -20,6 +20,8 @@ export interface LaunchOptions {
   /** GPU ids, one worker each. */
   gpus?: number[];
   backend: string;
+  /** Extra environment for every worker (e.g. its NATS credentials, which never go on the command line). */
+  env?: Record<string, string>;
   /** Extra arguments per worker index (e.g. test faults). */
   extraArgs?: (string[] | undefined)[];
   /** Milliseconds between SIGTERM and SIGKILL when stopping. @default 3000 */
@@ -120,7 +122,10 @@ export async function launchWorkers(opts: LaunchOptions): Promise<LocalWorkers> 
       ...(gpu === undefined ? [] : ["--gpu", String(gpu)]),
       ...(opts.extraArgs?.[i] ?? []),
     ];
-    const env: Record<string, string> = gpu === undefined ? {} : { CUDA_VISIBLE_DEVICES: String(gpu) };
+    const env: Record<string, string> = {
+      ...opts.env,
+      ...(gpu === undefined ? {} : { CUDA_VISIBLE_DEVICES: String(gpu) }),
+    };
     const [command, commandArgs] = setpriv
       ? [setpriv, ["--pdeathsig", "TERM", "--", Deno.execPath(), ...args]]
       : [Deno.execPath(), args];

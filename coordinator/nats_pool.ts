@@ -30,7 +30,13 @@ import {
   startNatsServer,
 } from "../shared/io/nats/mod.ts";
 import type { NatsServer } from "../shared/io/nats/mod.ts";
-import { connectNats, type NatsAuth } from "../shared/io/nats/mod.ts";
+import {
+  connectNats,
+  localCredentials,
+  type NatsAuth,
+  natsAuthEnv,
+  natsServerConfig,
+} from "../shared/io/nats/mod.ts";
 import {
   EndHeader,
   type JobSpec,
@@ -279,14 +285,23 @@ export class NatsPool implements WorkerPool {
     let nc: NatsConnection | undefined;
     try {
       let url = opts.nats;
+      let auth = opts.auth;
+      let workerEnv: Record<string, string> = {};
       if (url === undefined) {
+        // The embedded server admits only this job's processes, each role with its own permissions.
+        const creds = localCredentials();
         server = await startNatsServer({
-          maxPayload: opts.maxPayload ?? 16 * 1024 * 1024,
-          maxPending: DEFAULT_MAX_PENDING,
+          configText: natsServerConfig({
+            maxPayload: opts.maxPayload ?? 16 * 1024 * 1024,
+            maxPending: DEFAULT_MAX_PENDING,
+            users: creds.users,
+          }),
         });
         url = server.url;
+        auth = creds.coordinator;
+        workerEnv = natsAuthEnv(creds.worker);
       }
-      nc = await connect(opts.auth, { servers: url, name: `shoal-coordinator-${job}` });
+      nc = await connect(auth, { servers: url, name: `shoal-coordinator-${job}` });
       if (opts.nats === undefined) {
         local = await launchWorkers({
           url,
@@ -294,6 +309,7 @@ export class NatsPool implements WorkerPool {
           count,
           ...(opts.gpus ? { gpus: opts.gpus } : {}),
           backend: opts.backend,
+          env: workerEnv,
           ...(opts.workerArgs ? { extraArgs: opts.workerArgs } : {}),
         });
       }
