@@ -1,64 +1,72 @@
 /**
- * Per-step times of the chapter MLP (784-512-256-128-10) in-process and over NATS with N local
- * workers: the pool's trainStep (compute + transfer), the reduction, and the NATS pool's own split
- * (weights publish, round trip, worker compute, transfer = round − compute).
+ * Training-step throughput of a model in-process and over NATS with N local worker processes: the
+ * pool's trainStep (compute + transfer) and the reduction, the NATS pool's own split (weights publish,
+ * round trip, worker compute), and each worker's peak RSS. `tools/bench.ts` prints these rows next to
+ * PyTorch DDP; this file also runs alone on the chapter MLP:
  *
- * Run: `deno run -A coordinator/bench_distributed.ts [--batch 64,256] [--workers 1,2] [--steps 30]`
+ * `deno run -A coordinator/bench_distributed.ts [--batch 64,256] [--workers 1,2] [--steps 30]`
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { layers, Sequential } from "../mod.ts";
-import { Engine, initBackend, resolveMetric } from "../shared/model/mod.ts";
-import { toDataset } from "./data.ts";
+import { Engine, initBackend, type Network, resolveMetric } from "../shared/model/mod.ts";
+import { loadDataset } from "../shared/io/datasets.ts";
+import { type Dataset, toDataset } from "./data.ts";
 import { LocalPool } from "./local_pool.ts";
 import { NatsPool } from "./nats_pool.ts";
 import type { WorkerPool } from "./pool.ts";
 import { reduceSlices } from "./reduce.ts";
 
-const { values } = parseArgs({
-  options: {
-    batch: { type: "string", default: "64,256" },
-    workers: { type: "string", default: "1,2" },
-    steps: { type: "string", default: "30" },
-    encoding: { type: "string", default: "f32" },
-  },
-});
-const batches = values.batch.split(",").map(Number);
-const workerCounts = values.workers.split(",").map(Number);
-const steps = Number(values.steps);
-const encoding = values.encoding === "bf16" ? "bf16" : "f32";
+/** One measured configuration. */
+export interface DistributedRow {
+  batch: number;
+  /** `in-process` or `nats xN`. */
+  pool: string;
+  workers: number;
+  step_ms: number;
+  reduce_ms: number;
+  samples_per_s: number;
+  /** Peak resident memory of each worker process (the coordinator's for in-process), MiB. */
+  worker_peak_rss_mib: number[];
+  [phase: string]: unknown;
+}
 
-const model = new Sequential([
-  new layers.Dense(512, { activation: "relu", inputShape: [784] }),
-  new layers.Dense(256, { activation: "relu" }),
-  new layers.Dense(128, { activation: "relu" }),
-  new layers.Dense(10, { activation: "softmax" }),
-], { seed: 1 });
-const n = 4096;
-const x = new Float32Array(n * 784).map((_, i) => ((i * 2654435761) % 1000) / 1000);
-const y = new Float32Array(n).map((_, i) => i % 10);
-const ds = toDataset({ data: x, shape: [n, 784] }, { data: y, shape: [n] });
-const loss = "sparse_categorical_crossentropy" as const;
-const engine = new Engine(model.network, { loss, metrics: [resolveMetric("accuracy", loss, 10)], seed: 1 });
-const backend = await initBackend("auto");
+/** Options of {@link distributedRows}. */
+export interface DistributedOptions {
+  batches: readonly number[];
+  /** Worker counts of the NATS rows; the in-process row is always measured first. */
+  workers: readonly number[];
+  /** Measured steps per row, after 3 warm-up steps. */
+  steps: number;
+  encoding?: "f32" | "bf16";
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
 
-async function measure(pool: WorkerPool, batch: number) {
+/** Peak resident set (VmHWM) of a process in MiB, or -1 when /proc cannot be read. */
+export function peakRssMiB(pid: number | "self"): number {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    return Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? -1024) / 1024);
+  } catch {
+    return -1;
+  }
+}
+
+async function measure(pool: WorkerPool, network: Network, ds: Dataset, batch: number, steps: number) {
   await pool.setData("train", ds);
   const step: number[] = [], reduce: number[] = [];
   for (let s = 0; s < steps + 3; s++) {
-    const indices = new Int32Array(batch).map((_, i) => (s * batch + i) % n);
+    const indices = new Int32Array(batch).map((_, i) => (s * batch + i) % ds.length);
     const t0 = performance.now();
     const slices = await pool.trainStep("train", {
       step: s,
       indices,
-      params: model.network.params,
-      state: model.network.state,
+      params: network.params,
+      state: network.state,
     });
     const t1 = performance.now();
     reduceSlices(slices);
@@ -68,28 +76,78 @@ async function measure(pool: WorkerPool, batch: number) {
       reduce.push(t2 - t1);
     }
   }
-  return {
-    step_ms: median(step),
-    reduce_ms: median(reduce),
-    samples_per_s: Math.round(batch / (median(step) / 1000)),
-  };
+  const stepMs = median(step);
+  return { step_ms: stepMs, reduce_ms: median(reduce), samples_per_s: Math.round(batch / (stepMs / 1000)) };
 }
 
-console.log(
-  `params: ${model.network.params.length}, backend ${backend.name}, ${steps} steps, gradients ${encoding}`,
-);
-for (const batch of batches) {
-  const local = new LocalPool(engine, backend.name);
-  console.log(JSON.stringify({ batch, pool: "in-process", ...(await measure(local, batch)) }));
-  await local.close();
-  for (const workers of workerCounts) {
-    const pool = await NatsPool.create(engine, { workers, backend: "auto", gradEncoding: encoding });
+/** Measures `network` on `ds` in-process and with each NATS worker count, per batch size. */
+export async function distributedRows(
+  network: Network,
+  ds: Dataset,
+  options: DistributedOptions,
+): Promise<DistributedRow[]> {
+  const loss = "sparse_categorical_crossentropy" as const;
+  const engine = new Engine(network, { loss, metrics: [resolveMetric("accuracy", loss, 10)], seed: 1 });
+  const backend = await initBackend("auto");
+  const rows: DistributedRow[] = [];
+  for (const batch of options.batches) {
+    const local = new LocalPool(engine, backend.name);
     try {
-      const r = await measure(pool, batch);
-      const t = pool.timings();
-      console.log(JSON.stringify({ batch, pool: `nats x${workers}`, ...r, ...t, steps: undefined }));
+      const r = await measure(local, network, ds, batch, options.steps);
+      rows.push({ batch, pool: "in-process", workers: 0, ...r, worker_peak_rss_mib: [peakRssMiB("self")] });
     } finally {
-      await pool.close();
+      await local.close();
+    }
+    for (const workers of options.workers) {
+      const pool = await NatsPool.create(engine, {
+        workers,
+        backend: "auto",
+        gradEncoding: options.encoding ?? "f32",
+      });
+      try {
+        const r = await measure(pool, network, ds, batch, options.steps);
+        const { steps: _steps, ...timings } = pool.timings() as unknown as Record<string, unknown>;
+        rows.push({
+          batch,
+          pool: `nats x${workers}`,
+          workers,
+          ...r,
+          ...timings,
+          worker_peak_rss_mib: pool.localPids.map((pid) => peakRssMiB(pid)),
+        });
+      } finally {
+        await pool.close();
+      }
     }
   }
+  return rows;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: {
+      batch: { type: "string", default: "64,256" },
+      workers: { type: "string", default: "1,2" },
+      steps: { type: "string", default: "30" },
+      encoding: { type: "string", default: "f32" },
+    },
+  });
+  const { fashionMnistModel } = await import("./main.ts");
+  const data = await loadDataset("fashion_mnist");
+  const n = 4096;
+  const x = new Float32Array(n * 784);
+  for (let i = 0; i < x.length; i++) x[i] = data.xTrain.data[i]! / 255;
+  const ds = toDataset({ data: x, shape: [n, 784] }, {
+    data: Float32Array.from(data.yTrain.subarray(0, n)),
+    shape: [n],
+  });
+  const model = fashionMnistModel(1);
+  for (
+    const row of await distributedRows(model.network, ds, {
+      batches: values.batch.split(",").map(Number),
+      workers: values.workers.split(",").map(Number),
+      steps: Number(values.steps),
+      encoding: values.encoding === "bf16" ? "bf16" : "f32",
+    })
+  ) console.log(JSON.stringify(row));
 }

@@ -112,22 +112,31 @@ export class Engine {
           return tf.add(tf.mean(losses), r) as tf.Scalar;
         };
         const { grads } = tf.valueAndGrads(f)(ps);
-        const flat = grads.length === 0
-          ? new Float32Array(0)
-          : tf.concat(grads.map((g) => tf.reshape(g, [-1]))).dataSync();
-        const metricSums = this.spec.metrics.map((m) =>
-          tf.sum(perSampleMetric(m.fn, y, output)).dataSync()[0]!
-        );
+        // One readback for everything: gradients, loss and metric sums, regularization, batch statistics.
+        const parts: tf.Tensor[] = grads.map((g) => tf.reshape(g, [-1]));
+        parts.push(tf.reshape(tf.sum(perSample), [1]));
+        for (const m of this.spec.metrics) {
+          parts.push(tf.reshape(tf.sum(perSampleMetric(m.fn, y, output)), [1]));
+        }
+        parts.push(tf.reshape(reg, [1]));
+        for (const s of ctx.batchStats) parts.push(tf.reshape(s.mean, [-1]), tf.reshape(s.variance, [-1]));
+        const all = tf.concat(parts).dataSync() as Float32Array;
+        let at = 0;
+        const take = (n: number) => all.subarray(at, at += n);
+        const flat = take(grads.reduce((n, g) => n + g.size, 0));
+        const lossSum = take(1)[0]!;
+        const metricSums = this.spec.metrics.map(() => take(1)[0]!);
+        const regLoss = take(1)[0]!;
         result = {
           count,
-          grads: flat instanceof Float32Array ? flat : Float32Array.from(flat),
-          lossSum: tf.sum(perSample).dataSync()[0]!,
+          grads: flat,
+          lossSum,
           metricSums,
-          regLoss: reg.dataSync()[0]!,
+          regLoss,
           batchStats: ctx.batchStats.map((s) => ({
             layer: s.layer,
-            mean: s.mean.dataSync() as Float32Array,
-            variance: s.variance.dataSync() as Float32Array,
+            mean: take(s.mean.size),
+            variance: take(s.variance.size),
           })),
         };
       });

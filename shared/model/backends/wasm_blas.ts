@@ -11,6 +11,7 @@ import { type Blas, openBlas, type OpenBlasOptions } from "./blas.ts";
 import { conv2dKernels } from "./kernels/conv2d.ts";
 import type { KernelContext } from "./kernels/kernel_context.ts";
 import { matMulKernels } from "./kernels/matmul.ts";
+import { tileKernels } from "./kernels/tile.ts";
 
 /** Name under which {@link registerWasmBlasBackend} registers the backend. */
 export const WASM_BLAS = "wasm-blas";
@@ -52,7 +53,7 @@ export function wasmBinaryDirectory(): string {
  * Points the stock `wasm` backend at its binary, and registers `wasm-blas`: a backend whose factory
  * builds a fresh `wasm` backend instance and whose kernels are the stock wasm kernels with
  * `BatchMatMul`, `_FusedMatMul`, `Conv2D`, `FusedConv2D`, `Conv2DBackpropInput` and
- * `Conv2DBackpropFilter` replaced. Safe to call more than once.
+ * `Conv2DBackpropFilter` replaced, and a JavaScript `Tile`. Safe to call more than once.
  *
  * Returns `{ name: "wasm" , notice }` without registering anything when OpenBLAS cannot be opened.
  * Select the backend afterwards with `tf.setBackend(result.name)`.
@@ -79,7 +80,11 @@ function registerKernels(blas: Blas): void {
   const stock = new Map(tf.getKernelsForBackend("wasm").map((config) => [config.kernelName, config]));
   const context: KernelContext = { blas, fallback: (name) => stock.get(name)?.kernelFunc };
   const replaced = new Map(
-    [...matMulKernels(WASM_BLAS, context), ...conv2dKernels(WASM_BLAS, context)].map((config) => [
+    [
+      ...matMulKernels(WASM_BLAS, context),
+      ...conv2dKernels(WASM_BLAS, context),
+      ...tileKernels(WASM_BLAS, context),
+    ].map((config) => [
       config.kernelName,
       config,
     ]),

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { Input, layers, tf } from "../../../mod.ts";
 import type { CallContext } from "./layer.ts";
+import { fillRowMask } from "./dropout.ts";
+import { hash32, unitFloat } from "../random.ts";
 
 function context(training: boolean, over: Partial<CallContext> = {}): CallContext {
   return { training, seed: 42, step: 3, rowOffset: 0, batchStats: [], logits: new Map(), ...over };
@@ -72,4 +74,14 @@ Deno.test("Dropout rejects a rate outside [0, 1) with the value", () => {
   assert.throws(() => new layers.Dropout(1), /rate must be in \[0, 1\): received rate=1/);
   assert.throws(() => new layers.Dropout(-0.1), /received rate=-0.1/);
   assert.deepEqual(new layers.Dropout(0.3).getConfig().rate, 0.3);
+});
+
+Deno.test("fillRowMask equals unitFloat(hash32(rowSeed, column)) < keep for every column", () => {
+  for (const rowSeed of [0, 1, 0x9e3779b9, 0xffffffff, 123456789]) {
+    const mask = new Float32Array(300);
+    fillRowMask(mask, 0, 300, rowSeed, 0.7, 2);
+    for (let c = 0; c < 300; c++) {
+      assert.equal(mask[c], unitFloat(hash32(rowSeed, c)) < 0.7 ? 2 : 0, `rowSeed ${rowSeed}, column ${c}`);
+    }
+  }
 });
