@@ -1,0 +1,43 @@
+/**
+ * `deno task example NAME [--workers N] [--quick] [--out DIR] [--seed N]`: runs one of the Keras
+ * chapter's examples.
+ */
+import { type ExampleOptions, parseExampleArgs, USAGE } from "./options.ts";
+
+/** The examples by name, each loaded only when run. */
+export const EXAMPLES: Readonly<
+  Record<string, () => Promise<{ main(opts: ExampleOptions): Promise<void> }>>
+> = {
+  fashion_mnist: () => import("./fashion_mnist.ts"),
+  multi_input: () => import("./multi_input.ts"),
+  learning_curves: () => import("./learning_curves.ts"),
+  lr_schedule: () => import("./lr_schedule.ts"),
+  regularization: () => import("./regularization.ts"),
+  save_resume: () => import("./save_resume.ts"),
+  tensorboard: () => import("./tensorboard.ts"),
+  common_mistakes: () => import("./common_mistakes.ts"),
+};
+
+const LIST = `Examples: ${Object.keys(EXAMPLES).join(", ")}`;
+
+if (import.meta.main) {
+  let parsed;
+  try {
+    parsed = parseExampleArgs(Deno.args);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}\n${LIST}`);
+    Deno.exit(2);
+  }
+  if (parsed.help) {
+    console.log(`${USAGE}\n\n${LIST}`);
+    Deno.exit(0);
+  }
+  const load = parsed.name === undefined ? undefined : EXAMPLES[parsed.name];
+  if (!load) {
+    const what = parsed.name === undefined ? "no example name given" : `unknown example "${parsed.name}"`;
+    console.error(`error: Cannot run an example as ${what}.\n\n${USAGE}\n\n${LIST}`);
+    Deno.exit(2);
+  }
+  const example = await load();
+  await example.main(parsed.options);
+}
