@@ -5,7 +5,12 @@
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { assertNoSecretInUrl } from "../shared/io/nats/mod.ts";
+import {
+  assertNoSecretInUrl,
+  NATS_AUTH_FLAG_OPTIONS,
+  NATS_AUTH_FLAGS,
+  NATS_AUTH_USAGE,
+} from "../shared/io/nats/mod.ts";
 
 /**
  * NATS credentials of the coordinator as a config file gives them: file paths and a user name only,
@@ -21,18 +26,6 @@ export const NatsAuthConfigSchema = z.strictObject({
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
 });
-
-/** Flags that fill {@link NatsAuthConfigSchema}, by flag name. */
-const NATS_AUTH_FLAGS: Readonly<Record<string, keyof z.infer<typeof NatsAuthConfigSchema>>> = {
-  "nats-user": "user",
-  "nats-password-file": "passwordFile",
-  "nats-token-file": "tokenFile",
-  "nats-creds": "credsFile",
-  "nats-nkey-seed-file": "nkeySeedFile",
-  "nats-tls-ca": "tlsCa",
-  "nats-tls-cert": "tlsCert",
-  "nats-tls-key": "tlsKey",
-};
 
 export const BACKENDS = ["auto", "tensorflow-gpu", "tensorflow", "wasm-blas", "wasm", "cpu"] as const;
 
@@ -79,14 +72,7 @@ const FLAGS = {
   workers: { type: "string" },
   gpus: { type: "string" },
   nats: { type: "string" },
-  "nats-user": { type: "string" },
-  "nats-password-file": { type: "string" },
-  "nats-token-file": { type: "string" },
-  "nats-creds": { type: "string" },
-  "nats-nkey-seed-file": { type: "string" },
-  "nats-tls-ca": { type: "string" },
-  "nats-tls-cert": { type: "string" },
-  "nats-tls-key": { type: "string" },
+  ...NATS_AUTH_FLAG_OPTIONS,
   "min-workers": { type: "string" },
   "join-timeout": { type: "string" },
   "grad-encoding": { type: "string" },
@@ -119,13 +105,7 @@ Options (a flag overrides the config file, which overrides the default):
   --gpus 0,1,...           one worker per listed GPU (sets CUDA_VISIBLE_DEVICES)
   --nats URL               use an existing NATS server and wait for --workers external workers
                            (no password in the URL: use the flags below or SHOAL_NATS_* variables)
-  --nats-user NAME         NATS user (or SHOAL_NATS_USER), with --nats-password-file
-  --nats-password-file F   file holding the NATS password (or SHOAL_NATS_PASSWORD)
-  --nats-token-file F      file holding a NATS token (or SHOAL_NATS_TOKEN)
-  --nats-creds F           NKey/JWT .creds file (or SHOAL_NATS_CREDS)
-  --nats-nkey-seed-file F  file holding an NKey user seed
-  --nats-tls-ca F          CA of the server's TLS certificate (or SHOAL_NATS_TLS_CA)
-  --nats-tls-cert F        client certificate for mutual TLS, with --nats-tls-key F
+${NATS_AUTH_USAGE}
   --min-workers N          pause below N live workers; default --workers
   --join-timeout S         seconds to wait for workers; default 60
   --grad-encoding ENC      f32 (default) or bf16
@@ -230,7 +210,7 @@ export async function parseJob(args: string[]): Promise<Job | "help"> {
   const natsAuthFlags: Record<string, unknown> = {};
   for (const [flag, value] of Object.entries(v)) {
     if (flag === "config" || value === undefined) continue;
-    const authField = NATS_AUTH_FLAGS[flag];
+    const authField = NATS_AUTH_FLAGS[flag as keyof typeof NATS_AUTH_FLAGS];
     if (authField !== undefined) {
       natsAuthFlags[authField] = value;
     } else if (NUMERIC.has(flag)) {

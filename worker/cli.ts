@@ -9,7 +9,10 @@ import { BACKEND_REQUESTS } from "../shared/model/mod.ts";
 import {
   assertNoSecretInUrl,
   JobIdSchema,
+  NATS_AUTH_FLAG_OPTIONS,
+  NATS_AUTH_USAGE,
   natsAuthFromEnvAndFlags,
+  natsAuthSourcesFromFlags,
   type ReadTextFile,
   WorkerNameSchema,
 } from "../shared/io/nats/mod.ts";
@@ -24,13 +27,7 @@ export const USAGE = `Usage: deno task worker --nats URL [options]
   --backend NAME   ${BACKEND_REQUESTS.join(" | ")} (default: what the coordinator asks for)
   --gpu N          GPU id: sets CUDA_VISIBLE_DEVICES=N before a backend loads
   --job ID         serve only this job, then exit (default: serve every job announced)
-  --nats-user NAME         NATS user (or SHOAL_NATS_USER), with --nats-password-file
-  --nats-password-file F   file holding the NATS password (or SHOAL_NATS_PASSWORD)
-  --nats-token-file F      file holding a NATS token (or SHOAL_NATS_TOKEN)
-  --nats-creds F           NKey/JWT .creds file (or SHOAL_NATS_CREDS)
-  --nats-nkey-seed-file F  file holding an NKey user seed
-  --nats-tls-ca F          CA of the server's TLS certificate (or SHOAL_NATS_TLS_CA)
-  --nats-tls-cert F        client certificate for mutual TLS, with --nats-tls-key F
+${NATS_AUTH_USAGE}
   --fault KIND     for tests only: ${FAULTS.join(" | ")}
   --help           print this text`;
 
@@ -61,14 +58,7 @@ export function parseWorkerArgs(
       gpu: { type: "string" },
       job: { type: "string" },
       fault: { type: "string" },
-      "nats-user": { type: "string" },
-      "nats-password-file": { type: "string" },
-      "nats-token-file": { type: "string" },
-      "nats-creds": { type: "string" },
-      "nats-nkey-seed-file": { type: "string" },
-      "nats-tls-ca": { type: "string" },
-      "nats-tls-cert": { type: "string" },
-      "nats-tls-key": { type: "string" },
+      ...NATS_AUTH_FLAG_OPTIONS,
       help: { type: "boolean" },
     },
     strict: true,
@@ -89,16 +79,7 @@ export function parseWorkerArgs(
   const v = parsed.data;
   assertNoSecretInUrl(v.nats);
   const auth = natsAuthFromEnvAndFlags(
-    {
-      ...optionalFlag("user", values["nats-user"]),
-      ...optionalFlag("passwordFile", values["nats-password-file"]),
-      ...optionalFlag("tokenFile", values["nats-token-file"]),
-      ...optionalFlag("credsFile", values["nats-creds"]),
-      ...optionalFlag("nkeySeedFile", values["nats-nkey-seed-file"]),
-      ...optionalFlag("tlsCa", values["nats-tls-ca"]),
-      ...optionalFlag("tlsCert", values["nats-tls-cert"]),
-      ...optionalFlag("tlsKey", values["nats-tls-key"]),
-    },
+    natsAuthSourcesFromFlags(values),
     env,
     readTextFile,
   );
@@ -112,8 +93,4 @@ export function parseWorkerArgs(
     ...(v.job === undefined ? {} : { job: v.job }),
     ...(v.fault === undefined ? {} : { fault: v.fault as WorkerOptions["fault"] & string }),
   };
-}
-
-function optionalFlag<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };
 }

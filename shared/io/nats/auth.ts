@@ -76,6 +76,43 @@ export interface NatsAuthSources {
   tlsKey?: string;
 }
 
+/** The command-line flags that name credential sources, and the {@link NatsAuthSources} field each fills. */
+export const NATS_AUTH_FLAGS = {
+  "nats-user": "user",
+  "nats-password-file": "passwordFile",
+  "nats-token-file": "tokenFile",
+  "nats-creds": "credsFile",
+  "nats-nkey-seed-file": "nkeySeedFile",
+  "nats-tls-ca": "tlsCa",
+  "nats-tls-cert": "tlsCert",
+  "nats-tls-key": "tlsKey",
+} as const satisfies Record<string, keyof NatsAuthSources>;
+
+/** `node:util` parseArgs options for {@link NATS_AUTH_FLAGS}. */
+export const NATS_AUTH_FLAG_OPTIONS = Object.fromEntries(
+  Object.keys(NATS_AUTH_FLAGS).map((flag) => [flag, { type: "string" }]),
+) as Record<keyof typeof NATS_AUTH_FLAGS, { type: "string" }>;
+
+/** Usage lines for {@link NATS_AUTH_FLAGS}, aligned for a 25-column flag column. */
+export const NATS_AUTH_USAGE =
+  `  --nats-user NAME         NATS user (or SHOAL_NATS_USER), with --nats-password-file
+  --nats-password-file F   file holding the NATS password (or SHOAL_NATS_PASSWORD)
+  --nats-token-file F      file holding a NATS token (or SHOAL_NATS_TOKEN)
+  --nats-creds F           NKey/JWT .creds file (or SHOAL_NATS_CREDS)
+  --nats-nkey-seed-file F  file holding an NKey user seed
+  --nats-tls-ca F          CA of the server's TLS certificate (or SHOAL_NATS_TLS_CA)
+  --nats-tls-cert F        client certificate for mutual TLS, with --nats-tls-key F`;
+
+/** The credential sources among parsed command-line values (only the flags that were given). */
+export function natsAuthSourcesFromFlags(values: Readonly<Record<string, unknown>>): NatsAuthSources {
+  const sources: Record<string, string> = {};
+  for (const [flag, field] of Object.entries(NATS_AUTH_FLAGS)) {
+    const value = values[flag];
+    if (typeof value === "string") sources[field] = value;
+  }
+  return sources as NatsAuthSources;
+}
+
 /** Environment variables read by {@link natsAuthFromEnvAndFlags}. */
 export const NATS_AUTH_ENV = {
   user: "SHOAL_NATS_USER",
