@@ -11,25 +11,7 @@ import { LocalPool } from "../coordinator/local_pool.ts";
 import { toDataset } from "../coordinator/data.ts";
 import { Engine, resolveMetric } from "../shared/model/mod.ts";
 import { startNatsServer } from "../shared/io/nats/mod.ts";
-
-const FEATURES = 8;
-
-/** A small two-class problem, the same for every call. */
-function problem(n: number) {
-  let s = 12345;
-  const rand = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const x = new Float32Array(n * FEATURES), y = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    let t = 0;
-    for (let j = 0; j < FEATURES; j++) {
-      const v = rand() * 2 - 1;
-      x[i * FEATURES + j] = v;
-      t += v * (j % 3 - 1);
-    }
-    y[i] = t > 0 ? 1 : 0;
-  }
-  return { x: { data: x, shape: [n, FEATURES] }, y: { data: y, shape: [n] } };
-}
+import { FEATURES, twoClassProblem } from "./support/two_class.ts";
 
 type Kind = "dense" | "dropout" | "batchnorm";
 
@@ -54,7 +36,7 @@ function build(kind: Kind): Model {
 
 /** 320 rows, batch 32, 2 epochs: 20 steps (the last 64 rows validate). */
 const FIT = { epochs: 2, batchSize: 32, verbose: 0 as const, validationSplit: 0.2 };
-const DATA = problem(400);
+const DATA = twoClassProblem(400);
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);

@@ -12,28 +12,11 @@ import { NotEnoughWorkersError } from "../coordinator/nats_pool.ts";
 import { WORKER_MAIN } from "../coordinator/launcher.ts";
 import { Callback } from "../shared/callbacks/mod.ts";
 import { startNatsServer } from "../shared/io/nats/mod.ts";
+import { FEATURES, twoClassProblem } from "./support/two_class.ts";
 
-const FEATURES = 8;
 const ROOT = new URL("..", import.meta.url).pathname;
 
-/** A small two-class problem, the same for every call. */
-function problem(n: number) {
-  let s = 12345;
-  const rand = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const x = new Float32Array(n * FEATURES), y = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    let t = 0;
-    for (let j = 0; j < FEATURES; j++) {
-      const v = rand() * 2 - 1;
-      x[i * FEATURES + j] = v;
-      t += v * (j % 3 - 1);
-    }
-    y[i] = t > 0 ? 1 : 0;
-  }
-  return { x: { data: x, shape: [n, FEATURES] }, y: { data: y, shape: [n] } };
-}
-
-const DATA = problem(400);
+const DATA = twoClassProblem(400);
 /** 320 training rows in batches of 32: 10 steps per epoch, 20 in all. */
 const FIT = { epochs: 2, batchSize: 32, verbose: 0 as const, validationSplit: 0.2 };
 const TRAIN_ROWS = 320;
