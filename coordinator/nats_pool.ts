@@ -39,6 +39,7 @@ import {
 } from "../shared/io/nats/mod.ts";
 import {
   EndHeader,
+  type Heartbeat,
   type JobSpec,
   jobSubjects,
   JoinRequest,
@@ -118,26 +119,6 @@ export class NotEnoughWorkersError extends Error {
   ) {
     super(message, options);
   }
-}
-
-/**
- * The coordinator's heartbeat on {@link heartbeatSubject}: every worker not named in `members`
- * leaves the job (and may join again); a worker that hears none for `misses` intervals while
- * connected leaves it as vanished.
- */
-export interface Heartbeat {
-  job: string;
-  /** Last step started (0 before the first). */
-  step: number;
-  /** Live and joining workers. */
-  members: string[];
-  intervalMs: number;
-  misses: number;
-}
-
-/** Subject of a job's {@link Heartbeat}. */
-export function heartbeatSubject(job: string): string {
-  return `shoal.${job}.heartbeat`;
 }
 
 /** Connection options that outlive a restart of the server: reconnect without limit, quickly. */
@@ -506,7 +487,7 @@ export class NatsPool implements WorkerPool {
       intervalMs: (this.#opts.heartbeatSeconds ?? 1) * 1000,
       misses: this.#opts.heartbeatMisses ?? 10,
     };
-    this.#nc.publish(heartbeatSubject(this.job), encodeMessage(heartbeat));
+    this.#nc.publish(jobSubjects(this.job).heartbeat, encodeMessage(heartbeat));
   }
 
   /** Announces the job to idle workers when it takes more. */

@@ -363,7 +363,12 @@ Deno.test("a distributed fit completes under the permissioned config with an ext
     }
   })();
   try {
-    const cmdline = await Deno.readTextFile(`/proc/${child.pid}/cmdline`);
+    // Right after spawn the child may not have exec'd yet: wait for its own command line.
+    let cmdline = "";
+    for (let i = 0; i < 100 && !cmdline.includes("worker/main.ts"); i++) {
+      cmdline = await Deno.readTextFile(`/proc/${child.pid}/cmdline`);
+      if (!cmdline.includes("worker/main.ts")) await new Promise((r) => setTimeout(r, 50));
+    }
     assert.ok(cmdline.includes(passwordFile), "the password file path is on the command line");
     assert.ok(!cmdline.includes(creds.worker.password), "the password is on the worker's command line");
     const serverCmdline = await Deno.readTextFile(`/proc/${nats.pid}/cmdline`);

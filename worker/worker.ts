@@ -37,8 +37,8 @@ import {
   Ack,
   ANY_HELLO,
   EndHeader,
+  Heartbeat,
   Hello,
-  JobIdSchema,
   type JobSpec,
   jobSubjects,
   JoinReply,
@@ -82,20 +82,6 @@ interface Weights {
 
 /** How a job ended for this worker. */
 export type JobOutcome = "ended" | "dropped" | "vanished" | "refused" | "aborted";
-
-/** The coordinator's heartbeat (coordinator/nats_pool.ts `Heartbeat`). */
-const Heartbeat = z.object({
-  job: JobIdSchema,
-  step: z.int().nonnegative(),
-  members: z.array(WorkerNameSchema),
-  intervalMs: z.number().positive(),
-  misses: z.int().positive(),
-});
-
-/** Subject of a job's heartbeat. */
-function heartbeatSubject(job: string): string {
-  return `shoal.${job}.heartbeat`;
-}
 
 /** Connection options that outlive a restart of the server: reconnect without limit, quickly. */
 const RECONNECT: Partial<ConnectionOptions> = {
@@ -266,7 +252,7 @@ class JobRunner {
           const { header } = decodeMessage(msg.data, EndHeader);
           if (header.job === spec.job) this.#ended("ended");
         }, { onError }),
-        serve(nc, heartbeatSubject(spec.job), (msg) => this.#onHeartbeat(msg), { onError }),
+        serve(nc, jobSubjects(spec.job).heartbeat, (msg) => this.#onHeartbeat(msg), { onError }),
       );
       await nc.flush();
       const { header: ack } = await requestLarge(nc, this.#subjects.ready, ready, undefined, Ack, {

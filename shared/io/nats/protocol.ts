@@ -32,6 +32,7 @@ export function jobSubjects(job: string): {
   ready: string;
   weights: string;
   end: string;
+  heartbeat: string;
   worker: (name: string) => string;
 } {
   const base = `shoal.${job}`;
@@ -41,6 +42,7 @@ export function jobSubjects(job: string): {
     ready: `${base}.ready`,
     weights: `${base}.weights`,
     end: `${base}.end`,
+    heartbeat: `${base}.heartbeat`,
     worker: (name: string) => `${base}.w.${name}`,
   };
 }
@@ -177,6 +179,21 @@ export const WorkReply = z.discriminatedUnion("kind", [
 ]);
 
 /** The job is over: workers leave it. */
+/**
+ * The coordinator's heartbeat, every `intervalMs`: a worker not named in `members` leaves the job (and
+ * may join again); a worker that hears none for `misses` intervals while connected leaves it as vanished.
+ */
+export const Heartbeat = z.object({
+  job: JobIdSchema,
+  /** Last step started (0 before the first). */
+  step: z.int().nonnegative(),
+  /** Live and joining workers. */
+  members: z.array(WorkerNameSchema),
+  intervalMs: z.number().positive(),
+  misses: z.int().positive(),
+});
+export type Heartbeat = z.infer<typeof Heartbeat>;
+
 export const EndHeader = z.object({ job: JobIdSchema, reason: z.string() });
 
 export type Hello = z.output<typeof Hello>;
