@@ -480,6 +480,8 @@ Deno.test({
         }
         await child.status;
       }
+      // `deno task` does not pass SIGKILL on to the process it runs: end those by their temp paths.
+      await new Deno.Command("pkill", { args: ["-KILL", "-f", root] }).output();
       await Deno.remove(root, { recursive: true });
     }
   },

@@ -11,6 +11,7 @@ import { type Blas, openBlas, type OpenBlasOptions } from "./blas.ts";
 import { conv2dKernels } from "./kernels/conv2d.ts";
 import type { KernelContext } from "./kernels/kernel_context.ts";
 import { matMulKernels } from "./kernels/matmul.ts";
+import { sliceKernels } from "./kernels/slice.ts";
 import { tileKernels } from "./kernels/tile.ts";
 
 /** Name under which {@link registerWasmBlasBackend} registers the backend. */
@@ -84,6 +85,7 @@ function registerKernels(blas: Blas): void {
       ...matMulKernels(WASM_BLAS, context),
       ...conv2dKernels(WASM_BLAS, context),
       ...tileKernels(WASM_BLAS, context),
+      ...sliceKernels(WASM_BLAS, context),
     ].map((config) => [
       config.kernelName,
       config,
