@@ -10,7 +10,6 @@
  * reconnects without limit, so a restarted server interrupts a job without ending it.
  */
 import { type ConnectionOptions, Events, type Msg, type NatsConnection } from "nats";
-import { z } from "zod";
 import {
   type BackendName,
   Engine,
@@ -44,7 +43,6 @@ import {
   JoinReply,
   type ReadyRequest,
   WeightsHeader,
-  WorkerNameSchema,
   type WorkReply,
   WorkRequest,
 } from "../shared/io/nats/mod.ts";
