@@ -133,6 +133,27 @@ function connect(auth: NatsAuth | undefined, options: ConnectionOptions): Promis
   return connectNats(auth, { ...RECONNECT, ...options });
 }
 
+/**
+ * glibc malloc settings for spawned workers: serve large buffers from the heap and keep freed heap
+ * memory mapped, so the multi-megabyte buffers every step allocates (nats.js grows a received
+ * message by doubling, packs each publish into a new buffer) reuse pages that are already faulted
+ * in instead of fresh `mmap` pages. First touch of fresh pages measured ~6 ms per 2 MB on the
+ * 2-core loopback test machine; these settings took a bare 2.15 MB NATS round from ~31 to ~21 ms.
+ * The coordinator's own process needs the same variables in its environment to benefit.
+ */
+const ALLOCATOR_ENV: Readonly<Record<string, string>> = {
+  MALLOC_MMAP_THRESHOLD_: String(32 * 1024 * 1024),
+  MALLOC_TRIM_THRESHOLD_: String(128 * 1024 * 1024),
+  MALLOC_TOP_PAD_: String(64 * 1024 * 1024),
+};
+
+/** {@link ALLOCATOR_ENV}, unless this process's environment already sets any malloc variable. */
+function allocatorEnv(): Record<string, string> {
+  const own = Deno.env.toObject();
+  const set = Object.keys(own).some((k) => k.startsWith("MALLOC_") || k === "GLIBC_TUNABLES");
+  return set ? {} : { ...ALLOCATOR_ENV };
+}
+
 /** Milliseconds after a reconnect during which a worker with no responders is taken as not back yet. */
 const RECONNECT_GRACE_MS = 5000;
 /** Round times kept per worker and kind for its step deadline. */
@@ -290,7 +311,7 @@ export class NatsPool implements WorkerPool {
           count,
           ...(opts.gpus ? { gpus: opts.gpus } : {}),
           backend: opts.backend,
-          env: workerEnv,
+          env: { ...allocatorEnv(), ...workerEnv },
           ...(opts.workerArgs ? { extraArgs: opts.workerArgs } : {}),
         });
       }
@@ -826,7 +847,7 @@ export class NatsPool implements WorkerPool {
     if (h.gradLength !== expected || reply.body.length !== statsStart + statFloats * 4) {
       return `its gradient has ${h.gradLength} values (${reply.body.length} body bytes), the model has ${expected}`;
     }
-    const grads = decodeF32(reply.body.subarray(0, gradBytes), h.encoding, new Float32Array(expected));
+    const grads = decodeF32(reply.body.subarray(0, gradBytes), h.encoding);
     const stats = asFloat32(reply.body.slice(statsStart));
     const scalars = [h.lossSum, h.regLoss, ...h.metricSums];
     const bad = firstNonFinite(grads) ?? firstNonFinite(stats) ??
@@ -954,16 +975,13 @@ export class NatsPool implements WorkerPool {
   /** Publishes params ‖ state once for all workers; returns the version requests name. */
   async #publishWeights(params: Float32Array, state: Float32Array): Promise<number> {
     const version = ++this.#version;
-    const body = new Float32Array(params.length + state.length);
-    body.set(params);
-    body.set(state, params.length);
     const header: WeightsHeader = {
       job: this.job,
       version,
       paramsLength: params.length,
       stateLength: state.length,
     };
-    await publishLarge(this.#nc, this.#subjects.weights, header, body);
+    await publishLarge(this.#nc, this.#subjects.weights, header, [params, state]);
     return version;
   }
 

@@ -22,6 +22,7 @@ import {
 } from "../shared/model/mod.ts";
 import {
   asFloat32,
+  type Body,
   copyBytes,
   decodeMessage,
   encodeF32,
@@ -348,7 +349,7 @@ class JobRunner {
 
   #onWeights(header: WeightsHeader, body: Uint8Array): void {
     if (header.job !== this.spec.job) return;
-    const all = asFloat32(copyBytes(body));
+    const all = asFloat32(body);
     if (all.length !== header.paramsLength + header.stateLength) {
       throw new RangeError(
         `Cannot use weights version ${header.version} as the body holds ${all.length} floats: the header says ${
@@ -409,7 +410,7 @@ class JobRunner {
         `Cannot serve a request for job ${header.job}: this worker runs job ${this.spec.job}`,
       );
     }
-    const reply = (h: WorkReply, b?: ArrayBufferView) => publishLarge(this.nc, msg.reply!, h, b);
+    const reply = (h: WorkReply, b?: Body) => publishLarge(this.nc, msg.reply!, h, b);
     switch (header.kind) {
       case "data": {
         const cached = this.cache.get(header.hash);
@@ -514,20 +515,13 @@ class JobRunner {
   }
 }
 
-/** The gradient bytes, padded to 8, then each BatchNorm layer's mean and variance. */
-function trainBody(gradBytes: Uint8Array, r: SliceResult): Uint8Array {
-  const start = Math.ceil(gradBytes.length / 8) * 8;
-  const statFloats = r.batchStats.reduce((n, s) => n + s.mean.length + s.variance.length, 0);
-  const out = new Uint8Array(start + statFloats * 4);
-  out.set(gradBytes, 0);
-  const stats = new Float32Array(out.buffer, start, statFloats);
-  let o = 0;
-  for (const s of r.batchStats) {
-    stats.set(s.mean, o);
-    stats.set(s.variance, o + s.mean.length);
-    o += s.mean.length * 2;
-  }
-  return out;
+/**
+ * The gradient bytes, padded to 8, then each BatchNorm layer's mean and variance, as parts that
+ * the message encoder lays end to end (the gradient is copied once, into the message).
+ */
+function trainBody(gradBytes: Uint8Array, r: SliceResult): ArrayBufferView[] {
+  const padding = new Uint8Array(Math.ceil(gradBytes.length / 8) * 8 - gradBytes.length);
+  return [gradBytes, padding, ...r.batchStats.flatMap((s) => [s.mean, s.variance])];
 }
 
 function reason(error: unknown): string {

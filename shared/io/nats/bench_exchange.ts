@@ -2,7 +2,10 @@
  * Measures one training-step exchange over a private nats-server: the coordinator publishes a
  * float32 weights body (fan-out), each of N worker processes answers with a gradient of the same
  * length (request with an empty ack), the round ends when all gradients are decoded. Compared with
- * a raw loopback TCP echo of the same bytes between two Deno processes.
+ * a raw loopback TCP echo of the same bytes between two Deno processes (echoed through
+ * `ReadableStream.pipeTo`, and with a plain read/write loop), and with a bare nats.js round (one
+ * worker, raw bytes both ways, no Shoal codec, no ack): Shoal round / bare round is what the
+ * protocol itself costs.
  *
  * Run: `deno run -A shared/io/nats/bench_exchange.ts [--floats 537600] [--rounds 40]`
  *
@@ -95,15 +98,59 @@ async function natsRounds(
   return median(times);
 }
 
-/** Echo server mode: echo every byte back. */
-async function echoServer(): Promise<void> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  console.log((listener.addr as Deno.NetAddr).port);
-  for await (const conn of listener) void conn.readable.pipeTo(conn.writable).catch(() => {});
+/** Bare worker mode: answer every message on `<prefix>.w` with `bytes` raw bytes on `<prefix>.g`. */
+async function bareWorker(url: string, bytes: number, prefix: string): Promise<void> {
+  const nc = await connect({ servers: url });
+  const gradient = new Uint8Array(bytes).fill(3);
+  serve(nc, `${prefix}.w`, () => nc.publish(`${prefix}.g`, gradient));
+  await nc.flush();
+  console.log("ready");
+  await nc.closed();
 }
 
-async function tcpEcho(bytes: number, rounds: number): Promise<number> {
-  const { child, line } = await spawnReady(["run", "-A", self, "echo"]);
+/** Median round of raw bytes both ways through nats.js and the server, without the Shoal codec. */
+async function bareNatsRounds(bytes: number, rounds: number, maxPayload: number): Promise<number> {
+  await using server = await startNatsServer({ maxPayload });
+  const prefix = "bare";
+  const { child } = await spawnReady(["run", "-A", self, "bare", server.url, String(bytes), prefix]);
+  const nc = await connect({ servers: server.url });
+  const replies = nc.subscribe(`${prefix}.g`);
+  await nc.flush();
+  const next = replies[Symbol.asyncIterator]();
+  const weights = new Uint8Array(bytes).fill(1);
+  const times: number[] = [];
+  for (let round = 0; round < rounds + 5; round++) {
+    const started = performance.now();
+    nc.publish(`${prefix}.w`, weights);
+    await next.next();
+    if (round >= 5) times.push(performance.now() - started);
+  }
+  await nc.close();
+  child.kill("SIGTERM");
+  await child.status;
+  return median(times);
+}
+
+/** Echo server mode: echo every byte back, through `pipeTo` or with a read/write loop. */
+async function echoServer(loop: boolean): Promise<void> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  console.log((listener.addr as Deno.NetAddr).port);
+  for await (const conn of listener) {
+    if (!loop) {
+      void conn.readable.pipeTo(conn.writable).catch(() => {});
+      continue;
+    }
+    void (async () => {
+      const buffer = new Uint8Array(1 << 20);
+      for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+        for (let sent = 0; sent < n;) sent += await conn.write(buffer.subarray(sent, n));
+      }
+    })().catch(() => {});
+  }
+}
+
+async function tcpEcho(bytes: number, rounds: number, loop: boolean): Promise<number> {
+  const { child, line } = await spawnReady(["run", "-A", self, loop ? "echo-loop" : "echo"]);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(line) });
   const payload = new Uint8Array(bytes).fill(7);
   const buffer = new Uint8Array(bytes);
@@ -135,13 +182,17 @@ async function main(): Promise<void> {
   const floats = Number(values.floats);
   const rounds = Number(values.rounds);
   const mb = (floats * 4 / 1e6).toFixed(2);
-  const tcp = await tcpEcho(floats * 4, rounds);
+  const tcp = await tcpEcho(floats * 4, rounds, false);
   console.log(`raw TCP echo of ${mb} MB between two Deno processes: ${tcp.toFixed(2)} ms median`);
+  const tcpLoop = await tcpEcho(floats * 4, rounds, true);
+  console.log(`raw TCP echo of ${mb} MB, read/write loop instead of pipeTo: ${tcpLoop.toFixed(2)} ms median`);
+  const bare = await bareNatsRounds(floats * 4, rounds, 64 * 1024 * 1024);
+  console.log(`bare nats.js round, 1 worker, ${mb} MB raw bytes both ways: ${bare.toFixed(2)} ms median`);
   for (const workers of [1, 2]) {
     for (const encoding of ["f32", "bf16"] as const) {
       const ms = await natsRounds(workers, floats, encoding, rounds, 64 * 1024 * 1024);
       const ratio = workers === 1 && encoding === "f32"
-        ? ` (${(100 * tcp / ms).toFixed(0)} % of raw TCP)`
+        ? ` (${(100 * tcp / ms).toFixed(0)} % of raw TCP, ${(100 * bare / ms).toFixed(0)} % of bare nats.js)`
         : "";
       console.log(
         `NATS round, ${workers} worker(s), ${mb} MB weights + ${encoding} gradients: ${
@@ -155,6 +206,7 @@ async function main(): Promise<void> {
 if (import.meta.main) {
   const [mode, ...rest] = Deno.args;
   if (mode === "worker") await worker(rest[0]!, Number(rest[1]), rest[2]!);
-  else if (mode === "echo") await echoServer();
+  else if (mode === "bare") await bareWorker(rest[0]!, Number(rest[1]), rest[2]!);
+  else if (mode === "echo" || mode === "echo-loop") await echoServer(mode === "echo-loop");
   else await main();
 }

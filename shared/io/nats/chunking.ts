@@ -12,11 +12,13 @@
 import { createInbox, ErrorCode, type Msg, type NatsConnection, NatsError } from "nats";
 import { z } from "zod";
 import {
+  type Body,
   bodyOffset,
-  bytesOf,
+  bodyParts,
   type Decoded,
   decodeRaw,
   encodeMessage,
+  joinBody,
   MAGIC_CHUNK,
   MAGIC_MESSAGE,
   MessageFormatError,
@@ -61,24 +63,26 @@ export interface PublishLargeOptions {
 }
 
 /**
- * Publishes `header` + `body` as one message when it fits `max_payload`, otherwise as chunks,
- * awaiting `nc.flush()` after each chunk (back-pressure). Resolves with the number of messages.
+ * Publishes `header` + `body` (one array, or several laid end to end) as one message when it fits
+ * `max_payload`, otherwise as chunks, awaiting `nc.flush()` after each chunk (back-pressure).
+ * Resolves with the number of messages.
  */
 export async function publishLarge(
   nc: NatsConnection,
   subject: string,
   header: object,
-  body?: ArrayBufferView,
+  body?: Body,
   options: PublishLargeOptions = {},
 ): Promise<number> {
-  const bytes = body ? bytesOf(body) : new Uint8Array(0);
+  const bodyLength = bodyParts(body).reduce((n, part) => n + part.byteLength, 0);
   const maxPayload = options.maxPayload ?? serverMaxPayload(nc);
   const publishOptions = options.reply === undefined ? undefined : { reply: options.reply };
   const headerJson = JSON.stringify(header);
-  if (bodyOffset(byteLength(headerJson)) + bytes.length <= maxPayload) {
-    nc.publish(subject, encodeMessage(header, bytes), publishOptions);
+  if (bodyOffset(byteLength(headerJson)) + bodyLength <= maxPayload) {
+    nc.publish(subject, encodeMessage(header, body), publishOptions);
     return 1;
   }
+  const bytes = joinBody(body);
   const id = crypto.randomUUID();
   const chunkBytes = chunkCapacity(maxPayload, byteLength(headerJson));
   const count = Math.ceil(bytes.length / chunkBytes);
@@ -297,7 +301,7 @@ export async function requestLarge<S extends z.ZodType>(
   nc: NatsConnection,
   subject: string,
   header: object,
-  body: ArrayBufferView | undefined,
+  body: Body | undefined,
   schema: S,
   options: RequestLargeOptions = {},
 ): Promise<Decoded<z.output<S>>> {

@@ -85,6 +85,20 @@ Deno.test("header + body round-trip through nats-server", async (t) => {
       assert.equal(got.messages, 3);
       assert.equal(mismatches(asFloat32(got.body), values), 0);
     });
+    await t.step("a body of several arrays is chunked and reassembled in order", async () => {
+      const first = floats(Math.floor(0.75 * MiB / 4));
+      const second = floats(Math.floor(0.5 * MiB / 4) + 1).map((x) => -x);
+      const got = await receiveOne(
+        small,
+        "parts",
+        () => publishLarge(small, "parts", { step: 3, encoding: "f32" }, [first, second]),
+      );
+      assert.equal(got.sent, 2);
+      const values = new Float32Array(first.length + second.length);
+      values.set(first);
+      values.set(second, first.length);
+      assert.equal(mismatches(asFloat32(got.body), values), 0);
+    });
     await t.step("a request with no subscriber fails with 'no responders' at once", async () => {
       const started = performance.now();
       await assert.rejects(

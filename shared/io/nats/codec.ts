@@ -58,12 +58,18 @@ export function bodyOffset(headerBytes: number): number {
 }
 
 /**
- * Encodes `header` (JSON) and `body` (bytes of any typed array, copied) into one message.
- * Throws a `RangeError` when the header JSON exceeds {@link MAX_HEADER_BYTES}.
+ * A message body: the bytes of one typed array, or of several laid end to end (no padding between
+ * them), so a sender can join arrays without first copying them into one buffer.
+ */
+export type Body = ArrayBufferView | readonly ArrayBufferView[];
+
+/**
+ * Encodes `header` (JSON) and `body` (bytes of any typed array or arrays, copied once) into one
+ * message. Throws a `RangeError` when the header JSON exceeds {@link MAX_HEADER_BYTES}.
  */
 export function encodeMessage(
   header: object,
-  body?: ArrayBufferView,
+  body?: Body,
   magic: number = MAGIC_MESSAGE,
 ): Uint8Array {
   const headerBytes = encoder.encode(JSON.stringify(header));
@@ -72,15 +78,39 @@ export function encodeMessage(
       `Cannot encode the message as its header must be at most ${MAX_HEADER_BYTES} bytes of JSON: current size is ${headerBytes.length}`,
     );
   }
-  const bodyBytes = body ? bytesOf(body) : new Uint8Array(0);
+  const parts = bodyParts(body);
+  const bodyLength = parts.reduce((n, part) => n + part.byteLength, 0);
   const start = bodyOffset(headerBytes.length);
-  const out = new Uint8Array(start + bodyBytes.length);
+  const out = new Uint8Array(start + bodyLength);
   const view = new DataView(out.buffer);
   view.setUint32(0, magic, true);
   view.setUint32(4, headerBytes.length, true);
-  view.setUint32(8, bodyBytes.length, true);
+  view.setUint32(8, bodyLength, true);
   out.set(headerBytes, PREFIX_BYTES);
-  out.set(bodyBytes, start);
+  let offset = start;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
+
+/** The bytes of each array of `body`, without copying. */
+export function bodyParts(body: Body | undefined): Uint8Array[] {
+  if (body === undefined) return [];
+  return ArrayBuffer.isView(body) ? [bytesOf(body)] : body.map(bytesOf);
+}
+
+/** The bytes of `body` in one array: a view when it is one array, a copy joining several otherwise. */
+export function joinBody(body: Body | undefined): Uint8Array {
+  const parts = bodyParts(body);
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
   return out;
 }
 

@@ -6,6 +6,7 @@ import {
   BODY_ALIGNMENT,
   decodeMessage,
   encodeMessage,
+  joinBody,
   MAGIC_CHUNK,
   MAX_HEADER_BYTES,
   MessageFormatError,
@@ -22,6 +23,23 @@ Deno.test("encodeMessage/decodeMessage round-trip header and body, body aligned"
     assert.equal(bytes.byteOffset % BODY_ALIGNMENT, 0);
     assert.deepEqual(asFloat32(bytes), body);
   }
+});
+
+Deno.test("a body of several arrays is laid end to end, as if joined first", () => {
+  const params = new Float32Array([1, -2.5, 3]);
+  const padding = new Uint8Array(4);
+  const state = new Float32Array([7, 8]).subarray(1);
+  const parts = [params, padding, state];
+  const joined = joinBody(parts);
+  assert.equal(joined.byteLength, 12 + 4 + 4);
+  assert.deepEqual(
+    encodeMessage({ step: 2, kind: "w" }, parts),
+    encodeMessage({ step: 2, kind: "w" }, joined),
+  );
+  const { body } = decodeMessage(encodeMessage({ step: 2, kind: "w" }, parts), Header);
+  assert.deepEqual(Array.from(asFloat32(body)), [1, -2.5, 3, 0, 8]);
+  assert.equal(joinBody(params).buffer, params.buffer, "one array is not copied");
+  assert.equal(joinBody(undefined).byteLength, 0);
 });
 
 Deno.test("decodeMessage copies the body of an unaligned message into an aligned buffer", () => {
