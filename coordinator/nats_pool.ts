@@ -15,7 +15,7 @@
  * NATS connection drops, both sides reconnect and the step in flight runs again under new weights
  * (version); a step is computed for the trainer once, so no optimizer update is applied twice.
  */
-import { type ConnectionOptions, ErrorCode, Events, type NatsConnection, NatsError } from "nats";
+import { ErrorCode, Events, type NatsConnection, NatsError } from "nats";
 import { type Engine, type EvalResult, ModelMismatchError, type SliceResult } from "../shared/model/mod.ts";
 import {
   asFloat32,
@@ -31,7 +31,7 @@ import {
 } from "../shared/io/nats/mod.ts";
 import type { NatsServer } from "../shared/io/nats/mod.ts";
 import {
-  connectNats,
+  connectResilient,
   localCredentials,
   type NatsAuth,
   natsAuthEnv,
@@ -119,18 +119,6 @@ export class NotEnoughWorkersError extends Error {
   ) {
     super(message, options);
   }
-}
-
-/** Connection options that outlive a restart of the server: reconnect without limit, quickly. */
-const RECONNECT: Partial<ConnectionOptions> = {
-  maxReconnectAttempts: -1,
-  reconnectTimeWait: 250,
-  reconnectJitter: 100,
-};
-
-/** Connects with {@link RECONNECT}; a refused login, bad URL or absent server is explained. */
-function connect(auth: NatsAuth | undefined, options: ConnectionOptions): Promise<NatsConnection> {
-  return connectNats(auth, { ...RECONNECT, ...options });
 }
 
 /**
@@ -303,7 +291,7 @@ export class NatsPool implements WorkerPool {
         auth = creds.coordinator;
         workerEnv = natsAuthEnv(creds.worker);
       }
-      nc = await connect(auth, { servers: url, name: `shoal-coordinator-${job}` });
+      nc = await connectResilient(auth, { servers: url, name: `shoal-coordinator-${job}` });
       if (opts.nats === undefined) {
         local = await launchWorkers({
           url,

@@ -9,7 +9,7 @@
  * then returns, except after being dropped; an unbound one waits for the next hello. The connection
  * reconnects without limit, so a restarted server interrupts a job without ending it.
  */
-import { type ConnectionOptions, Events, type Msg, type NatsConnection } from "nats";
+import { Events, type Msg, type NatsConnection } from "nats";
 import {
   type BackendName,
   Engine,
@@ -47,7 +47,7 @@ import {
   type WorkReply,
   WorkRequest,
 } from "../shared/io/nats/mod.ts";
-import { connectNats, type NatsAuth } from "../shared/io/nats/mod.ts";
+import { connectResilient, type NatsAuth } from "../shared/io/nats/mod.ts";
 import { type CachedDataset, datasetFromBody, gatherBatch, rangeOf } from "./dataset.ts";
 import type { Fault } from "./faults.ts";
 
@@ -82,18 +82,6 @@ interface Weights {
 /** How a job ended for this worker. */
 export type JobOutcome = "ended" | "dropped" | "vanished" | "refused" | "aborted";
 
-/** Connection options that outlive a restart of the server: reconnect without limit, quickly. */
-const RECONNECT: Partial<ConnectionOptions> = {
-  maxReconnectAttempts: -1,
-  reconnectTimeWait: 250,
-  reconnectJitter: 100,
-};
-
-/** Connects with {@link RECONNECT}; a refused login, bad URL or absent server is explained. */
-function connect(auth: NatsAuth | undefined, options: ConnectionOptions): Promise<NatsConnection> {
-  return connectNats(auth, { ...RECONNECT, ...options });
-}
-
 /** Whether the connection is up, and since when (`performance.now()`). */
 interface Link {
   connected: boolean;
@@ -102,7 +90,7 @@ interface Link {
 
 /** Connects and serves jobs until `opts.job` ends or `opts.signal` aborts. */
 export async function runWorker(opts: WorkerOptions): Promise<void> {
-  const nc = await connect(opts.auth, { servers: opts.nats, name: `shoal-worker-${opts.name}` });
+  const nc = await connectResilient(opts.auth, { servers: opts.nats, name: `shoal-worker-${opts.name}` });
   console.error(
     `Worker ${opts.name} (pid ${Deno.pid}) connected to ${opts.nats}, waiting for ${opts.job ?? "any job"}`,
   );

@@ -306,6 +306,21 @@ export async function connectNats(
   }
 }
 
+/** Connection options that outlive a restart of the server: reconnect without limit, quickly. */
+export const RECONNECT_OPTIONS: Readonly<Partial<ConnectionOptions>> = {
+  maxReconnectAttempts: -1,
+  reconnectTimeWait: 250,
+  reconnectJitter: 100,
+};
+
+/** {@link connectNats} with {@link RECONNECT_OPTIONS}: for coordinators and workers that must ride out restarts. */
+export function connectResilient(
+  auth: NatsAuth | undefined,
+  base: ConnectionOptions,
+): Promise<NatsConnection> {
+  return connectNats(auth, { ...RECONNECT_OPTIONS, ...base });
+}
+
 /** Milliseconds a failed connection may take to report its reset. */
 const RESET_GRACE_MS = 250;
 
