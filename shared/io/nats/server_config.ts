@@ -29,32 +29,23 @@ export interface RolePermissions {
   readonly subscribe: readonly string[];
 }
 
-/** What each role may do; see the module table. */
+/** What the coordinator sends and workers receive: the job's control subjects. */
+const CONTROL_SUBJECTS = [
+  "shoal.*.hello",
+  "shoal.*.weights",
+  "shoal.*.w.*",
+  "shoal.*.w.*.alive",
+  "shoal.*.end",
+  "shoal.*.heartbeat",
+];
+
+/** What workers send and the coordinator receives. */
+const WORKER_SUBJECTS = ["shoal.*.join", "shoal.*.ready"];
+
+/** What each role may do; see the module table. Both use request/reply inboxes. */
 export const ROLE_PERMISSIONS: Readonly<Record<NatsRole, RolePermissions>> = {
-  coordinator: {
-    publish: [
-      "shoal.*.hello",
-      "shoal.*.weights",
-      "shoal.*.w.*",
-      "shoal.*.w.*.alive",
-      "shoal.*.end",
-      "shoal.*.heartbeat",
-      "_INBOX.>",
-    ],
-    subscribe: ["shoal.*.join", "shoal.*.ready", "_INBOX.>"],
-  },
-  worker: {
-    publish: ["shoal.*.join", "shoal.*.ready", "_INBOX.>"],
-    subscribe: [
-      "shoal.*.hello",
-      "shoal.*.weights",
-      "shoal.*.w.*",
-      "shoal.*.w.*.alive",
-      "shoal.*.end",
-      "shoal.*.heartbeat",
-      "_INBOX.>",
-    ],
-  },
+  coordinator: { publish: [...CONTROL_SUBJECTS, "_INBOX.>"], subscribe: [...WORKER_SUBJECTS, "_INBOX.>"] },
+  worker: { publish: [...WORKER_SUBJECTS, "_INBOX.>"], subscribe: [...CONTROL_SUBJECTS, "_INBOX.>"] },
 };
 
 /**
