@@ -6,6 +6,7 @@ import type { Regularizer } from "../regularizers.ts";
 import {
   type CallContext,
   formatShape,
+  kernelAndBias,
   Layer,
   type LayerOptions,
   type Shape,
@@ -96,24 +97,7 @@ export class Conv2D extends Layer {
   }
 
   protected override makeWeights(inputShapes: Shape[]): WeightSpec[] {
-    const channels = inputShapes[0]![2]!;
-    const specs: WeightSpec[] = [{
-      name: "kernel",
-      shape: [...this.kernelSize, channels, this.filters],
-      trainable: true,
-      initializer: this.kernelInitializer,
-      regularizer: this.kernelRegularizer,
-    }];
-    if (this.useBias) {
-      specs.push({
-        name: "bias",
-        shape: [this.filters],
-        trainable: true,
-        initializer: this.biasInitializer,
-        regularizer: this.biasRegularizer,
-      });
-    }
-    return specs;
+    return kernelAndBias([...this.kernelSize, inputShapes[0]![2]!, this.filters], this.filters, this);
   }
 
   computeOutputShape(inputShapes: Shape[]): Shape {

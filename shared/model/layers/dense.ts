@@ -6,6 +6,7 @@ import type { Regularizer } from "../regularizers.ts";
 import {
   type CallContext,
   formatShape,
+  kernelAndBias,
   Layer,
   type LayerOptions,
   type Shape,
@@ -71,25 +72,7 @@ export class Dense extends Layer {
 
   protected override makeWeights(inputShapes: Shape[]): WeightSpec[] {
     const inDim = inputShapes[0]![inputShapes[0]!.length - 1]!;
-    const specs: WeightSpec[] = [
-      {
-        name: "kernel",
-        shape: [inDim, this.units],
-        trainable: true,
-        initializer: this.kernelInitializer,
-        regularizer: this.kernelRegularizer,
-      },
-    ];
-    if (this.useBias) {
-      specs.push({
-        name: "bias",
-        shape: [this.units],
-        trainable: true,
-        initializer: this.biasInitializer,
-        regularizer: this.biasRegularizer,
-      });
-    }
-    return specs;
+    return kernelAndBias([inDim, this.units], this.units, this);
   }
 
   computeOutputShape(inputShapes: Shape[]): Shape {

@@ -145,6 +145,37 @@ export class SymbolicTensor {
   constructor(readonly shape: Shape, readonly node: Node) {}
 }
 
+/** The weights of a Dense or Conv2D layer: a trainable `kernel` and, when used, a trainable `bias`. */
+export function kernelAndBias(
+  kernelShape: Shape,
+  units: number,
+  opts: {
+    useBias: boolean;
+    kernelInitializer: InitializerName;
+    biasInitializer: InitializerName;
+    kernelRegularizer: Regularizer | null;
+    biasRegularizer: Regularizer | null;
+  },
+): WeightSpec[] {
+  const specs: WeightSpec[] = [{
+    name: "kernel",
+    shape: kernelShape,
+    trainable: true,
+    initializer: opts.kernelInitializer,
+    regularizer: opts.kernelRegularizer,
+  }];
+  if (opts.useBias) {
+    specs.push({
+      name: "bias",
+      shape: [units],
+      trainable: true,
+      initializer: opts.biasInitializer,
+      regularizer: opts.biasRegularizer,
+    });
+  }
+  return specs;
+}
+
 /** The product of a shape's dimensions. */
 export function sizeOf(shape: Shape): number {
   return shape.reduce((a, b) => a * b, 1);
