@@ -4,14 +4,14 @@
  * process outlives `fit`.
  */
 import assert from "node:assert/strict";
-import { layers, optimizers, Sequential } from "../mod.ts";
+import { layers } from "../mod.ts";
 import type { Model } from "../coordinator/model.ts";
 import { createNatsPool, NatsPool } from "../coordinator/nats_pool.ts";
 import { LocalPool } from "../coordinator/local_pool.ts";
 import { toDataset } from "../coordinator/data.ts";
 import { Engine, resolveMetric } from "../shared/model/mod.ts";
 import { startNatsServer } from "../shared/io/nats/mod.ts";
-import { FEATURES, twoClassProblem } from "./support/two_class.ts";
+import { twoClassModel, twoClassProblem } from "./support/two_class.ts";
 
 type Kind = "dense" | "dropout" | "batchnorm";
 
@@ -21,17 +21,7 @@ function build(kind: Kind): Model {
     : kind === "batchnorm"
     ? [new layers.BatchNormalization()]
     : [];
-  const model = new Sequential([
-    new layers.Dense(16, { activation: "relu", inputShape: [FEATURES] }),
-    ...body,
-    new layers.Dense(2, { activation: "softmax" }),
-  ], { seed: 7 });
-  model.compile({
-    optimizer: new optimizers.Adam({ learningRate: 0.01 }),
-    loss: "sparse_categorical_crossentropy",
-    metrics: ["accuracy"],
-  });
-  return model;
+  return twoClassModel(body);
 }
 
 /** 320 rows, batch 32, 2 epochs: 20 steps (the last 64 rows validate). */

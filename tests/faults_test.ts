@@ -6,13 +6,12 @@
  * within float tolerance of a clean in-process run.
  */
 import assert from "node:assert/strict";
-import { layers, optimizers, Sequential } from "../mod.ts";
 import type { Model } from "../coordinator/model.ts";
 import { NotEnoughWorkersError } from "../coordinator/nats_pool.ts";
 import { WORKER_MAIN } from "../coordinator/launcher.ts";
 import { Callback } from "../shared/callbacks/mod.ts";
 import { startNatsServer } from "../shared/io/nats/mod.ts";
-import { FEATURES, twoClassProblem } from "./support/two_class.ts";
+import { FEATURES, twoClassModel, twoClassProblem } from "./support/two_class.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -21,18 +20,7 @@ const DATA = twoClassProblem(400);
 const FIT = { epochs: 2, batchSize: 32, verbose: 0 as const, validationSplit: 0.2 };
 const TRAIN_ROWS = 320;
 
-function build(): Model {
-  const model = new Sequential([
-    new layers.Dense(16, { activation: "relu", inputShape: [FEATURES] }),
-    new layers.Dense(2, { activation: "softmax" }),
-  ], { seed: 7 });
-  model.compile({
-    optimizer: new optimizers.Adam({ learningRate: 0.01 }),
-    loss: "sparse_categorical_crossentropy",
-    metrics: ["accuracy"],
-  });
-  return model;
-}
+const build = (): Model => twoClassModel();
 
 /** The in-process run every faulty run is compared with (computed once). */
 const clean = (() => {

@@ -1,4 +1,6 @@
-/** Small deterministic data for integration tests that train real models over real workers. */
+/** Small deterministic data and model for integration tests that train over real workers. */
+import { layers, type Model, optimizers, Sequential } from "../../mod.ts";
+import type { Layer } from "../../shared/model/mod.ts";
 
 /** Features per sample of {@link twoClassProblem}. */
 export const FEATURES = 8;
@@ -18,4 +20,19 @@ export function twoClassProblem(n: number) {
     y[i] = t > 0 ? 1 : 0;
   }
   return { x: { data: x, shape: [n, FEATURES] }, y: { data: y, shape: [n] } };
+}
+
+/** The compiled classifier those tests train: Dense 16 → `body` → softmax over 2, seed 7, Adam 0.01. */
+export function twoClassModel(body: Layer[] = []): Model {
+  const model = new Sequential([
+    new layers.Dense(16, { activation: "relu", inputShape: [FEATURES] }),
+    ...body,
+    new layers.Dense(2, { activation: "softmax" }),
+  ], { seed: 7 });
+  model.compile({
+    optimizer: new optimizers.Adam({ learningRate: 0.01 }),
+    loss: "sparse_categorical_crossentropy",
+    metrics: ["accuracy"],
+  });
+  return model;
 }
