@@ -44,6 +44,7 @@ import {
   jobSubjects,
   JoinRequest,
   ReadyRequest,
+  type SyncHeader,
   type WeightsHeader,
   WorkReply,
   type WorkRequest,
@@ -198,6 +199,14 @@ class LostSignal extends Error {}
 
 /** The attempt must run again: the connection was interrupted, or no worker is left to run it. */
 class RetryAttempt extends Error {}
+
+/** What the attempts at one step have seen. */
+interface StepTally {
+  /** Attempts given up because a slice was lost or rejected (slices computed together). */
+  failures: number;
+  /** Replies rejected for non-finite values; a second one is accepted (the model diverged). */
+  nonFinite: number;
+}
 
 /** Starts (or joins) the workers and returns a pool bound to the engine's model and loss. */
 export async function createNatsPool(engine: Engine, opts: NatsPoolOptions): Promise<WorkerPool> {
@@ -693,16 +702,26 @@ export class NatsPool implements WorkerPool {
       );
     }
     this.#currentStep = req.step;
+    const tally: StepTally = { failures: 0, nonFinite: 0 };
     const results = await this.#retrying(
       `step ${req.step}`,
-      (attempt) => this.#trainOnce(data, req, attempt),
+      (attempt) => this.#trainOnce(data, req, attempt, tally),
     );
     this.#lastStep = req.step;
     return results;
   }
 
-  /** One attempt at a step: fresh weights version, one slice per live worker. */
-  async #trainOnce(data: string, req: StepRequest, attempt: AbortController): Promise<SliceResult[]> {
+  /**
+   * One attempt at a step: fresh weights version, one slice per live worker. When the model's slices
+   * exchange partial results (BatchNormalization), a slice cannot be recomputed alone: a lost worker or
+   * a rejected slice aborts the attempt for all slices and the step runs again.
+   */
+  async #trainOnce(
+    data: string,
+    req: StepRequest,
+    attempt: AbortController,
+    tally: StepTally,
+  ): Promise<SliceResult[]> {
     const t0 = performance.now();
     const version = await this.#publishWeights(req.params, req.state);
     const t1 = performance.now();
@@ -713,41 +732,74 @@ export class NatsPool implements WorkerPool {
       const start = Math.floor((k * n) / parts), end = Math.floor(((k + 1) * n) / parts);
       if (end > start) slices.push([start, end]);
     }
+    const together = this.#engine.network.exchangesBetweenSlices && slices.length > 1;
     let computeMax = 0;
-    const results = await settleAll(
-      slices.map(([start, end], k) => {
-        const indices = req.indices.slice(start, end);
-        const header: WorkRequest = {
-          kind: "train",
-          job: this.job,
-          data,
-          version,
-          step: req.step,
-          rowOffset: start,
-          encoding: this.#opts.gradEncoding ?? "f32",
-        };
-        let nonFinite = 0;
-        return this.#onSomeWorker(
-          `step ${req.step} slice ${k} (rows ${start}..${end})`,
-          k,
-          header,
-          indices,
-          (r, w) => {
-            const accepted = this.#acceptTrain(r, w, req.step, end - start, nonFinite > 0);
-            if (typeof accepted === "string" && accepted.startsWith("non-finite")) nonFinite++;
-            if (typeof accepted !== "string") computeMax = Math.max(computeMax, accepted.computeMs);
-            return typeof accepted === "string" ? accepted : accepted.result;
-          },
-          attempt.signal,
-          end - start,
+    let results: SliceResult[];
+    try {
+      results = await settleAll(
+        slices.map(([start, end], k) => {
+          const indices = req.indices.slice(start, end);
+          const header: WorkRequest = {
+            kind: "train",
+            job: this.job,
+            data,
+            version,
+            step: req.step,
+            rowOffset: start,
+            slice: k,
+            slices: slices.length,
+            encoding: this.#opts.gradEncoding ?? "f32",
+          };
+          let nonFinite = tally.nonFinite;
+          return this.#onSomeWorker(
+            `step ${req.step} slice ${k} (rows ${start}..${end})`,
+            k,
+            header,
+            indices,
+            (r, w) => {
+              const accepted = this.#acceptTrain(r, w, req.step, end - start, nonFinite > 0);
+              if (typeof accepted === "string" && accepted.startsWith("non-finite")) {
+                nonFinite++;
+                tally.nonFinite++;
+              }
+              if (typeof accepted !== "string") computeMax = Math.max(computeMax, accepted.computeMs);
+              return typeof accepted === "string" ? accepted : accepted.result;
+            },
+            attempt.signal,
+            end - start,
+            !together,
+          );
+        }),
+        attempt,
+      );
+    } catch (error) {
+      if (!together) throw error;
+      this.#abortExchange(version, reasonOf(error));
+      if (error instanceof RetryAttempt && ++tally.failures > 2 * this.#known.size + 2) {
+        throw new Error(
+          `Cannot complete step ${req.step} in job ${this.job} after ${tally.failures} attempts: ${error.message}`,
         );
-      }),
-      attempt,
-    );
+      }
+      throw error;
+    }
     this.#times.publish.push(t1 - t0);
     this.#times.round.push(performance.now() - t1);
     this.#times.compute.push(computeMax);
     return results;
+  }
+
+  /** Wakes the workers of a failed step attempt that wait in its slice exchange. */
+  #abortExchange(version: number, reason: string): void {
+    try {
+      this.#nc.publish(
+        this.#subjects.sync(version),
+        encodeMessage({ kind: "abort", job: this.job, version, reason } satisfies SyncHeader),
+      );
+    } catch (error) {
+      console.warn(
+        `Job ${this.job}: could not abort the slice exchange of version ${version}: ${reasonOf(error)}`,
+      );
+    }
   }
 
   /**
@@ -986,6 +1038,7 @@ export class NatsPool implements WorkerPool {
     accept: (reply: { header: WorkReply; body: Uint8Array }, worker: LiveWorker) => T | string,
     signal: AbortSignal,
     rows: number,
+    failover = true,
   ): Promise<T> {
     const attempts = 2 * this.#known.size + 2;
     let lastReason = "";
@@ -994,13 +1047,17 @@ export class NatsPool implements WorkerPool {
       const worker = this.#live[(preferred + attempt) % this.#live.length];
       if (!worker) throw new RetryAttempt(`no worker is left to compute ${what}`);
       const reply = await this.#request(worker, header, body, signal, rows);
+      if (!reply && !failover) throw new RetryAttempt(`worker ${worker.name} was lost computing ${what}`);
       if (!reply) continue;
       const result = accept(reply, worker);
       if (typeof result !== "string") return result;
       lastReason = result;
       console.warn(
-        `Rejected the reply of worker ${worker.name} for ${what} in job ${this.job}: ${result}; recomputing it`,
+        `Rejected the reply of worker ${worker.name} for ${what} in job ${this.job}: ${result}; ${
+          failover ? "recomputing it" : "running the step again"
+        }`,
       );
+      if (!failover) throw new RetryAttempt(`worker ${worker.name}'s reply was rejected: ${result}`);
     }
     throw new Error(
       `Cannot complete ${what} in job ${this.job} after ${attempts} attempts: last rejection: ${lastReason}`,

@@ -18,6 +18,7 @@ import {
   type LossName,
   type MetricSpec,
   Network,
+  type SliceExchange,
   type SliceResult,
 } from "../shared/model/mod.ts";
 import {
@@ -50,6 +51,7 @@ import {
 import { connectResilient, type NatsAuth } from "../shared/io/nats/mod.ts";
 import { type CachedDataset, datasetFromBody, gatherBatch, rangeOf } from "./dataset.ts";
 import type { Fault } from "./faults.ts";
+import { NatsSliceExchange } from "./slice_exchange.ts";
 
 /** Options of {@link runWorker}. */
 export interface WorkerOptions {
@@ -183,6 +185,8 @@ class JobRunner {
   #weights: Weights | undefined;
   #waiters: (() => void)[] = [];
   #engine: Engine | undefined;
+  /** Started for models whose slices exchange partial results (BatchNormalization). */
+  #exchange: NatsSliceExchange | undefined;
   #fault: Fault | undefined;
   #ended!: (outcome: JobOutcome) => void;
   readonly #endedPromise = new Promise<JobOutcome>((resolve) => this.#ended = resolve);
@@ -260,6 +264,7 @@ class JobRunner {
     } finally {
       watching = false;
       await Promise.all(services.map((s) => s.stop()));
+      await this.#exchange?.close();
     }
   }
 
@@ -317,6 +322,14 @@ class JobRunner {
         seed: spec.seed,
       };
       this.#engine = new Engine(network, engineSpec);
+      if (network.exchangesBetweenSlices) {
+        this.#exchange = await NatsSliceExchange.start({
+          servers: opts.nats,
+          ...(opts.auth ? { auth: opts.auth } : {}),
+          name: opts.name,
+          job: spec.job,
+        });
+      }
       const device = opts.gpu !== undefined
         ? `gpu:${opts.gpu}`
         : backend.name === "tensorflow-gpu"
@@ -389,6 +402,15 @@ class JobRunner {
     return ds;
   }
 
+  /** The slice exchange of a train request's slice; none when the slice is the whole batch. */
+  #exchangeFor(header: { version: number; slice: number; slices: number }): SliceExchange | undefined {
+    if (header.slices === 1 || !this.#engine!.network.exchangesBetweenSlices) return undefined;
+    if (!this.#exchange) {
+      throw new Error(`Worker ${this.opts.name} has no slice exchange for job ${this.spec.job}`);
+    }
+    return this.#exchange.forSlice(header.version, header.slice, header.slices);
+  }
+
   async #onWork(message: { header: WorkRequest; body: Uint8Array }, msg: Msg): Promise<void> {
     const { header, body } = message;
     if (!msg.reply) return;
@@ -424,6 +446,7 @@ class JobRunner {
           gatherBatch(ds, indices),
           header.step,
           header.rowOffset,
+          this.#exchangeFor(header),
         );
         const computeMs = performance.now() - t0;
         const out = {

@@ -7,7 +7,7 @@ import { tf } from "./tf.ts";
 import type { Network } from "./network.ts";
 import { type LossName, type OutputValue, perSampleLoss } from "./losses.ts";
 import { type MetricSpec, perSampleMetric } from "./metrics.ts";
-import type { CallContext } from "./layers/mod.ts";
+import type { CallContext, SliceExchange } from "./layers/mod.ts";
 
 /** A batch of rows: one array per model input, plus labels (absent for predict). */
 export interface Batch {
@@ -44,6 +44,20 @@ export interface EngineSpec {
   seed: number;
 }
 
+/**
+ * TF.js frees the tensors its gradient tape saved for the backward pass when the pass completes. A pass
+ * stopped half-way (a slice exchange aborted because another slice's worker was lost) leaves them on
+ * the tape; this frees them. Reaches into the engine state of the pinned tfjs-core 4.22.
+ */
+function disposeAbandonedTape(): void {
+  const state = (tf.engine() as unknown as {
+    state?: { activeTape?: { saved?: tf.Tensor[] }[] | null; gradientDepth?: number };
+  }).state;
+  if (!state?.activeTape || state.gradientDepth !== 0) return;
+  for (const node of state.activeTape) for (const t of node.saved ?? []) t.dispose();
+  state.activeTape = null;
+}
+
 export class Engine {
   constructor(readonly network: Network, readonly spec: EngineSpec) {
     if (network.outputs.length !== 1) {
@@ -60,8 +74,16 @@ export class Engine {
     return [this.network.paramLayout.map(make(params)), this.network.stateLayout.map(make(state))];
   }
 
-  private context(training: boolean, step: number, rowOffset: number): CallContext {
-    return { training, seed: this.spec.seed, step, rowOffset, batchStats: [], logits: new Map() };
+  private context(training: boolean, step: number, rowOffset: number, exchange?: SliceExchange): CallContext {
+    return {
+      training,
+      seed: this.spec.seed,
+      step,
+      rowOffset,
+      batchStats: [],
+      logits: new Map(),
+      ...(exchange ? { exchange } : {}),
+    };
   }
 
   private outputValue(out: tf.Tensor, ctx: CallContext): OutputValue {
@@ -82,17 +104,22 @@ export class Engine {
     return batch.inputs.map((x) => tf.tensor(x.data, x.shape, "float32"));
   }
 
-  /** Forward and backward pass of one slice with dropout on and batch statistics. */
+  /**
+   * Forward and backward pass of one slice with dropout on and batch statistics. When the batch is
+   * split, `exchange` reaches the other slices of the step (BatchNormalization normalizes over the
+   * whole batch); without it the slice is the whole batch.
+   */
   trainSlice(
     params: Float32Array,
     state: Float32Array,
     batch: Batch,
     step: number,
     rowOffset: number,
+    exchange?: SliceExchange,
   ): SliceResult {
     if (!batch.y) throw new TypeError("Cannot train without labels (y)");
     const count = batch.inputs[0]!.shape[0]!;
-    const ctx = this.context(true, step, rowOffset);
+    const ctx = this.context(true, step, rowOffset, exchange);
     let kept: tf.Tensor[] = [];
     let result!: SliceResult;
     try {
@@ -141,6 +168,9 @@ export class Engine {
         };
       });
       return result;
+    } catch (error) {
+      disposeAbandonedTape();
+      throw error;
     } finally {
       for (const t of kept) t.dispose();
       for (const s of ctx.batchStats) {

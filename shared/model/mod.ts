@@ -8,8 +8,10 @@ export {
   InputLayer,
   Layer,
   type Shape,
+  type SliceExchange,
   SymbolicTensor,
   type WeightSpec,
+  WHOLE_BATCH,
 } from "./layers/mod.ts";
 export { type LayoutEntry, ModelMismatchError, Network } from "./network.ts";
 export { type Batch, Engine, type EngineSpec, type EvalResult, type SliceResult } from "./engine.ts";

@@ -97,6 +97,14 @@ export class Network {
   }
 
   /** Per-sample input shapes. */
+  /**
+   * True when the slices of a training step must exchange partial results while they compute (a
+   * trainable BatchNormalization normalizes over the whole batch): see `SliceExchange`.
+   */
+  get exchangesBetweenSlices(): boolean {
+    return this.layers.some((l) => l.className === "BatchNormalization" && l.trainable);
+  }
+
   get inputShapes(): Shape[] {
     return this.inputs.map((t) => t.shape);
   }

@@ -10,10 +10,16 @@
  * | `shoal.<job>.weights` | coordinator → all workers | publish (server fan-out) | {@link WeightsHeader} | params ‖ state, f32 |
  * | `shoal.<job>.w.<worker>` | coordinator → one worker | request | {@link WorkRequest} → {@link WorkReply} | see below |
  * | `shoal.<job>.end` | coordinator → all workers | publish | {@link EndHeader} | — |
+ * | `shoal.<job>.sync.<version>` | worker → the step's workers; coordinator → them to abort | publish | {@link SyncHeader} | the slice's part, f32 |
  *
  * Work request bodies: `data`: every input array then y, f32, rows first; `train`: the slice's row
  * indices, i32. Reply bodies: `train`: the gradient in `encoding`, then per BatchNorm layer its mean
  * and variance (f32); `predict`: the outputs, f32. A worker that fails answers `{ kind: "error" }`.
+ *
+ * `sync` carries what the slices of one training step share mid-computation (BatchNormalization's
+ * partial moments and gradient sums, so it normalizes over the whole batch): every slice publishes its
+ * part of each exchange and reads all the others'. The coordinator publishes `abort` there when an
+ * attempt at the step fails, so slices waiting for a lost worker's part stop and take the retry.
  *
  * @module
  */
@@ -34,6 +40,10 @@ export function jobSubjects(job: string): {
   end: string;
   heartbeat: string;
   worker: (name: string) => string;
+  /** The slice exchange of one step attempt (weights version). */
+  sync: (version: number) => string;
+  /** Every step's slice exchange, to subscribe to. */
+  syncAll: string;
 } {
   const base = `shoal.${job}`;
   return {
@@ -44,6 +54,8 @@ export function jobSubjects(job: string): {
     end: `${base}.end`,
     heartbeat: `${base}.heartbeat`,
     worker: (name: string) => `${base}.w.${name}`,
+    sync: (version: number) => `${base}.sync.${version}`,
+    syncAll: `${base}.sync.*`,
   };
 }
 
@@ -128,6 +140,9 @@ export const WorkRequest = z.discriminatedUnion("kind", [
     version: z.int().nonnegative(),
     step: z.int().nonnegative(),
     rowOffset: z.int().nonnegative(),
+    /** This slice's place among the step's slices, for the slice exchange. */
+    slice: z.int().nonnegative(),
+    slices: z.int().positive(),
     encoding: FloatEncodingSchema,
   }),
   z.object({
@@ -195,6 +210,24 @@ export const Heartbeat = z.object({
 export type Heartbeat = z.infer<typeof Heartbeat>;
 
 export const EndHeader = z.object({ job: JobIdSchema, reason: z.string() });
+
+/** One slice's part of exchange number `call` of a step attempt, or the attempt's abort. */
+export const SyncHeader = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("part"),
+    job: JobIdSchema,
+    version: z.int().nonnegative(),
+    slice: z.int().nonnegative(),
+    call: z.int().nonnegative(),
+  }),
+  z.object({
+    kind: z.literal("abort"),
+    job: JobIdSchema,
+    version: z.int().nonnegative(),
+    reason: z.string(),
+  }),
+]);
+export type SyncHeader = z.output<typeof SyncHeader>;
 
 export type Hello = z.output<typeof Hello>;
 export type JoinRequest = z.output<typeof JoinRequest>;

@@ -8,9 +8,11 @@
  *
  * | role | may publish | may subscribe |
  * | --- | --- | --- |
- * | coordinator | `shoal.J.hello`, `shoal.J.weights`, `shoal.J.w.N`, `shoal.J.w.N.alive`, `shoal.J.end`, `_INBOX.>` | `shoal.J.join`, `shoal.J.ready`, `_INBOX.>` |
- * | worker | `shoal.J.join`, `shoal.J.ready`, `_INBOX.>` | `shoal.J.hello`, `shoal.J.weights`, `shoal.J.w.N`, `shoal.J.w.N.alive`, `shoal.J.end`, `_INBOX.>` |
+ * | coordinator | `shoal.J.hello`, `shoal.J.weights`, `shoal.J.w.N`, `shoal.J.w.N.alive`, `shoal.J.end`, `shoal.J.heartbeat`, `shoal.J.sync.V`, `_INBOX.>` | `shoal.J.join`, `shoal.J.ready`, `_INBOX.>` |
+ * | worker | `shoal.J.join`, `shoal.J.ready`, `shoal.J.sync.V`, `_INBOX.>` | `shoal.J.hello`, `shoal.J.weights`, `shoal.J.w.N`, `shoal.J.w.N.alive`, `shoal.J.end`, `shoal.J.heartbeat`, `shoal.J.sync.V`, `_INBOX.>` |
  *
+ * `shoal.J.sync.V` is the slice exchange of a step: workers publish to each other there, and the
+ * coordinator publishes aborts.
  * `_INBOX.>` carries request replies both ways (a worker's gradient is the reply to the coordinator's
  * request; the coordinator's join answer is the reply to a worker's request). Anything else is
  * refused by the server with a permissions violation: a worker credential cannot announce jobs,
@@ -42,10 +44,19 @@ const CONTROL_SUBJECTS = [
 /** What workers send and the coordinator receives. */
 const WORKER_SUBJECTS = ["shoal.*.join", "shoal.*.ready"];
 
+/** The slice exchange among a step's workers (protocol.ts `sync`). */
+const SYNC_SUBJECT = "shoal.*.sync.*";
+
 /** What each role may do; see the module table. Both use request/reply inboxes. */
 export const ROLE_PERMISSIONS: Readonly<Record<NatsRole, RolePermissions>> = {
-  coordinator: { publish: [...CONTROL_SUBJECTS, "_INBOX.>"], subscribe: [...WORKER_SUBJECTS, "_INBOX.>"] },
-  worker: { publish: [...WORKER_SUBJECTS, "_INBOX.>"], subscribe: [...CONTROL_SUBJECTS, "_INBOX.>"] },
+  coordinator: {
+    publish: [...CONTROL_SUBJECTS, SYNC_SUBJECT, "_INBOX.>"],
+    subscribe: [...WORKER_SUBJECTS, "_INBOX.>"],
+  },
+  worker: {
+    publish: [...WORKER_SUBJECTS, SYNC_SUBJECT, "_INBOX.>"],
+    subscribe: [...CONTROL_SUBJECTS, SYNC_SUBJECT, "_INBOX.>"],
+  },
 };
 
 /**

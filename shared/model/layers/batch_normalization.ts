@@ -1,10 +1,21 @@
 /**
- * `BatchNormalization` over the last axis. In training, unless frozen, it normalizes with the batch statistics and
- * reports them ({@link BatchStats}); the moving averages are updated where the statistics of all slices
+ * `BatchNormalization` over the last axis. In training, unless frozen, it normalizes with the statistics
+ * of the whole batch, also when the batch is split over processes: the slices exchange their partial
+ * moments before normalizing and their partial gradient sums before back-propagating
+ * ({@link SliceExchange}), so N workers compute what one process computes. It reports its slice's
+ * statistics ({@link BatchStats}); the moving averages are updated where the statistics of all slices
  * meet (the coordinator): `moving = moving * momentum + batch * (1 - momentum)`, as Keras.
  */
 import { tf } from "../tf.ts";
-import { type CallContext, Layer, type LayerOptions, type Shape, type WeightSpec } from "./layer.ts";
+import {
+  type CallContext,
+  Layer,
+  type LayerOptions,
+  type Shape,
+  type SliceExchange,
+  type WeightSpec,
+  WHOLE_BATCH,
+} from "./layer.ts";
 
 export interface BatchNormalizationOptions extends LayerOptions {
   /** @default 0.99 */
@@ -73,10 +84,62 @@ export class BatchNormalization extends Layer {
     if (!ctx.training || !this.trainable) {
       return tf.batchNorm(x, movingMean, movingVariance, beta, gamma, this.epsilon);
     }
+    const channels = x.shape[x.shape.length - 1]!;
+    return this.normalizeOverBatch(
+      x,
+      gamma ?? tf.ones([channels]),
+      beta ?? tf.zeros([channels]),
+      ctx,
+    );
+  }
+
+  /**
+   * Training-mode normalization with whole-batch statistics and its gradient. Forward: each slice
+   * sends (elements per channel, mean, sum of squared deviations), combined in slice order (Chan et
+   * al.). Backward: each slice's loss is its own mean, so a slice of n of the batch's N rows holds
+   * gradients N/n times the batch loss's; with the slices' row-weighted sums S = Σ n·Σdy and
+   * S' = Σ n·Σ(dy·x̂) over M elements per channel, `dx = γ/σ · (dy − S/(n·M) − x̂·S'/(n·M))`, which
+   * for one slice is the usual `γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂))`.
+   */
+  private normalizeOverBatch(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, ctx: CallContext): tf.Tensor {
+    const exchange: SliceExchange = ctx.exchange ?? WHOLE_BATCH;
+    const channels = x.shape[x.shape.length - 1]!;
     const axes = x.shape.map((_, k) => k).slice(0, -1);
-    const { mean, variance } = tf.moments(x, axes);
-    ctx.batchStats.push({ layer: this.name!, mean: tf.keep(mean), variance: tf.keep(variance) });
-    return tf.batchNorm(x, mean, variance, beta, gamma, this.epsilon);
+    const rows = x.shape[0]!;
+    const elements = x.size / channels;
+    const layer = this.name!;
+    const epsilon = this.epsilon;
+    const forward = (xIn: tf.Tensor, gammaIn: tf.Tensor, betaIn: tf.Tensor, save: tf.GradSaveFunc) => {
+      const mean = tf.mean(xIn, axes);
+      const squares = tf.sum(tf.square(tf.sub(xIn, mean)), axes);
+      ctx.batchStats.push({ layer, mean: tf.keep(mean), variance: tf.keep(tf.div(squares, elements)) });
+      const local = tf.concat([mean, squares]).dataSync() as Float32Array;
+      const part = new Float32Array(1 + 2 * channels);
+      part[0] = elements;
+      part.set(local, 1);
+      const total = combineMoments(exchange.gather(part), channels);
+      const invStd = tf.rsqrt(tf.add(f32(total.variance), epsilon));
+      const xHat = tf.mul(tf.sub(xIn, f32(total.mean)), invStd);
+      save([xHat, invStd, gammaIn]);
+      const value = tf.add(tf.mul(xHat, gammaIn), betaIn);
+      return {
+        value,
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const [xh, inv, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+          const grad = dy as tf.Tensor;
+          const dBeta = tf.sum(grad, axes);
+          const dGamma = tf.sum(tf.mul(grad, xh), axes);
+          const sums = tf.concat([dBeta, dGamma]).dataSync() as Float32Array;
+          const part = new Float32Array(1 + 2 * channels);
+          part[0] = rows;
+          part.set(sums, 1);
+          const [a, b] = combineGradientSums(exchange.gather(part), channels, rows * total.elements);
+          const centered = tf.sub(tf.sub(grad, f32(a)), tf.mul(xh, f32(b)));
+          return [tf.mul(tf.mul(g, inv), centered), dGamma, dBeta];
+        },
+      };
+    };
+    return tf.customGrad(forward as unknown as Parameters<typeof tf.customGrad>[0])(x, gamma, beta);
   }
 
   protected layerConfig(): Record<string, unknown> {
@@ -102,5 +165,64 @@ export class BatchNormalization extends Layer {
       gamma_constraint: null,
       synchronized: false,
     };
+  }
+}
+
+/** Whole-batch mean and biased variance from per-slice (elements, mean, squared deviations), in f64. */
+function combineMoments(
+  parts: Float32Array[],
+  channels: number,
+): { mean: Float64Array; variance: Float64Array; elements: number } {
+  checkParts(parts, 1 + 2 * channels);
+  const elements = parts.reduce((n, p) => n + p[0]!, 0);
+  const mean = new Float64Array(channels);
+  const variance = new Float64Array(channels);
+  for (let c = 0; c < channels; c++) {
+    let sum = 0;
+    for (const p of parts) sum += p[0]! * p[1 + c]!;
+    const m = sum / elements;
+    let squares = 0;
+    for (const p of parts) {
+      const d = p[1 + c]! - m;
+      squares += p[1 + channels + c]! + p[0]! * d * d;
+    }
+    mean[c] = m;
+    variance[c] = squares / elements;
+  }
+  return { mean, variance, elements };
+}
+
+/** Per channel, Σ rows·Σdy / scale and Σ rows·Σ(dy·x̂) / scale over per-slice (rows, Σdy, Σ(dy·x̂)). */
+function combineGradientSums(
+  parts: Float32Array[],
+  channels: number,
+  scale: number,
+): [Float64Array, Float64Array] {
+  checkParts(parts, 1 + 2 * channels);
+  const a = new Float64Array(channels);
+  const b = new Float64Array(channels);
+  for (let c = 0; c < channels; c++) {
+    let s = 0, t = 0;
+    for (const p of parts) {
+      s += p[0]! * p[1 + c]!;
+      t += p[0]! * p[1 + channels + c]!;
+    }
+    a[c] = s / scale;
+    b[c] = t / scale;
+  }
+  return [a, b];
+}
+
+function f32(values: Float64Array): tf.Tensor1D {
+  return tf.tensor1d(Float32Array.from(values), "float32");
+}
+
+function checkParts(parts: Float32Array[], length: number): void {
+  const bad = parts.findIndex((p) => p.length !== length);
+  if (parts.length === 0 || bad >= 0) {
+    throw new RangeError(
+      `Cannot combine BatchNormalization statistics as every slice must send ${length} values: ` +
+        (parts.length === 0 ? "no slice sent any" : `slice ${bad} sent ${parts[bad]!.length}`),
+    );
   }
 }

@@ -107,3 +107,21 @@ Deno.test("A frozen BatchNormalization layer runs in inference mode even in trai
   assertClose(y.dataSync(), normalize(mm, mv, 1e-3));
   assert.equal(ctx.batchStats.length, 0);
 });
+
+Deno.test("BatchNormalization's training gradient equals autodiff of the textbook formula", () => {
+  const bn = new layers.BatchNormalization({ name: "bn", epsilon: 0.01 });
+  bn.apply(new Input({ shape: [3, 2] }));
+  const x = tf.randomNormal([5, 3, 2], 3, 2, "float32", 7);
+  const w = tf.randomNormal([5, 3, 2], 0, 1, "float32", 8);
+  const gamma = tf.tensor1d([1.5, -0.5]), beta = tf.tensor1d([0.2, 0.1]);
+  const moving = [tf.zeros([2]), tf.ones([2])];
+  const ours = tf.grads((xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+    tf.mean(tf.sum(tf.mul(bn.call([xs], [g, b, ...moving], context(true)), w), [1, 2]))
+  )([x, gamma, beta]);
+  const textbook = tf.grads((xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+    const { mean, variance } = tf.moments(xs, [0, 1]);
+    return tf.mean(tf.sum(tf.mul(tf.batchNorm(xs, mean, variance, b, g, 0.01), w), [1, 2]));
+  })([x, gamma, beta]);
+  ours.forEach((g, i) => assertClose(g.dataSync(), textbook[i]!.dataSync(), 1e-5));
+  assert.ok(tf.max(tf.abs(ours[0]!)).dataSync()[0]! > 1e-3, "the input gradient is not trivially zero");
+});

@@ -42,7 +42,25 @@ export interface CallContext {
   batchStats: BatchStats[];
   /** Filled by layers ending in softmax/sigmoid: their logits, for stable cross-entropy. */
   logits: Map<string, { tensor: tf.Tensor; activation: "softmax" | "sigmoid" }>;
+  /**
+   * The other slices of this training step, for layers whose result depends on the whole batch
+   * (BatchNormalization). Absent: this slice is the whole batch.
+   */
+  exchange?: SliceExchange;
 }
+
+/**
+ * Shares partial results among the slices of one training step, so that a layer can compute over
+ * the whole batch although each process holds a slice of it. Every slice calls {@link gather} the
+ * same number of times in the same order (the model is the same everywhere).
+ */
+export interface SliceExchange {
+  /** Every slice's `part`, this slice's own included, in slice order. All parts have the same length. */
+  gather(part: Float32Array): Float32Array[];
+}
+
+/** The exchange of a batch computed in one piece. */
+export const WHOLE_BATCH: SliceExchange = { gather: (part) => [part] };
 
 /** Keras's float32 dtype policy, as serialized in configs. */
 export const FLOAT32_POLICY = {

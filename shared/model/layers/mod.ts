@@ -16,7 +16,9 @@ export {
   type Node,
   type Shape,
   sizeOf,
+  type SliceExchange,
   SymbolicTensor,
   type WeightSpec,
+  WHOLE_BATCH,
 } from "./layer.ts";
 export { MaxPooling2D, type MaxPooling2DOptions } from "./max_pooling2d.ts";

@@ -1,0 +1,185 @@
+/**
+ * The worker side of the slice exchange (protocol.ts `sync`): what lets BatchNormalization normalize
+ * over the whole batch while each worker computes a slice of it.
+ *
+ * TF.js runs a layer's forward and gradient functions synchronously, so {@link SliceExchange.gather}
+ * cannot await a message. Instead this thread blocks (`Atomics.wait`) while a helper thread
+ * (slice_exchange_thread.ts), with its own NATS connection, publishes the slice's part on
+ * `shoal.<job>.sync.<version>`, collects every slice's part of that exchange and wakes it. When an
+ * attempt at a step fails (a worker lost mid-step), the coordinator publishes an abort on the same
+ * subject: slices blocked on the lost worker's part wake with a {@link StepAbortedError} and serve the
+ * retry.
+ *
+ * @module
+ */
+import type { SliceExchange } from "../shared/model/mod.ts";
+import type { NatsAuth } from "../shared/io/nats/mod.ts";
+
+/** Control word states (index 0 of the control array); index 1 names the request they answer. */
+export const WAITING = 0, DONE = 1, ABORTED = 2, FAILED = 3;
+
+/** The step attempt was given up by the coordinator; the worker drops its slice. */
+export class StepAbortedError extends Error {
+  override name = "StepAbortedError";
+}
+
+/** Messages from this thread to the helper thread. */
+export type ToThread =
+  | {
+    type: "start";
+    servers: string;
+    auth?: NatsAuth;
+    name: string;
+    job: string;
+    control: SharedArrayBuffer;
+  }
+  | {
+    type: "gather";
+    request: number;
+    version: number;
+    slice: number;
+    slices: number;
+    call: number;
+    part: Float32Array;
+    result: SharedArrayBuffer;
+  }
+  | { type: "close" };
+
+/** Messages from the helper thread. */
+export type FromThread = { type: "ready" } | { type: "failed"; error: string } | { type: "closed" };
+
+export interface SliceExchangeOptions {
+  /** NATS server URL(s). */
+  servers: string;
+  auth?: NatsAuth;
+  /** Worker name (for logs and the connection name). */
+  name: string;
+  job: string;
+  /** Longest wait for the other slices' parts before the slice fails. @default 120000 */
+  timeoutMs?: number;
+}
+
+/** A running helper thread; {@link forSlice} gives the exchange of one slice of one step attempt. */
+export class NatsSliceExchange {
+  readonly #thread: Worker;
+  readonly #control = new Int32Array(new SharedArrayBuffer(8));
+  readonly #timeoutMs: number;
+  #result = new SharedArrayBuffer(4096);
+  #request = 0;
+  #messages: ReadableStream<FromThread>;
+
+  private constructor(thread: Worker, timeoutMs: number) {
+    this.#thread = thread;
+    this.#timeoutMs = timeoutMs;
+    this.#messages = new ReadableStream({
+      start(controller) {
+        thread.onmessage = (e: MessageEvent<FromThread>) => controller.enqueue(e.data);
+        thread.onerror = (e) => {
+          e.preventDefault();
+          controller.enqueue({ type: "failed", error: e.message });
+        };
+      },
+    });
+  }
+
+  /** Starts the helper thread and its connection; resolves once it listens. */
+  static async start(opts: SliceExchangeOptions): Promise<NatsSliceExchange> {
+    const thread = new Worker(new URL("./slice_exchange_thread.ts", import.meta.url).href, {
+      type: "module",
+    });
+    const exchange = new NatsSliceExchange(thread, opts.timeoutMs ?? 120_000);
+    const message: ToThread = {
+      type: "start",
+      servers: opts.servers,
+      ...(opts.auth ? { auth: opts.auth } : {}),
+      name: opts.name,
+      job: opts.job,
+      control: exchange.#control.buffer as SharedArrayBuffer,
+    };
+    thread.postMessage(message);
+    const reply = await exchange.#next();
+    if (reply.type !== "ready") {
+      thread.terminate();
+      throw new Error(
+        `Worker ${opts.name} could not start its slice exchange for job ${opts.job}: ${
+          reply.type === "failed" ? reply.error : reply.type
+        }`,
+      );
+    }
+    return exchange;
+  }
+
+  async #next(): Promise<FromThread> {
+    const reader = this.#messages.getReader();
+    try {
+      const { value, done } = await reader.read();
+      return done ? { type: "failed", error: "the thread ended" } : value;
+    } finally {
+      reader.releaseLock();
+    }
+  }
+
+  /** The exchange of slice `slice` of `slices` in the step attempt that uses weights `version`. */
+  forSlice(version: number, slice: number, slices: number): SliceExchange {
+    let call = 0;
+    return { gather: (part) => this.#gather(version, slice, slices, call++, part) };
+  }
+
+  #gather(version: number, slice: number, slices: number, call: number, part: Float32Array): Float32Array[] {
+    const length = part.length;
+    const bytes = slices * length * 4;
+    if (this.#result.byteLength < bytes) this.#result = new SharedArrayBuffer(2 * bytes);
+    const request = ++this.#request;
+    Atomics.store(this.#control, 0, WAITING);
+    const message: ToThread = {
+      type: "gather",
+      request,
+      version,
+      slice,
+      slices,
+      call,
+      part,
+      result: this.#result,
+    };
+    this.#thread.postMessage(message);
+    const deadline = performance.now() + this.#timeoutMs;
+    for (;;) {
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new Error(
+          `Cannot finish slice ${slice} of weights version ${version}: the other ${
+            slices - 1
+          } slices' parts of exchange ${call} did not arrive within ${this.#timeoutMs / 1000} s`,
+        );
+      }
+      Atomics.wait(this.#control, 0, WAITING, left);
+      const state = Atomics.load(this.#control, 0);
+      if (state === WAITING) continue;
+      if (Atomics.load(this.#control, 1) !== request) {
+        // A late answer to an earlier request that timed out: keep waiting for this one.
+        Atomics.compareExchange(this.#control, 0, state, WAITING);
+        continue;
+      }
+      if (state === ABORTED) {
+        throw new StepAbortedError(
+          `The coordinator aborted the step attempt with weights version ${version}`,
+        );
+      }
+      if (state === FAILED) {
+        throw new Error(
+          `Cannot finish slice ${slice} of weights version ${version}: the slice exchange failed (see the log)`,
+        );
+      }
+      const all = new Float32Array(this.#result, 0, slices * length);
+      return Array.from({ length: slices }, (_, k) => all.slice(k * length, (k + 1) * length));
+    }
+  }
+
+  /** Closes the helper thread's connection and ends it. */
+  async close(): Promise<void> {
+    const message: ToThread = { type: "close" };
+    this.#thread.postMessage(message);
+    await Promise.race([this.#next(), new Promise((resolve) => setTimeout(resolve, 2000))]);
+    this.#thread.terminate();
+  }
+}

@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { connect } from "nats";
+import { encodeMessage, jobSubjects, startNatsServer, type SyncHeader } from "../shared/io/nats/mod.ts";
+import { NatsSliceExchange, StepAbortedError } from "./slice_exchange.ts";
+
+const JOB = "exchange-test";
+
+/** Publishes what the other slice or the coordinator would, and waits until the server passed it on. */
+async function publish(url: string, header: SyncHeader, part?: Float32Array): Promise<void> {
+  const nc = await connect({ servers: url });
+  nc.publish(jobSubjects(JOB).sync(header.version), encodeMessage(header, part));
+  await nc.flush();
+  await nc.close();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+}
+
+Deno.test("the slice exchange returns every slice's part in slice order, aborts and times out", async () => {
+  await using server = await startNatsServer();
+  const exchange = await NatsSliceExchange.start({
+    servers: server.url,
+    name: "w0",
+    job: JOB,
+    timeoutMs: 400,
+  });
+  try {
+    // The other slice (0) answered first: its parts wait in the helper thread until this slice asks.
+    await publish(
+      server.url,
+      { kind: "part", job: JOB, version: 3, slice: 0, call: 0 },
+      Float32Array.of(1, 2),
+    );
+    await publish(
+      server.url,
+      { kind: "part", job: JOB, version: 3, slice: 0, call: 1 },
+      Float32Array.of(5, 6),
+    );
+    await publish(
+      server.url,
+      { kind: "part", job: "other-job", version: 3, slice: 0, call: 2 },
+      Float32Array.of(0, 0),
+    );
+    const slice1 = exchange.forSlice(3, 1, 2);
+    assert.deepEqual(slice1.gather(Float32Array.of(3, 4)), [Float32Array.of(1, 2), Float32Array.of(3, 4)]);
+    assert.deepEqual(slice1.gather(Float32Array.of(7, 8)), [Float32Array.of(5, 6), Float32Array.of(7, 8)]);
+
+    const started = performance.now();
+    assert.throws(
+      () => slice1.gather(Float32Array.of(9, 9)),
+      /slice 1 of weights version 3: the other 1 slices' parts of exchange 2 did not arrive within 0.4 s/,
+    );
+    assert.ok(performance.now() - started >= 390, "waited for the timeout");
+
+    await publish(server.url, { kind: "abort", job: JOB, version: 4, reason: "worker w2 was lost" });
+    assert.throws(() => exchange.forSlice(4, 0, 3).gather(Float32Array.of(1)), StepAbortedError);
+
+    // A later attempt is not affected by the abort of an earlier one.
+    await publish(server.url, { kind: "part", job: JOB, version: 5, slice: 1, call: 0 }, Float32Array.of(2));
+    assert.deepEqual(exchange.forSlice(5, 0, 2).gather(Float32Array.of(1)), [
+      Float32Array.of(1),
+      Float32Array.of(2),
+    ]);
+  } finally {
+    await exchange.close();
+  }
+});
+
+Deno.test("the slice exchange says which server it could not reach", async () => {
+  await assert.rejects(
+    NatsSliceExchange.start({ servers: "nats://127.0.0.1:1", name: "w0", job: JOB }),
+    /Worker w0 could not start its slice exchange for job exchange-test: .*127\.0\.0\.1:1/,
+  );
+});
