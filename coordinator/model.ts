@@ -259,7 +259,11 @@ export class Model implements CallbackModel {
       seed: opts.seed ?? this.seed,
     });
     const pool: WorkerPool = opts.distribute
-      ? await createNatsPool(engine, { ...opts.distribute, backend: opts.backend ?? "auto" })
+      ? await createNatsPool(engine, {
+        ...opts.distribute,
+        backend: opts.backend ?? "auto",
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      })
       : new LocalPool(engine, backend.name);
     try {
       await pool.setData("train", train);

@@ -99,6 +99,17 @@ export interface NatsPoolOptions {
   maxPayload?: number;
   /** Extra command-line arguments per spawned worker (e.g. `["--fault", "nan-once"]` in tests). */
   workerArgs?: (string[] | undefined)[];
+  /**
+   * Ends the waits for workers and for the server (the join at the start, a `minWorkers` pause, a
+   * reconnect) when aborted, with a {@link StoppedWaitingError}: a SIGTERM during a pause stops the run
+   * at once instead of after `joinTimeoutSeconds`.
+   */
+  signal?: AbortSignal;
+}
+
+/** A wait for workers or for the server ended because the pool's `signal` was aborted. */
+export class StoppedWaitingError extends Error {
+  override name = "StoppedWaitingError";
 }
 
 /**
@@ -532,6 +543,7 @@ export class NatsPool implements WorkerPool {
     const deadline = Date.now() + timeoutMs;
     try {
       while (prepared() < count && !this.#failure && Date.now() < deadline) {
+        this.#checkStop(`waiting for ${count} workers to join`);
         this.#nc.publish(this.#subjects.hello, encodeMessage({ job: this.job, wanted: count }));
         await sleep(100);
       }
@@ -578,6 +590,15 @@ export class NatsPool implements WorkerPool {
     }
   }
 
+  /** Throws a {@link StoppedWaitingError} when the pool's signal was aborted during `what`. */
+  #checkStop(what: string): void {
+    const signal = this.#opts.signal;
+    if (!signal?.aborted) return;
+    throw new StoppedWaitingError(`Stopped ${what} for job ${this.job}: ${String(signal.reason)}`, {
+      cause: signal.reason,
+    });
+  }
+
   /**
    * A step boundary: admits prepared joiners, then, below `minWorkers`, waits for workers up to
    * `joinTimeoutSeconds` or throws a {@link NotEnoughWorkersError}.
@@ -597,6 +618,7 @@ export class NatsPool implements WorkerPool {
     );
     let lastHello = 0;
     while (this.#live.length < min) {
+      this.#checkStop(`waiting for workers at step ${step}`);
       if (Date.now() >= deadline) {
         throw new NotEnoughWorkersError(
           `Cannot run step ${step} of job ${this.job} as ${this.#live.length} worker(s) live and minWorkers is ${min}: ` +
@@ -828,6 +850,7 @@ export class NatsPool implements WorkerPool {
     const deadline = Date.now() + this.#timeoutMs;
     while (!this.#connected) {
       this.#checkOpen();
+      this.#checkStop("waiting for the NATS server");
       if (Date.now() > deadline) {
         throw new Error(
           `Cannot go on with job ${this.job} as the NATS server ${this.#url} was unreachable for ${

@@ -221,6 +221,14 @@ export async function trainLoop(
         });
       } catch (error) {
         await backup("interrupt");
+        // A stop request that ended a wait inside the step (a pause for workers) is a stop, not a failure.
+        if (opts.signal?.aborted) {
+          throw new TrainingInterruptedError(
+            { ...pos, metricSums: [...pos.metricSums] },
+            backups.length,
+            opts.signal.reason,
+          );
+        }
         throw error;
       }
       const t1 = performance.now();

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import type { Model } from "../coordinator/model.ts";
 import { NotEnoughWorkersError } from "../coordinator/nats_pool.ts";
+import { TrainingInterruptedError } from "../coordinator/trainer.ts";
 import { WORKER_MAIN } from "../coordinator/launcher.ts";
 import { Callback } from "../shared/callbacks/mod.ts";
 import { startNatsServer } from "../shared/io/nats/mod.ts";
@@ -330,6 +331,38 @@ Deno.test("external workers: join mid-run, minWorkers pause and timeout, server 
       );
       assert.ok(performance.now() - started < 20_000);
       await retire("a3");
+    });
+
+    await t.step("a stop request during a pause ends fit at once, before the step that waited", async () => {
+      await spawn("a5").waitFor(/connected to/);
+      const model = build();
+      const stop = new AbortController();
+      let stoppedAt = 0;
+      const kill = new At(0, 3, () => {
+        signal(fleet.get("a5")!.pid, "SIGKILL");
+        setTimeout(() => {
+          stoppedAt = performance.now();
+          stop.abort("SIGTERM");
+        }, 1500);
+      });
+      await assert.rejects(
+        model.fit(DATA.x, DATA.y, {
+          ...FIT,
+          callbacks: [kill],
+          signal: stop.signal,
+          distribute: { ...common, workers: 2, minWorkers: 2, joinTimeoutSeconds: 60 },
+        }),
+        (error: unknown) => {
+          assert.ok(error instanceof TrainingInterruptedError, `got ${error}`);
+          assert.deepEqual([error.position.epoch, error.position.batch], [0, 5]);
+          assert.match(error.message, /Training interrupted \(SIGTERM\) before batch 6 of epoch 1/);
+          return true;
+        },
+      );
+      const waited = performance.now() - stoppedAt;
+      console.log(`fit ended ${waited.toFixed(0)} ms after the stop request during the pause`);
+      assert.ok(stoppedAt > 0 && waited < 2000, `fit ended ${waited} ms after the stop request`);
+      await retire("a5");
     });
 
     await t.step("a restart of the server mid-run is survived without a lost or repeated step", async () => {
