@@ -28,6 +28,7 @@ import {
   serve,
   type Service,
   startNatsServer,
+  tuneAllocator,
 } from "../shared/io/nats/mod.ts";
 import type { NatsServer } from "../shared/io/nats/mod.ts";
 import {
@@ -131,27 +132,6 @@ export class NotEnoughWorkersError extends Error {
   ) {
     super(message, options);
   }
-}
-
-/**
- * glibc malloc settings for spawned workers: serve large buffers from the heap and keep freed heap
- * memory mapped, so the multi-megabyte buffers every step allocates (nats.js grows a received
- * message by doubling, packs each publish into a new buffer) reuse pages that are already faulted
- * in instead of fresh `mmap` pages. First touch of fresh pages measured ~6 ms per 2 MB on the
- * 2-core loopback test machine; these settings took a bare 2.15 MB NATS round from ~31 to ~21 ms.
- * The coordinator's own process needs the same variables in its environment to benefit.
- */
-const ALLOCATOR_ENV: Readonly<Record<string, string>> = {
-  MALLOC_MMAP_THRESHOLD_: String(32 * 1024 * 1024),
-  MALLOC_TRIM_THRESHOLD_: String(128 * 1024 * 1024),
-  MALLOC_TOP_PAD_: String(64 * 1024 * 1024),
-};
-
-/** {@link ALLOCATOR_ENV}, unless this process's environment already sets any malloc variable. */
-function allocatorEnv(): Record<string, string> {
-  const own = Deno.env.toObject();
-  const set = Object.keys(own).some((k) => k.startsWith("MALLOC_") || k === "GLIBC_TUNABLES");
-  return set ? {} : { ...ALLOCATOR_ENV };
 }
 
 /** Milliseconds after a reconnect during which a worker with no responders is taken as not back yet. */
@@ -289,6 +269,7 @@ export class NatsPool implements WorkerPool {
   /** Validates the options, starts what is needed and waits until every worker reported its model. */
   static async create(engine: Engine, opts: NatsPoolOptions): Promise<NatsPool> {
     const count = validate(opts);
+    tuneAllocator();
     const job = opts.job ?? crypto.randomUUID().replaceAll("-", "").slice(0, 16);
     let server: NatsServer | undefined;
     let local: LocalWorkers | undefined;
@@ -319,7 +300,7 @@ export class NatsPool implements WorkerPool {
           count,
           ...(opts.gpus ? { gpus: opts.gpus } : {}),
           backend: opts.backend,
-          env: { ...allocatorEnv(), ...workerEnv },
+          env: workerEnv,
           ...(opts.workerArgs ? { extraArgs: opts.workerArgs } : {}),
         });
       }

@@ -48,7 +48,7 @@ import {
   type WorkReply,
   WorkRequest,
 } from "../shared/io/nats/mod.ts";
-import { connectResilient, type NatsAuth } from "../shared/io/nats/mod.ts";
+import { connectResilient, type NatsAuth, tuneAllocator } from "../shared/io/nats/mod.ts";
 import { type CachedDataset, datasetFromBody, gatherBatch, rangeOf } from "./dataset.ts";
 import type { Fault } from "./faults.ts";
 import { NatsSliceExchange } from "./slice_exchange.ts";
@@ -92,6 +92,7 @@ interface Link {
 
 /** Connects and serves jobs until `opts.job` ends or `opts.signal` aborts. */
 export async function runWorker(opts: WorkerOptions): Promise<void> {
+  tuneAllocator();
   const nc = await connectResilient(opts.auth, { servers: opts.nats, name: `shoal-worker-${opts.name}` });
   console.error(
     `Worker ${opts.name} (pid ${Deno.pid}) connected to ${opts.nats}, waiting for ${opts.job ?? "any job"}`,

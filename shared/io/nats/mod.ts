@@ -14,3 +14,4 @@ export * from "./safe_subscribe.ts";
 export * from "./protocol.ts";
 export * from "./auth.ts";
 export * from "./server_config.ts";
+export * from "./allocator.ts";
