@@ -19,13 +19,8 @@
  *
  * @module
  */
-import {
-  connect,
-  type ConnectionOptions,
-  credsAuthenticator,
-  type NatsConnection,
-  nkeyAuthenticator,
-} from "nats";
+import { type ConnectionOptions, credsAuthenticator, type NatsConnection, nkeyAuthenticator } from "nats";
+import { connectNatsDeno } from "./deno_transport.ts";
 
 /** TLS files of a client: the CA that signed the server, and a client certificate for mutual TLS. */
 export interface NatsTlsAuth {
@@ -271,8 +266,9 @@ export function connectOptions(
 }
 
 /**
- * Connects with {@link connectOptions}; a refused login or an untrusted certificate becomes an error
- * naming the server (redacted) and the credentials used (see {@link explainConnectError}).
+ * Connects with {@link connectOptions} on Deno's own sockets ({@link connectNatsDeno}); a refused
+ * login or an untrusted certificate becomes an error naming the server (redacted) and the
+ * credentials used (see {@link explainConnectError}).
  */
 export async function connectNats(
   auth: NatsAuth | undefined,
@@ -289,15 +285,16 @@ export async function connectNats(
     }
   }
   const options = connectOptions(auth, base);
-  // A refused login is followed by a connection reset that nats.js's Node transport no longer
-  // listens for (it removed its socket handlers); without this guard it surfaces as an uncaught
-  // ECONNRESET that ends the process before the explained error can be reported.
+  // A refused login is followed by a connection reset that nats.js's Node transport (still used for
+  // mutual TLS, see connectNatsDeno) no longer listens for (it removed its socket handlers); without
+  // this guard it surfaces as an uncaught ECONNRESET that ends the process before the explained
+  // error can be reported.
   const swallowReset = (event: ErrorEvent) => {
     if ((event.error as { code?: unknown } | undefined)?.code === "ECONNRESET") event.preventDefault();
   };
   globalThis.addEventListener("error", swallowReset);
   try {
-    return await connect(options);
+    return await connectNatsDeno(options);
   } catch (error) {
     await new Promise((resolve) => setTimeout(resolve, RESET_GRACE_MS));
     throw explainConnectError(error, [base.servers ?? "nats://127.0.0.1:4222"].flat().join(","), auth);
