@@ -176,6 +176,22 @@ export class TensorBoard extends Callback {
     (await this.#writer("train")).addSummary([kerasModelValue("keras", json)], 0);
   }
 
+  /** The global batch count, kept in a BackupAndRestore backup so `batch_*` steps go on after a resume. */
+  getState(): { globalTrainBatch: number } {
+    return { globalTrainBatch: this.#globalTrainBatch };
+  }
+
+  setState(state: unknown): void {
+    const value = (state as { globalTrainBatch?: unknown } | undefined)?.globalTrainBatch;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+      throw new TypeError(
+        `Cannot restore TensorBoard from the backup as its global batch count must be a non-negative integer: ` +
+          `current value is ${JSON.stringify(value)}; delete the backup to start over`,
+      );
+    }
+    this.#globalTrainBatch = value;
+  }
+
   override onBatchBegin(_batch: number, _logs?: Logs): void {
     this.#globalTrainBatch++;
   }

@@ -183,6 +183,33 @@ Deno.test("TensorBoard reused across two fits writes new files and restarts the 
   });
 });
 
+Deno.test("TensorBoard resumed from a backup's state goes on counting global batches", async () => {
+  await withTempDir(async (logDir) => {
+    const first = new TensorBoard({ logDir, updateFreq: "batch" });
+    await fit(first, new FakeModel(), 1, 3, false);
+    const state = structuredClone(first.getState());
+    assert.deepEqual(state, { globalTrainBatch: 3 });
+    // A new process: a fresh callback restored after onTrainBegin, as BackupAndRestore does.
+    const resumed = new TensorBoard({ logDir, updateFreq: "batch" });
+    const model = new FakeModel();
+    resumed.setModel(model);
+    await resumed.onTrainBegin();
+    resumed.setState(state);
+    for (let batch = 3; batch < 5; batch++) {
+      await resumed.onBatchBegin(batch);
+      await resumed.onBatchEnd(batch, { loss: 0.5 });
+    }
+    await resumed.onTrainEnd();
+    const steps = (await runEvents(join(logDir, "train")))
+      .flatMap((events) => scalars(events).get("batch_loss")?.map(([s]) => s) ?? []).sort();
+    assert.deepEqual(steps, [1, 2, 3, 4, 5]);
+    assert.throws(
+      () => resumed.setState({ globalTrainBatch: -1 }),
+      /global batch count must be a non-negative integer: current value is -1; delete the backup/,
+    );
+  });
+});
+
 Deno.test("TensorBoard rejects bad options and histograms without named weights", async () => {
   assert.throws(
     () => new TensorBoard({ histogramFreq: -1 }),
