@@ -31,6 +31,7 @@ import {
   type WasmHeapBackend,
 } from "./heap.ts";
 import type { KernelContext } from "./kernel_context.ts";
+import { Scratch } from "./scratch.ts";
 
 type ConvInfo = BackendUtil.Conv2DInfo;
 type Shape4 = [number, number, number, number];
@@ -40,6 +41,7 @@ const MAX_COLUMN_FLOATS = 1 << 22;
 
 /** Kernel configs of the 2-D convolution kernels for `backendName`. */
 export function conv2dKernels(backendName: string, context: KernelContext): KernelConfig[] {
+  const scratch = new Scratch();
   const conv2d: KernelFunc = (args) => {
     const { x, filter } = args.inputs as NamedTensorInfoMap & { x: TensorInfo; filter: TensorInfo };
     const attrs = args.attrs as unknown as Conv2DAttrs;
@@ -52,7 +54,9 @@ export function conv2dKernels(backendName: string, context: KernelContext): Kern
       attrs.pad,
       attrs.dimRoundingMode,
     );
-    return forward(context, args.backend as WasmHeapBackend, x, filter, info, { activation: "linear" });
+    return forward(context, scratch, args.backend as WasmHeapBackend, x, filter, info, {
+      activation: "linear",
+    });
   };
   const fusedConv2d: KernelFunc = (args) => {
     const inputs = args.inputs as NamedTensorInfoMap & {
@@ -75,7 +79,15 @@ export function conv2dKernels(backendName: string, context: KernelContext): Kern
     if (inputs.bias !== undefined) epilogue.bias = inputs.bias;
     if (inputs.preluActivationWeights !== undefined) epilogue.prelu = inputs.preluActivationWeights;
     if (attrs.leakyreluAlpha !== undefined) epilogue.leakyreluAlpha = attrs.leakyreluAlpha;
-    return forward(context, args.backend as WasmHeapBackend, inputs.x, inputs.filter, info, epilogue);
+    return forward(
+      context,
+      scratch,
+      args.backend as WasmHeapBackend,
+      inputs.x,
+      inputs.filter,
+      info,
+      epilogue,
+    );
   };
   const backpropInput: KernelFunc = (args) => {
     const { dy, filter } = args.inputs as NamedTensorInfoMap & { dy: TensorInfo; filter: TensorInfo };
@@ -89,7 +101,7 @@ export function conv2dKernels(backendName: string, context: KernelContext): Kern
       attrs.pad,
       attrs.dimRoundingMode,
     );
-    return gradInput(context, args.backend as WasmHeapBackend, dy, filter, info);
+    return gradInput(context, scratch, args.backend as WasmHeapBackend, dy, filter, info);
   };
   const backpropFilter: KernelFunc = (args) => {
     const { x, dy } = args.inputs as NamedTensorInfoMap & { x: TensorInfo; dy: TensorInfo };
@@ -103,7 +115,7 @@ export function conv2dKernels(backendName: string, context: KernelContext): Kern
       attrs.pad,
       attrs.dimRoundingMode,
     );
-    return gradFilter(context, args.backend as WasmHeapBackend, x, dy, info);
+    return gradFilter(context, scratch, args.backend as WasmHeapBackend, x, dy, info);
   };
   return [
     { kernelName: Conv2D, backendName, kernelFunc: conv2d },
@@ -150,6 +162,7 @@ function imagesPerChunk(info: ConvInfo): number {
 
 function forward(
   context: KernelContext,
+  scratch: Scratch,
   backend: WasmHeapBackend,
   x: TensorInfo,
   filter: TensorInfo,
@@ -167,7 +180,7 @@ function forward(
     context.blas.sgemm({ m: info.batchSize * pixels, n, k, a: xv, b: wv, c: ov });
   } else {
     const chunk = imagesPerChunk(info);
-    const cols = new Float32Array(chunk * pixels * k);
+    const cols = scratch.take(chunk * pixels * k);
     for (let first = 0; first < info.batchSize; first += chunk) {
       const count = Math.min(chunk, info.batchSize - first);
       im2col(xv, info, first, count, cols);
@@ -196,6 +209,7 @@ function forward(
 
 function gradInput(
   context: KernelContext,
+  scratch: Scratch,
   backend: WasmHeapBackend,
   dy: TensorInfo,
   filter: TensorInfo,
@@ -215,7 +229,7 @@ function gradInput(
   }
   dxv.fill(0);
   const chunk = imagesPerChunk(info);
-  const cols = new Float32Array(chunk * pixels * k);
+  const cols = scratch.take(chunk * pixels * k);
   for (let first = 0; first < info.batchSize; first += chunk) {
     const count = Math.min(chunk, info.batchSize - first);
     context.blas.sgemm({
@@ -234,6 +248,7 @@ function gradInput(
 
 function gradFilter(
   context: KernelContext,
+  scratch: Scratch,
   backend: WasmHeapBackend,
   x: TensorInfo,
   dy: TensorInfo,
@@ -257,7 +272,7 @@ function gradFilter(
     return dw;
   }
   const chunk = imagesPerChunk(info);
-  const cols = new Float32Array(chunk * pixels * k);
+  const cols = scratch.take(chunk * pixels * k);
   for (let first = 0; first < info.batchSize; first += chunk) {
     const count = Math.min(chunk, info.batchSize - first);
     im2col(xv, info, first, count, cols);
@@ -287,6 +302,7 @@ function checkShape(name: string, actual: readonly number[], expected: readonly 
 /**
  * Writes the patches of images `first .. first+count-1` of `x` as rows of `cols`: one row per output
  * pixel, `filterHeight * filterWidth * inChannels` values per row (HWC order, zeros outside the image).
+ * Without horizontal dilation the in-image part of a filter row is one contiguous run of `x`.
  */
 function im2col(x: Float32Array, info: ConvInfo, first: number, count: number, cols: Float32Array): void {
   const { inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth } = info;
@@ -294,27 +310,34 @@ function im2col(x: Float32Array, info: ConvInfo, first: number, count: number, c
   const top = info.padInfo.top;
   const left = info.padInfo.left;
   const rowLength = filterHeight * filterWidth * inChannels;
+  const filterRow = filterWidth * inChannels;
   let row = 0;
   for (let image = first; image < first + count; image++) {
     const imageBase = image * inHeight * inWidth * inChannels;
     for (let oy = 0; oy < outHeight; oy++) {
       for (let ox = 0; ox < outWidth; ox++, row += rowLength) {
+        const [fx0, fx1] = validTaps(ox * strideWidth - left, dilationWidth, filterWidth, inWidth);
         let col = row;
-        for (let fy = 0; fy < filterHeight; fy++) {
+        for (let fy = 0; fy < filterHeight; fy++, col += filterRow) {
           const iy = oy * strideHeight - top + fy * dilationHeight;
-          if (iy < 0 || iy >= inHeight) {
-            cols.fill(0, col, col + filterWidth * inChannels);
-            col += filterWidth * inChannels;
+          if (iy < 0 || iy >= inHeight || fx0 >= fx1) {
+            cols.fill(0, col, col + filterRow);
             continue;
           }
-          for (let fx = 0; fx < filterWidth; fx++, col += inChannels) {
-            const ix = ox * strideWidth - left + fx * dilationWidth;
-            if (ix < 0 || ix >= inWidth) {
-              cols.fill(0, col, col + inChannels);
-              continue;
-            }
-            const source = imageBase + (iy * inWidth + ix) * inChannels;
-            for (let c = 0; c < inChannels; c++) cols[col + c] = x[source + c]!;
+          const lineBase = imageBase + iy * inWidth * inChannels;
+          const ix0 = ox * strideWidth - left;
+          const from = col + fx0 * inChannels, to = col + fx1 * inChannels;
+          for (let c = col; c < from; c++) cols[c] = 0;
+          for (let c = to; c < col + filterRow; c++) cols[c] = 0;
+          if (dilationWidth === 1) {
+            const source = lineBase + (ix0 + fx0) * inChannels - from;
+            for (let c = from; c < to; c++) cols[c] = x[source + c]!;
+            continue;
+          }
+          for (let fx = fx0; fx < fx1; fx++) {
+            const source = lineBase + (ix0 + fx * dilationWidth) * inChannels;
+            const target = col + fx * inChannels;
+            for (let c = 0; c < inChannels; c++) cols[target + c] = x[source + c]!;
           }
         }
       }
@@ -329,26 +352,43 @@ function col2im(cols: Float32Array, info: ConvInfo, first: number, count: number
   const top = info.padInfo.top;
   const left = info.padInfo.left;
   const rowLength = filterHeight * filterWidth * inChannels;
+  const filterRow = filterWidth * inChannels;
   let row = 0;
   for (let image = first; image < first + count; image++) {
     const imageBase = image * inHeight * inWidth * inChannels;
     for (let oy = 0; oy < outHeight; oy++) {
       for (let ox = 0; ox < outWidth; ox++, row += rowLength) {
+        const [fx0, fx1] = validTaps(ox * strideWidth - left, dilationWidth, filterWidth, inWidth);
+        if (fx0 >= fx1) continue;
+        const ix0 = ox * strideWidth - left;
         let col = row;
-        for (let fy = 0; fy < filterHeight; fy++) {
+        for (let fy = 0; fy < filterHeight; fy++, col += filterRow) {
           const iy = oy * strideHeight - top + fy * dilationHeight;
-          if (iy < 0 || iy >= inHeight) {
-            col += filterWidth * inChannels;
+          if (iy < 0 || iy >= inHeight) continue;
+          const lineBase = imageBase + iy * inWidth * inChannels;
+          if (dilationWidth === 1) {
+            const from = col + fx0 * inChannels, to = col + fx1 * inChannels;
+            const target = lineBase + (ix0 + fx0) * inChannels - from;
+            for (let c = from; c < to; c++) dx[target + c]! += cols[c]!;
             continue;
           }
-          for (let fx = 0; fx < filterWidth; fx++, col += inChannels) {
-            const ix = ox * strideWidth - left + fx * dilationWidth;
-            if (ix < 0 || ix >= inWidth) continue;
-            const target = imageBase + (iy * inWidth + ix) * inChannels;
-            for (let c = 0; c < inChannels; c++) dx[target + c]! += cols[col + c]!;
+          for (let fx = fx0; fx < fx1; fx++) {
+            const target = lineBase + (ix0 + fx * dilationWidth) * inChannels;
+            const source = col + fx * inChannels;
+            for (let c = 0; c < inChannels; c++) dx[target + c]! += cols[source + c]!;
           }
         }
       }
     }
   }
+}
+
+/**
+ * The filter taps `[fx0, fx1)` of one output column whose input column `start + fx * dilation` lies
+ * inside `0 .. size-1`.
+ */
+function validTaps(start: number, dilation: number, taps: number, size: number): [number, number] {
+  const fx0 = start >= 0 ? 0 : Math.ceil(-start / dilation);
+  const fx1 = Math.min(taps, Math.floor((size - 1 - start) / dilation) + 1);
+  return [Math.min(fx0, taps), Math.max(fx1, 0)];
 }

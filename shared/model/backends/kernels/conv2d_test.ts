@@ -21,6 +21,10 @@ const CASES: Case[] = [
   { x: [2, 7, 7, 3], filter: [1, 1, 3, 6], strides: 1, pad: "valid", dilations: 1 },
   { x: [2, 7, 7, 3], filter: [1, 1, 3, 6], strides: 2, pad: "same", dilations: 1 },
   { x: [1, 28, 28, 1], filter: [5, 5, 1, 8], strides: 1, pad: "same", dilations: 1 },
+  // Unpadded stride-1 convolutions with more channels, as in the benchmark's conv net.
+  { x: [3, 9, 8, 8], filter: [3, 3, 8, 5], strides: 1, pad: "valid", dilations: 1 },
+  { x: [2, 6, 7, 16], filter: [2, 3, 16, 4], strides: 1, pad: "valid", dilations: 1 },
+  { x: [2, 5, 5, 9], filter: [1, 4, 9, 3], strides: 1, pad: [[0, 0], [0, 0], [0, 0], [0, 0]], dilations: 1 },
 ];
 
 const DILATED: Case[] = [

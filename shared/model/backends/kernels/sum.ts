@@ -1,0 +1,54 @@
+/**
+ * `Sum` over the leading axes of a float32 tensor (the bias gradient of a convolution or dense layer)
+ * as column sums in JavaScript. The stock wasm kernel first transposes the input so that the reduced
+ * axes are innermost, a full copy that cost more than the sum. Other reductions go to the stock kernel.
+ *
+ * @module
+ */
+import {
+  type KernelConfig,
+  type KernelFunc,
+  Sum,
+  type SumAttrs,
+  type TensorInfo,
+  util,
+} from "@tensorflow/tfjs-core";
+import { heapView, type WasmHeapBackend } from "./heap.ts";
+import type { KernelContext } from "./kernel_context.ts";
+
+/** Kernel config of `Sum` for `backendName`; needs the stock kernel for the cases it leaves alone. */
+export function sumKernels(backendName: string, context: KernelContext): KernelConfig[] {
+  const stock = context.fallback(Sum);
+  if (stock === undefined) return [];
+  const sum: KernelFunc = (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const { axis, keepDims } = args.attrs as unknown as SumAttrs;
+    const leading = leadingAxes(x.shape, util.parseAxisParam(axis, x.shape));
+    if (x.dtype !== "float32" || leading === 0) return stock(args);
+    const backend = args.backend as WasmHeapBackend;
+    const kept = x.shape.slice(leading);
+    const out = backend.makeOutput(
+      keepDims ? [...x.shape.slice(0, leading).map(() => 1), ...kept] : kept,
+      "float32",
+    );
+    columnSums(heapView(backend, x), util.sizeFromShape(kept), heapView(backend, out));
+    return out;
+  };
+  return [{ kernelName: Sum, backendName, kernelFunc: sum }];
+}
+
+/** `k` when `axes` are exactly `0 .. k-1` and leave at least one axis, else 0. */
+function leadingAxes(shape: readonly number[], axes: readonly number[]): number {
+  const sorted = [...new Set(axes)].sort((a, b) => a - b);
+  if (sorted.length === 0 || sorted.length >= shape.length) return 0;
+  return sorted.every((a, i) => a === i) ? sorted.length : 0;
+}
+
+/** `out[j] = Σ_i x[i * width + j]`, accumulated in double precision. */
+function columnSums(x: Float32Array, width: number, out: Float32Array): void {
+  const total = new Float64Array(width);
+  for (let row = 0; row < x.length; row += width) {
+    for (let j = 0; j < width; j++) total[j] = total[j]! + x[row + j]!;
+  }
+  out.set(total);
+}
