@@ -2,9 +2,9 @@
  * Training-step throughput of a model in-process and over NATS with N local worker processes: the
  * pool's trainStep (compute + transfer) and the reduction, the NATS pool's own split (weights publish,
  * round trip, worker compute), and each worker's peak RSS. `tools/bench.ts` prints these rows next to
- * PyTorch DDP; this file also runs alone on the chapter MLP:
+ * PyTorch DDP; this file also runs alone on the chapter MLP or the benchmark's conv net:
  *
- * `deno run -A coordinator/bench_distributed.ts [--batch 64,256] [--workers 1,2] [--steps 30]`
+ * `deno run -A coordinator/bench_distributed.ts [--model mlp|conv] [--batch 64,256] [--workers 1,2] [--steps 30]`
  *
  * @module
  */
@@ -26,6 +26,14 @@ export interface DistributedRow {
   step_ms: number;
   reduce_ms: number;
   samples_per_s: number;
+  /** CPU time of the coordinator per measured step, ms (it runs the in-process worker too). */
+  coordinator_cpu_ms: number;
+  /** CPU time of the embedded nats-server per step, ms; 0 without one. */
+  server_cpu_ms: number;
+  /** CPU time of each worker process per step, ms. */
+  worker_cpu_ms: number[];
+  /** Threads of each worker process at the end of the row. */
+  worker_threads: number[];
   /** Peak resident memory of each worker process (the coordinator's for in-process), MiB. */
   worker_peak_rss_mib: number[];
   [phase: string]: unknown;
@@ -46,6 +54,22 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+/**
+ * CPU time (user + system) a process has used so far, in ms, and its thread count; `null` when /proc
+ * cannot be read. Linux reports the times in 1/100 s.
+ */
+export function cpuUsage(pid: number | "self"): { cpuMs: number; threads: number } | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return { cpuMs: ticks * 10, threads: Number(fields[17]) };
+  } catch {
+    return null;
+  }
+}
+
 /** Peak resident set (VmHWM) of a process in MiB, or -1 when /proc cannot be read. */
 export function peakRssMiB(pid: number | "self"): number {
   try {
@@ -56,10 +80,32 @@ export function peakRssMiB(pid: number | "self"): number {
   }
 }
 
-async function measure(pool: WorkerPool, network: Network, ds: Dataset, batch: number, steps: number) {
+/** CPU ms per measured step of each process of `pids`, and its thread count at the end. */
+function cpuPerStep(
+  before: ({ cpuMs: number } | null)[],
+  pids: (number | "self")[],
+  steps: number,
+): { cpu_ms_per_step: number; threads: number }[] {
+  return pids.map((pid, i) => {
+    const end = cpuUsage(pid), start = before[i];
+    if (end === null || start == null) return { cpu_ms_per_step: -1, threads: -1 };
+    return { cpu_ms_per_step: (end.cpuMs - start.cpuMs) / steps, threads: end.threads };
+  });
+}
+
+async function measure(
+  pool: WorkerPool,
+  network: Network,
+  ds: Dataset,
+  batch: number,
+  steps: number,
+  pids: (number | "self")[],
+) {
   await pool.setData("train", ds);
   const step: number[] = [], reduce: number[] = [];
+  let before: ({ cpuMs: number } | null)[] = [];
   for (let s = 0; s < steps + 3; s++) {
+    if (s === 3) before = pids.map(cpuUsage);
     const indices = new Int32Array(batch).map((_, i) => (s * batch + i) % ds.length);
     const t0 = performance.now();
     const slices = await pool.trainStep("train", {
@@ -76,8 +122,14 @@ async function measure(pool: WorkerPool, network: Network, ds: Dataset, batch: n
       reduce.push(t2 - t1);
     }
   }
+  const cpu = cpuPerStep(before, pids, steps);
   const stepMs = median(step);
-  return { step_ms: stepMs, reduce_ms: median(reduce), samples_per_s: Math.round(batch / (stepMs / 1000)) };
+  return {
+    step_ms: stepMs,
+    reduce_ms: median(reduce),
+    samples_per_s: Math.round(batch / (stepMs / 1000)),
+    cpu,
+  };
 }
 
 /** Measures `network` on `ds` in-process and with each NATS worker count, per batch size. */
@@ -93,8 +145,18 @@ export async function distributedRows(
   for (const batch of options.batches) {
     const local = new LocalPool(engine, backend.name);
     try {
-      const r = await measure(local, network, ds, batch, options.steps);
-      rows.push({ batch, pool: "in-process", workers: 0, ...r, worker_peak_rss_mib: [peakRssMiB("self")] });
+      const { cpu, ...r } = await measure(local, network, ds, batch, options.steps, ["self"]);
+      rows.push({
+        batch,
+        pool: "in-process",
+        workers: 0,
+        ...r,
+        coordinator_cpu_ms: cpu[0]!.cpu_ms_per_step,
+        server_cpu_ms: 0,
+        worker_cpu_ms: [],
+        worker_threads: [],
+        worker_peak_rss_mib: [peakRssMiB("self")],
+      });
     } finally {
       await local.close();
     }
@@ -105,14 +167,25 @@ export async function distributedRows(
         gradEncoding: options.encoding ?? "f32",
       });
       try {
-        const r = await measure(pool, network, ds, batch, options.steps);
+        const server = pool.serverPid;
+        const pids: (number | "self")[] = [
+          "self",
+          ...(server === undefined ? [] : [server]),
+          ...pool.localPids,
+        ];
+        const { cpu, ...r } = await measure(pool, network, ds, batch, options.steps, pids);
         const { steps: _steps, ...timings } = pool.timings() as unknown as Record<string, unknown>;
+        const workerCpu = cpu.slice(server === undefined ? 1 : 2);
         rows.push({
           batch,
           pool: `nats x${workers}`,
           workers,
           ...r,
           ...timings,
+          coordinator_cpu_ms: cpu[0]!.cpu_ms_per_step,
+          server_cpu_ms: server === undefined ? 0 : cpu[1]!.cpu_ms_per_step,
+          worker_cpu_ms: workerCpu.map((c) => c.cpu_ms_per_step),
+          worker_threads: workerCpu.map((c) => c.threads),
           worker_peak_rss_mib: pool.localPids.map((pid) => peakRssMiB(pid)),
         });
       } finally {
@@ -126,6 +199,7 @@ export async function distributedRows(
 if (import.meta.main) {
   const { values } = parseArgs({
     options: {
+      model: { type: "string", default: "mlp" },
       batch: { type: "string", default: "64,256" },
       workers: { type: "string", default: "1,2" },
       steps: { type: "string", default: "30" },
@@ -137,11 +211,17 @@ if (import.meta.main) {
   const n = 4096;
   const x = new Float32Array(n * 784);
   for (let i = 0; i < x.length; i++) x[i] = data.xTrain.data[i]! / 255;
-  const ds = toDataset({ data: x, shape: [n, 784] }, {
+  if (values.model !== "mlp" && values.model !== "conv") {
+    throw new TypeError(
+      `Cannot run the benchmark as --model must be mlp or conv: current value is ${values.model}`,
+    );
+  }
+  const conv = values.model === "conv";
+  const ds = toDataset({ data: x, shape: conv ? [n, 28, 28, 1] : [n, 784] }, {
     data: Float32Array.from(data.yTrain.subarray(0, n)),
     shape: [n],
   });
-  const model = fashionMnistModel(1);
+  const model = conv ? (await import("../tools/conv_net.ts")).convNet(1) : fashionMnistModel(1);
   for (
     const row of await distributedRows(model.network, ds, {
       batches: values.batch.split(",").map(Number),

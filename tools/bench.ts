@@ -10,7 +10,8 @@
  *
  * PyTorch rows need /usr/bin/python3 with torch; they are left empty otherwise.
  * Environment: SHOAL_BENCH_SAMPLES (in-process samples per row, default 3200), SHOAL_BENCH_STEPS
- * (steps per distributed row, default 20), SHOAL_BACKEND (default auto).
+ * (steps per distributed row, default 20), SHOAL_BACKEND (default auto), SHOAL_BENCH_MODELS (models
+ * measured, default `mlp,conv`), SHOAL_BENCH_PARTS (parts run, default `local,distributed,exchange`).
  *
  * @module
  */
@@ -23,6 +24,8 @@ import { convNet } from "./conv_net.ts";
 
 const SAMPLES = Number(Deno.env.get("SHOAL_BENCH_SAMPLES") ?? 3200);
 const STEPS = Number(Deno.env.get("SHOAL_BENCH_STEPS") ?? 20);
+const MODELS = new Set((Deno.env.get("SHOAL_BENCH_MODELS") ?? "mlp,conv").split(","));
+const PARTS = new Set((Deno.env.get("SHOAL_BENCH_PARTS") ?? "local,distributed,exchange").split(","));
 
 /** The environment for python: OpenBLAS core-type and cache overrides meant for Deno's OpenBLAS removed. */
 function pythonEnv(): Record<string, string> {
@@ -57,11 +60,13 @@ function freePort(): number {
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
+const phase = (ms: unknown) => (typeof ms === "number" ? round2(ms) : null);
 const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? round2(a / b) : null);
 
 async function inProcessRows(x: Float32Array, y: Float32Array): Promise<Record<string, unknown>[]> {
   const rows: Record<string, unknown>[] = [];
   for (const [kind, batch] of [["mlp", 64], ["mlp", 128], ["mlp", 256], ["conv", 64]] as const) {
+    if (!MODELS.has(kind)) continue;
     const model = kind === "mlp" ? fashionMnistModel(1) : convNet(1);
     model.compile({
       optimizer: new optimizers.Adam(),
@@ -95,6 +100,7 @@ async function distributedTable(x: Float32Array, y: Float32Array): Promise<Recor
   const n = Math.min(SAMPLES, 4096);
   const out: Record<string, unknown>[] = [];
   for (const [kind, batches] of [["mlp", [64, 256]], ["conv", [64]]] as const) {
+    if (!MODELS.has(kind)) continue;
     const model = kind === "mlp" ? fashionMnistModel(1) : convNet(1);
     const shape = kind === "mlp" ? [n, 784] : [n, 28, 28, 1];
     const ds = toDataset({ data: x.subarray(0, n * 784), shape }, { data: y.subarray(0, n), shape: [n] });
@@ -125,7 +131,13 @@ async function distributedTable(x: Float32Array, y: Float32Array): Promise<Recor
           pool: r.pool,
           samples_per_s: r.samples_per_s,
           step_ms: round2(r.step_ms),
-          transfer_ms: typeof r.transfer_ms === "number" ? round2(r.transfer_ms) : null,
+          publish_ms: phase(r.publish_ms),
+          round_ms: phase(r.round_ms),
+          compute_ms: phase(r.compute_ms),
+          transfer_ms: phase(r.transfer_ms),
+          reduce_ms: round2(r.reduce_ms),
+          cpu_ms_coord_server_workers: [r.coordinator_cpu_ms, r.server_cpu_ms, ...r.worker_cpu_ms]
+            .map((ms) => Math.round(ms)).join("/"),
           worker_peak_rss_mib: r.worker_peak_rss_mib.join("/"),
           ddp_samples_per_s: r.workers === 1 ? ddp1 : r.workers === 2 ? ddp2 : null,
           x2_over_x1: r.workers === 2 ? ratio(nats2, nats1) : null,
@@ -159,9 +171,9 @@ if (import.meta.main) {
   const x = new Float32Array(SAMPLES * 784);
   for (let i = 0; i < x.length; i++) x[i] = data.xTrain.data[i]! / 255;
   const y = Float32Array.from(data.yTrain.subarray(0, SAMPLES));
-  const local = await inProcessRows(x, y);
-  const distributed = await distributedTable(x, y);
-  const exchange = await exchangeLines();
+  const local = PARTS.has("local") ? await inProcessRows(x, y) : [];
+  const distributed = PARTS.has("distributed") ? await distributedTable(x, y) : [];
+  const exchange = PARTS.has("exchange") ? await exchangeLines() : [];
   console.log("\nIn-process training (ratio = Shoal / PyTorch, one thread each, same run):");
   console.table(local);
   console.log("Distributed (Shoal NATS workers vs PyTorch DDP gloo; x2_over_x1 = 2-worker / 1-worker rate):");
