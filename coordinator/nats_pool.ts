@@ -7,7 +7,10 @@
  *
  * Faults: a killed worker is seen at once (its subject has no responders); a stopped or hung one
  * misses its step deadline, measured from its own recent round times. Either is dropped and its slice
- * recomputed, with the same rows and row offset, on a survivor. Workers join at step boundaries
+ * recomputed, with the same rows and row offset, on a survivor; when the slices exchange partial
+ * results mid-step (BatchNormalization over the whole batch, worker/slice_exchange.ts), the attempt is
+ * aborted for all slices instead (an abort on `shoal.<job>.sync.<version>` wakes the ones waiting) and
+ * the step runs again on the survivors. Workers join at step boundaries
  * (a restarted pod, a scale-up up to `maxWorkers`) after the handshake and the datasets reached
  * them. Below `minWorkers` the pool pauses at a step boundary until enough are back, or throws a
  * {@link NotEnoughWorkersError}. A heartbeat on `shoal.<job>.heartbeat` lists the members, so a
