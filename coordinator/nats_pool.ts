@@ -139,6 +139,11 @@ export class NotEnoughWorkersError extends Error {
 
 /** Milliseconds after a reconnect during which a worker with no responders is taken as not back yet. */
 const RECONNECT_GRACE_MS = 5000;
+/**
+ * Milliseconds to wait after a worker's subject had no responders before calling the worker gone: long
+ * enough for this connection to see a server shutdown that closed the worker's connection first.
+ */
+const NO_RESPONDERS_SETTLE_MS = 200;
 /** Round times kept per worker and kind for its step deadline. */
 const ROUNDS_KEPT = 20;
 /** Milliseconds before the first liveness probe of a worker with a request in flight, and between the next. */
@@ -1124,6 +1129,11 @@ export class NatsPool implements WorkerPool {
         ? `no reply within its step deadline of ${(timeout / 1000).toFixed(1)} s`
         : undefined;
       if (why === undefined) throw error;
+      if (!(error instanceof NatsError && error.code === ErrorCode.Timeout)) {
+        // A server going down closes its clients one by one: a worker's subject can lose its
+        // subscriber moments before this connection drops. Wait until that drop would be seen.
+        await sleep(NO_RESPONDERS_SETTLE_MS);
+      }
       if (this.#interrupted(epoch)) {
         throw new RetryAttempt(
           `the connection to the NATS server dropped while worker ${worker.name} worked`,
