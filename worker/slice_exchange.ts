@@ -43,6 +43,7 @@ export type ToThread =
     part: Float32Array;
     result: SharedArrayBuffer;
   }
+  | { type: "cancel"; request: number }
   | { type: "close" };
 
 /** Messages from the helper thread. */
@@ -146,6 +147,8 @@ export class NatsSliceExchange {
     for (;;) {
       const left = deadline - performance.now();
       if (left <= 0) {
+        const cancel: ToThread = { type: "cancel", request };
+        this.#thread.postMessage(cancel);
         throw new Error(
           `Cannot finish slice ${slice} of weights version ${version}: the other ${
             slices - 1

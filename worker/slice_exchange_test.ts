@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { connect } from "nats";
-import { encodeMessage, jobSubjects, startNatsServer, type SyncHeader } from "../shared/io/nats/mod.ts";
+import {
+  decodeMessage,
+  encodeMessage,
+  jobSubjects,
+  startNatsServer,
+  SyncHeader,
+} from "../shared/io/nats/mod.ts";
 import { NatsSliceExchange, StepAbortedError } from "./slice_exchange.ts";
 
 const JOB = "exchange-test";
@@ -61,6 +67,36 @@ Deno.test("the slice exchange returns every slice's part in slice order, aborts 
     ]);
   } finally {
     await exchange.close();
+  }
+});
+
+Deno.test("a slice waiting for the others sends its part again, so one lost message does not stall the step", async () => {
+  await using server = await startNatsServer();
+  const listener = await connect({ servers: server.url });
+  const seen: SyncHeader[] = [];
+  listener.subscribe(jobSubjects(JOB).sync(7), {
+    callback: (_error, msg) => seen.push(decodeMessage(msg.data, SyncHeader).header),
+  });
+  await listener.flush();
+  const exchange = await NatsSliceExchange.start({
+    servers: server.url,
+    name: "w1",
+    job: JOB,
+    timeoutMs: 1300,
+  });
+  try {
+    assert.throws(() => exchange.forSlice(7, 1, 2).gather(Float32Array.of(1)), /did not arrive within 1.3 s/);
+    // This thread was blocked meanwhile: let the buffered messages through.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const copies = seen.filter((h) => h.kind === "part" && h.slice === 1 && h.call === 0).length;
+    assert.ok(copies >= 3, `the part was sent ${copies} times in 1.3 s`);
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const after = seen.length;
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    assert.equal(seen.length, after, "no more copies once the slice stopped waiting");
+  } finally {
+    await exchange.close();
+    await listener.close();
   }
 });
 

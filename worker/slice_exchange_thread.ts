@@ -12,6 +12,13 @@ import { connectResilient, decodeMessage, encodeMessage, jobSubjects, serve } fr
 import { SyncHeader } from "../shared/io/nats/mod.ts";
 import { ABORTED, DONE, FAILED, type FromThread, type ToThread } from "./slice_exchange.ts";
 
+/**
+ * Milliseconds between re-sends of this slice's part while it waits: core NATS delivers at most once,
+ * so a part lost in a reconnect would otherwise stall every slice until the step deadline. Receivers
+ * keep one part per slice, so copies are harmless.
+ */
+const RESEND_MS = 500;
+
 interface Pending {
   request: number;
   version: number;
@@ -19,6 +26,7 @@ interface Pending {
   slices: number;
   length: number;
   result: SharedArrayBuffer;
+  resend?: ReturnType<typeof setInterval>;
 }
 
 let nc: NatsConnection | undefined;
@@ -37,6 +45,7 @@ function post(message: FromThread): void {
 
 function settle(state: number): void {
   if (!pending || !control) return;
+  clearInterval(pending.resend);
   Atomics.store(control, 1, pending.request);
   Atomics.store(control, 0, state);
   Atomics.notify(control, 0);
@@ -105,18 +114,25 @@ self.onmessage = async (e: MessageEvent<ToThread>) => {
       case "gather": {
         forgetBefore(message.version);
         const { request, version, call, slice, slices, part, result } = message;
-        pending = { request, version, call, slices, length: part.length, result };
         const key = `${version}:${call}`;
         const got = parts.get(key) ?? [];
         got[slice] = part;
         parts.set(key, got);
+        const encoded = encodeMessage({ kind: "part", job, version, slice, call }, part);
+        const send = () => nc!.publish(jobSubjects(job).sync(version), encoded);
+        if (pending) clearInterval(pending.resend);
+        pending = { request, version, call, slices, length: part.length, result };
         if (slices > 1 && !aborted.has(version)) {
-          nc!.publish(
-            jobSubjects(job).sync(version),
-            encodeMessage({ kind: "part", job, version, slice, call }, part),
-          );
+          send();
+          pending.resend = setInterval(send, RESEND_MS);
         }
         return tryFinish();
+      }
+      case "cancel": {
+        if (pending?.request !== message.request) return;
+        clearInterval(pending.resend);
+        pending = undefined;
+        return;
       }
       case "close": {
         await nc?.drain().catch(() => {});
