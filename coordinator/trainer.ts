@@ -187,17 +187,14 @@ export async function trainLoop(
     ? { ...resumed, metricSums: [...resumed.metricSums] }
     : freshPosition(opts.initialEpoch, metrics.length, { runSamples: 0, runSteps: 0 });
   target.stopTraining = pos.stopTraining;
+  const snapshot = (): TrainingPosition => ({ ...pos, metricSums: [...pos.metricSums] });
   const backup = async (reason: BackupReason) => {
-    for (const b of backups) await b.backupRun(run, { ...pos, metricSums: [...pos.metricSums] }, reason);
+    for (const b of backups) await b.backupRun(run, snapshot(), reason);
   };
   const stopIfAborted = async () => {
     if (!opts.signal?.aborted) return;
     await backup("interrupt");
-    throw new TrainingInterruptedError(
-      { ...pos, metricSums: [...pos.metricSums] },
-      backups.length,
-      opts.signal.reason,
-    );
+    throw new TrainingInterruptedError(snapshot(), backups.length, opts.signal.reason);
   };
   while (pos.epoch < opts.epochs && !target.stopTraining) {
     await stopIfAborted();
@@ -220,15 +217,9 @@ export async function trainLoop(
           state: target.network.state,
         });
       } catch (error) {
-        await backup("interrupt");
         // A stop request that ended a wait inside the step (a pause for workers) is a stop, not a failure.
-        if (opts.signal?.aborted) {
-          throw new TrainingInterruptedError(
-            { ...pos, metricSums: [...pos.metricSums] },
-            backups.length,
-            opts.signal.reason,
-          );
-        }
+        await stopIfAborted();
+        await backup("interrupt");
         throw error;
       }
       const t1 = performance.now();

@@ -113,11 +113,7 @@ export class BatchNormalization extends Layer {
       const mean = tf.mean(xIn, axes);
       const squares = tf.sum(tf.square(tf.sub(xIn, mean)), axes);
       ctx.batchStats.push({ layer, mean: tf.keep(mean), variance: tf.keep(tf.div(squares, elements)) });
-      const local = tf.concat([mean, squares]).dataSync() as Float32Array;
-      const part = new Float32Array(1 + 2 * channels);
-      part[0] = elements;
-      part.set(local, 1);
-      const total = combineMoments(exchange.gather(part), channels);
+      const total = combineMoments(exchange.gather(countedPart(elements, [mean, squares])), channels);
       const invStd = tf.rsqrt(tf.add(f32(total.variance), epsilon));
       const xHat = tf.mul(tf.sub(xIn, f32(total.mean)), invStd);
       save([xHat, invStd, gammaIn]);
@@ -129,11 +125,11 @@ export class BatchNormalization extends Layer {
           const grad = dy as tf.Tensor;
           const dBeta = tf.sum(grad, axes);
           const dGamma = tf.sum(tf.mul(grad, xh), axes);
-          const sums = tf.concat([dBeta, dGamma]).dataSync() as Float32Array;
-          const part = new Float32Array(1 + 2 * channels);
-          part[0] = rows;
-          part.set(sums, 1);
-          const [a, b] = combineGradientSums(exchange.gather(part), channels, rows * total.elements);
+          const [a, b] = combineGradientSums(
+            exchange.gather(countedPart(rows, [dBeta, dGamma])),
+            channels,
+            rows * total.elements,
+          );
           const centered = tf.sub(tf.sub(grad, f32(a)), tf.mul(xh, f32(b)));
           return [tf.mul(tf.mul(g, inv), centered), dGamma, dBeta];
         },
@@ -211,6 +207,15 @@ function combineGradientSums(
     b[c] = t / scale;
   }
   return [a, b];
+}
+
+/** A slice's part of an exchange: `count`, then the values of `tensors`, read back in one go. */
+function countedPart(count: number, tensors: tf.Tensor[]): Float32Array {
+  const values = tf.concat(tensors).dataSync() as Float32Array;
+  const part = new Float32Array(1 + values.length);
+  part[0] = count;
+  part.set(values, 1);
+  return part;
 }
 
 function f32(values: Float64Array): tf.Tensor1D {
