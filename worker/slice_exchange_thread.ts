@@ -74,16 +74,21 @@ function tryFinish(): void {
   settle(DONE);
 }
 
+/** Keeps one slice's part of exchange `call` of attempt `version` (a copy replaces it). */
+function keep(version: number, call: number, slice: number, part: Float32Array): void {
+  const key = `${version}:${call}`;
+  const got = parts.get(key) ?? [];
+  got[slice] = part;
+  parts.set(key, got);
+}
+
 function onSync(data: Uint8Array): void {
   const { header, body } = decodeMessage(data, SyncHeader);
   if (header.job !== job) return;
   if (header.kind === "abort") {
     aborted.add(header.version);
   } else if (!pending || header.version >= pending.version) {
-    const key = `${header.version}:${header.call}`;
-    const got = parts.get(key) ?? [];
-    got[header.slice] = new Float32Array(body.slice().buffer);
-    parts.set(key, got);
+    keep(header.version, header.call, header.slice, new Float32Array(body.slice().buffer));
   }
   tryFinish();
 }
@@ -114,10 +119,7 @@ self.onmessage = async (e: MessageEvent<ToThread>) => {
       case "gather": {
         forgetBefore(message.version);
         const { request, version, call, slice, slices, part, result } = message;
-        const key = `${version}:${call}`;
-        const got = parts.get(key) ?? [];
-        got[slice] = part;
-        parts.set(key, got);
+        keep(version, call, slice, part);
         const encoded = encodeMessage({ kind: "part", job, version, slice, call }, part);
         const send = () => nc!.publish(jobSubjects(job).sync(version), encoded);
         if (pending) clearInterval(pending.resend);
