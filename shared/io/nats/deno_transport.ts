@@ -23,16 +23,18 @@ import {
   ErrorCode,
   extractProtocolMessage,
   INFO,
+  NATS_JS_VERSION,
   type NatsConnection,
   NatsConnectionImpl,
   NatsError,
+  NodeTransport,
+  quietParseErrors,
   type Server,
   type ServerInfo,
   setTransportFactory,
   type TlsOptions,
   type Transport,
-} from "nats/lib/src/nats-base-client.js";
-import { NodeTransport } from "nats/lib/src/node_transport.js";
+} from "./nats_internals.ts";
 
 /** Bytes asked of the socket per read. */
 export const READ_BUFFER_BYTES = 1 << 20;
@@ -48,7 +50,7 @@ export class DenoTransport implements Transport {
   /** Client library name sent in CONNECT. */
   readonly lang = "nats.js";
   /** Client library version sent in CONNECT. */
-  readonly version = "2.29.3";
+  readonly version = NATS_JS_VERSION;
   /** The error that ended the connection, if one did. */
   closeError?: Error;
 
@@ -160,40 +162,27 @@ export class DenoTransport implements Transport {
   }
 
   async *#read(): AsyncIterableIterator<Uint8Array> {
-    if (this.#peeked) {
-      const peeked = this.#peeked;
-      this.#peeked = undefined;
-      this.#framer.scan(peeked);
-      yield peeked;
-    }
-    let buffer = new Uint8Array(READ_BUFFER_BYTES);
-    while (!this.#done && this.#conn) {
-      const n = await this.#readInto(buffer);
-      if (n === null) return;
-      if (this.#options.debug) console.info(`> ${new TextDecoder().decode(buffer.subarray(0, n))}`);
-      const split = this.#framer.scan(buffer.subarray(0, n));
-      const end = split?.start ?? n;
-      if (end > 0) {
-        // The parser may keep views of a chunk (message bodies): a chunk handed out as a view
-        // takes its buffer with it; a small one is copied out so the buffer can be read into again.
-        if (end >= buffer.length / 2) {
-          yield buffer.subarray(0, end);
-          buffer = new Uint8Array(READ_BUFFER_BYTES);
-        } else {
-          yield buffer.slice(0, end);
-        }
+    let finished = false;
+    try {
+      if (this.#peeked) {
+        const peeked = this.#peeked;
+        this.#peeked = undefined;
+        this.#framer.scan(peeked);
+        yield peeked;
       }
-      if (!split) continue;
-      // A large message continues past this read: the rest goes straight into a buffer of its own,
-      // so that the parser hands out a view of it instead of growing and copying one read by read.
-      const whole = new Uint8Array(split.length);
-      whole.set(buffer.subarray(split.start, n));
-      for (let filled = n - split.start; filled < whole.length;) {
-        const got = await this.#readInto(whole.subarray(filled));
-        if (got === null) return;
-        filled += got;
+      const read = (buffer: Uint8Array) => this.#done ? Promise.resolve(null) : this.#readInto(buffer);
+      for await (const chunk of readChunks(read, this.#framer)) {
+        if (this.#options.debug) console.info(`> ${new TextDecoder().decode(chunk.subarray(0, 256))}`);
+        yield chunk;
       }
-      yield whole;
+      finished = true;
+    } finally {
+      // nats.js stops reading when its parser throws (corrupt bytes, or a subscription callback
+      // that threw). The socket would then stay open and unread and the connection hang: end it,
+      // so that nats.js reconnects.
+      if (!finished && !this.#done) {
+        this.#closed(new NatsError("the client stopped reading this connection", ErrorCode.Disconnect));
+      }
     }
   }
 
@@ -401,12 +390,51 @@ function joinBytes(parts: Uint8Array[], bytes: number): Uint8Array {
 }
 
 /**
+ * The chunks to hand nats.js's parser, from `read` (one socket read into the given buffer, `null` at
+ * the end). Reads go into a buffer of {@link READ_BUFFER_BYTES}. A chunk that fills at least half of
+ * it is handed out as a view (the parser may keep views of message bodies, so the next read takes a
+ * fresh buffer); a smaller one is copied out. A large message that a read holds only the start of
+ * (see {@link MessageFramer}) is read to its end into a buffer of its own and handed out whole, so
+ * the parser hands out a view of it instead of growing and copying one read by read.
+ */
+export async function* readChunks(
+  read: (buffer: Uint8Array) => Promise<number | null>,
+  framer: MessageFramer,
+  readBytes = READ_BUFFER_BYTES,
+): AsyncIterableIterator<Uint8Array> {
+  let buffer = new Uint8Array(readBytes);
+  for (;;) {
+    const n = await read(buffer);
+    if (n === null) return;
+    const filled = buffer;
+    const split = framer.scan(filled.subarray(0, n));
+    const end = split?.start ?? n;
+    if (end >= filled.length / 2) {
+      buffer = new Uint8Array(readBytes);
+      yield filled.subarray(0, end);
+    } else if (end > 0) {
+      yield filled.slice(0, end);
+    }
+    if (!split) continue;
+    const whole = new Uint8Array(split.length);
+    whole.set(filled.subarray(split.start, n));
+    for (let got = n - split.start; got < whole.length;) {
+      const more = await read(whole.subarray(got));
+      if (more === null) return;
+      got += more;
+    }
+    yield whole;
+  }
+}
+
+/**
  * Connects like nats.js's `connect`, on {@link DenoTransport}. It installs nats.js's transport
  * factory, which is process-wide: reconnects of every connection made after this call, including
  * ones made by nats.js's own `connect` before it, use {@link DenoTransport}; a later nats.js
  * `connect` puts its Node transport back for the reconnects that follow.
  */
 export function connectNatsDeno(options: ConnectionOptions = {}): Promise<NatsConnection> {
+  quietParseErrors();
   setTransportFactory({ factory: () => new DenoTransport(), dnsResolveFn: resolveHost });
   return NatsConnectionImpl.connect(options);
 }

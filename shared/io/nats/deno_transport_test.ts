@@ -1,14 +1,19 @@
 import assert from "node:assert/strict";
-import { ErrorCode, type NatsConnection, NatsError } from "nats";
-import { connectNatsDeno, DenoTransport, LARGE_MESSAGE_BYTES, MessageFramer } from "./deno_transport.ts";
+import { ErrorCode, NatsError } from "nats";
+import {
+  connectNatsDeno,
+  DenoTransport,
+  LARGE_MESSAGE_BYTES,
+  MessageFramer,
+  READ_BUFFER_BYTES,
+  readChunks,
+} from "./deno_transport.ts";
 import { startNatsServer } from "./server.ts";
+import { parserOf, transportOf } from "./nats_internals.ts";
+import { publishLarge, Reassembler } from "./chunking.ts";
+import { z } from "zod";
 
 const encode = (text: string) => new TextEncoder().encode(text);
-
-/** The transport nats.js runs the connection on (not public API: read for the test only). */
-function transportOf(nc: NatsConnection): unknown {
-  return (nc as unknown as { protocol: { transport: unknown } }).protocol.transport;
-}
 
 function msgFrame(body: number, line = `MSG big 1 ${body}\r\n`): Uint8Array {
   const head = encode(line);
@@ -83,6 +88,210 @@ Deno.test("connectNatsDeno moves large and small messages intact and in order on
     await b.close();
   }
 });
+
+/** A server-to-client MSG frame of `body` bytes whose content depends on `seed`. */
+function filledFrame(body: number, seed: number): Uint8Array {
+  const frame = msgFrame(body, `MSG d.${seed} ${seed} ${body}\r\n`);
+  const start = frame.length - 2 - body;
+  for (let i = 0; i < body; i++) frame[start + i] = (i * 7 + seed) & 255;
+  return frame;
+}
+
+/** Body sizes on both sides of every size the reader and the server treat differently. */
+function boundarySizes(maxPayload: number): number[] {
+  const line = `MSG d.1 1 ${READ_BUFFER_BYTES}\r\n`.length + 2;
+  const edges = [
+    LARGE_MESSAGE_BYTES - line,
+    LARGE_MESSAGE_BYTES,
+    READ_BUFFER_BYTES / 2 - line,
+    READ_BUFFER_BYTES / 2,
+    READ_BUFFER_BYTES - line,
+    READ_BUFFER_BYTES,
+    maxPayload,
+    2 * READ_BUFFER_BYTES,
+  ];
+  const sizes = [1, 2, 100, 300_000, 700_000, 999_999, 4 * 1024 * 1024];
+  for (const edge of edges) sizes.push(edge - 1, edge, edge + 1);
+  return [...new Set(sizes)].filter((n) => n > 0 && n <= 4 * 1024 * 1024).sort((a, b) => a - b);
+}
+
+/** A socket read script: `read` copies the next bytes of `stream`, at most `cut(offset)` of them. */
+function scriptedReads(stream: Uint8Array, cut: (offset: number) => number) {
+  let offset = 0;
+  return (buffer: Uint8Array): Promise<number | null> => {
+    if (offset >= stream.length) return Promise.resolve(null);
+    const n = Math.max(1, Math.min(buffer.length, stream.length - offset, cut(offset)));
+    buffer.set(stream.subarray(offset, offset + n));
+    offset += n;
+    return Promise.resolve(n);
+  };
+}
+
+Deno.test("readChunks hands the parser every byte in order, with large messages whole, at every read boundary", async () => {
+  const frames: Uint8Array[] = [];
+  const sizes = boundarySizes(1024 * 1024);
+  sizes.forEach((size, k) => {
+    frames.push(filledFrame(size, k));
+    if (k % 2 === 0) frames.push(encode("PING\r\n"), filledFrame(3, 1000 + k));
+  });
+  const stream = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+  const starts: number[] = [];
+  let o = 0;
+  for (const f of frames) {
+    starts.push(o);
+    stream.set(f, o);
+    o += f.length;
+  }
+  // Reads that return all they can, and reads cut one byte before, at and after every frame start,
+  // at the middle of every frame, and at random places.
+  let rng = 12345;
+  const random = () => (rng = (rng * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const cuts: [string, (offset: number) => number][] = [
+    ["full reads", () => Infinity],
+    ...[-1, 0, 1].map((shift): [string, (offset: number) => number] => [
+      `cut at frame starts ${shift >= 0 ? "+" : ""}${shift}`,
+      (offset) => {
+        const next = starts.find((s) => s + shift > offset);
+        return next === undefined ? Infinity : next + shift - offset;
+      },
+    ]),
+    ["cut mid-frame", (offset) => {
+      const k = starts.findIndex((s, i) => (starts[i + 1] ?? stream.length) > offset && s <= offset);
+      const mid = starts[k]! + Math.floor(frames[k]!.length / 2);
+      return mid > offset ? mid - offset : Infinity;
+    }],
+    ["random cuts", () => 1 + Math.floor(random() * 1.5 * READ_BUFFER_BYTES)],
+  ];
+  for (const [name, cut] of cuts) {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of readChunks(scriptedReads(stream, cut), new MessageFramer())) {
+      chunks.push(chunk.slice());
+    }
+    const joined = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let at = 0;
+    for (const c of chunks) {
+      joined.set(c, at);
+      at += c.length;
+    }
+    assert.equal(joined.length, stream.length, name);
+    assert.ok(equalBytes(joined, stream), `${name}: the bytes handed on differ from the bytes read`);
+  }
+});
+
+/** Publishes every size back to back (small messages between the large), checks each arrives intact. */
+async function roundTripSizes(maxPayload: number, configText: string): Promise<void> {
+  await using server = await startNatsServer({ configText });
+  const a = await connectNatsDeno({ servers: server.url });
+  const b = await connectNatsDeno({ servers: server.url });
+  try {
+    assert.equal(a.info?.max_payload, maxPayload);
+    const sizes = boundarySizes(maxPayload);
+    const raw = sizes.filter((n) => n <= maxPayload);
+    const payload = (size: number, seed: number) =>
+      Uint8Array.from({ length: size }, (_, i) => (i * 7 + seed) & 255);
+    // Raw messages up to max_payload: back to back, then interleaved with 1-byte messages.
+    for (const interleaved of [false, true]) {
+      const got: Uint8Array[] = [];
+      const expected = raw.flatMap((size, k) =>
+        interleaved ? [payload(size, k), payload(1, k)] : [payload(size, k)]
+      );
+      const done = Promise.withResolvers<void>();
+      const sub = b.subscribe(`raw.${interleaved}`, {
+        callback: (_err, msg) => {
+          got.push(msg.data.slice());
+          if (got.length === expected.length) done.resolve();
+        },
+      });
+      await b.flush();
+      for (const p of expected) a.publish(`raw.${interleaved}`, p);
+      await deadline(done.promise, 30_000, `${got.length} of ${expected.length} raw messages arrived`);
+      sub.unsubscribe();
+      assert.deepEqual(got.map((g) => g.length), expected.map((e) => e.length));
+      got.forEach((g, k) =>
+        assert.ok(equalBytes(g, expected[k]!), `raw message ${k} (${g.length} bytes) differs`)
+      );
+    }
+    // Shoal messages of every size, chunked above max_payload, interleaved with small ones.
+    const Header = z.object({ k: z.int() });
+    const reassembler = new Reassembler();
+    const bodies = sizes.map((size, k) => payload(size, k));
+    const got = new Map<number, Uint8Array>();
+    const done = Promise.withResolvers<void>();
+    const sub = b.subscribe("shoal", {
+      callback: (_err, msg) => {
+        const m = reassembler.push(msg.data, Header);
+        if (m) got.set(m.header.k, m.body.slice());
+        if (got.size === 2 * bodies.length) done.resolve();
+      },
+    });
+    await b.flush();
+    for (const [k, body] of bodies.entries()) {
+      await publishLarge(a, "shoal", { k }, body);
+      await publishLarge(a, "shoal", { k: -1 - k }, new Uint8Array([k & 255]));
+    }
+    await deadline(done.promise, 30_000, `${got.size} of ${2 * bodies.length} Shoal messages arrived`);
+    sub.unsubscribe();
+    for (const [k, body] of bodies.entries()) {
+      assert.ok(equalBytes(got.get(k)!, body), `Shoal message ${k} (${body.length} bytes) differs`);
+      assert.deepEqual([...got.get(-1 - k)!], [k & 255]);
+    }
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+
+Deno.test("messages of 1 byte to 4 MB arrive intact through a stock server (1 MB max_payload)", async () => {
+  await roundTripSizes(1024 * 1024, "");
+});
+
+Deno.test("messages of 1 byte to 4 MB arrive intact through a server with 16 MB max_payload", async () => {
+  await roundTripSizes(16 * 1024 * 1024, "max_payload: 16777216\nmax_pending: 67108864\n");
+});
+
+Deno.test("a connection whose parser fails logs one short line and reconnects", async () => {
+  await using server = await startNatsServer({ configText: "" });
+  const nc = await connectNatsDeno({ servers: server.url, reconnectTimeWait: 50, maxReconnectAttempts: -1 });
+  const logged: unknown[][] = [];
+  const log = console.log;
+  console.log = (...args: unknown[]) => void logged.push(args);
+  try {
+    const reconnected = (async () => {
+      for await (const status of nc.status()) if (status.type === "reconnect") return true;
+      return false;
+    })();
+    // Corrupt what the parser receives next: garbage followed by 200 KB of 0xff.
+    assert.ok(transportOf(nc) instanceof DenoTransport);
+    const parser = parserOf(nc);
+    const parse = parser.parse.bind(parser);
+    parser.parse = (bytes: Uint8Array) => {
+      const bad = new Uint8Array(bytes.length + 200_000).fill(0xff);
+      bad.set(encode("\x00\x01garbage "), 0);
+      parser.parse = parse;
+      parse(bad);
+    };
+    nc.publish("x", new Uint8Array(10));
+    nc.subscribe("ping", { callback: (_err, msg) => msg.respond(new Uint8Array([7])) });
+    assert.equal(await deadline(reconnected, 10_000, "no reconnect"), true);
+    const reply = await nc.request("ping", undefined, { timeout: 2000 });
+    assert.deepEqual([...reply.data], [7]);
+    const text = logged.map((args) => args.map(String).join(" ")).join("\n");
+    assert.equal(logged.length, 1, text);
+    assert.ok(text.length < 400, `the log line quotes too much: ${text.length} characters`);
+    assert.match(text, /parse error/);
+  } finally {
+    console.log = log;
+    await nc.close();
+  }
+});
+
+function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)),
+  ]).finally(() => clearTimeout(timer));
+}
 
 Deno.test("connectNatsDeno reports a refused connection as nats.js does", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -1,0 +1,10 @@
+import assert from "node:assert/strict";
+import { NATS_JS_VERSION, NodeTransport } from "./nats_internals.ts";
+
+Deno.test("the installed nats.js is the release whose internals nats_internals.ts names", async () => {
+  // An upgrade of nats.js must fail here first: check every name nats_internals.ts exports, then
+  // change NATS_JS_VERSION.
+  assert.equal(new NodeTransport().version, NATS_JS_VERSION);
+  const config = JSON.parse(await Deno.readTextFile(new URL("../../../deno.json", import.meta.url)));
+  assert.equal(config.imports.nats, `npm:nats@${NATS_JS_VERSION}`);
+});
