@@ -3,8 +3,8 @@
  * defaults), validated with zod, and the built-in example it runs.
  */
 import { parseArgs } from "node:util";
-import { parse as parseYaml } from "yaml";
-import { z } from "zod";
+import { parse as parseYaml } from "npm:yaml@2.9.1";
+import { z } from "npm:zod@4.6.7";
 import {
   assertNoSecretInUrl,
   NATS_AUTH_FLAG_OPTIONS,

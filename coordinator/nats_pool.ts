@@ -18,7 +18,7 @@
  * NATS connection drops, both sides reconnect and the step in flight runs again under new weights
  * (version); a step is computed for the trainer once, so no optimizer update is applied twice.
  */
-import { ErrorCode, Events, type NatsConnection, NatsError } from "nats";
+import { ErrorCode, Events, type NatsConnection, NatsError } from "npm:nats@2.29.3";
 import { type Engine, type EvalResult, ModelMismatchError, type SliceResult } from "../shared/model/mod.ts";
 import {
   asFloat32,

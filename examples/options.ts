@@ -4,7 +4,7 @@
  * a run reproducible. The example code stays the same in every mode; only the sizes come from here.
  */
 import { parseArgs } from "node:util";
-import { z } from "zod";
+import { z } from "npm:zod@4.6.7";
 import type { DistributeOptions, tf } from "../mod.ts";
 
 /** Options every example receives. */

@@ -6,14 +6,14 @@
  * single-node multi-GPU run gives each spawned worker its own CUDA_VISIBLE_DEVICES.
  */
 import assert from "node:assert/strict";
-import { parse as parseYaml, parseAllDocuments, stringify as stringifyYaml } from "yaml";
-import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
-import { PersistentVolumeClaim } from "kubernetes-models/v1/PersistentVolumeClaim";
-import { Secret } from "kubernetes-models/v1/Secret";
-import { Service } from "kubernetes-models/v1/Service";
-import { Deployment } from "kubernetes-models/apps/v1/Deployment";
-import { StatefulSet } from "kubernetes-models/apps/v1/StatefulSet";
-import { Job } from "kubernetes-models/batch/v1/Job";
+import { parse as parseYaml, parseAllDocuments, stringify as stringifyYaml } from "npm:yaml@2.9.1";
+import { ConfigMap } from "npm:kubernetes-models@4.5.1/v1/ConfigMap";
+import { PersistentVolumeClaim } from "npm:kubernetes-models@4.5.1/v1/PersistentVolumeClaim";
+import { Secret } from "npm:kubernetes-models@4.5.1/v1/Secret";
+import { Service } from "npm:kubernetes-models@4.5.1/v1/Service";
+import { Deployment } from "npm:kubernetes-models@4.5.1/apps/v1/Deployment";
+import { StatefulSet } from "npm:kubernetes-models@4.5.1/apps/v1/StatefulSet";
+import { Job } from "npm:kubernetes-models@4.5.1/batch/v1/Job";
 import { startNatsServer } from "../shared/io/nats/server.ts";
 import { WORKER_MAIN } from "../coordinator/launcher.ts";
 

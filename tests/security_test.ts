@@ -6,7 +6,7 @@
  * command line holds only file paths.
  */
 import assert from "node:assert/strict";
-import { type NatsConnection, nkeys } from "nats";
+import { type NatsConnection, nkeys } from "npm:nats@2.29.3";
 import { layers, optimizers, Sequential } from "../mod.ts";
 import {
   connectNats,
@@ -248,7 +248,7 @@ Deno.test("mutual TLS: a client certificate signed by the CA connects, none is r
   // TLS 1.3 reports a missing client certificate after the handshake, where nats.js under Deno
   // raises it outside any promise: try it in a child process and read its verdict.
   const clientOptions = JSON.stringify({ servers: nats.url, tls: { caFile: certs.ca }, timeout: 2000 });
-  const script = `import { connect } from "nats";
+  const script = `import { connect } from "npm:nats@2.29.3";
     const nc = await connect(${clientOptions});
     await nc.flush();
     console.log("admitted");`;

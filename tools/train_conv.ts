@@ -7,7 +7,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { z } from "zod";
+import { z } from "npm:zod@4.6.7";
 import { loadDataset } from "../shared/io/datasets.ts";
 import { initBackend, optimizers } from "../shared/model/mod.ts";
 import { convNet } from "./conv_net.ts";

@@ -4,7 +4,7 @@
  * variables, never from the command line itself (see shared/io/nats/auth.ts).
  */
 import { parseArgs } from "node:util";
-import { z } from "zod";
+import { z } from "npm:zod@4.6.7";
 import { BACKEND_REQUESTS } from "../shared/model/mod.ts";
 import {
   assertNoSecretInUrl,

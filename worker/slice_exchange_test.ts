@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connect } from "nats";
+import { connect } from "npm:nats@2.29.3";
 import {
   decodeMessage,
   encodeMessage,

@@ -7,7 +7,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import type { NatsConnection } from "nats";
+import type { NatsConnection } from "npm:nats@2.29.3";
 import { connectResilient, decodeMessage, encodeMessage, jobSubjects, serve } from "../shared/io/nats/mod.ts";
 import { SyncHeader } from "../shared/io/nats/mod.ts";
 import { ABORTED, DONE, FAILED, type FromThread, type ToThread } from "./slice_exchange.ts";

@@ -9,7 +9,7 @@
  * then returns, except after being dropped; an unbound one waits for the next hello. The connection
  * reconnects without limit, so a restarted server interrupts a job without ending it.
  */
-import { Events, type Msg, type NatsConnection } from "nats";
+import { Events, type Msg, type NatsConnection } from "npm:nats@2.29.3";
 import {
   type BackendName,
   Engine,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { zipSync } from "fflate";
+import { zipSync } from "npm:fflate@0.8.3";
 import { DatasetError } from "./dataset_error.ts";
 import { type DatasetName, loadDataset, type LoadDatasetOptions } from "./datasets.ts";
 import { sha256Hex } from "./download.ts";

@@ -5,7 +5,7 @@
  * little-endian host, which is every platform Deno runs on.
  */
 
-import { unzipSync } from "fflate";
+import { unzipSync } from "npm:fflate@0.8.3";
 import { DatasetError } from "./dataset_error.ts";
 
 /** Element type of a parsed array. `int64` input is narrowed to `int32` (see {@link parseNpy}). */

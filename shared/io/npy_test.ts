@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { zipSync } from "fflate";
+import { zipSync } from "npm:fflate@0.8.3";
 import { DatasetError } from "./dataset_error.ts";
 import { encodeNpy, parseNpy, parseNpz } from "./npy.ts";
 

@@ -4,6 +4,6 @@
  */
 // The union package registers all op gradients; tfjs-core's own register_all_gradients is ESM with
 // extensionless imports, which Deno cannot load.
-import "@tensorflow/tfjs";
-import "@tensorflow/tfjs-backend-cpu";
-export * as tf from "@tensorflow/tfjs-core";
+import "npm:@tensorflow/tfjs@4.22.0";
+import "npm:@tensorflow/tfjs-backend-cpu@4.22.0";
+export * as tf from "npm:@tensorflow/tfjs-core@4.22.0";

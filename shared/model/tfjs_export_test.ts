@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import * as tfjs from "@tensorflow/tfjs";
+import * as tfjs from "npm:@tensorflow/tfjs@4.22.0";
 import { Input, layers, regularizers, tf } from "../../mod.ts";
 import type { CallContext } from "./layers/mod.ts";
 import { Network } from "./network.ts";

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { unzipSync, type Zippable, zipSync } from "fflate";
+import { unzipSync, type Zippable, zipSync } from "npm:fflate@0.8.3";
 import { writeFileAtomic } from "./atomic_write.ts";
 import { KerasFileError } from "./errors.ts";
 import { checkWeightsForConfig } from "./naming.ts";

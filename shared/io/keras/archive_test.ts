@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { unzipSync, zipSync } from "fflate";
+import { unzipSync, zipSync } from "npm:fflate@0.8.3";
 import {
   decodeKerasArchive,
   encodeKerasArchive,

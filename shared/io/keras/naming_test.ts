@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { unzipSync } from "fflate";
+import { unzipSync } from "npm:fflate@0.8.3";
 import { kerasLayerVarCount, kerasVarGroups, toSnakeCase } from "./naming.ts";
 
 const FIXTURES = fileURLToPath(new URL("../../../tests/fixtures/keras/", import.meta.url));

@@ -36,7 +36,7 @@
  * @module
  */
 
-import h5wasm, { type Dataset, type File as H5File, type Group as H5Group } from "h5wasm";
+import h5wasm, { type Dataset, type File as H5File, type Group as H5Group } from "npm:h5wasm@0.10.3";
 import { writeFileAtomic } from "./atomic_write.ts";
 import { KerasFileError } from "./errors.ts";
 

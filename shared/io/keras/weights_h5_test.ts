@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import h5wasm, { type Group } from "h5wasm";
+import h5wasm, { type Group } from "npm:h5wasm@0.10.3";
 import { KerasFileError } from "./errors.ts";
 import { kerasVarGroups } from "./naming.ts";
 import { decodeKerasArchive } from "./archive.ts";

@@ -19,7 +19,12 @@
  *
  * @module
  */
-import { type ConnectionOptions, credsAuthenticator, type NatsConnection, nkeyAuthenticator } from "nats";
+import {
+  type ConnectionOptions,
+  credsAuthenticator,
+  type NatsConnection,
+  nkeyAuthenticator,
+} from "npm:nats@2.29.3";
 import { connectNatsDeno } from "./deno_transport.ts";
 
 /** TLS files of a client: the CA that signed the server, and a client certificate for mutual TLS. */

@@ -18,8 +18,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { connect as connectNode, type ConnectionOptions, type NatsConnection } from "nats";
-import { z } from "zod";
+import { connect as connectNode, type ConnectionOptions, type NatsConnection } from "npm:nats@2.29.3";
+import { z } from "npm:zod@4.6.7";
 import { asFloat32, decodeMessage, encodeMessage } from "./codec.ts";
 import { decodeF32, encodeF32, type FloatEncoding, FloatEncodingSchema } from "./float_encoding.ts";
 import { publishLarge } from "./chunking.ts";

@@ -9,8 +9,8 @@
  *
  * @module
  */
-import { createInbox, ErrorCode, type Msg, type NatsConnection, NatsError } from "nats";
-import { z } from "zod";
+import { createInbox, ErrorCode, type Msg, type NatsConnection, NatsError } from "npm:nats@2.29.3";
+import { z } from "npm:zod@4.6.7";
 import {
   type Body,
   bodyOffset,

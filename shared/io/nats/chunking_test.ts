@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { connect, ErrorCode, type NatsConnection, NatsError } from "nats";
-import { z } from "zod";
+import { connect, ErrorCode, type NatsConnection, NatsError } from "npm:nats@2.29.3";
+import { z } from "npm:zod@4.6.7";
 import { asFloat32, encodeMessage, MAGIC_CHUNK, MessageFormatError } from "./codec.ts";
 import { decodeF32, encodeF32, FloatEncodingSchema } from "./float_encoding.ts";
 import { PayloadTooLargeError, publishLarge, Reassembler, requestLarge } from "./chunking.ts";

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { z } from "zod";
+import type { z } from "npm:zod@4.6.7";
 
 /** Largest header JSON in bytes. */
 export const MAX_HEADER_BYTES = 64 * 1024;

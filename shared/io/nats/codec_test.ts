@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { z } from "zod";
+import { z } from "npm:zod@4.6.7";
 import {
   asFloat32,
   BODY_ALIGNMENT,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ErrorCode, NatsError } from "nats";
+import { ErrorCode, NatsError } from "npm:nats@2.29.3";
 import {
   connectNatsDeno,
   DenoTransport,
@@ -11,7 +11,7 @@ import {
 import { startNatsServer } from "./server.ts";
 import { parserOf, transportOf } from "./nats_internals.ts";
 import { publishLarge, Reassembler } from "./chunking.ts";
-import { z } from "zod";
+import { z } from "npm:zod@4.6.7";
 
 const encode = (text: string) => new TextEncoder().encode(text);
 

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "npm:zod@4.6.7";
 import { asFloat32, copyBytes } from "./codec.ts";
 
 /** A float32 array's wire encoding. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { NatsConnection, PublishOptions } from "nats";
+import type { NatsConnection, PublishOptions } from "npm:nats@2.29.3";
 
 /** Options of {@link FlushPacer}. */
 export interface FlushPacerOptions {

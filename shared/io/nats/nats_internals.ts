@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type NatsConnection, Parser, type Transport } from "nats/lib/src/nats-base-client.js";
+import { type NatsConnection, Parser, type Transport } from "npm:nats@2.29.3/lib/src/nats-base-client.js";
 
 export {
   checkOptions,
@@ -24,8 +24,8 @@ export {
   setTransportFactory,
   type TlsOptions,
   type Transport,
-} from "nats/lib/src/nats-base-client.js";
-export { NodeTransport } from "nats/lib/src/node_transport.js";
+} from "npm:nats@2.29.3/lib/src/nats-base-client.js";
+export { NodeTransport } from "npm:nats@2.29.3/lib/src/node_transport.js";
 
 /** The nats.js release whose internals this module names (deno.json pins it). */
 export const NATS_JS_VERSION = "2.29.3";

@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "npm:zod@4.6.7";
 import { FloatEncodingSchema } from "./float_encoding.ts";
 
 /** A job id: one subject token (letters, digits, `_`, `-`). */

@@ -6,8 +6,8 @@
  *
  * @module
  */
-import type { Msg, NatsConnection, Subscription } from "nats";
-import type { z } from "zod";
+import type { Msg, NatsConnection, Subscription } from "npm:nats@2.29.3";
+import type { z } from "npm:zod@4.6.7";
 import type { Decoded } from "./codec.ts";
 import { Reassembler, type ReassemblerOptions } from "./chunking.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { connect, type Msg } from "nats";
-import { z } from "zod";
+import { connect, type Msg } from "npm:nats@2.29.3";
+import { z } from "npm:zod@4.6.7";
 import { decodeMessage, encodeMessage } from "./codec.ts";
 import { serve, serveMessages } from "./safe_subscribe.ts";
 import { startNatsServer } from "./server.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Spec } from "vega";
+import type { Spec } from "npm:vega@6.4.0";
 import { FONT_FAMILY } from "./rasterize.ts";
 import { textWidth } from "./text_width.ts";
 
@@ -70,7 +70,7 @@ interface Box {
  * ```
  */
 export async function renderFigureSvg(figure: Figure): Promise<string> {
-  const vega = await import("vega");
+  const vega = await import("npm:vega@6.4.0");
   const view = new vega.View(vega.parse(figureSpec(figure)), { renderer: "none" });
   try {
     return await view.toSVG();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { decode } from "fast-png";
+import { decode } from "npm:fast-png@8.0.0";
 import {
   historyFigure,
   PLOT_HEIGHT,

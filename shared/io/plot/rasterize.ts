@@ -6,8 +6,7 @@
  * @module
  */
 
-import { createRequire } from "node:module";
-import type { Resvg } from "@resvg/resvg-wasm";
+import type { Resvg } from "npm:@resvg/resvg-wasm@2.6.2";
 
 /** The font family the renderer embeds; SVG text should ask for it. */
 export const FONT_FAMILY = "DejaVu Sans";
@@ -24,21 +23,17 @@ interface Rasterizer {
 let rasterizer: Promise<Rasterizer> | undefined;
 
 async function loadRasterizer(): Promise<Rasterizer> {
-  const require = createRequire(import.meta.url);
-  const resolve = (specifier: string): string => {
-    try {
-      return require.resolve(specifier);
-    } catch (error) {
-      throw new Error(
-        `Cannot render PNG as "${specifier}" is not installed: run \`deno install\` in the project root`,
-        { cause: error },
-      );
-    }
-  };
-  const [resvg, wasm, font] = await Promise.all([
-    import("@resvg/resvg-wasm"),
-    Deno.readFile(resolve("@resvg/resvg-wasm/index_bg.wasm")),
-    Deno.readFile(resolve("dejavu-fonts-ttf/ttf/DejaVuSans.ttf")),
+  // Both packages are in the module graph once imported, so their files resolve to local paths,
+  // under node_modules or Deno's npm cache alike.
+  const [resvg] = await Promise.all([
+    import("npm:@resvg/resvg-wasm@2.6.2"),
+    import("npm:dejavu-fonts-ttf@2.37.3/package.json", { with: { type: "json" } }),
+  ]);
+  const [wasm, font] = await Promise.all([
+    Deno.readFile(new URL(import.meta.resolve("npm:@resvg/resvg-wasm@2.6.2/index_bg.wasm"))),
+    Deno.readFile(
+      new URL("ttf/DejaVuSans.ttf", import.meta.resolve("npm:dejavu-fonts-ttf@2.37.3/package.json")),
+    ),
   ]);
   await resvg.initWasm(wasm);
   return { Resvg: resvg.Resvg, font };

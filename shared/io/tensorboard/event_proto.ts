@@ -7,7 +7,7 @@
  * @module
  */
 
-import protobuf from "protobufjs";
+import protobuf from "npm:protobufjs@8.8.1";
 
 /** The `.proto` source (field names as in TensorFlow; unused fields are left out). */
 export const EVENT_PROTO_SOURCE = `

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { crc32c } from "@aws-crypto/crc32c";
+import { crc32c } from "npm:@aws-crypto/crc32c@5.2.0";
 
 /** Bytes a record adds around its data: 8 (length) + 4 (length CRC) + 4 (data CRC). */
 export const TFRECORD_OVERHEAD_BYTES = 16;

@@ -3,11 +3,11 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
-import "@tensorflow/tfjs-backend-cpu";
+import * as tf from "npm:@tensorflow/tfjs-core@4.22.0";
+import "npm:@tensorflow/tfjs-backend-cpu@4.22.0";
 // The union package registers every op gradient; tfjs-core's own register_all_gradients is ESM with
 // extensionless imports, which Deno cannot load.
-import "@tensorflow/tfjs";
+import "npm:@tensorflow/tfjs@4.22.0";
 import { registerWasmBlasBackend, type WasmBlasOptions } from "./wasm_blas.ts";
 
 /** Backends a user can ask for. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import * as tf from "@tensorflow/tfjs-core";
+import * as tf from "npm:@tensorflow/tfjs-core@4.22.0";
 import { selectBackend } from "./select.ts";
 
 Deno.test("selectBackend auto skips the missing native backends and picks wasm-blas", async () => {

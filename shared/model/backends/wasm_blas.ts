@@ -6,8 +6,8 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
-import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import * as tf from "npm:@tensorflow/tfjs-core@4.22.0";
+import { setWasmPaths } from "npm:@tensorflow/tfjs-backend-wasm@4.22.0";
 import { type Blas, openBlas, type OpenBlasOptions } from "./blas.ts";
 import { conv2dKernels } from "./kernels/conv2d.ts";
 import type { KernelContext } from "./kernels/kernel_context.ts";
@@ -43,7 +43,7 @@ export interface WasmBlasRegistration {
  * `@tensorflow/tfjs-backend-wasm` import resolves (its `dist/` folder).
  */
 export function wasmBinaryDirectory(): string {
-  const entry = new URL(import.meta.resolve("@tensorflow/tfjs-backend-wasm"));
+  const entry = new URL(import.meta.resolve("npm:@tensorflow/tfjs-backend-wasm@4.22.0"));
   if (entry.protocol !== "file:") {
     throw new Error(
       `Cannot locate tfjs-backend-wasm.wasm as @tensorflow/tfjs-backend-wasm resolves to ${entry.href}, ` +

@@ -14,14 +14,14 @@ import type {
   KernelFunc,
   NamedTensorInfoMap,
   TensorInfo,
-} from "@tensorflow/tfjs-core";
+} from "npm:@tensorflow/tfjs-core@4.22.0";
 import {
   backend_util,
   Conv2D,
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
   FusedConv2D,
-} from "@tensorflow/tfjs-core";
+} from "npm:@tensorflow/tfjs-core@4.22.0";
 import {
   addBroadcast,
   applyActivation,

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { DataId, DataType, TensorInfo } from "@tensorflow/tfjs-core";
-import { broadcast_util, util } from "@tensorflow/tfjs-core";
+import type { DataId, DataType, TensorInfo } from "npm:@tensorflow/tfjs-core@4.22.0";
+import { broadcast_util, util } from "npm:@tensorflow/tfjs-core@4.22.0";
 
 /** The parts of `BackendWasm` (tfjs-backend-wasm 4.22) the BLAS kernels read and write. */
 export interface WasmHeapBackend {

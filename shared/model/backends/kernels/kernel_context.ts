@@ -1,4 +1,4 @@
-import type { KernelFunc } from "@tensorflow/tfjs-core";
+import type { KernelFunc } from "npm:@tensorflow/tfjs-core@4.22.0";
 import type { Blas } from "../blas.ts";
 
 /** What a BLAS kernel factory needs: the library, and the stock kernel to delegate unsupported cases to. */

@@ -10,8 +10,8 @@ import type {
   KernelFunc,
   NamedTensorInfoMap,
   TensorInfo,
-} from "@tensorflow/tfjs-core";
-import { _FusedMatMul, BatchMatMul, broadcast_util, util } from "@tensorflow/tfjs-core";
+} from "npm:@tensorflow/tfjs-core@4.22.0";
+import { _FusedMatMul, BatchMatMul, broadcast_util, util } from "npm:@tensorflow/tfjs-core@4.22.0";
 import type { Blas } from "../blas.ts";
 import {
   addBroadcast,

@@ -13,7 +13,7 @@ import {
   MaxPoolGrad,
   type MaxPoolGradAttrs,
   type TensorInfo,
-} from "@tensorflow/tfjs-core";
+} from "npm:@tensorflow/tfjs-core@4.22.0";
 import { heapView, type WasmHeapBackend } from "./heap.ts";
 import type { KernelContext } from "./kernel_context.ts";
 

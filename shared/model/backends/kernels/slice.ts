@@ -10,7 +10,7 @@ import {
   slice_util,
   type SliceAttrs,
   type TensorInfo,
-} from "@tensorflow/tfjs-core";
+} from "npm:@tensorflow/tfjs-core@4.22.0";
 import type { KernelContext } from "./kernel_context.ts";
 
 export function sliceKernels(backendName: string, context: KernelContext): KernelConfig[] {

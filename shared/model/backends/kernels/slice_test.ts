@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import * as tf from "@tensorflow/tfjs-core";
+import * as tf from "npm:@tensorflow/tfjs-core@4.22.0";
 import { requireWasmBlas, runOn } from "../test_util.ts";
 
 Deno.test("Slice on wasm-blas refuses a window past the end instead of reading garbage", async () => {

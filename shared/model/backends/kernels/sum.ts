@@ -12,7 +12,7 @@ import {
   type SumAttrs,
   type TensorInfo,
   util,
-} from "@tensorflow/tfjs-core";
+} from "npm:@tensorflow/tfjs-core@4.22.0";
 import { heapView, type WasmHeapBackend } from "./heap.ts";
 import type { KernelContext } from "./kernel_context.ts";
 

@@ -11,8 +11,8 @@ import type {
   NamedTensorInfoMap,
   TensorInfo,
   TileAttrs,
-} from "@tensorflow/tfjs-core";
-import { Tile } from "@tensorflow/tfjs-core";
+} from "npm:@tensorflow/tfjs-core@4.22.0";
+import { Tile } from "npm:@tensorflow/tfjs-core@4.22.0";
 import { heapView, type WasmHeapBackend } from "./heap.ts";
 import type { KernelContext } from "./kernel_context.ts";
 

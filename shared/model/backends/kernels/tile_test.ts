@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import * as tf from "@tensorflow/tfjs-core";
+import * as tf from "npm:@tensorflow/tfjs-core@4.22.0";
 import { maxError, randomValues, requireWasmBlas, runOn } from "../test_util.ts";
 import { tileInto } from "./tile.ts";
 
