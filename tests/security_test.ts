@@ -20,6 +20,7 @@ import {
   startNatsServer,
 } from "../shared/io/nats/mod.ts";
 import { WORKER_MAIN } from "../coordinator/launcher.ts";
+import { makeCertificates } from "./support/certificates.ts";
 import { parseWorkerArgs } from "../worker/cli.ts";
 
 const MAX_PAYLOAD = 8 * 1024 * 1024;
@@ -35,97 +36,6 @@ globalThis.addEventListener("error", (event) => {
 async function tempDir(): Promise<AsyncDisposable & { path: string }> {
   const path = await Deno.makeTempDir({ prefix: "shoal-security-" });
   return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
-}
-
-async function openssl(dir: string, ...args: string[]): Promise<void> {
-  const out = await new Deno.Command("openssl", { args, cwd: dir, stdout: "null", stderr: "piped" }).output();
-  if (!out.success) throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
-}
-
-/** A CA, a server certificate for 127.0.0.1/localhost and a client certificate, all signed by the CA. */
-async function makeCertificates(dir: string) {
-  await openssl(
-    dir,
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=Shoal Test CA",
-  );
-  await Deno.writeTextFile(`${dir}/server.ext`, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  await Deno.writeTextFile(`${dir}/client.ext`, "extendedKeyUsage=clientAuth\n");
-  for (const name of ["server", "client"]) {
-    await openssl(
-      dir,
-      "req",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      `${name}.key`,
-      "-out",
-      `${name}.csr`,
-      "-subj",
-      `/CN=shoal-${name}`,
-    );
-    await openssl(
-      dir,
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      `${name}.pem`,
-      "-days",
-      "1",
-      "-extfile",
-      `${name}.ext`,
-    );
-  }
-  // A second CA that signed nothing here: trusting it alone must fail.
-  await openssl(
-    dir,
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    "other.key",
-    "-out",
-    "other.pem",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=Other CA",
-  );
-  return {
-    ca: `${dir}/ca.pem`,
-    otherCa: `${dir}/other.pem`,
-    serverCert: `${dir}/server.pem`,
-    serverKey: `${dir}/server.key`,
-    clientCert: `${dir}/client.pem`,
-    clientKey: `${dir}/client.key`,
-  };
 }
 
 async function server(options: Omit<NatsServerConfigOptions, "maxPayload">) {

@@ -72,26 +72,36 @@ export function encodeMessage(
   body?: Body,
   magic: number = MAGIC_MESSAGE,
 ): Uint8Array {
+  const parts = bodyParts(body);
+  const bodyLength = parts.reduce((n, part) => n + part.byteLength, 0);
+  const head = encodeHead(header, bodyLength, magic, bodyLength);
+  let offset = head.length - bodyLength;
+  for (const part of parts) {
+    head.set(part, offset);
+    offset += part.byteLength;
+  }
+  return head;
+}
+
+/**
+ * The bytes of a message before its body: prefix, header JSON and padding, for a body of
+ * `bodyLength` bytes that the caller sends after them (a stream writer sends a large body without
+ * copying it into the message). `room` extra bytes are allocated at the end, for a body copied in.
+ */
+export function encodeHead(header: object, bodyLength: number, magic = MAGIC_MESSAGE, room = 0): Uint8Array {
   const headerBytes = encoder.encode(JSON.stringify(header));
   if (headerBytes.length > MAX_HEADER_BYTES) {
     throw new RangeError(
       `Cannot encode the message as its header must be at most ${MAX_HEADER_BYTES} bytes of JSON: current size is ${headerBytes.length}`,
     );
   }
-  const parts = bodyParts(body);
-  const bodyLength = parts.reduce((n, part) => n + part.byteLength, 0);
   const start = bodyOffset(headerBytes.length);
-  const out = new Uint8Array(start + bodyLength);
+  const out = new Uint8Array(start + room);
   const view = new DataView(out.buffer);
   view.setUint32(0, magic, true);
   view.setUint32(4, headerBytes.length, true);
   view.setUint32(8, bodyLength, true);
   out.set(headerBytes, PREFIX_BYTES);
-  let offset = start;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
   return out;
 }
 

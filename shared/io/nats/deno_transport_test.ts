@@ -10,6 +10,7 @@ import {
 } from "./deno_transport.ts";
 import { startNatsServer } from "./server.ts";
 import { parserOf, transportOf } from "./nats_internals.ts";
+import { makeCertificates } from "../../../tests/support/certificates.ts";
 import { publishLarge, Reassembler } from "./chunking.ts";
 import { z } from "npm:zod@4.6.7";
 
@@ -329,12 +330,12 @@ Deno.test("a connection on DenoTransport reconnects on DenoTransport after a ser
 Deno.test("TLS with a CA runs on Deno sockets; mutual TLS connects too", async () => {
   const dir = await Deno.makeTempDir({ prefix: "shoal-deno-transport-" });
   try {
-    await makeCertificates(dir);
+    const certs = await makeCertificates(dir);
     {
       await using server = await startNatsServer({
-        extraConfig: `tls { cert_file: "${dir}/server.pem", key_file: "${dir}/server.key" }`,
+        extraConfig: `tls { cert_file: "${certs.serverCert}", key_file: "${certs.serverKey}" }`,
       });
-      const nc = await connectNatsDeno({ servers: server.url, tls: { caFile: `${dir}/ca.pem` } });
+      const nc = await connectNatsDeno({ servers: server.url, tls: { caFile: `${certs.ca}` } });
       assert.ok(transportOf(nc) instanceof DenoTransport);
       assert.equal(nc.info?.tls_required, true);
       const sub = nc.subscribe("t", { max: 1 });
@@ -348,12 +349,12 @@ Deno.test("TLS with a CA runs on Deno sockets; mutual TLS connects too", async (
       assert.match(String(untrusted?.message), /certificate|UnknownIssuer/i);
     }
     await using mutual = await startNatsServer({
-      extraConfig: `tls { cert_file: "${dir}/server.pem", key_file: "${dir}/server.key", ` +
-        `ca_file: "${dir}/ca.pem", verify: true }`,
+      extraConfig: `tls { cert_file: "${certs.serverCert}", key_file: "${certs.serverKey}", ` +
+        `ca_file: "${certs.ca}", verify: true }`,
     });
     const nc = await connectNatsDeno({
       servers: mutual.url,
-      tls: { caFile: `${dir}/ca.pem`, certFile: `${dir}/client.pem`, keyFile: `${dir}/client.key` },
+      tls: { caFile: `${certs.ca}`, certFile: `${certs.clientCert}`, keyFile: `${certs.clientKey}` },
     });
     assert.ok(nc.isClosed() === false);
     await nc.flush();
@@ -367,26 +368,4 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-async function openssl(dir: string, args: string): Promise<void> {
-  const out = await new Deno.Command("openssl", { args: args.split(" "), cwd: dir, stderr: "piped" })
-    .output();
-  if (!out.success) throw new Error(`openssl ${args} failed: ${new TextDecoder().decode(out.stderr)}`);
-}
-
-/** A CA, and a server (127.0.0.1) and a client certificate signed by it. */
-async function makeCertificates(dir: string): Promise<void> {
-  const key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-  await openssl(dir, `req -x509 ${key} -keyout ca.key -out ca.pem -days 1 -subj /CN=ca`);
-  await Deno.writeTextFile(`${dir}/server.ext`, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  await Deno.writeTextFile(`${dir}/client.ext`, "extendedKeyUsage=clientAuth\n");
-  for (const name of ["server", "client"]) {
-    await openssl(dir, `req ${key} -keyout ${name}.key -out ${name}.csr -subj /CN=${name}`);
-    await openssl(
-      dir,
-      `x509 -req -in ${name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out ${name}.pem -days 1 ` +
-        `-extfile ${name}.ext`,
-    );
-  }
 }

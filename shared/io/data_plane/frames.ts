@@ -1,0 +1,195 @@
+/**
+ * Shoal messages on a byte stream (a data-plane socket): each frame is one wire message of
+ * shared/io/nats/codec.ts (16-byte prefix with the header and body lengths, JSON header, padding,
+ * body), written back to back. The prefix tells the reader how much follows, so a reader checks the
+ * lengths against its limits before it allocates anything: a peer cannot make it hold more than
+ * `maxBodyBytes` for one frame, and a stream that ends inside a frame is an error, not a short
+ * message.
+ *
+ * @module
+ */
+import {
+  type Body,
+  bodyOffset,
+  bodyParts,
+  encodeHead,
+  MAGIC_MESSAGE,
+  MAX_HEADER_BYTES,
+  PREFIX_BYTES,
+} from "../nats/codec.ts";
+
+/** A frame that breaks the format or a limit; the stream cannot be read further. */
+export class FrameError extends Error {
+  override name = "FrameError";
+}
+
+/** One frame: the parsed JSON header and the body (at offset 0 of its own buffer, so 8-aligned). */
+export interface Frame {
+  header: unknown;
+  body: Uint8Array;
+}
+
+/** The reading half of a stream. */
+export interface ByteSource {
+  read(buffer: Uint8Array): Promise<number | null>;
+}
+
+/** The writing half of a stream. */
+export interface ByteSink {
+  write(bytes: Uint8Array): Promise<number>;
+}
+
+/** Bytes read ahead for prefixes, headers and small bodies. */
+const READ_AHEAD_BYTES = 64 * 1024;
+/** Bodies up to this size are copied into the frame's head and written with it in one write. */
+const JOIN_BELOW_BYTES = 64 * 1024;
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Reads frames from a stream, one at a time. */
+export class FrameReader {
+  /** Largest body accepted; a larger one is a {@link FrameError}. Can be raised after a handshake. */
+  maxBodyBytes: number;
+  readonly #source: ByteSource;
+  #buffer = new Uint8Array(READ_AHEAD_BYTES);
+  #start = 0;
+  #end = 0;
+  /** Bytes read since the stream started, for error messages. */
+  #offset = 0;
+
+  constructor(source: ByteSource, maxBodyBytes: number) {
+    this.#source = source;
+    this.maxBodyBytes = maxBodyBytes;
+  }
+
+  /** The next frame; `null` when the stream ends between frames. Throws {@link FrameError}. */
+  async next(): Promise<Frame | null> {
+    if (!await this.#fill(PREFIX_BYTES, true)) return null;
+    const view = new DataView(this.#buffer.buffer, this.#start, PREFIX_BYTES);
+    const magic = view.getUint32(0, true);
+    const headerBytes = view.getUint32(4, true);
+    const bodyBytes = view.getUint32(8, true);
+    if (magic !== MAGIC_MESSAGE) {
+      throw new FrameError(
+        `Cannot read the frame at byte ${this.#offset} as it does not start with "SHL1": first word is 0x${
+          magic.toString(16).padStart(8, "0")
+        }`,
+      );
+    }
+    if (headerBytes > MAX_HEADER_BYTES) {
+      throw new FrameError(
+        `Cannot read the frame at byte ${this.#offset} as its header must be at most ${MAX_HEADER_BYTES} bytes: it declares ${headerBytes}`,
+      );
+    }
+    if (bodyBytes > this.maxBodyBytes) {
+      throw new FrameError(
+        `Cannot read the frame at byte ${this.#offset} as its body must be at most ${this.maxBodyBytes} bytes: it declares ${bodyBytes}`,
+      );
+    }
+    const start = bodyOffset(headerBytes);
+    await this.#fill(start, false);
+    let header: unknown;
+    try {
+      const text = decoder.decode(
+        this.#buffer.subarray(this.#start + PREFIX_BYTES, this.#start + PREFIX_BYTES + headerBytes),
+      );
+      header = JSON.parse(text);
+    } catch (error) {
+      throw new FrameError(`Cannot read the frame at byte ${this.#offset} as its header is not UTF-8 JSON`, {
+        cause: error,
+      });
+    }
+    this.#consume(start);
+    const body = new Uint8Array(bodyBytes);
+    const buffered = Math.min(bodyBytes, this.#end - this.#start);
+    body.set(this.#buffer.subarray(this.#start, this.#start + buffered));
+    this.#consume(buffered);
+    for (let got = buffered; got < bodyBytes;) {
+      const n = await this.#source.read(body.subarray(got));
+      if (n === null) {
+        throw new FrameError(
+          `Cannot read the frame's body as the stream ended after ${got} of its ${bodyBytes} bytes (truncated)`,
+        );
+      }
+      got += n;
+      this.#offset += n;
+    }
+    return { header, body };
+  }
+
+  /** Makes `bytes` bytes available at `#start`; false at a clean end (nothing buffered) when allowed. */
+  async #fill(bytes: number, endAllowed: boolean): Promise<boolean> {
+    if (this.#end - this.#start >= bytes) return true;
+    if (this.#start > 0) {
+      this.#buffer.copyWithin(0, this.#start, this.#end);
+      this.#end -= this.#start;
+      this.#start = 0;
+    }
+    if (this.#buffer.length < bytes) {
+      const grown = new Uint8Array(bytes);
+      grown.set(this.#buffer.subarray(0, this.#end));
+      this.#buffer = grown;
+    }
+    while (this.#end < bytes) {
+      const n = await this.#source.read(this.#buffer.subarray(this.#end));
+      if (n === null) {
+        if (endAllowed && this.#end === 0) return false;
+        throw new FrameError(
+          `Cannot read the frame at byte ${this.#offset} as the stream ended after ${this.#end} of its first ${bytes} bytes (truncated)`,
+        );
+      }
+      this.#end += n;
+    }
+    return true;
+  }
+
+  #consume(bytes: number): void {
+    this.#start += bytes;
+    this.#offset += bytes;
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+  }
+}
+
+/** Writes frames to a stream in the order `send` is called; a large body is written without a copy. */
+export class FrameWriter {
+  readonly #sink: ByteSink;
+  #tail: Promise<void> = Promise.resolve();
+  #failed: unknown;
+
+  constructor(sink: ByteSink) {
+    this.#sink = sink;
+  }
+
+  /**
+   * Queues one frame; resolves once it was handed to the stream whole, rejects when the stream
+   * failed (then every later frame rejects too). Do not change `body` before it resolves.
+   */
+  send(header: object, body?: Body): Promise<void> {
+    const parts = bodyParts(body);
+    const bodyLength = parts.reduce((n, p) => n + p.byteLength, 0);
+    const join = bodyLength < JOIN_BELOW_BYTES;
+    const head = encodeHead(header, bodyLength, MAGIC_MESSAGE, join ? bodyLength : 0);
+    if (join) {
+      let offset = head.length - bodyLength;
+      for (const part of parts) {
+        head.set(part, offset);
+        offset += part.byteLength;
+      }
+    }
+    const write = async () => {
+      await writeAll(this.#sink, head);
+      if (!join) { for (const part of parts) await writeAll(this.#sink, part); }
+    };
+    const sent = this.#tail.then(() => {
+      if (this.#failed !== undefined) throw this.#failed;
+      return write();
+    });
+    this.#tail = sent.catch((error) => void (this.#failed ??= error));
+    return sent;
+  }
+}
+
+/** Writes every byte of `bytes`. */
+export async function writeAll(sink: ByteSink, bytes: Uint8Array): Promise<void> {
+  for (let sent = 0; sent < bytes.length;) sent += await sink.write(bytes.subarray(sent));
+}

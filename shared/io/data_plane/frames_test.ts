@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { FrameError, FrameReader, FrameWriter } from "./frames.ts";
+import { encodeMessage } from "../nats/codec.ts";
+
+/** A byte source that returns `stream` in reads of at most `cut` bytes. */
+function source(stream: Uint8Array, cut = Infinity) {
+  let offset = 0;
+  return {
+    read(buffer: Uint8Array): Promise<number | null> {
+      if (offset >= stream.length) return Promise.resolve(null);
+      const n = Math.min(buffer.length, stream.length - offset, cut);
+      buffer.set(stream.subarray(offset, offset + n));
+      offset += n;
+      return Promise.resolve(n);
+    },
+  };
+}
+
+/** A byte sink that keeps what is written, accepting at most `cut` bytes per write. */
+function sink(cut = Infinity) {
+  const chunks: Uint8Array[] = [];
+  return {
+    chunks,
+    write(bytes: Uint8Array): Promise<number> {
+      const n = Math.min(bytes.length, cut);
+      chunks.push(bytes.slice(0, n));
+      return Promise.resolve(n);
+    },
+    bytes(): Uint8Array {
+      const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+      let o = 0;
+      for (const c of chunks) {
+        out.set(c, o);
+        o += c.length;
+      }
+      return out;
+    },
+  };
+}
+
+Deno.test("frames written back to back read back whole, in order, whatever the read sizes", async () => {
+  const out = sink(100_003);
+  const writer = new FrameWriter(out);
+  const sizes = [0, 1, 7, 65_535, 65_536, 1_000_001, 3];
+  const bodies = sizes.map((n, k) => Uint8Array.from({ length: n }, (_, i) => (i * 13 + k) & 255));
+  await Promise.all(
+    bodies.map((body, k) => writer.send({ k }, k === 4 ? [body.subarray(0, 10), body.subarray(10)] : body)),
+  );
+  for (const cut of [Infinity, 1, 17, 4096]) {
+    const reader = new FrameReader(source(out.bytes(), cut), 2_000_000);
+    for (const [k, body] of bodies.entries()) {
+      const frame = await reader.next();
+      assert.ok(frame, `frame ${k} with reads of ${cut}`);
+      assert.deepEqual(frame.header, { k });
+      assert.equal(frame.body.byteOffset, 0);
+      assert.deepEqual(frame.body, body);
+    }
+    assert.equal(await reader.next(), null);
+  }
+});
+
+Deno.test("a frame over the body limit is refused from its prefix, before its body is read", async () => {
+  const huge = encodeMessage({ t: "x" });
+  new DataView(huge.buffer).setUint32(8, 4_000_000_000, true);
+  let reads = 0;
+  const counting = source(huge);
+  const reader = new FrameReader({ read: (b) => (reads++, counting.read(b)) }, 1024);
+  await assert.rejects(
+    reader.next(),
+    (e: Error) => e instanceof FrameError && /at most 1024 bytes: it declares 4000000000/.test(e.message),
+  );
+  assert.equal(reads, 1);
+});
+
+Deno.test("truncated frames, foreign bytes and bad headers are errors, not short messages", async () => {
+  const whole = encodeMessage({ ok: true }, new Uint8Array(100).fill(7));
+  for (const cut of [5, 16, 30, whole.length - 1]) {
+    const reader = new FrameReader(source(whole.subarray(0, cut)), 1024);
+    await assert.rejects(
+      reader.next(),
+      (e: Error) => e instanceof FrameError && /truncated/.test(e.message),
+      `cut at ${cut}`,
+    );
+  }
+  const http = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  await assert.rejects(new FrameReader(source(http), 1024).next(), /does not start with "SHL1"/);
+  const bad = encodeMessage({ a: 1 });
+  bad[16] = 0xff;
+  await assert.rejects(new FrameReader(source(bad), 1024).next(), /not UTF-8 JSON/);
+  const header = encodeMessage({});
+  new DataView(header.buffer).setUint32(4, 1 << 20, true);
+  await assert.rejects(new FrameReader(source(header), 1024).next(), /header must be at most/);
+});
+
+Deno.test("a failed write fails that frame and every later one", async () => {
+  let writes = 0;
+  const writer = new FrameWriter({
+    write: () => ++writes === 1 ? Promise.reject(new Error("broken pipe")) : Promise.resolve(1),
+  });
+  await assert.rejects(writer.send({ a: 1 }), /broken pipe/);
+  await assert.rejects(writer.send({ a: 2 }), /broken pipe/);
+  assert.equal(writes, 1);
+});
