@@ -13,7 +13,7 @@ import { Engine, initBackend, type Network, resolveMetric } from "../shared/mode
 import { loadDataset } from "../shared/io/datasets.ts";
 import { type Dataset, toDataset } from "./data.ts";
 import { LocalPool } from "./local_pool.ts";
-import { NatsPool } from "./nats_pool.ts";
+import { DistributedPool } from "./distributed/pool.ts";
 import type { WorkerPool } from "./pool.ts";
 import { reduceSlices } from "./reduce.ts";
 
@@ -161,7 +161,7 @@ export async function distributedRows(
       await local.close();
     }
     for (const workers of options.workers) {
-      const pool = await NatsPool.create(engine, {
+      const pool = await DistributedPool.create(engine, {
         workers,
         backend: "auto",
         gradEncoding: options.encoding ?? "f32",

@@ -119,6 +119,7 @@ export async function launchWorkers(opts: LaunchOptions): Promise<LocalWorkers> 
       opts.backend,
       "--job",
       opts.job,
+      "--quiet",
       ...(gpu === undefined ? [] : ["--gpu", String(gpu)]),
       ...(opts.extraArgs?.[i] ?? []),
     ];

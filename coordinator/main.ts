@@ -23,7 +23,7 @@ import { plotHistory } from "../shared/io/plot/mod.ts";
 import { initBackend, layers, optimizers } from "../shared/model/mod.ts";
 import type { Callback } from "../shared/callbacks/mod.ts";
 import type { ArrayData } from "./data.ts";
-import { NotEnoughWorkersError, StoppedWaitingError } from "./nats_pool.ts";
+import { NotEnoughWorkersError, StoppedWaitingError } from "./distributed/pool.ts";
 import { natsAuthFromEnvAndFlags } from "../shared/io/nats/mod.ts";
 import { type Job, JobConfigError, parseJob, USAGE } from "./job.ts";
 import { type DistributeOptions, Sequential } from "./model.ts";

@@ -25,7 +25,7 @@ import {
 import { type DataLike, type Dataset, sampleShape, sliceRows, toDataset } from "./data.ts";
 import { LocalPool } from "./local_pool.ts";
 import { loadWeights, saveModel, saveWeights } from "./saving.ts";
-import { createNatsPool, type NatsPoolOptions } from "./nats_pool.ts";
+import { createDistributedPool, type DistributedPoolOptions } from "./distributed/pool.ts";
 import type { WorkerPool } from "./pool.ts";
 import { evalLogs, trainLoop, type TrainReport } from "./trainer.ts";
 
@@ -38,7 +38,7 @@ export interface CompileOptions {
 }
 
 /** Where the computation runs: `{ workers: 2 }` spawns local workers over an embedded NATS server. */
-export type DistributeOptions = Omit<NatsPoolOptions, "backend">;
+export type DistributeOptions = Omit<DistributedPoolOptions, "backend">;
 
 export interface FitOptions {
   /** @default 1 */
@@ -259,7 +259,7 @@ export class Model implements CallbackModel {
       seed: opts.seed ?? this.seed,
     });
     const pool: WorkerPool = opts.distribute
-      ? await createNatsPool(engine, {
+      ? await createDistributedPool(engine, {
         ...opts.distribute,
         backend: opts.backend ?? "auto",
         ...(opts.signal ? { signal: opts.signal } : {}),

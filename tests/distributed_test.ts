@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { layers } from "../mod.ts";
 import type { Model } from "../coordinator/model.ts";
-import { createNatsPool, NatsPool } from "../coordinator/nats_pool.ts";
+import { createDistributedPool, DistributedPool } from "../coordinator/distributed/pool.ts";
+import type { PoolEvent, PoolListener } from "../coordinator/distributed/events.ts";
 import { LocalPool } from "../coordinator/local_pool.ts";
 import { toDataset } from "../coordinator/data.ts";
 import { Engine, resolveMetric } from "../shared/model/mod.ts";
@@ -83,151 +84,174 @@ function childProcesses(needle: string): string[] {
   return found;
 }
 
-Deno.test("1, 2 and 3 workers end with the in-process weights and History", async () => {
-  const local = await inProcess("dense");
-  for (const workers of [1, 2, 3]) {
-    const model = build("dense");
-    const history = await model.fit(DATA.x, DATA.y, { ...FIT, distribute: { workers } });
-    assert.equal(model.lastFit!.workers, workers);
-    assert.equal(model.lastFit!.steps, 20);
-    const diff = maxAbsDiff(model.network.params, local.model.network.params);
-    assert.ok(diff <= 1e-5, `${workers} workers: max abs weight difference ${diff} > 1e-5`);
-    const h = historyDiff(history.history as Record<string, number[]>, local.history);
-    assert.ok(h <= 1e-5, `${workers} workers: History differs by ${h}`);
-  }
-});
+/** Bulk data over the data plane (direct) and through NATS: both give the in-process results. */
+const TRANSPORTS = ["direct", "nats"] as const;
 
-Deno.test("Dropout and whole-batch BatchNorm: 2 and 3 workers match the in-process History", async () => {
-  for (const kind of ["dropout", "batchnorm"] as const) {
-    const local = await inProcess(kind);
-    for (const workers of [2, 3]) {
-      const model = build(kind);
-      const history = await model.fit(DATA.x, DATA.y, { ...FIT, distribute: { workers } });
-      const h = historyDiff(history.history as Record<string, number[]>, local.history);
-      assert.ok(h <= 1e-4, `${kind}, ${workers} workers: History differs by ${h}`);
-      const diff = maxAbsDiff(model.network.params, local.model.network.params);
-      assert.ok(diff <= 1e-5, `${kind}, ${workers} workers: max abs weight difference ${diff}`);
-      const stateDiff = maxAbsDiff(model.network.state, local.model.network.state);
-      assert.ok(stateDiff <= 1e-5, `${kind}, ${workers} workers: moving statistics differ by ${stateDiff}`);
-    }
-  }
-});
+/** The pool events of a distributed run, for assertions. */
+function recorder(): { events: PoolEvent[]; listeners: PoolListener[] } {
+  const events: PoolEvent[] = [];
+  return { events, listeners: [(e) => events.push(e)] };
+}
 
-Deno.test("BatchNorm: a lost or rejected slice runs the whole step again on the survivors", async () => {
-  const local = await inProcess("batchnorm");
-  const model = build("batchnorm");
-  const { result: history, warnings } = await collectWarnings(() =>
-    model.fit(DATA.x, DATA.y, {
-      ...FIT,
-      distribute: { workers: 3, workerArgs: [["--fault", "nan-once"], [], ["--fault", "exit-once"]] },
-    })
-  );
-  for (const reason of [/non-finite values.*running the step again/, /Lost worker w2/, /interrupted/]) {
-    assert.ok(
-      warnings.some((w) => reason.test(w)),
-      `no warning matches ${reason}: ${JSON.stringify(warnings)}`,
-    );
-  }
-  assert.equal(model.lastFit!.workers, 2);
-  const diff = maxAbsDiff(model.network.params, local.model.network.params);
-  assert.ok(diff <= 1e-5, `max abs weight difference ${diff}`);
-  const h = historyDiff(history.history as Record<string, number[]>, local.history);
-  assert.ok(h <= 1e-4, `History differs by ${h}`);
-});
-
-Deno.test("faulty replies are rejected with a reason and the step is recomputed", async () => {
-  const local = await inProcess("dense");
-  const runs: { faults: string[]; reasons: RegExp[]; workersAfter: number }[] = [
-    {
-      faults: ["nan-once", "wrong-length-once", "wrong-step-once"],
-      reasons: [
-        /non-finite values/,
-        /its gradient has \d+ values/,
-        /it is for step 1, not the current step 0/,
-      ],
-      workersAfter: 3,
-    },
-    {
-      faults: ["wrong-job-once", "wrong-worker-once", "exit-once"],
-      reasons: [
-        /it is for job \w+x, not/,
-        /unknown worker "w1x"/,
-        /Lost worker w2 .*no responders|Lost worker w2 .*connection closed/,
-      ],
-      workersAfter: 2,
-    },
-  ];
-  for (const run of runs) {
-    const model = build("dense");
-    const { result: history, warnings } = await collectWarnings(() =>
-      model.fit(DATA.x, DATA.y, {
+for (const transport of TRANSPORTS) {
+  Deno.test(`${transport}: 1, 2 and 3 workers end with the in-process weights and History`, async () => {
+    const local = await inProcess("dense");
+    for (const workers of [1, 2, 3]) {
+      const model = build("dense");
+      const { events, listeners } = recorder();
+      const history = await model.fit(DATA.x, DATA.y, {
         ...FIT,
-        distribute: { workers: 3, workerArgs: run.faults.map((f) => ["--fault", f]) },
-      })
-    );
-    for (const reason of run.reasons) {
-      assert.ok(
-        warnings.some((w) => reason.test(w)),
-        `no warning matches ${reason}: ${JSON.stringify(warnings)}`,
-      );
+        distribute: { workers, transport, listeners },
+      });
+      assert.equal(model.lastFit!.workers, workers);
+      const links = events.flatMap((e) => e.type === "joined" ? [e.link] : []);
+      assert.deepEqual(links, Array(workers).fill(transport), "every worker joined on the job's transport");
+      assert.equal(model.lastFit!.steps, 20);
+      const diff = maxAbsDiff(model.network.params, local.model.network.params);
+      assert.ok(diff <= 1e-5, `${workers} workers: max abs weight difference ${diff} > 1e-5`);
+      const h = historyDiff(history.history as Record<string, number[]>, local.history);
+      assert.ok(h <= 1e-5, `${workers} workers: History differs by ${h}`);
     }
-    assert.equal(model.lastFit!.workers, run.workersAfter);
-    const diff = maxAbsDiff(model.network.params, local.model.network.params);
-    assert.ok(diff <= 1e-5, `${run.faults}: max abs weight difference ${diff}`);
-    assert.ok(historyDiff(history.history as Record<string, number[]>, local.history) <= 1e-5);
-  }
-});
-
-Deno.test("evaluate and predict split over workers combine exactly", async () => {
-  const model = build("batchnorm");
-  await model.fit(DATA.x, DATA.y, { ...FIT, epochs: 1 });
-  const metrics = [resolveMetric("accuracy", "sparse_categorical_crossentropy", 2)];
-  const engine = new Engine(model.network, { loss: "sparse_categorical_crossentropy", metrics, seed: 7 });
-  const ds = toDataset(DATA.x, DATA.y);
-  const local = new LocalPool(engine, "local");
-  await local.setData("d", ds);
-  const pool = await createNatsPool(engine, { workers: 3, backend: "auto" });
-  try {
-    assert.ok(pool instanceof NatsPool);
-    await pool.setData("d", ds);
-    await pool.setData("d", ds); // cached on the workers: only the hash travels
-    const { params, state } = model.network;
-    for (const batchSize of [32, 50, 1000]) {
-      assert.deepEqual(
-        await pool.evaluate("d", params, state, batchSize),
-        await local.evaluate("d", params, state, batchSize),
-      );
-      assert.deepEqual(
-        await pool.predict("d", params, state, batchSize),
-        await local.predict("d", params, state, batchSize),
-      );
-    }
-  } finally {
-    await pool.close();
-  }
-});
-
-Deno.test("fit with distribute (bf16 gradients) runs end to end and leaves no process behind", async () => {
-  const local = await inProcess("dense");
-  const model = build("dense");
-  const history = await model.fit(DATA.x, DATA.y, {
-    ...FIT,
-    distribute: { workers: 2, gradEncoding: "bf16" },
   });
-  const diff = maxAbsDiff(model.network.params, local.model.network.params);
-  assert.ok(diff > 0 && diff < 1e-2, `bf16 gradients: max abs weight difference ${diff}`);
-  assert.equal(history.history.loss!.length, 2);
-  assert.ok(history.history.val_loss![1]! < history.history.val_loss![0]! + 0.1);
-  assert.deepEqual(childProcesses("worker/main.ts"), []);
-  assert.deepEqual(childProcesses("nats-server"), []);
-});
+
+  Deno.test(`${transport}: Dropout and whole-batch BatchNorm: 2 and 3 workers match the in-process History`, async () => {
+    for (const kind of ["dropout", "batchnorm"] as const) {
+      const local = await inProcess(kind);
+      for (const workers of [2, 3]) {
+        const model = build(kind);
+        const history = await model.fit(DATA.x, DATA.y, { ...FIT, distribute: { workers, transport } });
+        const h = historyDiff(history.history as Record<string, number[]>, local.history);
+        assert.ok(h <= 1e-4, `${kind}, ${workers} workers: History differs by ${h}`);
+        const diff = maxAbsDiff(model.network.params, local.model.network.params);
+        assert.ok(diff <= 1e-5, `${kind}, ${workers} workers: max abs weight difference ${diff}`);
+        const stateDiff = maxAbsDiff(model.network.state, local.model.network.state);
+        assert.ok(stateDiff <= 1e-5, `${kind}, ${workers} workers: moving statistics differ by ${stateDiff}`);
+      }
+    }
+  });
+
+  Deno.test(`${transport}: BatchNorm: a lost or rejected slice runs the whole step again on the survivors`, async () => {
+    const local = await inProcess("batchnorm");
+    const model = build("batchnorm");
+    const { events, listeners } = recorder();
+    const history = await model.fit(DATA.x, DATA.y, {
+      ...FIT,
+      distribute: {
+        workers: 3,
+        transport,
+        listeners,
+        workerArgs: [["--fault", "nan-once"], [], ["--fault", "exit-once"]],
+      },
+    });
+    const seen = (check: (e: PoolEvent) => boolean, what: string) =>
+      assert.ok(events.some(check), `no ${what} event: ${JSON.stringify(events)}`);
+    seen(
+      (e) => e.type === "reply-rejected" && /non-finite values/.test(e.reason) && !e.recompute,
+      "rejection",
+    );
+    seen((e) => e.type === "dropped" && e.worker === "w2", "drop of w2");
+    seen((e) => e.type === "attempt-retried", "retried attempt");
+    assert.equal(model.lastFit!.workers, 2);
+    const diff = maxAbsDiff(model.network.params, local.model.network.params);
+    assert.ok(diff <= 1e-5, `max abs weight difference ${diff}`);
+    const h = historyDiff(history.history as Record<string, number[]>, local.history);
+    assert.ok(h <= 1e-4, `History differs by ${h}`);
+  });
+
+  Deno.test(`${transport}: faulty replies are rejected with a reason and the step is recomputed`, async () => {
+    const local = await inProcess("dense");
+    const runs: { faults: string[]; reasons: RegExp[]; workersAfter: number }[] = [
+      {
+        faults: ["nan-once", "wrong-length-once", "wrong-step-once"],
+        reasons: [
+          /non-finite values/,
+          /its gradient has \d+ values/,
+          /it is for step 1, not the current step 0/,
+        ],
+        workersAfter: 3,
+      },
+      {
+        faults: ["wrong-job-once", "wrong-worker-once", "exit-once"],
+        reasons: [
+          /it is for job \w+x, not/,
+          /unknown worker "w1x"/,
+          /Lost worker w2 .*(no responders|connection closed|process exited with code 3|data connection ended)/,
+        ],
+        workersAfter: 2,
+      },
+    ];
+    for (const run of runs) {
+      const model = build("dense");
+      const { result: history, warnings } = await collectWarnings(() =>
+        model.fit(DATA.x, DATA.y, {
+          ...FIT,
+          distribute: { workers: 3, transport, workerArgs: run.faults.map((f) => ["--fault", f]) },
+        })
+      );
+      for (const reason of run.reasons) {
+        assert.ok(
+          warnings.some((w) => reason.test(w)),
+          `no warning matches ${reason}: ${JSON.stringify(warnings)}`,
+        );
+      }
+      assert.equal(model.lastFit!.workers, run.workersAfter);
+      const diff = maxAbsDiff(model.network.params, local.model.network.params);
+      assert.ok(diff <= 1e-5, `${run.faults}: max abs weight difference ${diff}`);
+      assert.ok(historyDiff(history.history as Record<string, number[]>, local.history) <= 1e-5);
+    }
+  });
+
+  Deno.test(`${transport}: evaluate and predict split over workers combine exactly`, async () => {
+    const model = build("batchnorm");
+    await model.fit(DATA.x, DATA.y, { ...FIT, epochs: 1 });
+    const metrics = [resolveMetric("accuracy", "sparse_categorical_crossentropy", 2)];
+    const engine = new Engine(model.network, { loss: "sparse_categorical_crossentropy", metrics, seed: 7 });
+    const ds = toDataset(DATA.x, DATA.y);
+    const local = new LocalPool(engine, "local");
+    await local.setData("d", ds);
+    const pool = await createDistributedPool(engine, { workers: 3, backend: "auto", transport });
+    try {
+      assert.ok(pool instanceof DistributedPool);
+      await pool.setData("d", ds);
+      await pool.setData("d", ds); // cached on the workers: only the hash travels
+      const { params, state } = model.network;
+      for (const batchSize of [32, 50, 1000]) {
+        assert.deepEqual(
+          await pool.evaluate("d", params, state, batchSize),
+          await local.evaluate("d", params, state, batchSize),
+        );
+        assert.deepEqual(
+          await pool.predict("d", params, state, batchSize),
+          await local.predict("d", params, state, batchSize),
+        );
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
+  Deno.test(`${transport}: fit with distribute (bf16 gradients) runs end to end and leaves no process behind`, async () => {
+    const local = await inProcess("dense");
+    const model = build("dense");
+    const history = await model.fit(DATA.x, DATA.y, {
+      ...FIT,
+      distribute: { workers: 2, gradEncoding: "bf16", transport },
+    });
+    const diff = maxAbsDiff(model.network.params, local.model.network.params);
+    assert.ok(diff > 0 && diff < 1e-2, `bf16 gradients: max abs weight difference ${diff}`);
+    assert.equal(history.history.loss!.length, 2);
+    assert.ok(history.history.val_loss![1]! < history.history.val_loss![0]! + 0.1);
+    assert.deepEqual(childProcesses("worker/main.ts"), []);
+    assert.deepEqual(childProcesses("nats-server"), []);
+  });
+}
 
 Deno.test("external workers that never join give an error saying how to start them", async () => {
   await using server = await startNatsServer();
   const model = build("dense");
   const engine = new Engine(model.network, { loss: "sparse_categorical_crossentropy", metrics: [], seed: 7 });
   await assert.rejects(
-    createNatsPool(engine, { workers: 2, nats: server.url, backend: "auto", joinTimeoutSeconds: 0.5 }),
+    createDistributedPool(engine, { workers: 2, nats: server.url, backend: "auto", joinTimeoutSeconds: 0.5 }),
     (error: Error) => {
       assert.match(error.message, /2 workers were needed and 0 joined within 0.5 s/);
       assert.ok(error.message.includes(`deno task worker --nats ${server.url}`));

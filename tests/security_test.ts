@@ -11,7 +11,6 @@ import { layers, optimizers, Sequential } from "../mod.ts";
 import {
   connectNats,
   connectOptions,
-  jobSubjects,
   localCredentials,
   type NatsAuth,
   natsAuthFromEnvAndFlags,
@@ -20,6 +19,7 @@ import {
   startNatsServer,
 } from "../shared/io/nats/mod.ts";
 import { WORKER_MAIN } from "../coordinator/launcher.ts";
+import { jobSubjects } from "../shared/io/protocol/mod.ts";
 import { makeCertificates } from "./support/certificates.ts";
 import { parseWorkerArgs } from "../worker/cli.ts";
 

@@ -8,14 +8,13 @@ import { z } from "npm:zod@4.6.7";
 import { BACKEND_REQUESTS } from "../shared/model/mod.ts";
 import {
   assertNoSecretInUrl,
-  JobIdSchema,
   NATS_AUTH_FLAG_OPTIONS,
   NATS_AUTH_USAGE,
   natsAuthFromEnvAndFlags,
   natsAuthSourcesFromFlags,
   type ReadTextFile,
-  WorkerNameSchema,
 } from "../shared/io/nats/mod.ts";
+import { JobIdSchema, WorkerNameSchema } from "../shared/io/protocol/mod.ts";
 import { FAULTS } from "./faults.ts";
 import type { WorkerOptions } from "./worker.ts";
 
@@ -27,6 +26,7 @@ export const USAGE = `Usage: deno task worker --nats URL [options]
   --backend NAME   ${BACKEND_REQUESTS.join(" | ")} (default: what the coordinator asks for)
   --gpu N          GPU id: sets CUDA_VISIBLE_DEVICES=N before a backend loads
   --job ID         serve only this job, then exit (default: serve every job announced)
+  --quiet          no line for routine events (connected, joined); problems are still reported
 ${NATS_AUTH_USAGE}
   --fault KIND     for tests only: ${FAULTS.join(" | ")}
   --help           print this text`;
@@ -58,6 +58,7 @@ export function parseWorkerArgs(
       gpu: { type: "string" },
       job: { type: "string" },
       fault: { type: "string" },
+      quiet: { type: "boolean" },
       ...NATS_AUTH_FLAG_OPTIONS,
       help: { type: "boolean" },
     },
@@ -92,5 +93,6 @@ export function parseWorkerArgs(
     ...(v.gpu === undefined ? {} : { gpu: v.gpu }),
     ...(v.job === undefined ? {} : { job: v.job }),
     ...(v.fault === undefined ? {} : { fault: v.fault as WorkerOptions["fault"] & string }),
+    ...(values.quiet ? { quiet: true } : {}),
   };
 }

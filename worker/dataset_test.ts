@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { datasetFromBody, gatherBatch, rangeOf } from "./dataset.ts";
+import { gatherBatch, rangeOf } from "./dataset.ts";
+import { decodeDataset as datasetFromBody } from "../shared/io/protocol/mod.ts";
 
 const body = Float32Array.from([0, 1, 2, 3, 4, 5, /* y */ 10, 11, 12]);
 

@@ -1,6 +1,7 @@
 /**
  * The worker process (`deno task worker`): joins jobs on a NATS server and computes what the
- * coordinator asks for. Exits cleanly on SIGTERM and SIGINT.
+ * coordinator asks for. SIGTERM and SIGINT end it within 5 s: cleanly when it can, by force
+ * (watchdog_thread.ts) when its main thread is blocked.
  *
  * @module
  */
@@ -19,6 +20,7 @@ if (!options) {
 }
 // Before any backend loads: a CUDA build reads this when it initializes.
 if (options.gpu !== undefined) Deno.env.set("CUDA_VISIBLE_DEVICES", String(options.gpu));
+new Worker(new URL("./watchdog_thread.ts", import.meta.url).href, { type: "module" });
 const { runWorker } = await import("./worker.ts");
 const controller = new AbortController();
 for (const signal of ["SIGTERM", "SIGINT"] as const) {

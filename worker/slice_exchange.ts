@@ -4,11 +4,12 @@
  *
  * TF.js runs a layer's forward and gradient functions synchronously, so {@link SliceExchange.gather}
  * cannot await a message. Instead this thread blocks (`Atomics.wait`) while a helper thread
- * (slice_exchange_thread.ts), with its own NATS connection, publishes the slice's part on
- * `shoal.<job>.sync.<version>`, collects every slice's part of that exchange and wakes it. When an
- * attempt at a step fails (a worker lost mid-step), the coordinator publishes an abort on the same
- * subject: slices blocked on the lost worker's part wake with a {@link StepAbortedError} and serve the
- * retry.
+ * (slice_exchange_thread.ts), with its own connection to the coordinator, sends the slice's part and
+ * waits for every slice's part of that exchange, gathered by the coordinator, then wakes it. The
+ * helper reaches the coordinator over its own `sync` data-plane connection, or through NATS (parts on
+ * `shoal.<job>.part`, gathered parts on `shoal.<job>.sync.<version>`). When an attempt at a step fails
+ * (a worker lost mid-step), the coordinator sends an abort: slices blocked on the lost worker's part
+ * wake with a {@link StepAbortedError} and serve the retry.
  *
  * @module
  */
@@ -23,12 +24,16 @@ export class StepAbortedError extends Error {
   override name = "StepAbortedError";
 }
 
+/** How the helper thread reaches the coordinator. */
+export type ExchangeRoute =
+  | { via: "nats"; servers: string; auth?: NatsAuth }
+  | { via: "direct"; addresses: string[]; secret: string; caCerts?: string[] };
+
 /** Messages from this thread to the helper thread. */
 export type ToThread =
   | {
     type: "start";
-    servers: string;
-    auth?: NatsAuth;
+    route: ExchangeRoute;
     name: string;
     job: string;
     control: SharedArrayBuffer;
@@ -50,9 +55,8 @@ export type ToThread =
 export type FromThread = { type: "ready" } | { type: "failed"; error: string } | { type: "closed" };
 
 export interface SliceExchangeOptions {
-  /** NATS server URL(s). */
-  servers: string;
-  auth?: NatsAuth;
+  /** How to reach the coordinator. */
+  route: ExchangeRoute;
   /** Worker name (for logs and the connection name). */
   name: string;
   job: string;
@@ -61,7 +65,7 @@ export interface SliceExchangeOptions {
 }
 
 /** A running helper thread; {@link forSlice} gives the exchange of one slice of one step attempt. */
-export class NatsSliceExchange {
+export class ThreadSliceExchange {
   readonly #thread: Worker;
   readonly #control = new Int32Array(new SharedArrayBuffer(8));
   readonly #timeoutMs: number;
@@ -84,15 +88,14 @@ export class NatsSliceExchange {
   }
 
   /** Starts the helper thread and its connection; resolves once it listens. */
-  static async start(opts: SliceExchangeOptions): Promise<NatsSliceExchange> {
+  static async start(opts: SliceExchangeOptions): Promise<ThreadSliceExchange> {
     const thread = new Worker(new URL("./slice_exchange_thread.ts", import.meta.url).href, {
       type: "module",
     });
-    const exchange = new NatsSliceExchange(thread, opts.timeoutMs ?? 120_000);
+    const exchange = new ThreadSliceExchange(thread, opts.timeoutMs ?? 120_000);
     const message: ToThread = {
       type: "start",
-      servers: opts.servers,
-      ...(opts.auth ? { auth: opts.auth } : {}),
+      route: opts.route,
       name: opts.name,
       job: opts.job,
       control: exchange.#control.buffer as SharedArrayBuffer,

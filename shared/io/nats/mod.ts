@@ -11,7 +11,6 @@ export * from "./float_encoding.ts";
 export * from "./chunking.ts";
 export * from "./flush_pacer.ts";
 export * from "./safe_subscribe.ts";
-export * from "./protocol.ts";
 export * from "./auth.ts";
 export * from "./server_config.ts";
 export * from "./allocator.ts";

@@ -4,15 +4,16 @@
  * a ConfigMap; secrets may stay in the pod environment with `{ env: "NAME" }`, which the server
  * resolves itself).
  *
- * Permissions follow the protocol in protocol.ts (`J` is any job id, `N` any worker name):
+ * Permissions follow the protocol in shared/io/protocol/messages.ts (`J` is any job id, `N` any
+ * worker name, `V` a weights version):
  *
  * | role | may publish | may subscribe |
  * | --- | --- | --- |
- * | coordinator | `shoal.J.hello`, `shoal.J.weights`, `shoal.J.w.N`, `shoal.J.w.N.alive`, `shoal.J.end`, `shoal.J.heartbeat`, `shoal.J.sync.V`, `_INBOX.>` | `shoal.J.join`, `shoal.J.ready`, `_INBOX.>` |
- * | worker | `shoal.J.join`, `shoal.J.ready`, `shoal.J.sync.V`, `_INBOX.>` | `shoal.J.hello`, `shoal.J.weights`, `shoal.J.w.N`, `shoal.J.w.N.alive`, `shoal.J.end`, `shoal.J.heartbeat`, `shoal.J.sync.V`, `_INBOX.>` |
+ * | coordinator | `shoal.J.hello`, `shoal.J.weights`, `shoal.J.w.N`, `shoal.J.w.N.alive`, `shoal.J.end`, `shoal.J.heartbeat`, `shoal.J.sync.V`, `_INBOX.>` | `shoal.J.join`, `shoal.J.ready`, `shoal.J.part`, `_INBOX.>` |
+ * | worker | `shoal.J.join`, `shoal.J.ready`, `shoal.J.part`, `_INBOX.>` | `shoal.J.hello`, `shoal.J.weights`, `shoal.J.w.N`, `shoal.J.w.N.alive`, `shoal.J.end`, `shoal.J.heartbeat`, `shoal.J.sync.V`, `_INBOX.>` |
  *
- * `shoal.J.sync.V` is the slice exchange of a step: workers publish to each other there, and the
- * coordinator publishes aborts.
+ * The slice exchange of a step goes through the coordinator: workers publish their parts on
+ * `shoal.J.part`, the coordinator publishes the gathered parts and aborts on `shoal.J.sync.V`.
  * `_INBOX.>` carries request replies both ways (a worker's gradient is the reply to the coordinator's
  * request; the coordinator's join answer is the reply to a worker's request). Anything else is
  * refused by the server with a permissions violation: a worker credential cannot announce jobs,
@@ -31,7 +32,7 @@ export interface RolePermissions {
   readonly subscribe: readonly string[];
 }
 
-/** What the coordinator sends and workers receive: the job's control subjects. */
+/** What the coordinator sends and workers receive: the job's control subjects and the gathered slice exchange. */
 const CONTROL_SUBJECTS = [
   "shoal.*.hello",
   "shoal.*.weights",
@@ -39,23 +40,21 @@ const CONTROL_SUBJECTS = [
   "shoal.*.w.*.alive",
   "shoal.*.end",
   "shoal.*.heartbeat",
+  "shoal.*.sync.*",
 ];
 
 /** What workers send and the coordinator receives. */
-const WORKER_SUBJECTS = ["shoal.*.join", "shoal.*.ready"];
-
-/** The slice exchange among a step's workers (protocol.ts `sync`). */
-const SYNC_SUBJECT = "shoal.*.sync.*";
+const WORKER_SUBJECTS = ["shoal.*.join", "shoal.*.ready", "shoal.*.part"];
 
 /** What each role may do; see the module table. Both use request/reply inboxes. */
 export const ROLE_PERMISSIONS: Readonly<Record<NatsRole, RolePermissions>> = {
   coordinator: {
-    publish: [...CONTROL_SUBJECTS, SYNC_SUBJECT, "_INBOX.>"],
+    publish: [...CONTROL_SUBJECTS, "_INBOX.>"],
     subscribe: [...WORKER_SUBJECTS, "_INBOX.>"],
   },
   worker: {
-    publish: [...WORKER_SUBJECTS, SYNC_SUBJECT, "_INBOX.>"],
-    subscribe: [...CONTROL_SUBJECTS, SYNC_SUBJECT, "_INBOX.>"],
+    publish: [...WORKER_SUBJECTS, "_INBOX.>"],
+    subscribe: [...CONTROL_SUBJECTS, "_INBOX.>"],
   },
 };
 

@@ -1,30 +1,50 @@
 /**
- * The messages between a coordinator and its workers, as zod schemas of the wire headers (codec.ts
- * carries each header with a binary body). Every subject starts with `shoal.<job>.`.
+ * The messages between a coordinator and its workers: zod schemas of the wire headers (each header
+ * travels with a binary body, see shared/io/nats/codec.ts; bodies.ts encodes and decodes the bodies).
+ *
+ * NATS is the control plane. Every subject starts with `shoal.<job>.`:
  *
  * | subject | from → to | pattern | header | body |
  * | --- | --- | --- | --- | --- |
  * | `shoal.<job>.hello` | coordinator → idle workers | publish, repeated until enough joined | {@link Hello} | — |
  * | `shoal.<job>.join` | worker → coordinator | request | {@link JoinRequest} → {@link JoinReply} | — |
  * | `shoal.<job>.ready` | worker → coordinator | request | {@link ReadyRequest} → {@link Ack} | — |
- * | `shoal.<job>.weights` | coordinator → all workers | publish (server fan-out) | {@link WeightsHeader} | params ‖ state, f32 |
- * | `shoal.<job>.w.<worker>` | coordinator → one worker | request | {@link WorkRequest} → {@link WorkReply} | see below |
+ * | `shoal.<job>.heartbeat` | coordinator → all workers | publish | {@link Heartbeat} | — |
  * | `shoal.<job>.end` | coordinator → all workers | publish | {@link EndHeader} | — |
- * | `shoal.<job>.sync.<version>` | worker → the step's workers; coordinator → them to abort | publish | {@link SyncHeader} | the slice's part, f32 |
  *
- * Work request bodies: `data`: every input array then y, f32, rows first; `train`: the slice's row
- * indices, i32. Reply bodies: `train`: the gradient in `encoding`, then per BatchNorm layer its mean
- * and variance (f32); `predict`: the outputs, f32. A worker that fails answers `{ kind: "error" }`.
+ * Bulk data goes over the data plane (shared/io/data_plane): each worker holds a `work` connection to
+ * the coordinator, and a `sync` connection when the model's slices exchange partial results. The
+ * coordinator announces the addresses and a per-job secret in the {@link JobSpec} it gives joined
+ * workers only. Frames ({@link DataFrame}):
  *
- * `sync` carries what the slices of one training step share mid-computation (BatchNormalization's
- * partial moments and gradient sums, so it normalizes over the whole batch): every slice publishes its
- * part of each exchange and reads all the others'. The coordinator publishes `abort` there when an
- * attempt at the step fails, so slices waiting for a lost worker's part stop and take the retry.
+ * | frame | connection | from → to | body |
+ * | --- | --- | --- | --- |
+ * | `weights` | work | coordinator → worker | params ‖ state, f32 |
+ * | `req` / `rep` | work | coordinator → worker → coordinator | a {@link WorkRequest}'s / {@link WorkReply}'s body |
+ * | `leave` | work | coordinator → worker | — |
+ * | `part` | sync | worker → coordinator | the slice's part, f32 |
+ * | `gathered` / `abort` | sync | coordinator → workers | every slice's part in slice order, f32 / — |
+ *
+ * A worker that cannot reach the data plane (or a job with `transport: "nats"`) gets the same
+ * messages through NATS instead:
+ *
+ * | subject | from → to | pattern | header | body |
+ * | --- | --- | --- | --- | --- |
+ * | `shoal.<job>.weights` | coordinator → workers | publish (server fan-out) | {@link WeightsHeader} | params ‖ state, f32 |
+ * | `shoal.<job>.w.<worker>` | coordinator → one worker | request | {@link WorkRequest} → {@link WorkReply} | see bodies.ts |
+ * | `shoal.<job>.part` | worker → coordinator | publish | {@link SyncHeader} `part` | the slice's part, f32 |
+ * | `shoal.<job>.sync.<version>` | coordinator → workers | publish | {@link SyncHeader} `gathered` / `abort` | all parts, f32 |
+ *
+ * The slice exchange (`part`, `gathered`, `abort`) carries what the slices of one training step share
+ * mid-computation (BatchNormalization's partial moments and gradient sums, so it normalizes over the
+ * whole batch): the coordinator gathers every slice's part of one exchange and sends all of them to
+ * each slice. It sends `abort` when an attempt at the step fails, so slices waiting for a lost
+ * worker's part stop and take the retry.
  *
  * @module
  */
 import { z } from "npm:zod@4.6.7";
-import { FloatEncodingSchema } from "./float_encoding.ts";
+import { FloatEncodingSchema } from "../nats/float_encoding.ts";
 
 /** A job id: one subject token (letters, digits, `_`, `-`). */
 export const JobIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
@@ -40,9 +60,11 @@ export function jobSubjects(job: string): {
   end: string;
   heartbeat: string;
   worker: (name: string) => string;
-  /** The slice exchange of one step attempt (weights version). */
+  /** Slice-exchange parts, worker → coordinator. */
+  part: string;
+  /** The gathered parts and aborts of one step attempt (weights version), coordinator → workers. */
   sync: (version: number) => string;
-  /** Every step's slice exchange, to subscribe to. */
+  /** Every step attempt's `sync`, to subscribe to. */
   syncAll: string;
 } {
   const base = `shoal.${job}`;
@@ -54,6 +76,7 @@ export function jobSubjects(job: string): {
     end: `${base}.end`,
     heartbeat: `${base}.heartbeat`,
     worker: (name: string) => `${base}.w.${name}`,
+    part: `${base}.part`,
     sync: (version: number) => `${base}.sync.${version}`,
     syncAll: `${base}.sync.*`,
   };
@@ -64,6 +87,14 @@ export const ANY_HELLO = "shoal.*.hello";
 
 /** A coordinator looking for workers. */
 export const Hello = z.object({ job: JobIdSchema, wanted: z.int().positive() });
+
+/**
+ * How bulk data (weights, gradients, slice exchanges, datasets) travels: `direct` over the data plane
+ * (a worker that cannot reach it is refused), `nats` through the NATS server, `auto` direct where the
+ * worker reaches the data plane and NATS otherwise.
+ */
+export const TransportSchema = z.enum(["auto", "direct", "nats"]);
+export type Transport = z.output<typeof TransportSchema>;
 
 /** A worker offering itself to a job. */
 export const JoinRequest = z.object({
@@ -86,6 +117,11 @@ export const JobSpec = z.object({
   /** Backend the coordinator asks for; a worker's own `--backend` wins. */
   backend: z.string(),
   gradEncoding: FloatEncodingSchema,
+  /** How bulk data travels: see {@link TransportSchema}. */
+  transport: TransportSchema,
+  /** Where the data plane listens and its secret; absent with `transport: "nats"`. */
+  dataPlane: z.object({ addresses: z.array(z.string()).min(1), secret: z.string().regex(/^[0-9a-f]{64}$/) })
+    .optional(),
 });
 
 /** Accepted (with the job) or refused (with why). */
@@ -103,6 +139,15 @@ export const ReadyRequest = z.object({
   device: z.string(),
   params: LayoutSpec,
   state: LayoutSpec,
+  /** How this worker's bulk data travels. */
+  link: z.enum(["direct", "nats"]),
+  /** Why the link is NATS when the job offered a data plane. */
+  linkNote: z.string().optional(),
+  /** Milliseconds of one forward pass over {@link warmupRows} rows, measured after setup. */
+  warmupMs: z.number().nonnegative(),
+  warmupRows: z.int().positive(),
+  /** Milliseconds of the worker's join request round trip. */
+  rttMs: z.number().nonnegative(),
   error: z.string().optional(),
 });
 
@@ -132,6 +177,9 @@ export const WorkRequest = z.discriminatedUnion("kind", [
     y: Shape.nullable(),
     /** True when the body is empty and only a cache hit is asked for. */
     probe: z.boolean(),
+    /** The body holds floats `offset..offset + body length` of `total` (the dataset travels in parts). */
+    offset: z.int().nonnegative(),
+    total: z.int().nonnegative(),
   }),
   z.object({
     kind: z.literal("train"),
@@ -193,7 +241,6 @@ export const WorkReply = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("error"), job: z.string(), worker: z.string(), error: z.string() }),
 ]);
 
-/** The job is over: workers leave it. */
 /**
  * The coordinator's heartbeat, every `intervalMs`: a worker not named in `members` leaves the job (and
  * may join again); a worker that hears none for `misses` intervals while connected leaves it as vanished.
@@ -209,15 +256,25 @@ export const Heartbeat = z.object({
 });
 export type Heartbeat = z.infer<typeof Heartbeat>;
 
+/** The job is over: workers leave it. */
 export const EndHeader = z.object({ job: JobIdSchema, reason: z.string() });
 
-/** One slice's part of exchange number `call` of a step attempt, or the attempt's abort. */
+/** Slice-exchange messages on NATS: a slice's part of exchange `call` of an attempt, all parts gathered, or the attempt's abort. */
 export const SyncHeader = z.discriminatedUnion("kind", [
   z.object({
     kind: z.literal("part"),
     job: JobIdSchema,
+    worker: WorkerNameSchema,
     version: z.int().nonnegative(),
     slice: z.int().nonnegative(),
+    slices: z.int().positive(),
+    call: z.int().nonnegative(),
+  }),
+  z.object({
+    kind: z.literal("gathered"),
+    job: JobIdSchema,
+    version: z.int().nonnegative(),
+    slices: z.int().positive(),
     call: z.int().nonnegative(),
   }),
   z.object({
@@ -238,3 +295,27 @@ export type WeightsHeader = z.output<typeof WeightsHeader>;
 export type WorkRequest = z.output<typeof WorkRequest>;
 export type WorkReply = z.output<typeof WorkReply>;
 export type EndHeader = z.output<typeof EndHeader>;
+
+/** Data-plane frames; see the module table. */
+export const DataFrame = z.discriminatedUnion("t", [
+  WeightsHeader.extend({ t: z.literal("weights") }),
+  z.object({ t: z.literal("req"), id: z.int().nonnegative(), req: WorkRequest }),
+  z.object({ t: z.literal("rep"), id: z.int().nonnegative(), rep: WorkReply }),
+  /** The worker leaves: dropped (it may join again), or the job `ended`. */
+  z.object({ t: z.literal("leave"), reason: z.string(), ended: z.boolean() }),
+  z.object({
+    t: z.literal("part"),
+    version: z.int().nonnegative(),
+    slice: z.int().nonnegative(),
+    slices: z.int().positive(),
+    call: z.int().nonnegative(),
+  }),
+  z.object({
+    t: z.literal("gathered"),
+    version: z.int().nonnegative(),
+    slices: z.int().positive(),
+    call: z.int().nonnegative(),
+  }),
+  z.object({ t: z.literal("abort"), version: z.int().nonnegative(), reason: z.string() }),
+]);
+export type DataFrame = z.output<typeof DataFrame>;

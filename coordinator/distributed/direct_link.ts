@@ -1,0 +1,108 @@
+/**
+ * A worker reached over the data plane: its authenticated `work` connection carries weights and
+ * requests out and replies back, each reply naming its request's id. A closed connection is seen at
+ * once (a killed worker's socket is closed by its kernel), so no liveness probes are needed.
+ *
+ * @module
+ */
+import type { Body } from "../../shared/io/nats/mod.ts";
+import type { FrameChannel } from "../../shared/io/data_plane/mod.ts";
+import { DataFrame, type WeightsHeader, type WorkRequest } from "../../shared/io/protocol/mod.ts";
+import {
+  LinkLostError,
+  LinkTimeoutError,
+  type Reply,
+  type RequestOptions,
+  type WorkerLink,
+} from "./links.ts";
+
+/** Milliseconds a dropped worker's `leave` frame gets before its connection closes. */
+const LEAVE_GRACE_MS = 100;
+
+interface Pending {
+  resolve: (reply: Reply) => void;
+  reject: (error: unknown) => void;
+}
+
+/** The data-plane link of one worker. */
+export class DirectLink implements WorkerLink {
+  readonly kind = "direct" as const;
+  readonly address: string;
+  readonly #channel: FrameChannel;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 0;
+
+  /** Serves `channel`'s replies until it ends; `onEnded` hears why it ended. */
+  constructor(channel: FrameChannel, address: string, onEnded: (reason: string) => void) {
+    this.#channel = channel;
+    this.address = address;
+    void this.#readReplies();
+    void channel.ended.then((error) => {
+      const lost = new LinkLostError(
+        `its data connection ended: ${error.message.replace(/^.*?ended: /, "")}`,
+      );
+      for (const pending of this.#pending.values()) pending.reject(lost);
+      this.#pending.clear();
+      onEnded(lost.message);
+    });
+  }
+
+  /** True once the connection ended. */
+  get isClosed(): boolean {
+    return this.#channel.isClosed;
+  }
+
+  async #readReplies(): Promise<void> {
+    for (;;) {
+      const frame = await this.#channel.next();
+      if (!frame) return;
+      const parsed = DataFrame.safeParse(frame.header);
+      if (!parsed.success || parsed.data.t !== "rep") {
+        this.#channel.close(
+          `the worker sent a frame that is not a reply: ${JSON.stringify(frame.header).slice(0, 200)}`,
+        );
+        return;
+      }
+      // A reply whose request timed out or was aborted is dropped.
+      this.#pending.get(parsed.data.id)?.resolve({ header: parsed.data.rep, body: frame.body });
+    }
+  }
+
+  request(header: WorkRequest, body: Body | undefined, opts: RequestOptions): Promise<Reply> {
+    const id = this.#nextId++;
+    const { promise, resolve, reject } = Promise.withResolvers<Reply>();
+    const timer = setTimeout(
+      () =>
+        reject(
+          new LinkTimeoutError(
+            `no reply within its step deadline of ${(opts.timeoutMs / 1000).toFixed(1)} s`,
+          ),
+        ),
+      opts.timeoutMs,
+    );
+    const onAbort = () => reject(opts.signal.reason);
+    opts.signal.addEventListener("abort", onAbort, { once: true });
+    if (opts.signal.aborted) onAbort();
+    this.#pending.set(id, { resolve, reject });
+    this.#channel.send({ t: "req", id, req: header }, body).catch((error) =>
+      reject(new LinkLostError(error.message))
+    );
+    return promise.finally(() => {
+      clearTimeout(timer);
+      opts.signal.removeEventListener("abort", onAbort);
+      this.#pending.delete(id);
+    });
+  }
+
+  async sendWeights(header: WeightsHeader, body: Body): Promise<void> {
+    await this.#channel.send({ t: "weights", ...header }, body);
+  }
+
+  close(reason: string, ended = false): void {
+    if (this.#channel.isClosed) return;
+    // The worker leaves the job on this frame, or on the closed connection: a stopped worker does
+    // not read, so the frame gets a moment, not a promise.
+    void this.#channel.send({ t: "leave", reason, ended }).catch(() => {});
+    setTimeout(() => this.#channel.close(reason), LEAVE_GRACE_MS);
+  }
+}

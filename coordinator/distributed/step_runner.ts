@@ -1,0 +1,490 @@
+/**
+ * Runs steps, evaluations and predictions on the live members of a {@link Roster}: one slice of the
+ * batch (or run of chunks) per member, each sent over the member's link, every reply checked (job,
+ * step, worker, length, finite values) before it counts. Results come back in slice order, never
+ * arrival order.
+ *
+ * Faults: a lost member is dropped and its slice recomputed, with the same rows and row offset, on
+ * another member; a member that misses its deadline is lost too. A deadline is a factor times the
+ * member's slowest recent round of that kind (scaled to the rows asked), and for its first request of
+ * a kind one derived from what the worker measured at setup (a forward pass, its round trip) and the
+ * model's size. When the slices exchange partial results mid-step (BatchNormalization), a slice cannot
+ * be recomputed alone: a lost member or a rejected slice aborts the attempt for all slices and the step
+ * runs again. When the connection to NATS drops, the attempt runs again under new weights (version),
+ * after the host waited for it; a step is computed for the trainer once, so no update is applied twice.
+ *
+ * @module
+ */
+import type { Body, FloatEncoding } from "../../shared/io/nats/mod.ts";
+import {
+  decodePredict,
+  decodeTrainReply,
+  encodeIndices,
+  type WorkRequest,
+} from "../../shared/io/protocol/mod.ts";
+import type { Engine, EvalResult, SliceResult } from "../../shared/model/mod.ts";
+import type { StepRequest } from "../pool.ts";
+import type { PoolEvents } from "./events.ts";
+import { ConnectionInterruptedError, LinkLostError, LinkTimeoutError, type Reply } from "./links.ts";
+import type { Member, Roster } from "./roster.ts";
+
+/** Options of the {@link StepRunner}; the pool documents them (DistributedPoolOptions). */
+export interface StepRunnerOptions {
+  job: string;
+  gradEncoding: FloatEncoding;
+  stepTimeoutFactor: number;
+  stepTimeoutFloorMs: number;
+  requestTimeoutMs: number;
+}
+
+/** What the runner needs from its pool between and around attempts. */
+export interface StepHost {
+  /** A step boundary: admits joiners, waits below `minWorkers` (or throws). */
+  boundary(): Promise<void>;
+  /** After an interrupted attempt: waits for the connection and the members. */
+  recover(): Promise<void>;
+  /** Sends params ‖ state to every live member; returns the version requests name. */
+  publishWeights(params: Float32Array, state: Float32Array): Promise<number>;
+  /** The slice exchange of attempt `version` runs with `workers[k]` on slice k. */
+  beginExchange(version: number, workers: readonly string[]): void;
+  /** Wakes the slices of a failed attempt that wait in its exchange. */
+  abortExchange(version: number, reason: string): void;
+}
+
+/** The attempt must run again: the connection was interrupted, or no worker is left to run it. */
+export class RetryAttempt extends Error {
+  override name = "RetryAttempt";
+}
+
+/** Round times kept per worker and kind for its step deadline. */
+const ROUNDS_KEPT = 20;
+/** A link assumed at least this fast (bytes per millisecond) for a first deadline: 25 MB/s. */
+const SLOWEST_LINK_BYTES_PER_MS = 25_000;
+/** A backward pass costs about this many forward passes. */
+const BACKWARD_FACTOR = 3;
+
+/** What the attempts at one step have seen. */
+interface StepTally {
+  /** Attempts given up because a slice was lost or rejected (slices computed together). */
+  failures: number;
+  /** Replies rejected for non-finite values; a second one is accepted (the model diverged). */
+  nonFinite: number;
+}
+
+/** Median phase timings of the training steps, in milliseconds. */
+export type StepTimings = {
+  steps: number;
+  /** Sending the weights (encode + hand to the sockets or the server). */
+  publish_ms: number;
+  /** Weights sent → last slice decoded. */
+  round_ms: number;
+  /** Longest worker-reported forward + backward time of the step. */
+  compute_ms: number;
+  /** round − compute: transfer, queueing and (de)coding. */
+  transfer_ms: number;
+};
+
+/** See the module doc. */
+export class StepRunner {
+  readonly #roster: Roster;
+  readonly #engine: Engine;
+  readonly #host: StepHost;
+  readonly #events: PoolEvents;
+  readonly #opts: StepRunnerOptions;
+  /** Round times per `worker:kind`. */
+  readonly #rounds = new Map<string, { ms: number; rows: number }[]>();
+  readonly #times = { publish: [] as number[], round: [] as number[], compute: [] as number[] };
+  /** The step being computed (−1 before the first), and the last one computed. */
+  currentStep = -1;
+  #lastStep = -1;
+
+  constructor(roster: Roster, engine: Engine, host: StepHost, events: PoolEvents, opts: StepRunnerOptions) {
+    this.#roster = roster;
+    this.#engine = engine;
+    this.#host = host;
+    this.#events = events;
+    this.#opts = opts;
+  }
+
+  /** Median phase timings of the training steps so far. */
+  timings(): StepTimings {
+    const round = median(this.#times.round);
+    const compute = median(this.#times.compute);
+    return {
+      steps: this.#times.round.length,
+      publish_ms: median(this.#times.publish),
+      round_ms: round,
+      compute_ms: compute,
+      transfer_ms: round - compute,
+    };
+  }
+
+  /** Forgets a worker's round times (it rejoined: its first request gets a first deadline again). */
+  forgetRounds(worker: string): void {
+    for (const key of [...this.#rounds.keys()]) if (key.startsWith(`${worker}:`)) this.#rounds.delete(key);
+  }
+
+  async trainStep(data: string, req: StepRequest): Promise<SliceResult[]> {
+    if (req.step <= this.#lastStep) {
+      throw new RangeError(
+        `Cannot run step ${req.step} of job ${this.#opts.job} as step ${this.#lastStep} already ran: ` +
+          "step ids must increase so that no optimizer update is applied twice",
+      );
+    }
+    this.currentStep = req.step;
+    const tally: StepTally = { failures: 0, nonFinite: 0 };
+    const results = await this.retrying(
+      `step ${req.step}`,
+      (attempt) => this.#trainOnce(data, req, attempt, tally),
+    );
+    this.#lastStep = req.step;
+    return results;
+  }
+
+  /**
+   * One attempt at a step: fresh weights version, one slice per live member. When the model's slices
+   * exchange partial results, a lost member or a rejected slice aborts the attempt for all slices.
+   */
+  async #trainOnce(
+    data: string,
+    req: StepRequest,
+    attempt: AbortController,
+    tally: StepTally,
+  ): Promise<SliceResult[]> {
+    const t0 = performance.now();
+    const version = await this.#host.publishWeights(req.params, req.state);
+    const t1 = performance.now();
+    const n = req.indices.length;
+    const parts = this.#roster.live.length;
+    const slices: [number, number][] = [];
+    for (let k = 0; k < parts; k++) {
+      const start = Math.floor((k * n) / parts), end = Math.floor(((k + 1) * n) / parts);
+      if (end > start) slices.push([start, end]);
+    }
+    const together = this.#engine.network.exchangesBetweenSlices && slices.length > 1;
+    if (together) this.#host.beginExchange(version, slices.map((_, k) => this.#roster.live[k]!.name));
+    let computeMax = 0;
+    let results: SliceResult[];
+    try {
+      results = await settleAll(
+        slices.map(([start, end], k) => {
+          const header: WorkRequest = {
+            kind: "train",
+            job: this.#opts.job,
+            data,
+            version,
+            step: req.step,
+            rowOffset: start,
+            slice: k,
+            slices: slices.length,
+            encoding: this.#opts.gradEncoding,
+          };
+          let nonFinite = tally.nonFinite;
+          return this.#onSomeMember(
+            `step ${req.step} slice ${k} (rows ${start}..${end})`,
+            k,
+            header,
+            encodeIndices(req.indices.slice(start, end)),
+            (reply, member) => {
+              const accepted = this.#acceptTrain(reply, member, req.step, end - start, nonFinite > 0);
+              if (typeof accepted === "string" && accepted.startsWith("non-finite")) {
+                nonFinite++;
+                tally.nonFinite++;
+              }
+              if (typeof accepted !== "string") computeMax = Math.max(computeMax, accepted.computeMs);
+              return typeof accepted === "string" ? accepted : accepted.result;
+            },
+            attempt.signal,
+            end - start,
+            !together,
+          );
+        }),
+        attempt,
+      );
+    } catch (error) {
+      if (!together) throw error;
+      this.#host.abortExchange(version, reasonOf(error));
+      if (error instanceof RetryAttempt && ++tally.failures > 2 * this.#roster.known.size + 2) {
+        throw new Error(
+          `Cannot complete step ${req.step} in job ${this.#opts.job} after ${tally.failures} attempts: ${error.message}`,
+        );
+      }
+      throw error;
+    }
+    this.#times.publish.push(t1 - t0);
+    this.#times.round.push(performance.now() - t1);
+    this.#times.compute.push(computeMax);
+    return results;
+  }
+
+  /**
+   * Runs `attempt` at a step boundary; when it must run again (the connection dropped, or no member
+   * was left), recovers, then runs it again.
+   */
+  async retrying<T>(what: string, attempt: (controller: AbortController) => Promise<T>): Promise<T> {
+    for (let tries = 1;; tries++) {
+      await this.#host.boundary();
+      const controller = new AbortController();
+      try {
+        return await attempt(controller);
+      } catch (error) {
+        controller.abort();
+        if (!(error instanceof RetryAttempt)) throw error;
+        this.#events.emit({ type: "attempt-retried", what, reason: error.message, attempt: tries + 1 });
+        await this.#host.recover();
+      }
+    }
+  }
+
+  /** A checked slice result, or why the reply is rejected. */
+  #acceptTrain(
+    reply: Reply,
+    member: Member,
+    step: number,
+    count: number,
+    nonFiniteSeen: boolean,
+  ): { result: SliceResult; computeMs: number } | string {
+    const h = reply.header;
+    if (h.kind === "error") return `the worker failed: ${h.error}`;
+    if (h.job !== this.#opts.job) return `it is for job ${h.job}, not ${this.#opts.job}`;
+    if (!this.#roster.known.has(h.worker)) return `it comes from unknown worker "${h.worker}"`;
+    if (h.worker !== member.name) return `worker ${h.worker} answered a request sent to ${member.name}`;
+    if (h.kind !== "train") return `it is a ${h.kind} reply, not a train reply`;
+    if (h.step !== step) return `it is for step ${h.step}, not the current step ${step}`;
+    if (h.count !== count) return `it covers ${h.count} samples, not the slice's ${count}`;
+    const result = decodeTrainReply(h, reply.body, this.#engine.network.params.length);
+    if (typeof result === "string") return result;
+    const bad = firstNonFinite(result.grads) ??
+      (result.batchStats.some((s) =>
+          firstNonFinite(s.mean) !== undefined || firstNonFinite(s.variance) !== undefined
+        )
+        ? -2
+        : undefined) ??
+      ([h.lossSum, h.regLoss, ...h.metricSums].some((v) => !Number.isFinite(v)) ? -1 : undefined);
+    if (bad !== undefined && !nonFiniteSeen) {
+      return `non-finite values (first at ${
+        bad === -1 ? "loss/metric sums" : bad === -2 ? "BatchNorm statistics" : `index ${bad}`
+      })`;
+    }
+    if (bad !== undefined) {
+      this.#events.emit({
+        type: "warning",
+        message:
+          `step ${step}: non-finite gradient reproduced on worker ${member.name}: accepting it (the model diverged)`,
+      });
+    }
+    return { result, computeMs: h.computeMs };
+  }
+
+  async evaluate(
+    data: string,
+    length: number,
+    params: Float32Array,
+    state: Float32Array,
+    batchSize: number,
+  ): Promise<EvalResult> {
+    const chunks = await this.#chunked(data, length, params, state, batchSize, "eval", (r) => {
+      const h = r.header;
+      return h.kind === "eval" ? h.chunks : `it is a ${h.kind} reply, not an eval reply`;
+    });
+    const total: EvalResult = {
+      count: 0,
+      lossSum: 0,
+      metricSums: this.#engine.spec.metrics.map(() => 0),
+      regLoss: 0,
+    };
+    for (const r of chunks.flat()) {
+      total.count += r.count;
+      total.lossSum += r.lossSum;
+      r.metricSums.forEach((m, i) => total.metricSums[i]! += m);
+      total.regLoss = r.regLoss;
+    }
+    return total;
+  }
+
+  async predict(
+    data: string,
+    length: number,
+    params: Float32Array,
+    state: Float32Array,
+    batchSize: number,
+  ): Promise<Float32Array> {
+    const parts = await this.#chunked(data, length, params, state, batchSize, "predict", (r) => {
+      const h = r.header;
+      if (h.kind !== "predict") return `it is a ${h.kind} reply, not a predict reply`;
+      return decodePredict(h, r.body);
+    });
+    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
+
+  /** Splits the `batchSize` chunks of a dataset in contiguous runs over the members; results in chunk order. */
+  async #chunked<T>(
+    data: string,
+    length: number,
+    params: Float32Array,
+    state: Float32Array,
+    batchSize: number,
+    kind: "eval" | "predict",
+    accept: (reply: Reply) => T | string,
+  ): Promise<T[]> {
+    return await this.retrying(`${kind} of "${data}"`, async (attempt) => {
+      const version = await this.#host.publishWeights(params, state);
+      const chunks = Math.ceil(length / batchSize);
+      const parts = Math.min(this.#roster.live.length, chunks);
+      const runs: [number, number][] = [];
+      for (let k = 0; k < parts; k++) {
+        runs.push([Math.floor((k * chunks) / parts), Math.floor(((k + 1) * chunks) / parts)]);
+      }
+      return await settleAll(
+        runs.map(([first, end], k) => {
+          const header: WorkRequest = { kind, job: this.#opts.job, data, version, batchSize, first, end };
+          return this.#onSomeMember(
+            `${kind} of "${data}" chunks ${first}..${end}`,
+            k,
+            header,
+            undefined,
+            (r, member) => {
+              const h = r.header;
+              if (h.kind === "error") return `the worker failed: ${h.error}`;
+              if (h.job !== this.#opts.job) return `it is for job ${h.job}, not ${this.#opts.job}`;
+              if (h.worker !== member.name) {
+                return `worker ${h.worker} answered a request sent to ${member.name}`;
+              }
+              return accept(r);
+            },
+            attempt.signal,
+            Math.min(length, end * batchSize) - first * batchSize,
+          );
+        }),
+        attempt,
+      );
+    });
+  }
+
+  /**
+   * Runs one request on the `preferred`-th live member; a rejected reply or a lost member moves it to
+   * the next live member (with `failover`), or fails the attempt (without). `accept` returns the
+   * result or the reason for rejecting the reply. `rows` scales the deadline.
+   */
+  async #onSomeMember<T>(
+    what: string,
+    preferred: number,
+    header: WorkRequest,
+    body: Body | undefined,
+    accept: (reply: Reply, member: Member) => T | string,
+    signal: AbortSignal,
+    rows: number,
+    failover = true,
+  ): Promise<T> {
+    const attempts = 2 * this.#roster.known.size + 2;
+    let lastReason = "";
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      signal.throwIfAborted();
+      const live = this.#roster.live;
+      const member = live[(preferred + attempt) % live.length];
+      if (!member) throw new RetryAttempt(`no worker is left to compute ${what}`);
+      const reply = await this.request(member, header, body, signal, rows);
+      if (!reply && !failover) throw new RetryAttempt(`worker ${member.name} was lost computing ${what}`);
+      if (!reply) continue;
+      const result = accept(reply, member);
+      if (typeof result !== "string") return result;
+      lastReason = result;
+      this.#events.emit({
+        type: "reply-rejected",
+        worker: member.name,
+        what,
+        reason: result,
+        recompute: failover,
+      });
+      if (!failover) throw new RetryAttempt(`worker ${member.name}'s reply was rejected: ${result}`);
+    }
+    throw new Error(
+      `Cannot complete ${what} in job ${this.#opts.job} after ${attempts} attempts: last rejection: ${lastReason}`,
+    );
+  }
+
+  /**
+   * One request to one member; `undefined` (and the member dropped) when it is lost or missed its
+   * deadline. Throws {@link RetryAttempt} when the coordinator's connection was interrupted.
+   */
+  async request(
+    member: Member,
+    header: WorkRequest,
+    body: Body | undefined,
+    signal: AbortSignal,
+    rows = 0,
+  ): Promise<Reply | undefined> {
+    const timeoutMs = this.deadlineMs(member, header.kind, rows);
+    const t0 = performance.now();
+    try {
+      const reply = await member.link.request(header, body, { timeoutMs, signal });
+      const key = `${member.name}:${header.kind}`;
+      const rounds = this.#rounds.get(key) ?? [];
+      rounds.push({ ms: performance.now() - t0, rows });
+      if (rounds.length > ROUNDS_KEPT) rounds.shift();
+      this.#rounds.set(key, rounds);
+      return reply;
+    } catch (error) {
+      if (signal.aborted) throw error;
+      if (error instanceof ConnectionInterruptedError) throw new RetryAttempt(error.message);
+      if (!(error instanceof LinkLostError || error instanceof LinkTimeoutError)) throw error;
+      this.#roster.drop(member, error.message, this.currentStep);
+      return undefined;
+    }
+  }
+
+  /** The longest wait for one member's reply; see the module doc. */
+  deadlineMs(member: Member, kind: WorkRequest["kind"], rows: number): number {
+    const { requestTimeoutMs, stepTimeoutFactor, stepTimeoutFloorMs } = this.#opts;
+    if (kind === "data" || kind === "leave") return requestTimeoutMs;
+    const rounds = this.#rounds.get(`${member.name}:${kind}`);
+    let expected: number;
+    if (rounds?.length) {
+      expected = Math.max(...rounds.map((r) => r.ms * Math.max(1, rows / Math.max(1, r.rows))));
+    } else {
+      const forward = member.warmup.ms * Math.max(1, rows) / member.warmup.rows;
+      const compute = kind === "train" ? forward * (1 + BACKWARD_FACTOR) : forward;
+      const bytes = 2 * 4 * (this.#engine.network.params.length + this.#engine.network.state.length);
+      expected = compute + bytes / SLOWEST_LINK_BYTES_PER_MS + 2 * member.rttMs;
+    }
+    return Math.min(requestTimeoutMs, Math.max(stepTimeoutFloorMs, stepTimeoutFactor * expected));
+  }
+}
+
+/**
+ * Awaits every task; on the first failure aborts `controller` (so the others stop early), waits for
+ * all to settle, then throws that first failure.
+ */
+export async function settleAll<T>(tasks: Promise<T>[], controller: AbortController): Promise<T[]> {
+  let first: { error: unknown } | undefined;
+  const settled = await Promise.allSettled(tasks.map((t) =>
+    t.catch((error) => {
+      first ??= { error };
+      controller.abort();
+      throw error;
+    })
+  ));
+  if (first) throw first.error;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function firstNonFinite(a: Float32Array): number | undefined {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return i;
+  return undefined;
+}
+
+function median(xs: number[]): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}

@@ -1,0 +1,257 @@
+/**
+ * The binary bodies of the protocol's messages (messages.ts), each encoder beside its decoder. The
+ * same bodies travel on the data plane and through NATS.
+ *
+ * | message | body |
+ * | --- | --- |
+ * | weights | params ‖ state, f32 |
+ * | `data` request | every input array then y, f32, rows first (in parts of at most `partFloats`) |
+ * | `train` request | the slice's row indices, i32 |
+ * | `train` reply | the gradient in the reply's encoding, zero padding to 8 bytes, then per BatchNorm layer its mean and variance, f32 |
+ * | `predict` reply | the outputs, f32, rows first |
+ * | slice-exchange part | the slice's part, f32 |
+ * | slice-exchange gathered | every slice's part in slice order, f32 (all of one length) |
+ *
+ * Decoders check every length against the header and throw a `RangeError` naming both.
+ *
+ * @module
+ */
+import type { SliceResult } from "../../model/mod.ts";
+import { asFloat32, type Body } from "../nats/codec.ts";
+import { decodeF32, encodeF32 } from "../nats/float_encoding.ts";
+import type { WeightsHeader, WorkReply } from "./messages.ts";
+
+/** One array of rows, rows first. */
+export interface RowArray {
+  data: Float32Array;
+  shape: number[];
+}
+
+/** The inputs (one per model input) and labels of a dataset, as shipped. */
+export interface DatasetArrays {
+  inputs: RowArray[];
+  y: RowArray | null;
+  length: number;
+}
+
+// --- weights -----------------------------------------------------------------------------------
+
+/** The header and body of weights `version`. */
+export function encodeWeights(
+  job: string,
+  version: number,
+  params: Float32Array,
+  state: Float32Array,
+): { header: WeightsHeader; body: Body } {
+  return {
+    header: { job, version, paramsLength: params.length, stateLength: state.length },
+    body: [params, state],
+  };
+}
+
+/** Params and state (views of `body`). */
+export function decodeWeights(
+  header: WeightsHeader,
+  body: Uint8Array,
+): { version: number; params: Float32Array; state: Float32Array } {
+  const all = asFloat32(body);
+  if (all.length !== header.paramsLength + header.stateLength) {
+    throw new RangeError(
+      `Cannot use weights version ${header.version} as the body holds ${all.length} floats: the header says ${
+        header.paramsLength + header.stateLength
+      }`,
+    );
+  }
+  return {
+    version: header.version,
+    params: all.subarray(0, header.paramsLength),
+    state: all.subarray(header.paramsLength),
+  };
+}
+
+// --- datasets ----------------------------------------------------------------------------------
+
+/** A dataset ready to ship: its content hash (SHA-256 of the shapes and bytes), shapes and floats. */
+export interface ShippedDataset {
+  hash: string;
+  inputs: number[][];
+  y: number[] | null;
+  body: Float32Array;
+}
+
+/** Lays every input array, then y, end to end, and hashes them with their shapes. */
+export async function encodeDataset(data: DatasetArrays): Promise<ShippedDataset> {
+  const arrays = [...data.inputs, ...(data.y ? [data.y] : [])];
+  const body = new Float32Array(arrays.reduce((n, a) => n + a.data.length, 0));
+  let o = 0;
+  for (const a of arrays) {
+    body.set(a.data, o);
+    o += a.data.length;
+  }
+  const shapeBytes = new TextEncoder().encode(JSON.stringify(arrays.map((a) => a.shape)));
+  const hashInput = new Uint8Array(shapeBytes.length + body.byteLength);
+  hashInput.set(shapeBytes);
+  hashInput.set(new Uint8Array(body.buffer), shapeBytes.length);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", hashInput));
+  return {
+    hash: [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""),
+    inputs: data.inputs.map((a) => a.shape),
+    y: data.y ? data.y.shape : null,
+    body,
+  };
+}
+
+/**
+ * Splits a dataset body (every input, then y, f32 rows first) into arrays of the given shapes
+ * (views of `body`). Throws a `RangeError` when the body does not hold exactly those shapes.
+ */
+export function decodeDataset(body: Float32Array, inputs: number[][], y: number[] | null): DatasetArrays {
+  const shapes = y ? [...inputs, y] : inputs;
+  const sizes = shapes.map((s) => s.reduce((p, d) => p * d, 1));
+  const total = sizes.reduce((a, b) => a + b, 0);
+  if (total !== body.length) {
+    throw new RangeError(
+      `Cannot read the dataset as its shapes ${
+        JSON.stringify(shapes)
+      } need ${total} values: the body holds ${body.length}`,
+    );
+  }
+  let offset = 0;
+  const arrays = shapes.map((shape, i) => {
+    const data = body.subarray(offset, offset + sizes[i]!);
+    offset += sizes[i]!;
+    return { data, shape };
+  });
+  const length = inputs[0]?.[0] ?? 0;
+  for (const a of arrays) {
+    if (a.shape[0] !== length) {
+      throw new RangeError(
+        `Cannot read the dataset as its arrays have ${a.shape[0]} and ${length} rows: they must match`,
+      );
+    }
+  }
+  return { inputs: arrays.slice(0, inputs.length), y: y ? arrays[inputs.length]! : null, length };
+}
+
+// --- train ------------------------------------------------------------------------------------
+
+/** A train request's body: the slice's row indices. */
+export function encodeIndices(indices: Int32Array): Body {
+  return indices;
+}
+
+/** The row indices of a train request (a copy: the body's buffer may be reused). */
+export function decodeIndices(body: Uint8Array): Int32Array {
+  if (body.byteLength % 4 !== 0) {
+    throw new RangeError(
+      `Cannot read row indices from ${body.byteLength} bytes: the length must be a multiple of 4`,
+    );
+  }
+  const out = new Int32Array(body.byteLength / 4);
+  new Uint8Array(out.buffer).set(body);
+  return out;
+}
+
+/** The reply header of a train slice, without the body description that {@link encodeTrainReply} adds. */
+export type TrainReplyBase = Omit<
+  Extract<WorkReply, { kind: "train" }>,
+  "count" | "lossSum" | "metricSums" | "regLoss" | "gradLength" | "batchStats"
+>;
+
+/** A train reply: the slice's sums in the header, its gradient (in `base.encoding`) and BatchNorm statistics in the body. */
+export function encodeTrainReply(
+  base: TrainReplyBase,
+  result: SliceResult,
+  grads: Float32Array = result.grads,
+): { header: Extract<WorkReply, { kind: "train" }>; body: Body } {
+  const gradBytes = encodeF32(grads, base.encoding);
+  const padding = new Uint8Array(Math.ceil(gradBytes.length / 8) * 8 - gradBytes.length);
+  return {
+    header: {
+      ...base,
+      count: result.count,
+      lossSum: result.lossSum,
+      metricSums: result.metricSums,
+      regLoss: result.regLoss,
+      gradLength: grads.length,
+      batchStats: result.batchStats.map((s) => ({ layer: s.layer, channels: s.mean.length })),
+    },
+    body: [gradBytes, padding, ...result.batchStats.flatMap((s) => [s.mean, s.variance])],
+  };
+}
+
+/**
+ * The slice result of a train reply, or why its body cannot be one: a gradient of another length
+ * than `paramCount`, or a body that does not hold what the header describes.
+ */
+export function decodeTrainReply(
+  header: Extract<WorkReply, { kind: "train" }>,
+  body: Uint8Array,
+  paramCount: number,
+): SliceResult | string {
+  const bytesPer = header.encoding === "bf16" ? 2 : 4;
+  const gradBytes = header.gradLength * bytesPer;
+  const statsStart = Math.ceil(gradBytes / 8) * 8;
+  const statFloats = header.batchStats.reduce((n, s) => n + 2 * s.channels, 0);
+  if (header.gradLength !== paramCount || body.length !== statsStart + statFloats * 4) {
+    return `its gradient has ${header.gradLength} values (${body.length} body bytes), the model has ${paramCount}`;
+  }
+  const grads = decodeF32(body.subarray(0, gradBytes), header.encoding);
+  const stats = asFloat32(body.subarray(statsStart));
+  let o = 0;
+  const batchStats = header.batchStats.map((s) => {
+    const mean = stats.slice(o, o + s.channels);
+    const variance = stats.slice(o + s.channels, o + 2 * s.channels);
+    o += 2 * s.channels;
+    return { layer: s.layer, mean, variance };
+  });
+  return {
+    count: header.count,
+    grads,
+    lossSum: header.lossSum,
+    metricSums: header.metricSums,
+    regLoss: header.regLoss,
+    batchStats,
+  };
+}
+
+// --- predict ----------------------------------------------------------------------------------
+
+/** The outputs of a predict reply, or why the body does not hold `header.length` floats. */
+export function decodePredict(
+  header: Extract<WorkReply, { kind: "predict" }>,
+  body: Uint8Array,
+): Float32Array | string {
+  if (body.length !== header.length * 4) {
+    return `its body holds ${body.length} bytes for ${header.length} outputs`;
+  }
+  return asFloat32(body.slice());
+}
+
+// --- slice exchange ---------------------------------------------------------------------------
+
+/** Every slice's part laid end to end, in slice order; throws a `RangeError` when lengths differ. */
+export function encodeGathered(parts: readonly Float32Array[]): Float32Array {
+  const length = parts[0]?.length ?? 0;
+  const out = new Float32Array(parts.length * length);
+  parts.forEach((part, k) => {
+    if (part.length !== length) {
+      throw new RangeError(
+        `Cannot gather the slice exchange as slice ${k} sent ${part.length} values and slice 0 ${length}: ` +
+          "the workers run different models",
+      );
+    }
+    out.set(part, k * length);
+  });
+  return out;
+}
+
+/** The parts of a gathered body, one per slice (copies). */
+export function decodeGathered(body: Uint8Array, slices: number): Float32Array[] {
+  const all = asFloat32(body);
+  if (all.length % slices !== 0) {
+    throw new RangeError(`Cannot split ${all.length} gathered values into ${slices} equal parts`);
+  }
+  const length = all.length / slices;
+  return Array.from({ length: slices }, (_, k) => all.slice(k * length, (k + 1) * length));
+}

@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import {
+  decodeDataset,
+  decodeGathered,
+  decodeIndices,
+  decodePredict,
+  decodeTrainReply,
+  decodeWeights,
+  encodeDataset,
+  encodeGathered,
+  encodeIndices,
+  encodeTrainReply,
+  encodeWeights,
+} from "./bodies.ts";
+import { DataFrame, WeightsHeader, WorkReply } from "./messages.ts";
+import { decodeMessage, encodeMessage } from "../nats/codec.ts";
+
+/** Encodes and decodes a whole message, as either transport does. */
+function wire<H extends object>(header: H, body: Parameters<typeof encodeMessage>[1], schema = WorkReply) {
+  return decodeMessage(encodeMessage(header, body), schema);
+}
+
+const result = {
+  count: 3,
+  grads: Float32Array.from([0.5, -1, 2, 1e-8, 3]),
+  lossSum: 1.25,
+  metricSums: [2],
+  regLoss: 0.01,
+  batchStats: [{ layer: "bn", mean: Float32Array.from([1, 2]), variance: Float32Array.from([3, 4]) }],
+};
+const base = { kind: "train" as const, job: "j", worker: "w0", step: 4, computeMs: 1 };
+
+Deno.test("a train reply round-trips in f32 exactly and in bf16 within bf16 rounding", () => {
+  for (const encoding of ["f32", "bf16"] as const) {
+    const { header, body } = encodeTrainReply({ ...base, encoding }, result);
+    const m = wire(header, body);
+    assert.equal(m.header.kind, "train");
+    const decoded = decodeTrainReply(m.header as typeof header, m.body, 5);
+    assert.ok(typeof decoded !== "string", String(decoded));
+    assert.equal(decoded.count, 3);
+    assert.deepEqual(decoded.batchStats, result.batchStats);
+    decoded.grads.forEach((g, i) =>
+      assert.ok(Math.abs(g - result.grads[i]!) <= Math.abs(result.grads[i]!) / 128)
+    );
+    if (encoding === "f32") assert.deepEqual(decoded.grads, result.grads);
+  }
+});
+
+Deno.test("a train reply of the wrong length is refused with both lengths", () => {
+  const { header, body } = encodeTrainReply(
+    { ...base, encoding: "f32" },
+    result,
+    result.grads.subarray(0, 4),
+  );
+  const m = wire(header, body);
+  assert.equal(
+    decodeTrainReply(m.header as typeof header, m.body, 5),
+    "its gradient has 4 values (32 body bytes), the model has 5",
+  );
+  const short = decodeTrainReply(header, new Uint8Array(8), 4);
+  assert.match(String(short), /8 body bytes/);
+});
+
+Deno.test("weights, indices, predictions and gathered parts round-trip; bad lengths throw", () => {
+  const params = Float32Array.from([1, 2, 3]), state = Float32Array.from([4]);
+  const w = encodeWeights("j", 7, params, state);
+  const m = wire(w.header, w.body, WeightsHeader as never);
+  const decoded = decodeWeights(w.header, m.body);
+  assert.deepEqual([decoded.version, [...decoded.params], [...decoded.state]], [7, [1, 2, 3], [4]]);
+  assert.throws(
+    () => decodeWeights({ ...w.header, stateLength: 2 }, m.body),
+    /holds 4 floats: the header says 5/,
+  );
+  const indices = Int32Array.from([5, 0, 9]);
+  assert.deepEqual(decodeIndices(new Uint8Array((encodeIndices(indices) as Int32Array).buffer)), indices);
+  assert.throws(() => decodeIndices(new Uint8Array(5)), /multiple of 4/);
+  const out = Float32Array.from([0.25, 0.75]);
+  assert.deepEqual(
+    decodePredict({ kind: "predict", job: "j", worker: "w", length: 2 }, new Uint8Array(out.buffer)),
+    out,
+  );
+  assert.match(
+    String(decodePredict({ kind: "predict", job: "j", worker: "w", length: 3 }, new Uint8Array(8))),
+    /8 bytes for 3/,
+  );
+  const parts = [Float32Array.from([1, 2]), Float32Array.from([3, 4]), Float32Array.from([5, 6])];
+  assert.deepEqual(decodeGathered(new Uint8Array(encodeGathered(parts).buffer), 3), parts);
+  assert.throws(() => encodeGathered([parts[0]!, Float32Array.from([1])]), /different models/);
+  assert.throws(() => decodeGathered(new Uint8Array(12), 2), /3 gathered values into 2/);
+});
+
+Deno.test("a dataset round-trips with its shapes, and its hash follows content and shapes", async () => {
+  const x = { data: Float32Array.from([1, 2, 3, 4, 5, 6]), shape: [3, 2] };
+  const y = { data: Float32Array.from([0, 1, 0]), shape: [3] };
+  const shipped = await encodeDataset({ inputs: [x], y, length: 3 });
+  const back = decodeDataset(shipped.body, shipped.inputs, shipped.y);
+  assert.deepEqual(back.inputs[0], x);
+  assert.deepEqual(back.y, y);
+  assert.equal(back.length, 3);
+  const reshaped = await encodeDataset({ inputs: [{ ...x, shape: [2, 3] }], y: null, length: 2 });
+  assert.notEqual(reshaped.hash, shipped.hash);
+  assert.throws(
+    () => decodeDataset(shipped.body, [[3, 4]], null),
+    /need 12 values: the body holds 9/,
+  );
+  assert.throws(
+    () => decodeDataset(shipped.body.subarray(1), shipped.inputs, shipped.y),
+    /need 9 values: the body holds 8/,
+  );
+  assert.throws(() => decodeDataset(shipped.body, [[3, 2]], [1, 3]), /3 and 1 rows|1 and 3 rows/);
+});
+
+Deno.test("data-plane frame headers parse, and a frame of another kind or shape is refused", () => {
+  assert.equal(DataFrame.parse({ t: "leave", reason: "dropped", ended: false }).t, "leave");
+  assert.equal(DataFrame.safeParse({ t: "req", id: -1, req: { kind: "leave", job: "j" } }).success, false);
+  assert.equal(DataFrame.safeParse({ t: "nope" }).success, false);
+});

@@ -1,0 +1,567 @@
+/**
+ * One job on one worker: the model rebuilt from the coordinator's Keras config, the datasets it
+ * shipped, the weights of the current version, and the link on which requests arrive: the job's
+ * data plane (a `work` connection to the coordinator) where the worker reaches it, NATS otherwise.
+ * NATS also carries what every job has: the heartbeat, the end of the job, and liveness probes.
+ *
+ * @module
+ */
+import type { Msg, NatsConnection } from "npm:nats@2.29.3";
+import {
+  type BackendName,
+  Engine,
+  type EngineSpec,
+  initBackend,
+  type LossName,
+  type MetricSpec,
+  Network,
+  type SliceExchange,
+} from "../shared/model/mod.ts";
+import {
+  type Body,
+  decodeMessage,
+  encodeMessage,
+  publishLarge,
+  requestLarge,
+  serve,
+  serveMessages,
+  type Service,
+} from "../shared/io/nats/mod.ts";
+import { DataPlaneAuthError, dialDataPlane, type FrameChannel } from "../shared/io/data_plane/mod.ts";
+import {
+  Ack,
+  DataFrame,
+  decodeDataset,
+  decodeIndices,
+  decodeWeights,
+  encodeTrainReply,
+  EndHeader,
+  Heartbeat,
+  type JobSpec,
+  jobSubjects,
+  type ReadyRequest,
+  WeightsHeader,
+  type WorkReply,
+  WorkRequest,
+} from "../shared/io/protocol/mod.ts";
+import { type CachedDataset, gatherBatch, rangeOf } from "./dataset.ts";
+import type { Fault } from "./faults.ts";
+import { type ExchangeRoute, ThreadSliceExchange } from "./slice_exchange.ts";
+import type { WorkerOptions } from "./worker.ts";
+
+/** How a job ended for this worker. */
+export type JobOutcome = "ended" | "dropped" | "vanished" | "refused" | "aborted";
+
+/** Whether the connection is up, and since when (`performance.now()`). */
+export interface Link {
+  connected: boolean;
+  since: number;
+}
+
+interface Weights {
+  version: number;
+  params: Float32Array;
+  state: Float32Array;
+}
+
+/** Rows of the forward pass timed at setup (the coordinator derives first deadlines from it). */
+const WARMUP_ROWS = 32;
+
+/** Largest frame body read from the coordinator, at least (dataset parts are 16 MiB). */
+const MIN_FRAME_BYTES = 64 * 1024 * 1024;
+
+/** A dataset arriving in parts over the data plane. */
+interface Arriving {
+  hash: string;
+  body: Float32Array;
+  received: number;
+}
+
+/** One job on one worker; see the module doc. */
+export class JobRunner {
+  readonly #subjects: ReturnType<typeof jobSubjects>;
+  readonly #datasets = new Map<string, CachedDataset>();
+  #arriving: Arriving | undefined;
+  #weights: Weights | undefined;
+  #waiters: (() => void)[] = [];
+  #engine: Engine | undefined;
+  /** Started for models whose slices exchange partial results (BatchNormalization). */
+  #exchange: ThreadSliceExchange | undefined;
+  /** The data-plane connection, when the worker reached it. */
+  #channel: FrameChannel | undefined;
+  #fault: Fault | undefined;
+  #ended!: (outcome: JobOutcome) => void;
+  readonly #endedPromise = new Promise<JobOutcome>((resolve) => this.#ended = resolve);
+  /** Last heartbeat (`performance.now()`) and what it announced. */
+  #beat = { at: performance.now(), intervalMs: 1000, misses: 10 };
+
+  constructor(
+    readonly nc: NatsConnection,
+    readonly spec: JobSpec,
+    readonly opts: WorkerOptions,
+    readonly cache: Map<string, CachedDataset>,
+    readonly link: Link,
+    /** Milliseconds of the join request's round trip. */
+    readonly rttMs: number,
+  ) {
+    this.#subjects = jobSubjects(spec.job);
+    this.#fault = opts.fault;
+  }
+
+  /** Serves the job until it ends for this worker; says how it ended. */
+  async run(abort: Promise<void>): Promise<JobOutcome> {
+    const { nc, spec } = this;
+    const services: Service[] = [];
+    let watching = true;
+    try {
+      const ready = await this.#setup();
+      const onError = (error: unknown, msg: Msg | undefined) =>
+        console.error(`Worker ${this.opts.name}: ${msg?.subject ?? "subscription"}: ${reason(error)}`);
+      services.push(
+        serve(
+          nc,
+          `${this.#subjects.worker(this.opts.name)}.alive`,
+          (msg) => msg.respond(encodeMessage({ ok: true })),
+        ),
+        serve(nc, this.#subjects.end, (msg) => {
+          const { header } = decodeMessage(msg.data, EndHeader);
+          if (header.job === spec.job) this.#ended("ended");
+        }, { onError }),
+        serve(nc, this.#subjects.heartbeat, (msg) => this.#onHeartbeat(msg), { onError }),
+      );
+      if (this.#channel) {
+        void this.#serveChannel(this.#channel);
+      } else {
+        services.push(
+          serveMessages(
+            nc,
+            this.#subjects.weights,
+            WeightsHeader,
+            ({ header, body }) => this.#onWeights(header, body),
+            {
+              onError,
+            },
+          ),
+          serveMessages(
+            nc,
+            this.#subjects.worker(this.opts.name),
+            WorkRequest,
+            async ({ header, body }, msg) => {
+              if (!msg.reply) return;
+              const reply = await this.#onWork(header, body);
+              await publishLarge(this.nc, msg.reply, reply.header, reply.body);
+            },
+            {
+              onError,
+              errorReply: (error) => encodeMessage(this.#errorReply(error)),
+            },
+          ),
+        );
+      }
+      await nc.flush();
+      const { header: ack } = await requestLarge(nc, this.#subjects.ready, ready, undefined, Ack, {
+        timeout: 30_000,
+      });
+      if (ready.error || !ack.ok) {
+        console.warn(
+          `Worker ${this.opts.name}: job ${spec.job} refused its model${
+            ready.error ? `: ${ready.error}` : ""
+          }`,
+        );
+        return "refused";
+      }
+      if (!this.opts.quiet) {
+        console.error(
+          `Worker ${this.opts.name} joined job ${spec.job} (${
+            this.#channel ? `data plane ${this.#channel.peer}` : "bulk data through NATS"
+          })`,
+        );
+      }
+      this.#beat.at = performance.now();
+      void this.#watchCoordinator(() => watching);
+      return await Promise.race([this.#endedPromise, abort.then(() => "aborted" as const)]);
+    } finally {
+      watching = false;
+      this.#channel?.close("the worker left the job");
+      await Promise.all(services.map((s) => s.stop()));
+      await this.#exchange?.close();
+    }
+  }
+
+  #onHeartbeat(msg: Msg): void {
+    const { header } = decodeMessage(msg.data, Heartbeat);
+    if (header.job !== this.spec.job) return;
+    this.#beat = { at: performance.now(), intervalMs: header.intervalMs, misses: header.misses };
+    if (!header.members.includes(this.opts.name)) {
+      console.warn(
+        `Worker ${this.opts.name}: job ${this.spec.job} no longer lists it at step ${header.step} (it was dropped); ` +
+          "leaving it to join again",
+      );
+      this.#ended("dropped");
+    }
+  }
+
+  /**
+   * Ends the job as vanished when no heartbeat came for `misses` intervals while connected. Before
+   * deciding, a round trip to the server lets heartbeats that queued up behind a long computation
+   * arrive first.
+   */
+  async #watchCoordinator(active: () => boolean): Promise<void> {
+    const silentMs = () => performance.now() - Math.max(this.#beat.at, this.link.since);
+    while (active()) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, this.#beat.intervalMs)));
+      const limit = this.#beat.intervalMs * this.#beat.misses;
+      if (!active() || !this.link.connected || silentMs() <= limit) continue;
+      try {
+        await this.nc.flush();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      } catch {
+        continue;
+      }
+      if (!active() || !this.link.connected || silentMs() <= limit) continue;
+      console.warn(
+        `Worker ${this.opts.name}: no heartbeat from the coordinator of job ${this.spec.job} for ${
+          Math.round(silentMs())
+        } ms (limit ${limit} ms); leaving the job as vanished`,
+      );
+      this.#ended("vanished");
+      return;
+    }
+  }
+
+  /** Builds the model, times a forward pass, reaches the data plane; returns the manifest (or the error). */
+  async #setup(): Promise<ReadyRequest> {
+    const { spec, opts } = this;
+    const base = {
+      job: spec.job,
+      worker: opts.name,
+      backend: "",
+      device: "cpu",
+      params: [],
+      state: [],
+      link: "nats" as const,
+      warmupMs: 0,
+      warmupRows: WARMUP_ROWS,
+      rttMs: this.rttMs,
+    };
+    try {
+      const backend = await initBackend(opts.backend ?? spec.backend as BackendName);
+      const network = Network.fromConfig(spec.model, spec.seed);
+      const engineSpec: EngineSpec = {
+        loss: spec.loss as LossName,
+        metrics: spec.metrics as MetricSpec[],
+        seed: spec.seed,
+      };
+      this.#engine = new Engine(network, engineSpec);
+      const warmupMs = this.#warmup(network);
+      const modelBytes = 4 * (network.params.length + network.state.length);
+      const link = await this.#reachDataPlane(Math.max(MIN_FRAME_BYTES, 2 * modelBytes + (1 << 20)));
+      if (link.error) return { ...base, error: link.error };
+      if (network.exchangesBetweenSlices) {
+        const route: ExchangeRoute = this.#channel
+          ? {
+            via: "direct",
+            addresses: spec.dataPlane!.addresses,
+            secret: spec.dataPlane!.secret,
+            ...(link.caCerts ? { caCerts: link.caCerts } : {}),
+          }
+          : { via: "nats", servers: opts.nats, ...(opts.auth ? { auth: opts.auth } : {}) };
+        this.#exchange = await ThreadSliceExchange.start({ route, name: opts.name, job: spec.job });
+      }
+      const device = opts.gpu !== undefined
+        ? `gpu:${opts.gpu}`
+        : backend.name === "tensorflow-gpu"
+        ? "gpu"
+        : "cpu";
+      const manifest = (l: typeof network.paramLayout) => l.map((e) => ({ path: e.path, shape: e.shape }));
+      return {
+        ...base,
+        backend: backend.name,
+        device,
+        params: manifest(network.paramLayout),
+        state: manifest(network.stateLayout),
+        link: this.#channel ? "direct" : "nats",
+        ...(link.note ? { linkNote: link.note } : {}),
+        warmupMs,
+      };
+    } catch (error) {
+      return { ...base, error: `Worker ${opts.name} could not rebuild the model: ${reason(error)}` };
+    }
+  }
+
+  /** Milliseconds of one forward pass over {@link WARMUP_ROWS} rows of zeros (after one untimed pass). */
+  #warmup(network: Network): number {
+    const inputs = network.inputShapes.map((shape) => {
+      const dims = [WARMUP_ROWS, ...shape.map((d) => d ?? 1)];
+      return { data: new Float32Array(dims.reduce((a, b) => a * b, 1)), shape: dims };
+    });
+    const batch = { inputs, y: null };
+    const engine = this.#engine!;
+    engine.predict(network.params, network.state, batch);
+    const t0 = performance.now();
+    engine.predict(network.params, network.state, batch);
+    return performance.now() - t0;
+  }
+
+  /**
+   * Dials the job's data plane, when it offers one. A worker that cannot reach it works through NATS
+   * with `transport: "auto"` (the note says why); with `direct` it reports the error.
+   */
+  async #reachDataPlane(
+    maxBodyBytes: number,
+  ): Promise<{ note?: string; error?: string; caCerts?: string[] }> {
+    const plane = this.spec.dataPlane;
+    if (!plane || this.spec.transport === "nats") return {};
+    let caCerts: string[] | undefined;
+    const caFile = this.opts.auth?.tls?.caFile;
+    if (caFile) caCerts = [await Deno.readTextFile(caFile)];
+    try {
+      const { channel } = await dialDataPlane(plane.addresses, {
+        job: this.spec.job,
+        secret: plane.secret,
+        worker: this.opts.name,
+        role: "work",
+        maxBodyBytes,
+        ...(caCerts ? { caCerts } : {}),
+      });
+      this.#channel = channel;
+      return caCerts ? { caCerts } : {};
+    } catch (error) {
+      const note = reason(error);
+      if (this.spec.transport === "direct" || error instanceof DataPlaneAuthError) {
+        return {
+          error: `Worker ${this.opts.name} cannot use the data plane of job ${this.spec.job}: ${note}`,
+        };
+      }
+      console.warn(`Worker ${this.opts.name}: ${note}; sending bulk data through NATS instead`);
+      return { note };
+    }
+  }
+
+  /**
+   * Serves the data-plane connection: weights and requests in, replies out, in order. A `leave` frame
+   * ends the job for this worker (it joins again); a connection that breaks without one leaves the
+   * verdict to the heartbeat: a live coordinator stops listing the worker (it joins again), a dead
+   * one stops beating (the job vanished).
+   */
+  async #serveChannel(channel: FrameChannel): Promise<void> {
+    for (;;) {
+      const frame = await channel.next();
+      if (!frame) break;
+      const parsed = DataFrame.safeParse(frame.header);
+      if (!parsed.success) {
+        channel.close(
+          `the coordinator sent a frame this worker cannot read: ${parsed.error.message.slice(0, 200)}`,
+        );
+        break;
+      }
+      const f = parsed.data;
+      if (f.t === "weights") {
+        this.#onWeights(f, frame.body);
+      } else if (f.t === "req") {
+        let reply: { header: WorkReply; body?: Body };
+        try {
+          reply = await this.#onWork(f.req, frame.body);
+        } catch (error) {
+          console.error(`Worker ${this.opts.name}: ${f.req.kind} request: ${reason(error)}`);
+          reply = { header: this.#errorReply(error) };
+        }
+        await channel.send({ t: "rep", id: f.id, rep: reply.header }, reply.body).catch(() => {});
+      } else if (f.t === "leave") {
+        if (!f.ended) console.warn(`Worker ${this.opts.name}: job ${this.spec.job} let it go: ${f.reason}`);
+        this.#ended(f.ended ? "ended" : "dropped");
+        return;
+      }
+    }
+    if (!this.opts.quiet) {
+      console.warn(
+        `Worker ${this.opts.name}: ${(await channel.ended).message}; waiting for the coordinator's heartbeat`,
+      );
+    }
+  }
+
+  #errorReply(error: unknown): WorkReply {
+    return { kind: "error", job: this.spec.job, worker: this.opts.name, error: reason(error) };
+  }
+
+  #onWeights(header: WeightsHeader, body: Uint8Array): void {
+    if (header.job !== this.spec.job) return;
+    this.#weights = decodeWeights(header, body);
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  async #weightsFor(version: number): Promise<Weights> {
+    const deadline = Date.now() + (this.opts.weightsTimeoutMs ?? 60_000);
+    while (this.#weights?.version !== version) {
+      if (this.#weights && this.#weights.version > version) {
+        throw new RangeError(
+          `Cannot serve a request for weights version ${version} as version ${this.#weights.version} replaced it`,
+        );
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(
+          `Cannot serve a request for weights version ${version} as they did not arrive within ${
+            this.opts.weightsTimeoutMs ?? 60_000
+          } ms (latest: ${this.#weights?.version ?? "none"})`,
+        );
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+    }
+    return this.#weights;
+  }
+
+  #dataset(name: string): CachedDataset {
+    const ds = this.#datasets.get(name);
+    if (!ds) {
+      throw new Error(`Cannot use dataset "${name}" as it was not shipped to worker ${this.opts.name}`);
+    }
+    return ds;
+  }
+
+  /** The slice exchange of a train request's slice; none when the slice is the whole batch. */
+  #exchangeFor(header: { version: number; slice: number; slices: number }): SliceExchange | undefined {
+    if (header.slices === 1 || !this.#engine!.network.exchangesBetweenSlices) return undefined;
+    if (!this.#exchange) {
+      throw new Error(`Worker ${this.opts.name} has no slice exchange for job ${this.spec.job}`);
+    }
+    return this.#exchange.forSlice(header.version, header.slice, header.slices);
+  }
+
+  /** Computes what a request asks for; throws for a request this worker cannot serve. */
+  async #onWork(header: WorkRequest, body: Uint8Array): Promise<{ header: WorkReply; body?: Body }> {
+    const base = { job: this.spec.job, worker: this.opts.name };
+    if (header.job !== this.spec.job) {
+      throw new RangeError(
+        `Cannot serve a request for job ${header.job}: this worker runs job ${this.spec.job}`,
+      );
+    }
+    switch (header.kind) {
+      case "data":
+        return { header: { kind: "data", ...base, cached: this.#onData(header, body) } };
+      case "train": {
+        const indices = decodeIndices(body);
+        const ds = this.#dataset(header.data);
+        const w = await this.#weightsFor(header.version);
+        if (this.#fault === "exit-once") Deno.exit(3);
+        const t0 = performance.now();
+        const r = this.#engine!.trainSlice(
+          w.params,
+          w.state,
+          gatherBatch(ds, indices),
+          header.step,
+          header.rowOffset,
+          this.#exchangeFor(header),
+        );
+        const computeMs = performance.now() - t0;
+        const base = {
+          kind: "train" as const,
+          job: this.spec.job,
+          worker: this.opts.name,
+          step: header.step,
+          computeMs,
+          encoding: header.encoding,
+        };
+        const faulted = this.#injectFault(base, r.grads);
+        return encodeTrainReply(faulted.header, r, faulted.grads);
+      }
+      case "eval":
+      case "predict": {
+        const ds = this.#dataset(header.data);
+        const w = await this.#weightsFor(header.version);
+        const engine = this.#engine!;
+        const ranges: [number, number][] = [];
+        for (let c = header.first; c < header.end; c++) {
+          ranges.push([c * header.batchSize, Math.min(ds.length, (c + 1) * header.batchSize)]);
+        }
+        if (header.kind === "eval") {
+          const chunks = ranges.map(([s, e]) => engine.evaluate(w.params, w.state, rangeOf(ds, s, e)));
+          return { header: { kind: "eval", ...base, chunks } };
+        }
+        const parts = ranges.map(([s, e]) => engine.predict(w.params, w.state, rangeOf(ds, s, e)));
+        const outputs = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+        let o = 0;
+        for (const p of parts) {
+          outputs.set(p, o);
+          o += p.length;
+        }
+        return { header: { kind: "predict", ...base, length: outputs.length }, body: outputs };
+      }
+      case "leave":
+        this.#ended("ended");
+        return { header: { kind: "leave", ...base } };
+    }
+  }
+
+  /**
+   * Takes a dataset request: a probe is answered from the cache; a part is kept until the last part
+   * of the dataset arrived. True when the worker holds the dataset.
+   */
+  #onData(header: Extract<WorkRequest, { kind: "data" }>, body: Uint8Array): boolean {
+    const cached = this.cache.get(header.hash);
+    if (cached) {
+      this.#datasets.set(header.name, cached);
+      return true;
+    }
+    if (header.probe) return false;
+    if (this.#arriving?.hash !== header.hash || header.offset === 0) {
+      this.#arriving = { hash: header.hash, body: new Float32Array(header.total), received: 0 };
+    }
+    const arriving = this.#arriving;
+    const floats = body.byteLength / 4;
+    if (header.offset !== arriving.received || header.offset + floats > header.total) {
+      this.#arriving = undefined;
+      throw new RangeError(
+        `Cannot take floats ${header.offset}..${header.offset + floats} of dataset "${header.name}": ` +
+          `${arriving.received} of ${header.total} arrived so far`,
+      );
+    }
+    new Uint8Array(arriving.body.buffer, header.offset * 4, body.byteLength).set(body);
+    arriving.received += floats;
+    if (arriving.received < header.total) return false;
+    this.#arriving = undefined;
+    const ds = decodeDataset(arriving.body, header.inputs, header.y);
+    this.cache.set(header.hash, ds);
+    this.#datasets.set(header.name, ds);
+    return true;
+  }
+
+  /** Applies the configured test fault to the first training reply, then forgets it. */
+  #injectFault<H extends { job: string; worker: string; step: number }>(
+    header: H,
+    grads: Float32Array,
+  ): { header: H; grads: Float32Array } {
+    const fault = this.#fault;
+    if (!fault) return { header, grads };
+    this.#fault = undefined;
+    console.warn(`Worker ${this.opts.name}: injecting test fault ${fault} at step ${header.step}`);
+    switch (fault) {
+      case "nan-once": {
+        const faulty = grads.slice();
+        faulty[0] = NaN;
+        return { header, grads: faulty };
+      }
+      case "wrong-length-once":
+        return { header, grads: grads.subarray(0, grads.length - 1) };
+      case "wrong-step-once":
+        return { header: { ...header, step: header.step + 1 }, grads };
+      case "wrong-job-once":
+        return { header: { ...header, job: `${header.job}x` }, grads };
+      case "wrong-worker-once":
+        return { header: { ...header, worker: `${header.worker}x` }, grads };
+      default:
+        return { header, grads };
+    }
+  }
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
