@@ -26,3 +26,4 @@ export { type BackendName, initBackend } from "./backend.ts";
 export { BACKEND_REQUESTS } from "./backends/select.ts";
 export { hash32, Rng } from "./random.ts";
 export { layerFromConfig, snakeCase } from "./serialization.ts";
+export { closestName, didYouMean } from "./suggest.ts";
