@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { layers, Sequential, tf, utils } from "../mod.ts";
 import { Network } from "../shared/model/network.ts";
+import { explainConnectError, natsRoleOf } from "../shared/io/nats/mod.ts";
 
 function mlp(): Sequential {
   const model = new Sequential([
@@ -173,4 +174,22 @@ Deno.test("utils.toCategorical one-hot encodes labels and rejects labels out of 
     /Cannot one-hot encode label 5 \(sample 1\) with numClasses=3/,
   );
   assert.throws(() => utils.toCategorical([0, 1.5], 3), /label 1.5/);
+});
+
+Deno.test("An unreachable NATS server gets advice that fits who connects", () => {
+  const refused = new Error("CONNECTION_REFUSED");
+  const coordinator = explainConnectError(refused, "nats://10.0.0.5:4222", undefined, "coordinator") as Error;
+  assert.match(
+    coordinator.message,
+    /Cannot connect to NATS server nats:\/\/10\.0\.0\.5:4222: CONNECTION_REFUSED/,
+  );
+  assert.match(coordinator.message, /omit it to start an embedded server/);
+  const worker = explainConnectError(refused, "nats://10.0.0.5:4222", undefined, "worker") as Error;
+  assert.match(worker.message, /Check the --nats URL .* coordinator or its nats-server is running/);
+  assert.doesNotMatch(worker.message, /embedded/);
+  // The connection names of worker/worker.ts and coordinator/nats_pool.ts carry the role.
+  assert.equal(natsRoleOf("shoal-worker-w1"), "worker");
+  assert.equal(natsRoleOf("shoal-worker-w1-sync"), "worker");
+  assert.equal(natsRoleOf("shoal-coordinator-job1"), "coordinator");
+  assert.equal(natsRoleOf(undefined), "coordinator");
 });
