@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { layers, Sequential, tf, utils } from "../mod.ts";
+import { layers, models, Sequential, tf, utils } from "../mod.ts";
 import { Network } from "../shared/model/network.ts";
 import { explainConnectError, natsRoleOf } from "../shared/io/nats/mod.ts";
 
@@ -96,7 +96,44 @@ Deno.test("Unknown layer, activation, loss, optimizer and metric names list the 
   };
   assert.throws(
     () => Network.fromConfig(config),
-    /Unknown layer: 'LSTM'. Shoal supports: InputLayer, Dense, Dropout/,
+    /Cannot load layer "lstm" \(class LSTM\) as Shoal does not support a layer named LSTM yet: the supported layers are Activation, BatchNormalization, .*Dense, Dropout/,
+  );
+});
+
+Deno.test("A Keras layer Shoal lacks, read from layers, is named with the supported ones", () => {
+  const keras = layers as unknown as Record<string, new (...args: unknown[]) => unknown>;
+  assert.throws(
+    () => new keras.Embedding!(1000, 64),
+    (e: Error) => {
+      assert.ok(e instanceof TypeError);
+      assert.match(
+        e.message,
+        /Cannot use layers\.Embedding as Shoal does not support a layer named Embedding yet/,
+      );
+      assert.match(
+        e.message,
+        /the supported layers are Activation, BatchNormalization, Concatenate, Conv2D, Dense/,
+      );
+      return true;
+    },
+  );
+  assert.throws(() => keras.LSTM, /layers\.LSTM/);
+  assert.throws(() => keras.Dence, /Did you mean Dense\?/);
+  // What layers does export still reads as before, and so do lower-case and symbol keys.
+  assert.equal(typeof layers.Dense, "function");
+  assert.ok(new layers.Dense(2) instanceof layers.Dense);
+  assert.equal((layers as unknown as Record<string, unknown>).then, undefined);
+  assert.ok(Object.keys(layers).includes("MaxPooling2D"));
+});
+
+Deno.test("Loading a .keras file with a layer Shoal lacks names the layer and its class", async () => {
+  // Saved by Keras 3: Embedding(200, 8) -> LSTM(16) -> Dense(1, sigmoid) on sequences of 12 ids.
+  const path = new URL("./fixtures/keras/text_lstm.keras", import.meta.url).pathname;
+  await rejectsWith(
+    () => models.loadModel(path),
+    'Cannot load layer "embedding" (class Embedding)',
+    "does not support a layer named Embedding yet",
+    "the supported layers are Activation, BatchNormalization",
   );
 });
 
