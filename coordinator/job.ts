@@ -177,7 +177,10 @@ function formatIssues(error: z.ZodError, data: unknown, origin: Origin): string 
     .map((i) => {
       if (i.code === "unrecognized_keys") {
         return i.keys.map((k) =>
-          `${origin(k)} is not an option: remove it or use one of ${known.join(", ")} (camelCase).` +
+          `Cannot run the job as ${origin(k)} is not an option: remove it or use one of ${
+            known.join(", ")
+          } ` +
+          "(camelCase)." +
           didYouMean(k, known)
         ).join("\n");
       }
