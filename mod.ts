@@ -14,7 +14,16 @@ import { plotHistory } from "./shared/io/plot/mod.ts";
 import { loadModel } from "./coordinator/saving.ts";
 
 export { Model, Sequential } from "./coordinator/model.ts";
-export type { CompileOptions, DistributeOptions, EvaluateOptions, FitOptions } from "./coordinator/model.ts";
+export type {
+  CompileOptions,
+  DistributeOptions,
+  EvaluateOptions,
+  FitOptions,
+  InputData,
+  NamedInputs,
+  PredictOptions,
+  Verbose,
+} from "./coordinator/model.ts";
 export { initBackend, Input, layers, optimizers, regularizers, tf } from "./shared/model/mod.ts";
 export * as callbacks from "./shared/callbacks/mod.ts";
 export { exportTfjsLayers } from "./shared/model/tfjs_export.ts";

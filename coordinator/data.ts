@@ -77,7 +77,8 @@ export function toDataset(x: DataLike | DataLike[], y: DataLike | null | undefin
   return { inputs, y: labels, length };
 }
 
-function isArrayData(v: unknown): boolean {
+/** Whether `v` is an {@link ArrayData} (`{ data: Float32Array, shape }`). */
+export function isArrayData(v: unknown): v is ArrayData {
   return !!v && typeof v === "object" && (v as ArrayData).data instanceof Float32Array;
 }
 

@@ -1,6 +1,8 @@
 /**
  * The training job of `deno task train`: its options (CLI flags over a YAML/JSON config file over
- * defaults), validated with zod, and the built-in example it runs.
+ * defaults), validated with zod, and the built-in example it runs. Relative paths, on the command line
+ * or in a config file, are taken from the folder the user ran the command in (see shared/io/paths.ts),
+ * and the job holds them as absolute paths.
  */
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "npm:yaml@2.9.1";
@@ -11,6 +13,8 @@ import {
   NATS_AUTH_FLAGS,
   NATS_AUTH_USAGE,
 } from "../shared/io/nats/mod.ts";
+import { userCwd, userPath } from "../shared/io/paths.ts";
+import { didYouMean } from "../shared/model/mod.ts";
 
 /**
  * NATS credentials of the coordinator as a config file gives them: file paths and a user name only,
@@ -29,29 +33,43 @@ export const NatsAuthConfigSchema = z.strictObject({
 
 export const BACKENDS = ["auto", "tensorflow-gpu", "tensorflow", "wasm-blas", "wasm", "cpu"] as const;
 
+/** The built-in examples `--example` runs; `fashion_mnist` (the examples' spelling) is accepted too. */
+export const JOB_EXAMPLES = ["fashion-mnist"] as const;
+
+// Each message completes "Cannot run the job as <option> …" (see formatIssues).
+const number = () => z.number({ error: "must be a number" });
+const int = (min: number) => number().int("must be a whole number").min(min, `must be ≥ ${min}`);
+const fraction = () => number().gt(0, "must be > 0 and < 1").lt(1, "must be > 0 and < 1");
+const path = () => z.string({ error: "must be a path" }).min(1, "must be a path");
+
 /** A job, as a config file may give it. Unknown keys are errors. */
 export const JobSchema = z.strictObject({
-  example: z.enum(["fashion-mnist"]).default("fashion-mnist"),
-  epochs: z.number().int().positive().default(50),
-  batchSize: z.number().int().positive().default(64),
-  validationSplit: z.number().gt(0).lt(1).default(0.15),
-  learningRate: z.number().positive().default(0.001),
-  patience: z.number().int().nonnegative().default(5),
-  workers: z.number().int().nonnegative().default(0),
-  gpus: z.array(z.number().int().nonnegative()).optional(),
-  nats: z.string().url().optional(),
+  example: z.preprocess(
+    (v) => (typeof v === "string" ? v.replaceAll("_", "-") : v),
+    z.enum(JOB_EXAMPLES, { error: `must be one of ${JOB_EXAMPLES.join(", ")}` }),
+  ).default("fashion-mnist"),
+  epochs: int(1).default(50),
+  batchSize: int(1).default(64),
+  validationSplit: fraction().default(0.15),
+  learningRate: number().gt(0, "must be > 0").default(0.001),
+  patience: int(0).default(5),
+  workers: int(0).default(0),
+  gpus: z.array(int(0), { error: "must be a list of GPU ids, e.g. [0, 1]" }).optional(),
+  nats: z.string().url("must be a URL such as nats://host:4222").optional(),
   natsAuth: NatsAuthConfigSchema.optional(),
-  minWorkers: z.number().int().positive().optional(),
-  joinTimeout: z.number().positive().default(60),
-  gradEncoding: z.enum(["f32", "bf16"]).default("f32"),
-  logdir: z.string().min(1).optional(),
-  checkpointDir: z.string().min(1).optional(),
-  resume: z.boolean().default(false),
-  seed: z.number().int().nonnegative().default(42),
-  backend: z.enum(BACKENDS).default("auto"),
-  limitTrain: z.number().int().positive().optional(),
-  summary: z.string().min(1).optional(),
-  verbose: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(2),
+  minWorkers: int(1).optional(),
+  joinTimeout: number().gt(0, "must be > 0").default(60),
+  gradEncoding: z.enum(["f32", "bf16"], { error: "must be f32 or bf16" }).default("f32"),
+  logdir: path().optional(),
+  checkpointDir: path().optional(),
+  resume: z.boolean({ error: "must be true or false" }).default(false),
+  seed: int(0).default(42),
+  backend: z.enum(BACKENDS, { error: `must be one of ${BACKENDS.join(", ")}` }).default("auto"),
+  limitTrain: int(1).optional(),
+  summary: path().optional(),
+  verbose: z.union([z.literal(0), z.literal(1), z.literal(2)], {
+    error: "must be 0 (silent), 1 (progress bar) or 2 (one line per epoch)",
+  }).default(2),
 });
 
 export type Job = z.infer<typeof JobSchema>;
@@ -95,7 +113,7 @@ factor 0.5 patience 3 minLr 1e-6) and reports test accuracy.
 
 Options (a flag overrides the config file, which overrides the default):
   --config FILE            YAML or JSON job file with the same options in camelCase
-  --example NAME           fashion-mnist (default)
+  --example NAME           fashion-mnist (default; fashion_mnist works too)
   --epochs N               default 50
   --batch-size N           global batch size, split over workers; default 64
   --validation-split F     default 0.15
@@ -117,6 +135,9 @@ ${NATS_AUTH_USAGE}
   --limit-train N          train on the first N training samples (smoke runs)
   --summary FILE           write a JSON summary of the run
   --verbose 0|1|2          default 2 (one line per epoch)
+
+Relative paths (--config, --logdir, --checkpoint-dir, --summary, credential files, and paths in the
+config file) are taken from the folder you run the command in.
 `;
 
 const NUMERIC = new Set([
@@ -147,50 +168,133 @@ function received(data: unknown, path: readonly PropertyKey[]): string {
   return value === undefined ? "nothing" : JSON.stringify(value);
 }
 
-function formatIssues(error: z.ZodError, source: string, data: unknown): string {
-  const known = Object.keys(JobSchema.shape).join(", ");
+/** Where an option came from, for error messages: its flag, or its key in the config file. */
+type Origin = (key: string) => string;
+
+function formatIssues(error: z.ZodError, data: unknown, origin: Origin): string {
+  const known = Object.keys(JobSchema.shape);
   return error.issues
     .map((i) => {
       if (i.code === "unrecognized_keys") {
-        const keys = i.keys.map((k) => `"${k}"`).join(", ");
-        return `${source}: unknown option ${keys}: remove it or use one of ${known} (camelCase)`;
+        return i.keys.map((k) =>
+          `Cannot run the job as ${origin(k)} is not an option: remove it or use one of ${
+            known.join(", ")
+          } ` +
+          "(camelCase)." +
+          didYouMean(k, known)
+        ).join("\n");
       }
-      const where = i.path.length ? i.path.join(".") : "(root)";
-      return `${source}: ${where}: ${i.message}; current value is ${received(data, i.path)}`;
+      const where = i.path.length ? origin(i.path.map(String).join(".")) : "the config";
+      const value = received(data, i.path);
+      return i.message.startsWith("must ")
+        ? `Cannot run the job as ${where} ${i.message}: current value is ${value}`
+        : `Cannot run the job as ${where} is invalid (${i.message}): current value is ${value}`;
     })
     .join("\n");
 }
 
-/** Parses CLI arguments (and the config file they name) into a validated job. */
-export async function parseJob(args: string[]): Promise<Job | "help"> {
+/** Flags that take a number: `--epochs -3` passes -3 to them rather than reading it as a flag. */
+function joinNegativeNumbers(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < args.length; k++) {
+    const arg = args[k]!;
+    const next = args[k + 1];
+    if (arg.startsWith("--") && NUMERIC.has(arg.slice(2)) && next !== undefined && /^-\.?\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      k++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+/** A parseArgs error as the user should read it: an unknown flag names the closest known one. */
+function flagError(e: Error & { code?: string }): JobConfigError {
+  const unknown = e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
+    ? e.message.match(/'--?([^']+)'/)?.[1]
+    : undefined;
+  const hint = unknown === undefined ? "" : didYouMean(unknown, Object.keys(FLAGS), (f) => `--${f}`);
+  return new JobConfigError(`${e.message}.${hint}\n\n${USAGE}`);
+}
+
+/** The job's fields that hold file or folder paths. */
+const PATH_FIELDS = ["logdir", "checkpointDir", "summary"] as const;
+const NATS_AUTH_PATH_FIELDS = [
+  "passwordFile",
+  "tokenFile",
+  "credsFile",
+  "nkeySeedFile",
+  "tlsCa",
+  "tlsCert",
+  "tlsKey",
+] as const;
+
+/** Makes every path of the job absolute, relative ones taken from `cwd`. */
+function resolvePaths(job: Job, cwd: string): void {
+  for (const field of PATH_FIELDS) {
+    const value = job[field];
+    if (value !== undefined) job[field] = userPath(value, cwd);
+  }
+  const auth = job.natsAuth;
+  if (auth) {
+    for (const field of NATS_AUTH_PATH_FIELDS) {
+      const value = auth[field];
+      if (value !== undefined) auth[field] = userPath(value, cwd);
+    }
+  }
+}
+
+/** Options of {@link parseJob}. */
+export interface ParseJobOptions {
+  /**
+   * The folder relative paths are taken from.
+   * @default {userCwd()}: INIT_CWD (the folder `deno task` was run in), else the process's folder
+   */
+  cwd?: string;
+}
+
+/** Parses CLI arguments (and the config file they name) into a validated job with absolute paths. */
+export async function parseJob(args: string[], options: ParseJobOptions = {}): Promise<Job | "help"> {
+  const cwd = options.cwd ?? userCwd();
   let parsed;
   try {
-    parsed = parseArgs({ args, options: FLAGS, strict: true, allowPositionals: false });
+    parsed = parseArgs({
+      args: joinNegativeNumbers(args),
+      options: FLAGS,
+      strict: true,
+      allowPositionals: false,
+    });
   } catch (e) {
-    throw new JobConfigError(`${(e as Error).message}\n\n${USAGE}`);
+    throw flagError(e as Error);
   }
   const v = parsed.values as Record<string, string | boolean | undefined>;
   if (v.help) return "help";
   let fromFile: Record<string, unknown> = {};
+  let configPath: string | undefined;
   if (typeof v.config === "string") {
+    configPath = userPath(v.config, cwd);
     let text: string;
     try {
-      text = await Deno.readTextFile(v.config);
+      text = await Deno.readTextFile(configPath);
     } catch (e) {
-      throw new JobConfigError(`Cannot read config file ${v.config}: ${(e as Error).message}`);
+      throw new JobConfigError(
+        `Cannot read config file ${configPath}: ${(e as Error).message}. Relative paths are taken from ` +
+          `${cwd}, the folder the command ran in`,
+      );
     }
     if (text.trim() === "") {
       throw new JobConfigError(
-        `Config file ${v.config} must hold a mapping of options, e.g. "epochs: 10": it is empty`,
+        `Config file ${configPath} must hold a mapping of options, e.g. "epochs: 10": it is empty`,
       );
     }
-    const format = v.config.endsWith(".json") ? "JSON" : "YAML";
+    const format = configPath.endsWith(".json") ? "JSON" : "YAML";
     let data: unknown;
     try {
       data = format === "JSON" ? JSON.parse(text) : parseYaml(text);
     } catch (e) {
       throw new JobConfigError(
-        `Cannot parse config file ${v.config} as it must be valid ${format}: ${
+        `Cannot parse config file ${configPath} as it must be valid ${format}: ${
           (e as Error).message.trimEnd()
         }. ` +
           "Fix the syntax there.",
@@ -199,11 +303,12 @@ export async function parseJob(args: string[]): Promise<Job | "help"> {
     if (data === null || typeof data !== "object" || Array.isArray(data)) {
       const found = Array.isArray(data) ? "a list" : JSON.stringify(data);
       throw new JobConfigError(
-        `Config file ${v.config} must hold a mapping of options, e.g. "epochs: 10": found ${found}`,
+        `Config file ${configPath} must hold a mapping of options, e.g. "epochs: 10": found ${found}`,
       );
     }
+    const inFile: Origin = (key) => `${key} in ${configPath}`;
     const fileCheck = JobSchema.partial().safeParse(data);
-    if (!fileCheck.success) throw new JobConfigError(formatIssues(fileCheck.error, v.config, data));
+    if (!fileCheck.success) throw new JobConfigError(formatIssues(fileCheck.error, data, inFile));
     fromFile = data as Record<string, unknown>;
   }
   const fromFlags: Record<string, unknown> = {};
@@ -216,14 +321,17 @@ export async function parseJob(args: string[]): Promise<Job | "help"> {
     } else if (NUMERIC.has(flag)) {
       const n = Number(value);
       if (value === "" || !Number.isFinite(n)) {
-        throw new JobConfigError(`--${flag}: expected a number, received "${value}"`);
+        throw new JobConfigError(
+          `Cannot run the job as --${flag} must be a number: current value is ${JSON.stringify(value)}`,
+        );
       }
       fromFlags[camel(flag)] = n;
     } else if (flag === "gpus") {
       const ids = String(value).split(",").map((s) => Number(s.trim()));
       if (ids.some((n) => !Number.isInteger(n) || n < 0)) {
         throw new JobConfigError(
-          `--gpus: expected a comma-separated list of GPU ids like 0,1, received "${value}"`,
+          `Cannot run the job as --gpus must be a comma-separated list of GPU ids like 0,1: ` +
+            `current value is "${value}"`,
         );
       }
       fromFlags.gpus = ids;
@@ -236,8 +344,14 @@ export async function parseJob(args: string[]): Promise<Job | "help"> {
     fromFlags.natsAuth = { ...(typeof fileAuth === "object" ? fileAuth : {}), ...natsAuthFlags };
   }
   const merged = { ...fromFile, ...fromFlags };
+  const flagOf = new Map(Object.keys(FLAGS).map((f) => [camel(f), f]));
+  const origin: Origin = (key) => {
+    const top = key.split(".")[0]!;
+    if (top in fromFlags && flagOf.has(top)) return `--${flagOf.get(top)}`;
+    return configPath === undefined ? key : `${key} in ${configPath}`;
+  };
   const result = JobSchema.safeParse(merged);
-  if (!result.success) throw new JobConfigError(formatIssues(result.error, "options", merged));
+  if (!result.success) throw new JobConfigError(formatIssues(result.error, merged, origin));
   const job = result.data;
   if (job.nats !== undefined) {
     try {
@@ -247,5 +361,6 @@ export async function parseJob(args: string[]): Promise<Job | "help"> {
     }
   }
   if (job.gpus && job.workers === 0) job.workers = job.gpus.length;
+  resolvePaths(job, cwd);
   return job;
 }

@@ -25,7 +25,14 @@ export class LocalPool implements WorkerPool {
     return Promise.resolve([this.engine.trainSlice(req.params, req.state, batch, req.step, 0)]);
   }
 
-  evaluate(data: string, params: Float32Array, state: Float32Array, batchSize: number): Promise<EvalResult> {
+  /** Loss and metric sums over the data set; `onBatch` sees the running sums after each batch. */
+  evaluate(
+    data: string,
+    params: Float32Array,
+    state: Float32Array,
+    batchSize: number,
+    onBatch?: (batch: number, sums: EvalResult) => void,
+  ): Promise<EvalResult> {
     const ds = this.#get(data);
     const total: EvalResult = {
       count: 0,
@@ -43,17 +50,26 @@ export class LocalPool implements WorkerPool {
       total.lossSum += r.lossSum;
       r.metricSums.forEach((m, i) => total.metricSums[i]! += m);
       total.regLoss = r.regLoss;
+      onBatch?.(start / batchSize, total);
     }
     return Promise.resolve(total);
   }
 
-  predict(data: string, params: Float32Array, state: Float32Array, batchSize: number): Promise<Float32Array> {
+  /** Model outputs for the data set; `onBatch` runs after each batch. */
+  predict(
+    data: string,
+    params: Float32Array,
+    state: Float32Array,
+    batchSize: number,
+    onBatch?: (batch: number) => void,
+  ): Promise<Float32Array> {
     const ds = this.#get(data);
     const parts: Float32Array[] = [];
     for (let start = 0; start < ds.length; start += batchSize) {
       parts.push(
         this.engine.predict(params, state, rangeBatch(ds, start, Math.min(ds.length, start + batchSize))),
       );
+      onBatch?.(start / batchSize);
     }
     const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
     let o = 0;

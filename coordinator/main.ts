@@ -9,7 +9,7 @@
  * and fails when there is none. SIGTERM or SIGINT stop training at the next step boundary, write the
  * backup and exit 0; a second signal exits at once with 130.
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import {
   BackupAndRestore,
   EarlyStopping,
@@ -180,6 +180,7 @@ export async function runJob(job: Job, signal?: AbortSignal): Promise<Record<str
     `Trained ${fit.epochsRun} epochs in ${summary.wall_s}s (${summary.train_samples_per_s} samples/s)`,
   );
   if (job.summary) {
+    await Deno.mkdir(dirname(job.summary), { recursive: true });
     await Deno.writeTextFile(job.summary, JSON.stringify(summary, null, 2) + "\n");
     const plot = job.summary.replace(/(\.json)?$/, "").concat("_curves.png");
     await plotHistory(history, plot);

@@ -3,10 +3,18 @@
  * `predict`, `summary` and weight access. Training runs through the coordinator's one loop
  * ({@link trainLoop}) on an in-process pool or on NATS workers.
  */
-import { type Callback, CallbackList, type CallbackModel, History } from "../shared/callbacks/mod.ts";
+import {
+  type Callback,
+  CallbackList,
+  type CallbackModel,
+  History,
+  Progbar,
+  writeStdout,
+} from "../shared/callbacks/mod.ts";
 import { BatchNormalization, Conv2D, Dense, Flatten } from "../shared/model/layers/mod.ts";
 import {
   type BackendName,
+  didYouMean,
   Engine,
   getOptimizer,
   initBackend,
@@ -22,7 +30,7 @@ import {
   SymbolicTensor,
   tf,
 } from "../shared/model/mod.ts";
-import { type DataLike, type Dataset, sampleShape, sliceRows, toDataset } from "./data.ts";
+import { type DataLike, type Dataset, isArrayData, sampleShape, sliceRows, toDataset } from "./data.ts";
 import { LocalPool } from "./local_pool.ts";
 import { loadWeights, saveModel, saveWeights } from "./saving.ts";
 import { createDistributedPool, type DistributedPoolOptions } from "./distributed/pool.ts";
@@ -37,6 +45,20 @@ export interface CompileOptions {
   metrics?: string[];
 }
 
+/**
+ * Inputs keyed by the names of the model's `Input`s, as Keras accepts them:
+ * `fit({ numeric: xa, extra: xb }, y)` for `new Input({ shape: [10], name: "numeric" })` and so on.
+ */
+export interface NamedInputs {
+  readonly [inputName: string]: DataLike;
+}
+
+/** What `fit`, `evaluate` and `predict` take as x: one input, a list in input order, or named inputs. */
+export type InputData = DataLike | DataLike[] | NamedInputs;
+
+/** Keras's `verbose`: 0 silent, 1 progress bar, 2 one line; `"auto"` is 1. */
+export type Verbose = "auto" | 0 | 1 | 2;
+
 /** Where the computation runs: `{ workers: 2 }` spawns local workers over an embedded NATS server. */
 export type DistributeOptions = Omit<DistributedPoolOptions, "backend">;
 
@@ -47,13 +69,13 @@ export interface FitOptions {
   batchSize?: number;
   /** Fraction of the data, taken from the end before shuffling, used for validation. @default 0 */
   validationSplit?: number;
-  validationData?: [DataLike | DataLike[], DataLike];
+  validationData?: [InputData, DataLike];
   /** @default true */
   shuffle?: boolean;
   /** @default 0 */
   initialEpoch?: number;
-  /** 0 silent, 1 progress bar, 2 one line per epoch. @default 1 */
-  verbose?: 0 | 1 | 2;
+  /** 0 silent, 1 progress bar, 2 one line per epoch; `"auto"` is 1. @default "auto" */
+  verbose?: Verbose;
   callbacks?: Callback[];
   /** Seed for shuffling and dropout. @default the model's seed */
   seed?: number;
@@ -71,8 +93,52 @@ export interface FitOptions {
 export interface EvaluateOptions {
   /** @default 32 */
   batchSize?: number;
-  /** @default 1 */
-  verbose?: 0 | 1 | 2;
+  /**
+   * 0 silent; 1 Keras's progress bar (`313/313 ━━━━━━━━━━━━━━━━━━━━ 1s 2ms/step - accuracy: … - loss: …`,
+   * only the final line when stdout is not a terminal); 2 one line; `"auto"` is 1.
+   * @default "auto"
+   */
+  verbose?: Verbose;
+}
+
+export interface PredictOptions {
+  /** @default 32 */
+  batchSize?: number;
+  /** As for {@link EvaluateOptions.verbose}: a progress bar without metrics. @default "auto" */
+  verbose?: Verbose;
+}
+
+/** Keras's verbose as a number; anything else is a `RangeError` naming the call and the value. */
+function verbosity(verbose: Verbose | undefined, call: string): 0 | 1 | 2 {
+  if (verbose === undefined || verbose === "auto") return 1;
+  if (verbose === 0 || verbose === 1 || verbose === 2) return verbose;
+  throw new RangeError(
+    `Cannot ${call} as verbose must be "auto", 0 (silent), 1 (progress bar) or 2 (one line): ` +
+      `received verbose=${JSON.stringify(verbose)}`,
+  );
+}
+
+function positiveInteger(value: number, name: string, call: string): number {
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new RangeError(`Cannot ${call} as ${name} must be a positive integer: received ${name}=${value}`);
+  }
+  return value;
+}
+
+/** Keras's progress bar for `steps` batches of evaluate/predict, or null at verbose 0. */
+function progressBar(verbose: 0 | 1 | 2, steps: number): Progbar | null {
+  if (verbose === 0 || steps === 0) return null;
+  return new Progbar({ target: steps, verbose, write: writeStdout, dynamic: Deno.stdout.isTerminal() });
+}
+
+/** Whether x is a record of inputs by name rather than one input or a list. */
+function isNamedInputs(x: InputData): x is NamedInputs {
+  return typeof x === "object" && x !== null && !Array.isArray(x) && !(x instanceof tf.Tensor) &&
+    !isArrayData(x);
+}
+
+function shapeText(shape: readonly (number | string)[]): string {
+  return `[${shape.join(", ")}]`;
 }
 
 /** What the last `fit` measured (for `--summary`). */
@@ -206,12 +272,12 @@ export class Model implements CallbackModel {
   }
 
   /** Trains the model (Keras `fit`). Returns the History. */
-  async fit(x: DataLike | DataLike[], y: DataLike, opts: FitOptions = {}): Promise<History> {
+  async fit(x: InputData, y: DataLike, opts: FitOptions = {}): Promise<History> {
     const compiled = this.requireCompiled();
     const epochs = opts.epochs ?? 1;
     const batchSize = opts.batchSize ?? 32;
     const validationSplit = opts.validationSplit ?? 0;
-    const verbose = opts.verbose ?? 1;
+    const verbose = verbosity(opts.verbose, "fit");
     const initialEpoch = opts.initialEpoch ?? 0;
     if (!Number.isInteger(epochs) || epochs <= 0) {
       throw new RangeError(`Cannot fit as epochs must be a positive integer: received epochs=${epochs}`);
@@ -231,14 +297,16 @@ export class Model implements CallbackModel {
         `Cannot fit as initialEpoch must be in [0, epochs): received initialEpoch=${initialEpoch}`,
       );
     }
-    const all = toDataset(x, y);
+    const all = toDataset(this.inputList(x, "fit"), y);
+    this.checkBatchAxis(all, "fit");
     this.ensureBuilt(all.inputs.map(sampleShape));
-    this.checkData(all, compiled);
+    this.checkData(all, compiled, "fit");
     let train = all;
     let val: Dataset | null = null;
     if (opts.validationData) {
-      val = toDataset(opts.validationData[0], opts.validationData[1]);
-      this.checkData(val, compiled);
+      val = toDataset(this.inputList(opts.validationData[0], "fit"), opts.validationData[1]);
+      this.checkBatchAxis(val, "fit");
+      this.checkData(val, compiled, "fit");
     } else if (validationSplit > 0) {
       // Keras: the last fraction of the data, taken before any shuffling.
       const splitAt = Math.floor(all.length * (1 - validationSplit));
@@ -302,42 +370,152 @@ export class Model implements CallbackModel {
   }
 
   /** Returns `[loss, ...metrics]` on the data, dropout off (Keras `evaluate`). */
-  async evaluate(x: DataLike | DataLike[], y: DataLike, opts: EvaluateOptions = {}): Promise<number[]> {
+  async evaluate(x: InputData, y: DataLike, opts: EvaluateOptions = {}): Promise<number[]> {
     const compiled = this.requireCompiled();
-    const ds = toDataset(x, y);
+    const verbose = verbosity(opts.verbose, "evaluate");
+    const batchSize = positiveInteger(opts.batchSize ?? 32, "batchSize", "evaluate");
+    const ds = toDataset(this.inputList(x, "evaluate"), y);
+    this.checkBatchAxis(ds, "evaluate");
     this.ensureBuilt(ds.inputs.map(sampleShape));
-    this.checkData(ds, compiled);
+    this.checkData(ds, compiled, "evaluate");
     const backend = await initBackend("auto");
     const pool = new LocalPool(
       new Engine(this.network, { loss: compiled.loss, metrics: compiled.metrics, seed: this.seed }),
       backend.name,
     );
+    const steps = Math.ceil(ds.length / batchSize);
+    const bar = progressBar(verbose, steps);
     await pool.setData("eval", ds);
-    const r = await pool.evaluate("eval", this.network.params, this.network.state, opts.batchSize ?? 32);
+    const r = await pool.evaluate(
+      "eval",
+      this.network.params,
+      this.network.state,
+      batchSize,
+      (batch, sums) => {
+        if (batch + 1 < steps) {
+          bar?.update(
+            batch + 1,
+            Object.entries(evalLogs(compiled.metrics, sums)),
+            false,
+          );
+        }
+      },
+    );
     await pool.close();
     const logs = evalLogs(compiled.metrics, r);
-    if ((opts.verbose ?? 1) > 0) {
-      console.log(Object.entries(logs).map(([k, v]) => `${k}: ${v.toFixed(4)}`).join(" - "));
-    }
+    bar?.update(steps, Object.entries(logs), true);
     return [logs.loss!, ...compiled.metrics.map((m) => logs[m.name]!)];
   }
 
   /** Model outputs for the inputs, dropout off (Keras `predict`). */
-  async predict(x: DataLike | DataLike[], opts: { batchSize?: number } = {}): Promise<tf.Tensor> {
-    const ds = toDataset(x, null);
+  async predict(x: InputData, opts: PredictOptions = {}): Promise<tf.Tensor> {
+    const verbose = verbosity(opts.verbose, "predict");
+    const batchSize = positiveInteger(opts.batchSize ?? 32, "batchSize", "predict");
+    const ds = toDataset(this.inputList(x, "predict"), null);
+    this.checkBatchAxis(ds, "predict");
     this.ensureBuilt(ds.inputs.map(sampleShape));
     this.network.checkInputShapes(ds.inputs.map(sampleShape));
     const backend = await initBackend("auto");
     const compiled = this.#compiled ?? { loss: "mean_squared_error" as const, metrics: [] };
     const pool = new LocalPool(new Engine(this.network, { ...compiled, seed: this.seed }), backend.name);
+    const steps = Math.ceil(ds.length / batchSize);
+    const bar = progressBar(verbose, steps);
     await pool.setData("predict", ds);
-    const out = await pool.predict("predict", this.network.params, this.network.state, opts.batchSize ?? 32);
+    const out = await pool.predict("predict", this.network.params, this.network.state, batchSize, (batch) => {
+      if (batch + 1 < steps) bar?.update(batch + 1, [], false);
+    });
     await pool.close();
+    bar?.update(steps, [], true);
     return tf.tensor(out, [ds.length, ...this.network.outputShapes[0]!]);
   }
 
-  /** Checks shapes and labels against the model before any compute. */
-  private checkData(ds: Dataset, compiled: Compiled): void {
+  /** The names of the model's inputs, in order; null for a Sequential model not built yet. */
+  private inputNames(): string[] | null {
+    if (!this.isBuilt && this instanceof Sequential) {
+      const first = this.pendingLayers[0];
+      const declared = first instanceof InputLayer ? first.shape : first?.inputShape;
+      if (!declared) return null;
+    }
+    return this.network.inputLayerNames();
+  }
+
+  /**
+   * x as one input or a list in input order: named inputs (`{ numeric: xa, extra: xb }`) are put in
+   * the order of the model's inputs. Unknown or missing names are a `TypeError` naming them and the
+   * model's input names.
+   */
+  private inputList(x: InputData, call: string): DataLike | DataLike[] {
+    if (!isNamedInputs(x)) return x;
+    const given = Object.keys(x);
+    const names = this.inputNames();
+    if (names === null) {
+      if (given.length === 1) return x[given[0]!]!;
+      throw new TypeError(
+        `Cannot ${call} on named inputs ${given.join(", ")} as this Sequential model has one input and ` +
+          "is not built yet: pass x itself, or give the first layer an inputShape",
+      );
+    }
+    const unknown = given.filter((k) => !names.includes(k));
+    if (unknown.length > 0) {
+      throw new TypeError(
+        `Cannot ${call} as model "${this.name}" has no input named ${
+          unknown.map((k) => `"${k}"`).join(", ")
+        }: ` +
+          `its inputs are ${names.map((k) => `"${k}"`).join(", ")}.` + didYouMean(unknown[0]!, names),
+      );
+    }
+    const missing = names.filter((k) => !given.includes(k));
+    if (missing.length > 0) {
+      throw new TypeError(
+        `Cannot ${call} as input ${missing.map((k) => `"${k}"`).join(", ")} of model "${this.name}" is ` +
+          `missing: pass a value for each of its inputs ${names.map((k) => `"${k}"`).join(", ")}`,
+      );
+    }
+    return names.map((k) => x[k]!);
+  }
+
+  /**
+   * Rejects a 1-D input where the model expects samples of rank 1 or more: Keras models take
+   * [batch, ...inputShape], and a 1-D array is either one sample without its batch axis or many
+   * samples of one value each.
+   */
+  private checkBatchAxis(ds: Dataset, call: string): void {
+    ds.inputs.forEach((input, i) => {
+      if (input.shape.length !== 1) return;
+      let expected: readonly number[] | undefined;
+      try {
+        expected = this.inputNames() === null ? undefined : this.network.inputs[i]?.shape;
+      } catch {
+        expected = undefined;
+      }
+      if (expected !== undefined && expected.length === 0) return;
+      const what = ds.inputs.length > 1 ? `input ${i}` : "x";
+      const n = input.shape[0]!;
+      const want = expected === undefined ? "[batch, ...inputShape]" : shapeText(["batch", ...expected]);
+      const size = expected?.reduce((a, b) => a * b, 1) ?? 1;
+      let fix: string;
+      if (expected === undefined || size === 1) {
+        fix = `for ${n} samples of one value each, pass ${what}.reshape([-1, 1])`;
+      } else if (n === size) {
+        fix = `for one sample, pass ${what}.reshape(${shapeText([1, ...expected])})`;
+      } else if (n % size === 0) {
+        fix = `for ${n / size} samples, pass ${what}.reshape(${shapeText([-1, ...expected])})`;
+      } else {
+        fix = `pass an array of shape ${shapeText(["n", ...expected])}, one row per sample`;
+      }
+      throw new RangeError(
+        `Cannot ${call} on ${what} of shape [${n}] as the model expects ${want} ` +
+          `(the samples along the first axis, then inputShape): ${fix}`,
+      );
+    });
+  }
+
+  /**
+   * Checks shapes and labels against the model before any compute. y must match the output: class ids
+   * of shape [n] or [n, 1] for sparse_categorical_crossentropy, the output's shape for the other losses
+   * (or [n] for an output of one unit).
+   */
+  private checkData(ds: Dataset, compiled: Compiled, call: string): void {
     this.network.checkInputShapes(ds.inputs.map(sampleShape));
     if (!this.#warnedScale) this.warnUnscaled(ds);
     if (!ds.y) return;
@@ -345,6 +523,8 @@ export class Model implements CallbackModel {
     const classes = outShape[outShape.length - 1]!;
     const yShape = sampleShape(ds.y);
     const yWidth = yShape.length === 0 ? 1 : yShape[yShape.length - 1]!;
+    const same = (a: readonly number[], b: readonly number[]) =>
+      a.length === b.length && a.every((d, k) => d === b[k]);
     if (compiled.loss === "categorical_crossentropy" && yWidth !== classes) {
       throw new RangeError(
         `categorical_crossentropy expects one-hot labels of shape [n, ${classes}] but received labels of shape ` +
@@ -354,12 +534,14 @@ export class Model implements CallbackModel {
     }
     if (compiled.loss === "sparse_categorical_crossentropy") {
       const want = outShape.slice(0, -1);
-      const ok = (yShape.length === want.length && yShape.every((d, k) => d === want[k])) ||
-        (yShape.length === want.length + 1 && yShape.at(-1) === 1);
+      const ok = same(yShape, want) || (yShape.length === want.length + 1 && yShape.at(-1) === 1);
       if (!ok) {
         throw new RangeError(
-          `sparse_categorical_crossentropy expects integer class labels of shape [n] but received labels of shape ` +
-            `[${ds.y.shape}]. For one-hot labels use loss "categorical_crossentropy".`,
+          `sparse_categorical_crossentropy expects integer class labels of shape ${
+            shapeText(["n", ...want])
+          } ` +
+            `but received labels of shape ${shapeText(ds.y.shape)} for a model output of shape ` +
+            `${shapeText(["n", ...outShape])}. For one-hot labels use loss "categorical_crossentropy".`,
         );
       }
       const d = ds.y.data;
@@ -372,6 +554,20 @@ export class Model implements CallbackModel {
           );
         }
       }
+      return;
+    }
+    const oneUnit = classes === 1 && same(yShape, outShape.slice(0, -1));
+    if (!same(yShape, outShape) && !oneUnit) {
+      const n = ds.y.shape[0]!;
+      const last = yShape.length === 0 ? 1 : yShape.at(-1)!;
+      const layerFix = yShape.length === outShape.length && last !== classes
+        ? `, or end the model with ${last} units (e.g. new layers.Dense(${last})) to predict ${last} values per sample`
+        : "";
+      throw new RangeError(
+        `Cannot ${call} with loss ${compiled.loss} as y must have the shape of the model's output ` +
+          `${shapeText(["n", ...outShape])}: received y of shape ${shapeText(ds.y.shape)}. Pass y of shape ` +
+          `${shapeText([n, ...outShape])}${layerFix}.`,
+      );
     }
   }
 

@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { z } from "npm:zod@4.6.7";
 import type { DistributeOptions, tf } from "../mod.ts";
+import { userPath } from "../shared/io/paths.ts";
 
 /** Options every example receives. */
 export interface ExampleOptions {
@@ -15,7 +16,10 @@ export interface ExampleOptions {
   readonly quick: boolean;
   /** Seed for initial weights, shuffling, dropout and random data. @default 42 */
   readonly seed: number;
-  /** Output directory given with `--out`, or `undefined` (then {@link outDir} makes a temporary one). */
+  /**
+   * Output directory given with `--out` (absolute; a relative one is taken from the folder the command
+   * ran in), or `undefined` (then {@link outDir} makes a temporary one).
+   */
   readonly out: string | undefined;
 }
 
@@ -79,7 +83,8 @@ export function parseExampleArgs(args: string[]): ParsedArgs {
     );
   }
   const { workers, quick, seed, out, help } = flags.data;
-  return { name: parsed.positionals[0], options: { workers, quick, seed, out }, help };
+  const options = { workers, quick, seed, out: out === undefined ? undefined : userPath(out) };
+  return { name: parsed.positionals[0], options, help };
 }
 
 /** `full`, or `quick` with `--quick` (a few epochs). */

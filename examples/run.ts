@@ -2,9 +2,10 @@
  * `deno task example NAME [--workers N] [--quick] [--out DIR] [--seed N]`: runs one of the Keras
  * chapter's examples.
  */
+import { didYouMean } from "../shared/model/suggest.ts";
 import { type ExampleOptions, parseExampleArgs, USAGE } from "./options.ts";
 
-/** The examples by name, each loaded only when run. */
+/** The examples by name, each loaded only when run (`fashion-mnist` finds `fashion_mnist` too). */
 export const EXAMPLES: Readonly<
   Record<string, () => Promise<{ main(opts: ExampleOptions): Promise<void> }>>
 > = {
@@ -20,6 +21,11 @@ export const EXAMPLES: Readonly<
 
 const LIST = `Examples: ${Object.keys(EXAMPLES).join(", ")}`;
 
+/** The example called `name`, spelt with `_` (as the files are) or `-` (as `train --example` is). */
+export function findExample(name: string): (typeof EXAMPLES)[string] | undefined {
+  return EXAMPLES[name.replaceAll("-", "_")];
+}
+
 if (import.meta.main) {
   let parsed;
   try {
@@ -32,10 +38,11 @@ if (import.meta.main) {
     console.log(`${USAGE}\n\n${LIST}`);
     Deno.exit(0);
   }
-  const load = parsed.name === undefined ? undefined : EXAMPLES[parsed.name];
+  const load = parsed.name === undefined ? undefined : findExample(parsed.name);
   if (!load) {
     const what = parsed.name === undefined ? "no example name given" : `unknown example "${parsed.name}"`;
-    console.error(`error: Cannot run an example as ${what}.\n\n${USAGE}\n\n${LIST}`);
+    const hint = parsed.name === undefined ? "" : didYouMean(parsed.name, Object.keys(EXAMPLES));
+    console.error(`error: Cannot run an example as ${what}.${hint}\n\n${USAGE}\n\n${LIST}`);
     Deno.exit(2);
   }
   const example = await load();

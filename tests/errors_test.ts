@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { layers, Sequential, tf, utils } from "../mod.ts";
+import { Input, layers, Model, models, Sequential, tf, utils } from "../mod.ts";
 import { Network } from "../shared/model/network.ts";
+import { explainConnectError, natsRoleOf } from "../shared/io/nats/mod.ts";
 
 function mlp(): Sequential {
   const model = new Sequential([
@@ -95,7 +96,44 @@ Deno.test("Unknown layer, activation, loss, optimizer and metric names list the 
   };
   assert.throws(
     () => Network.fromConfig(config),
-    /Unknown layer: 'LSTM'. Shoal supports: InputLayer, Dense, Dropout/,
+    /Cannot load layer "lstm" \(class LSTM\) as Shoal does not support a layer named LSTM yet: the supported layers are Activation, BatchNormalization, .*Dense, Dropout/,
+  );
+});
+
+Deno.test("A Keras layer Shoal lacks, read from layers, is named with the supported ones", () => {
+  const keras = layers as unknown as Record<string, new (...args: unknown[]) => unknown>;
+  assert.throws(
+    () => new keras.Embedding!(1000, 64),
+    (e: Error) => {
+      assert.ok(e instanceof TypeError);
+      assert.match(
+        e.message,
+        /Cannot use layers\.Embedding as Shoal does not support a layer named Embedding yet/,
+      );
+      assert.match(
+        e.message,
+        /the supported layers are Activation, BatchNormalization, Concatenate, Conv2D, Dense/,
+      );
+      return true;
+    },
+  );
+  assert.throws(() => keras.LSTM, /layers\.LSTM/);
+  assert.throws(() => keras.Dence, /Did you mean Dense\?/);
+  // What layers does export still reads as before, and so do lower-case and symbol keys.
+  assert.equal(typeof layers.Dense, "function");
+  assert.ok(new layers.Dense(2) instanceof layers.Dense);
+  assert.equal((layers as unknown as Record<string, unknown>).then, undefined);
+  assert.ok(Object.keys(layers).includes("MaxPooling2D"));
+});
+
+Deno.test("Loading a .keras file with a layer Shoal lacks names the layer and its class", async () => {
+  // Saved by Keras 3: Embedding(200, 8) -> LSTM(16) -> Dense(1, sigmoid) on sequences of 12 ids.
+  const path = new URL("./fixtures/keras/text_lstm.keras", import.meta.url).pathname;
+  await rejectsWith(
+    () => models.loadModel(path),
+    'Cannot load layer "embedding" (class Embedding)',
+    "does not support a layer named Embedding yet",
+    "the supported layers are Activation, BatchNormalization",
   );
 });
 
@@ -173,4 +211,108 @@ Deno.test("utils.toCategorical one-hot encodes labels and rejects labels out of 
     /Cannot one-hot encode label 5 \(sample 1\) with numClasses=3/,
   );
   assert.throws(() => utils.toCategorical([0, 1.5], 3), /label 1.5/);
+});
+
+Deno.test("An unreachable NATS server gets advice that fits who connects", () => {
+  const refused = new Error("CONNECTION_REFUSED");
+  const coordinator = explainConnectError(refused, "nats://10.0.0.5:4222", undefined, "coordinator") as Error;
+  assert.match(
+    coordinator.message,
+    /Cannot connect to NATS server nats:\/\/10\.0\.0\.5:4222: CONNECTION_REFUSED/,
+  );
+  assert.match(coordinator.message, /omit it to start an embedded server/);
+  const worker = explainConnectError(refused, "nats://10.0.0.5:4222", undefined, "worker") as Error;
+  assert.match(worker.message, /Check the --nats URL .* coordinator or its nats-server is running/);
+  assert.doesNotMatch(worker.message, /embedded/);
+  // The connection names of worker/worker.ts and coordinator/nats_pool.ts carry the role.
+  assert.equal(natsRoleOf("shoal-worker-w1"), "worker");
+  assert.equal(natsRoleOf("shoal-worker-w1-sync"), "worker");
+  assert.equal(natsRoleOf("shoal-coordinator-job1"), "coordinator");
+  assert.equal(natsRoleOf(undefined), "coordinator");
+});
+
+Deno.test("Named inputs that the model lacks, or leaves out, are named with the model's input names", async () => {
+  const numeric = new Input({ shape: [3], name: "numeric" });
+  const extra = new Input({ shape: [4], name: "extra" });
+  const out = new layers.Dense(1).apply(new layers.Concatenate().apply([numeric, extra]));
+  const model = new Model({ inputs: [numeric, extra], outputs: out, name: "two" });
+  model.compile({ optimizer: "adam", loss: "mse" });
+  const xa = tf.zeros([4, 3]), xb = tf.zeros([4, 4]), y = tf.zeros([4]);
+  await rejectsWith(
+    () => model.fit({ numerc: xa, extra: xb }, y, { verbose: 0 }),
+    `model "two" has no input named "numerc"`,
+    `its inputs are "numeric", "extra"`,
+    "Did you mean numeric?",
+  );
+  await rejectsWith(
+    () => model.evaluate({ numeric: xa }, y, { verbose: 0 }),
+    `Cannot evaluate as input "extra" of model "two" is missing`,
+    `"numeric", "extra"`,
+  );
+  await rejectsWith(() => model.predict({ numeric: xa, extra: xb, more: xb }), `no input named "more"`);
+  await rejectsWith(
+    () => model.fit([xa, xb], y, { validationData: [{ numeric: xa }, y], verbose: 0 }),
+    `input "extra" of model "two" is missing`,
+  );
+});
+
+Deno.test("A 1-D input gets the model's [batch, ...inputShape] and the reshape that fits", async () => {
+  const model = new Sequential([new layers.Dense(2, { inputShape: [3] })]);
+  await rejectsWith(
+    () => model.predict(tf.tensor1d([1, 2, 3])),
+    "Cannot predict on x of shape [3] as the model expects [batch, 3]",
+    "for one sample, pass x.reshape([1, 3])",
+  );
+  await rejectsWith(
+    () => model.predict(tf.tensor1d([1, 2, 3, 4, 5, 6])),
+    "for 2 samples, pass x.reshape([-1, 3])",
+  );
+  const oneFeature = new Sequential([new layers.Dense(1, { inputShape: [1] })]);
+  oneFeature.compile({ optimizer: "sgd", loss: "mse" });
+  await rejectsWith(
+    () => oneFeature.fit(tf.tensor1d([1, 2, 3, 4]), tf.tensor1d([2, 4, 6, 8]), { verbose: 0 }),
+    "Cannot fit on x of shape [4] as the model expects [batch, 1]",
+    "for 4 samples of one value each, pass x.reshape([-1, 1])",
+  );
+});
+
+Deno.test("y of the wrong shape for the loss names y's shape and the model output's", async () => {
+  const regression = new Sequential([new layers.Dense(10, { inputShape: [4] })]);
+  regression.compile({ optimizer: "adam", loss: "mse" });
+  const x = tf.zeros([200, 4]);
+  await rejectsWith(
+    () => regression.fit(x, tf.zeros([200, 3]), { verbose: 0 }),
+    "Cannot fit with loss mean_squared_error as y must have the shape of the model's output [n, 10]",
+    "received y of shape [200, 3]",
+    "Pass y of shape [200, 10]",
+    "new layers.Dense(3)",
+  );
+  await rejectsWith(
+    () => regression.evaluate(x, tf.zeros([200]), { verbose: 0 }),
+    "Cannot evaluate with loss mean_squared_error",
+    "received y of shape [200]",
+  );
+  // One output unit takes y as [n] or [n, 1].
+  const single = new Sequential([new layers.Dense(1, { activation: "sigmoid", inputShape: [4] })]);
+  single.compile({ optimizer: "adam", loss: "binary_crossentropy" });
+  await single.fit(x, tf.zeros([200]), { verbose: 0 });
+  await single.fit(x, tf.zeros([200, 1]), { verbose: 0 });
+  await rejectsWith(() => single.fit(x, tf.zeros([200, 2]), { verbose: 0 }), "binary_crossentropy", "[n, 1]");
+  // Sparse labels are class ids: [n] or [n, 1], named against the output.
+  await rejectsWith(
+    () => mlp().fit(tf.zeros([4, 784]), tf.zeros([4, 3]), { verbose: 0 }),
+    "integer class labels of shape [n]",
+    "model output of shape [n, 10]",
+  );
+});
+
+Deno.test("evaluate and predict reject a verbose or batchSize Keras would not take", async () => {
+  const model = mlp();
+  const x = tf.zeros([4, 784]);
+  await rejectsWith(
+    () => model.evaluate(x, LABELS, { verbose: 5 as 1 }),
+    'Cannot evaluate as verbose must be "auto", 0 (silent), 1 (progress bar) or 2 (one line)',
+    "verbose=5",
+  );
+  await rejectsWith(() => model.predict(x, { batchSize: 0 }), "batchSize must be a positive integer");
 });

@@ -81,7 +81,21 @@ function checkFashionMnist(run: Run): number {
 let localAccuracy: number | undefined;
 
 Deno.test("fashion_mnist prints shapes, summary, test metrics and five predictions", async () => {
-  localAccuracy = checkFashionMnist(await runExample("fashion_mnist"));
+  // The hyphenated spelling of `deno task train --example fashion-mnist` runs the same example.
+  localAccuracy = checkFashionMnist(await runExample("fashion-mnist"));
+});
+
+Deno.test("an unknown example name is rejected with the closest name and the list", async () => {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", RUN, "fashion-mnsit"],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(stderr);
+  assert.equal(code, 2, err);
+  assert.match(err, /unknown example "fashion-mnsit"\. Did you mean fashion_mnist\?/);
+  assert.match(err, /Examples: fashion_mnist, multi_input/);
 });
 
 Deno.test("fashion_mnist trains the same on two worker processes", async () => {

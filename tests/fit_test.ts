@@ -1,5 +1,15 @@
 import assert from "node:assert/strict";
-import { callbacks, datasets, layers, optimizers, regularizers, Sequential, tf } from "../mod.ts";
+import {
+  callbacks,
+  datasets,
+  Input,
+  layers,
+  Model,
+  optimizers,
+  regularizers,
+  Sequential,
+  tf,
+} from "../mod.ts";
 import { Engine } from "../shared/model/mod.ts";
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number): void {
@@ -261,4 +271,96 @@ Deno.test("A per-step softmax output trains in the Engine, and its loss averages
   );
   assertClose([r.lossSum / r.count, r.metricSums[0]! / r.count], [sum / 12, hits / 12], 1e-5);
   assertClose([slice.lossSum], [r.lossSum], 1e-5);
+});
+
+/** Two named inputs, as in the chapter's Functional example: 3 numeric features and a 4-wide embedding. */
+function twoInputModel(): Model {
+  const numeric = new Input({ shape: [3], name: "numeric" });
+  const extra = new Input({ shape: [4], name: "extra" });
+  const merged = new layers.Concatenate().apply([
+    new layers.Dense(6, { activation: "relu" }).apply(numeric),
+    new layers.Dense(6, { activation: "relu" }).apply(extra),
+  ]);
+  const model = new Model({ inputs: [numeric, extra], outputs: new layers.Dense(1).apply(merged), seed: 3 });
+  model.compile({ optimizer: "adam", loss: "mse", metrics: ["mae"] });
+  return model;
+}
+
+Deno.test("fit, evaluate and predict take inputs keyed by Input name, in any order, as Keras does", async () => {
+  const xa = tf.randomNormal([40, 3], 0, 1, "float32", 1);
+  const xb = tf.randomNormal([40, 4], 0, 1, "float32", 2);
+  const y = tf.randomNormal([40], 0, 1, "float32", 3);
+  const byName = twoInputModel();
+  const byList = twoInputModel();
+  const named = { extra: xb, numeric: xa };
+  const h1 = await byName.fit(named, y, { epochs: 2, batchSize: 8, validationData: [named, y], verbose: 0 });
+  const h2 = await byList.fit([xa, xb], y, {
+    epochs: 2,
+    batchSize: 8,
+    validationData: [[xa, xb], y],
+    verbose: 0,
+  });
+  assert.deepEqual(h1.history, h2.history);
+  assert.deepEqual(
+    await byName.evaluate(named, y, { verbose: 0 }),
+    await byList.evaluate([xa, xb], y, { verbose: 0 }),
+  );
+  const p1 = await byName.predict({ numeric: xa, extra: xb }, { verbose: 0 });
+  assert.deepEqual(p1.dataSync(), (await byList.predict([xa, xb], { verbose: 0 })).dataSync());
+});
+
+/** Runs `code` (a module that imports Shoal as `SHOAL`) in its own process; returns its stdout. */
+async function runScript(code: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-progbar-" });
+  try {
+    const script = `${dir}/script.ts`;
+    await Deno.writeTextFile(script, code.replace("SHOAL", new URL("../mod.ts", import.meta.url).href));
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", script],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+    return new TextDecoder().decode(r.stdout);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("evaluate and predict print Keras's progress bar by default, one line at verbose 2, none at 0", async () => {
+  const out = await runScript(`
+    import { layers, Sequential, tf } from "SHOAL";
+    const model = new Sequential([new layers.Dense(3, { activation: "softmax", inputShape: [4] })], { seed: 1 });
+    model.compile({ optimizer: "adam", loss: "sparse_categorical_crossentropy", metrics: ["accuracy"] });
+    const x = tf.randomNormal([40, 4], 0, 1, "float32", 1);
+    const y = tf.tensor1d(Array.from({ length: 40 }, (_, i) => i % 3));
+    console.log("[evaluate auto]");
+    await model.evaluate(x, y);
+    console.log("[evaluate 2]");
+    await model.evaluate(x, y, { batchSize: 16, verbose: 2 });
+    console.log("[evaluate 0]");
+    await model.evaluate(x, y, { verbose: 0 });
+    console.log("[predict auto]");
+    await model.predict(x);
+    console.log("[predict 0]");
+    await model.predict(x, { verbose: 0 });
+    console.log("[end]");
+  `);
+  // Not a terminal: only the final line of each bar (Keras's Progbar does the same).
+  const bar = "━".repeat(20);
+  const lines = out.trimEnd().split("\n");
+  assert.equal(lines.length, 9, out);
+  assert.equal(lines[0], "[evaluate auto]");
+  assert.match(
+    lines[1]!,
+    new RegExp(`^2/2 ${bar} \\d+s \\d+(ms|us|s)/step - accuracy: \\d\\.\\d{4} - loss: \\d\\.\\d{4}$`),
+  );
+  assert.equal(lines[2], "[evaluate 2]");
+  assert.match(lines[3]!, /^3\/3 - \d+s - \d+(ms|us|s)\/step - accuracy: \d\.\d{4} - loss: \d\.\d{4}$/);
+  assert.equal(lines[4], "[evaluate 0]");
+  assert.equal(lines[5], "[predict auto]");
+  assert.match(lines[6]!, new RegExp(`^2/2 ${bar} \\d+s \\d+(ms|us|s)/step$`));
+  assert.equal(lines[7], "[predict 0]");
+  assert.equal(lines[8], "[end]");
 });

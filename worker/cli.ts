@@ -1,11 +1,13 @@
 /**
  * Command line of the worker process: `deno task worker --nats URL [--name ID] [--backend NAME] [--gpu N]
  * [--job ID] [credentials]`. Credentials come from files named by flags or from SHOAL_NATS_*
- * variables, never from the command line itself (see shared/io/nats/auth.ts).
+ * variables, never from the command line itself (see shared/io/nats/auth.ts). Relative file paths in
+ * flags are taken from the folder the command ran in (see shared/io/paths.ts).
  */
 import { parseArgs } from "node:util";
 import { z } from "npm:zod@4.6.7";
-import { BACKEND_REQUESTS } from "../shared/model/mod.ts";
+import { BACKEND_REQUESTS, didYouMean } from "../shared/model/mod.ts";
+import { userCwd, userPath } from "../shared/io/paths.ts";
 import {
   assertNoSecretInUrl,
   NATS_AUTH_FLAG_OPTIONS,
@@ -31,8 +33,25 @@ ${NATS_AUTH_USAGE}
   --fault KIND     for tests only: ${FAULTS.join(" | ")}
   --help           print this text`;
 
+/** What to do without `--nats`. */
+const NATS_REQUIRED = "Cannot start the worker as --nats URL is required: give the NATS server of the " +
+  "coordinator, e.g. deno task worker --nats nats://127.0.0.1:4222 (a coordinator started with " +
+  "--nats URL --workers N waits for N such workers)";
+
+const FLAGS = {
+  nats: { type: "string" },
+  name: { type: "string" },
+  backend: { type: "string" },
+  gpu: { type: "string" },
+  job: { type: "string" },
+  fault: { type: "string" },
+  quiet: { type: "boolean" },
+  ...NATS_AUTH_FLAG_OPTIONS,
+  help: { type: "boolean" },
+} as const;
+
 const Args = z.object({
-  nats: z.string().min(1, "--nats URL is required"),
+  nats: z.string().min(1, NATS_REQUIRED),
   name: WorkerNameSchema.optional(),
   backend: z.enum(BACKEND_REQUESTS as [string, ...string[]]).optional(),
   gpu: z.coerce.number().int().nonnegative().optional(),
@@ -49,22 +68,20 @@ export function parseWorkerArgs(
   env: Readonly<Record<string, string | undefined>> = Deno.env.toObject(),
   readTextFile: ReadTextFile = Deno.readTextFileSync,
 ): Omit<WorkerOptions, "signal"> | undefined {
-  const { values } = parseArgs({
-    args,
-    options: {
-      nats: { type: "string" },
-      name: { type: "string" },
-      backend: { type: "string" },
-      gpu: { type: "string" },
-      job: { type: "string" },
-      fault: { type: "string" },
-      quiet: { type: "boolean" },
-      ...NATS_AUTH_FLAG_OPTIONS,
-      help: { type: "boolean" },
-    },
-    strict: true,
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({ args, options: FLAGS, strict: true }));
+  } catch (e) {
+    const error = e as Error & { code?: string };
+    const unknown = error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
+      ? error.message.match(/'--?([^']+)'/)?.[1]
+      : undefined;
+    if (unknown === undefined) throw new TypeError(`Cannot start the worker: ${error.message}`);
+    const hint = didYouMean(unknown, Object.keys(FLAGS), (f) => `--${f}`);
+    throw new TypeError(`Cannot start the worker as --${unknown} is not an option.${hint}`);
+  }
   if (values.help) return undefined;
+  if (values.nats === undefined) throw new TypeError(NATS_REQUIRED);
   const parsed = Args.safeParse({
     nats: values.nats,
     name: values.name,
@@ -75,15 +92,22 @@ export function parseWorkerArgs(
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new TypeError(`Cannot start the worker as --${issue.path.join(".")} is invalid: ${issue.message}`);
+    const flag = issue.path.join(".");
+    const value = JSON.stringify((values as Record<string, unknown>)[flag]);
+    throw new TypeError(
+      `Cannot start the worker as --${flag} is invalid: ${issue.message}; current value is ${value}`,
+    );
   }
   const v = parsed.data;
   assertNoSecretInUrl(v.nats);
-  const auth = natsAuthFromEnvAndFlags(
-    natsAuthSourcesFromFlags(values),
-    env,
-    readTextFile,
-  );
+  // Only `user` is not a path; the environment's paths stay as they are (absolute in a pod spec).
+  const cwd = userCwd(env);
+  const sources = Object.fromEntries(
+    Object.entries(natsAuthSourcesFromFlags(values)).map((
+      [k, v],
+    ) => [k, k === "user" ? v : userPath(v, cwd)]),
+  ) as ReturnType<typeof natsAuthSourcesFromFlags>;
+  const auth = natsAuthFromEnvAndFlags(sources, env, readTextFile);
   const name = v.name ?? `${Deno.hostname().replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 40)}-${Deno.pid}`;
   return {
     nats: v.nats,

@@ -28,12 +28,53 @@ Deno.test("parseWorkerArgs reads every option", () => {
 });
 
 Deno.test("parseWorkerArgs names the bad argument", () => {
-  assert.throws(() => parseWorkerArgs([]), /--nats is invalid/);
+  assert.throws(
+    () => parseWorkerArgs([]),
+    /--nats URL is required: .* e\.g\. deno task worker --nats nats:\/\/127\.0\.0\.1:4222/,
+  );
+  assert.throws(
+    () => parseWorkerArgs(["--nat", "nats://x"]),
+    /--nat is not an option\. Did you mean --nats\?/,
+  );
   assert.throws(() => parseWorkerArgs(["--nats", "nats://x", "--name", "a.b"]), /--name is invalid/);
-  assert.throws(() => parseWorkerArgs(["--nats", "nats://x", "--gpu", "one"]), /--gpu is invalid/);
+  assert.throws(
+    () => parseWorkerArgs(["--nats", "nats://x", "--gpu", "one"]),
+    /--gpu is invalid: .*current value is "one"/,
+  );
   assert.throws(() => parseWorkerArgs(["--nats", "nats://x", "--backend", "torch"]), /--backend is invalid/);
   assert.equal(parseWorkerArgs(["--help"]), undefined);
   assert.match(parseWorkerArgs(["--nats", "nats://x"])!.name, /-\d+$/);
+});
+
+Deno.test("parseWorkerArgs takes relative credential files from the folder the command ran in", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/password`, "s3cret\n");
+    const args = ["--nats", "nats://x", "--nats-user", "worker", "--nats-password-file", "password"];
+    const opts = parseWorkerArgs(args, { INIT_CWD: dir });
+    assert.deepEqual(opts?.auth, { user: "worker", password: "s3cret" });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a worker that cannot reach --nats says to check the URL and the coordinator's server", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close(); // nothing listens there now
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("./main.ts", import.meta.url).pathname, "--nats", `nats://127.0.0.1:${port}`],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const err = new TextDecoder().decode(r.stderr);
+  assert.equal(r.code, 1, err);
+  assert.match(err, new RegExp(`^error: Cannot connect to NATS server nats://127\\.0\\.0\\.1:${port}: `));
+  assert.match(err, /Check the --nats URL .* coordinator or its nats-server is running/);
+  assert.doesNotMatch(err, /embedded/);
+  assert.doesNotMatch(err, /\n\s+at /, "no stack trace");
 });
 
 Deno.test("the worker process exits with code 0 on SIGTERM", async () => {

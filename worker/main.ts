@@ -26,5 +26,10 @@ const controller = new AbortController();
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.addSignalListener(signal, () => controller.abort(new Error(`received ${signal}`)));
 }
-await runWorker({ ...options, signal: controller.signal });
+try {
+  await runWorker({ ...options, signal: controller.signal });
+} catch (error) {
+  console.error(`error: ${error instanceof Error ? error.message : error}`);
+  Deno.exit(1);
+}
 Deno.exit(0);

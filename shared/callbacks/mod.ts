@@ -10,11 +10,15 @@ export {
   type Logs,
   type TrainParams,
 } from "./callback.ts";
-export { type PrintFn, type WarnFn } from "./output.ts";
+export { type PrintFn, type WarnFn, writeStdout } from "./output.ts";
 export { inferDirection, MonitorCallback, type MonitorMode, type MonitorOptions } from "./monitor.ts";
 export { EarlyStopping, type EarlyStoppingOptions } from "./early_stopping.ts";
 export { ReduceLROnPlateau, type ReduceLROnPlateauOptions } from "./reduce_lr_on_plateau.ts";
-export { ModelCheckpoint, type ModelCheckpointOptions } from "./model_checkpoint.ts";
+export {
+  ModelCheckpoint,
+  type ModelCheckpointConfig,
+  type ModelCheckpointOptions,
+} from "./model_checkpoint.ts";
 export { CSVLogger, type CSVLoggerOptions } from "./csv_logger.ts";
 export {
   type LearningRateSchedule,

@@ -45,8 +45,32 @@ export interface ModelCheckpointOptions extends MonitorOptions {
   print?: PrintFn;
 }
 
+/** {@link ModelCheckpointOptions} with the filepath, for the options-object form of the constructor. */
+export interface ModelCheckpointConfig extends ModelCheckpointOptions {
+  /** Where to save: a Python `str.format` template (see {@link ModelCheckpoint}). */
+  filepath: string;
+}
+
+/** The constructor's arguments in either form as `[filepath, options]`. */
+function splitArguments(
+  first: string | ModelCheckpointConfig,
+  second: ModelCheckpointOptions | undefined,
+): [unknown, ModelCheckpointOptions] {
+  if (typeof first !== "object" || first === null) return [first, second ?? {}];
+  if (second !== undefined) {
+    throw new TypeError(
+      "ModelCheckpoint takes either (filepath, options) or one options object with a filepath: " +
+        "received an options object and a second argument. Merge them into one object",
+    );
+  }
+  const { filepath, ...options } = first;
+  return [filepath, options];
+}
+
 /**
- * Saves the model or its weights during training (Keras `ModelCheckpoint`).
+ * Saves the model or its weights during training (Keras `ModelCheckpoint`). Construct it with the
+ * filepath first, `new ModelCheckpoint("ckpt/best.keras", { saveBestOnly: true })`, or with one object
+ * as Keras's keyword arguments read, `new ModelCheckpoint({ filepath: "ckpt/best.keras", saveBestOnly: true })`.
  *
  * `filepath` is a Python `str.format` template filled with the 1-based `epoch`, the 1-based `batch`
  * (when saving by batch) and the log values, e.g. `"ckpt/{epoch:02d}-{val_loss:.2f}.keras"`. Parent
@@ -67,11 +91,17 @@ export class ModelCheckpoint extends MonitorCallback {
   #lastBatchSeen = 0;
   #currentEpoch = 0;
 
-  constructor(filepath: string, options: ModelCheckpointOptions = {}) {
+  /** `new ModelCheckpoint({ filepath: "ckpt/best.keras", monitor: "val_loss", saveBestOnly: true })`. */
+  constructor(config: ModelCheckpointConfig);
+  /** `new ModelCheckpoint("ckpt/best.keras", { monitor: "val_loss", saveBestOnly: true })`. */
+  constructor(filepath: string, options?: ModelCheckpointOptions);
+  constructor(first: string | ModelCheckpointConfig, second?: ModelCheckpointOptions) {
+    const [filepath, options] = splitArguments(first, second);
     super("ModelCheckpoint", options);
     if (typeof filepath !== "string" || filepath === "") {
       throw new TypeError(
-        `ModelCheckpoint needs a filepath: received ${String(filepath)}. Pass e.g. "ckpt/model.keras"`,
+        `ModelCheckpoint needs a filepath: received ${String(filepath)}. Pass e.g. "ckpt/model.keras" ` +
+          `or { filepath: "ckpt/model.keras", … }`,
       );
     }
     this.filepath = filepath;

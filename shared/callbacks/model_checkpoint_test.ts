@@ -57,6 +57,36 @@ Deno.test("ModelCheckpoint saveBestOnly in min mode keeps the lowest val_loss", 
   }
 });
 
+Deno.test("ModelCheckpoint takes one options object with the filepath, as Keras's keyword arguments", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const filepath = join(dir, "best.keras");
+    const cb = new ModelCheckpoint({ filepath, monitor: "val_loss", saveBestOnly: true, print: () => {} });
+    assert.equal(cb.filepath, filepath);
+    assert.equal(cb.saveBestOnly, true);
+    assert.equal(cb.monitor, "val_loss");
+    const model = new FakeModel();
+    await fit(cb, model, [{ val_loss: 0.5 }, { val_loss: 0.6 }, { val_loss: 0.4 }]);
+    assert.deepEqual(model.saved, [filepath, filepath]);
+    assert.deepEqual(await files(dir), ["best.keras"]);
+    // The same checks as the positional form, and no second options argument.
+    assert.throws(
+      () => new ModelCheckpoint({ filepath: "m.keras", saveWeightsOnly: true }),
+      /must end in `.weights.h5`/,
+    );
+    assert.throws(
+      () => new ModelCheckpoint({} as { filepath: string }),
+      /ModelCheckpoint needs a filepath: received undefined/,
+    );
+    assert.throws(
+      () => new (ModelCheckpoint as new (a: unknown, b: unknown) => unknown)({ filepath: "m.keras" }, {}),
+      /either \(filepath, options\) or one options object/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("ModelCheckpoint saveBestOnly in max mode keeps the highest accuracy, auto and explicit", async () => {
   const dir = await Deno.makeTempDir();
   try {

@@ -15,3 +15,9 @@ export const defaultPrint: PrintFn = (message) => console.log(message);
 
 /** Default {@link WarnFn}: `console.warn`. */
 export const defaultWarn: WarnFn = (message) => console.warn(message);
+
+/** Writes text (newlines included) to stdout as it is, for progress bars that redraw in place. */
+export function writeStdout(text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  for (let done = 0; done < bytes.length;) done += Deno.stdout.writeSync(bytes.subarray(done));
+}

@@ -1,4 +1,5 @@
 import { Callback, type Logs, type TrainParams } from "./callback.ts";
+import { writeStdout } from "./output.ts";
 import { Progbar } from "./progbar.ts";
 
 /** Options of {@link ProgbarLogger}. */
@@ -19,11 +20,6 @@ export interface ProgbarLoggerOptions {
    * @default {performance.now}
    */
   now?: () => number;
-}
-
-function writeStdout(text: string): void {
-  const bytes = new TextEncoder().encode(text);
-  for (let done = 0; done < bytes.length;) done += Deno.stdout.writeSync(bytes.subarray(done));
 }
 
 /**

@@ -1,6 +1,40 @@
 /** Shoal's model layer: Keras layers, the Network (topology + flat weights), losses, metrics, optimizers. */
 export { tf } from "./tf.ts";
-export * as layers from "./layers/mod.ts";
+import * as layerModule from "./layers/mod.ts";
+import { guardLayers } from "./supported.ts";
+
+/**
+ * Keras `layers`: `new layers.Dense(64, { activation: "relu" })`. A Keras layer Shoal lacks
+ * (`layers.Embedding`) throws an error that names it and lists the supported ones.
+ */
+export const layers: typeof layerModule = guardLayers(layerModule);
+
+/** The types of {@link layers}, for annotations such as `const l: layers.Dense`. */
+export declare namespace layers {
+  export type Activation = layerModule.Activation;
+  export type BatchNormalization = layerModule.BatchNormalization;
+  export type BatchNormalizationOptions = layerModule.BatchNormalizationOptions;
+  export type Concatenate = layerModule.Concatenate;
+  export type Conv2D = layerModule.Conv2D;
+  export type Conv2DOptions = layerModule.Conv2DOptions;
+  export type Dense = layerModule.Dense;
+  export type DenseOptions = layerModule.DenseOptions;
+  export type Dropout = layerModule.Dropout;
+  export type Flatten = layerModule.Flatten;
+  export type Input = layerModule.Input;
+  export type InputLayer = layerModule.InputLayer;
+  export type MaxPooling2D = layerModule.MaxPooling2D;
+  export type MaxPooling2DOptions = layerModule.MaxPooling2DOptions;
+  export type Layer = layerModule.Layer;
+  export type LayerOptions = layerModule.LayerOptions;
+  export type SymbolicTensor = layerModule.SymbolicTensor;
+  export type Shape = layerModule.Shape;
+  export type BatchStats = layerModule.BatchStats;
+  export type CallContext = layerModule.CallContext;
+  export type Node = layerModule.Node;
+  export type SliceExchange = layerModule.SliceExchange;
+  export type WeightSpec = layerModule.WeightSpec;
+}
 export {
   type BatchStats,
   type CallContext,
@@ -26,3 +60,5 @@ export { type BackendName, initBackend } from "./backend.ts";
 export { BACKEND_REQUESTS } from "./backends/select.ts";
 export { hash32, Rng } from "./random.ts";
 export { layerFromConfig, snakeCase } from "./serialization.ts";
+export { closestName, didYouMean } from "./suggest.ts";
+export { guardLayers, SUPPORTED_LAYERS, unsupportedLayerMessage } from "./supported.ts";

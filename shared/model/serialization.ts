@@ -16,6 +16,7 @@ import {
 } from "./layers/mod.ts";
 import { Regularizer } from "./regularizers.ts";
 import { resolveInitializer } from "./initializers.ts";
+import { unsupportedLayerMessage } from "./supported.ts";
 
 type Config = Record<string, unknown>;
 
@@ -99,12 +100,22 @@ const FACTORIES: Record<string, (c: Config) => Layer> = {
 /** Layer class names that can be read from a config. */
 export const LAYER_CLASS_NAMES = Object.keys(FACTORIES);
 
-/** Builds an (unbuilt) layer from its Keras 3 `{ class_name, config }` entry. */
+/**
+ * Builds an (unbuilt) layer from its Keras 3 `{ class_name, config }` entry. A class Shoal lacks is a
+ * `TypeError` naming the layer, its class and the classes Shoal loads.
+ */
 export function layerFromConfig(entry: { class_name: string; config: Config }): Layer {
-  const factory = FACTORIES[entry.class_name];
+  const factory = Object.hasOwn(FACTORIES, entry.class_name) ? FACTORIES[entry.class_name] : undefined;
   if (!factory) {
+    const name = typeof entry.config?.name === "string" ? ` "${entry.config.name}"` : "";
     throw new TypeError(
-      `Unknown layer: '${entry.class_name}'. Shoal supports: ${LAYER_CLASS_NAMES.join(", ")}`,
+      unsupportedLayerMessage(
+        entry.class_name,
+        `load layer${name} (class ${entry.class_name})`,
+        [
+          ...LAYER_CLASS_NAMES,
+        ].sort(),
+      ) + " Rebuild the model from supported layers to use it with Shoal.",
     );
   }
   return factory(entry.config);

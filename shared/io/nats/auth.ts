@@ -26,6 +26,7 @@ import {
   nkeyAuthenticator,
 } from "npm:nats@2.29.3";
 import { connectNatsDeno } from "./deno_transport.ts";
+import type { NatsRole } from "./server_config.ts";
 
 /** TLS files of a client: the CA that signed the server, and a client certificate for mutual TLS. */
 export interface NatsTlsAuth {
@@ -278,14 +279,13 @@ export function connectOptions(
 export async function connectNats(
   auth: NatsAuth | undefined,
   base: ConnectionOptions,
+  role: NatsRole = natsRoleOf(base.name),
 ): Promise<NatsConnection> {
   for (const server of [base.servers ?? []].flat()) {
     if (!/^(nats|tls|ws|wss):\/\/[^\s/]+\/?$/.test(server)) {
       throw new TypeError(
         `Cannot connect to NATS as the URL must look like nats://host:4222: current value is ` +
-          `"${
-            redactNatsUrl(server)
-          }". Fix --nats (or distribute.nats), or omit it to start an embedded nats-server`,
+          `"${redactNatsUrl(server)}". ${URL_FIX[role]}`,
       );
     }
   }
@@ -302,7 +302,7 @@ export async function connectNats(
     return await connectNatsDeno(options);
   } catch (error) {
     await new Promise((resolve) => setTimeout(resolve, RESET_GRACE_MS));
-    throw explainConnectError(error, [base.servers ?? "nats://127.0.0.1:4222"].flat().join(","), auth);
+    throw explainConnectError(error, [base.servers ?? "nats://127.0.0.1:4222"].flat().join(","), auth, role);
   } finally {
     globalThis.removeEventListener("error", swallowReset);
   }
@@ -394,7 +394,12 @@ export function natsAuthEnv(auth: NatsAuth): Record<string, string> {
  * Rewrites a connection error so that it names the server (redacted) and the credentials used:
  * nats.js says only `'Authorization Violation'`. Other errors come back unchanged.
  */
-export function explainConnectError(error: unknown, url: string, auth: NatsAuth | undefined): unknown {
+export function explainConnectError(
+  error: unknown,
+  url: string,
+  auth: NatsAuth | undefined,
+  role: NatsRole = "coordinator",
+): unknown {
   if (!(error instanceof Error)) return error;
   const code = (error as { code?: unknown }).code;
   const server = redactNatsUrl(url);
@@ -412,12 +417,33 @@ export function explainConnectError(error: unknown, url: string, auth: NatsAuth 
       { cause: error },
     );
   }
-  return new Error(
-    `Cannot connect to NATS server ${server}: ${error.message}. Start nats-server there ` +
-      "(nats-server -p PORT), fix --nats (or distribute.nats), or omit it to start an embedded server",
-    { cause: error },
-  );
+  return new Error(`Cannot connect to NATS server ${server}: ${error.message}. ${UNREACHABLE_FIX[role]}`, {
+    cause: error,
+  });
 }
+
+/**
+ * The role a connection name such as `shoal-worker-w1` or `shoal-coordinator-<job>` stands for, for the
+ * advice in connection errors: a coordinator can drop `--nats` and start an embedded server, a worker
+ * must reach the server its coordinator uses.
+ */
+export function natsRoleOf(connectionName: string | undefined): NatsRole {
+  return connectionName?.startsWith("shoal-worker") ? "worker" : "coordinator";
+}
+
+const URL_FIX: Readonly<Record<NatsRole, string>> = {
+  coordinator: "Fix --nats (or distribute.nats), or omit it to start an embedded nats-server",
+  worker:
+    "Fix --nats: give the URL of the NATS server the coordinator uses, e.g. --nats nats://10.0.0.5:4222",
+};
+
+const UNREACHABLE_FIX: Readonly<Record<NatsRole, string>> = {
+  coordinator: "Start nats-server there (nats-server -p PORT), fix --nats (or distribute.nats), " +
+    "or omit it to start an embedded server",
+  worker: "Check the --nats URL (host and port of the server the coordinator uses) and that the " +
+    "coordinator or its nats-server is running; a coordinator without --nats serves only its own " +
+    "local workers",
+};
 
 function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };

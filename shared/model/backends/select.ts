@@ -133,7 +133,20 @@ async function loadNative(name: "tensorflow-gpu" | "tensorflow"): Promise<string
     await activate("tensorflow");
     return undefined;
   } catch (error) {
+    if (isNotInstalled(error)) return `${specifier} is not installed`;
     const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
     return `${specifier} did not load (${message})`;
   }
+}
+
+/**
+ * Whether an import failed because the package is not there at all (Deno reports it in several
+ * words: "not a dependency", "not in import map", "Cannot find module"), rather than failing to load.
+ */
+function isNotInstalled(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if ((error as { code?: unknown }).code === "ERR_MODULE_NOT_FOUND") return true;
+  return /not a dependency|not in import map|cannot find (module|package)|Relative import path/i.test(
+    error.message,
+  );
 }
