@@ -4,7 +4,7 @@
  * Σ nₖ·gₖ / Σ nₖ, summed in slice order (never arrival order) so a run is reproducible. BatchNorm
  * statistics combine exactly: the batch mean and the biased batch variance of all rows together.
  */
-import type { SliceResult } from "../shared/model/mod.ts";
+import { addScaled, type SliceResult } from "../shared/model/mod.ts";
 
 export interface ReducedStep {
   count: number;
@@ -21,11 +21,7 @@ export function reduceSlices(slices: readonly SliceResult[]): ReducedStep {
   if (slices.length === 1) return { ...first };
   const count = slices.reduce((n, s) => n + s.count, 0);
   const grads = new Float32Array(first.grads.length);
-  for (const s of slices) {
-    const w = s.count / count;
-    const g = s.grads;
-    for (let i = 0; i < grads.length; i++) grads[i] = grads[i]! + w * g[i]!;
-  }
+  for (const s of slices) addScaled(grads, s.grads, s.count / count);
   const batchStats = first.batchStats.map((stat, k) => {
     const mean = new Float32Array(stat.mean.length);
     const meanSq = new Float64Array(stat.mean.length);

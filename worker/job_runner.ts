@@ -46,7 +46,13 @@ import {
 } from "../shared/io/protocol/mod.ts";
 import { type CachedDataset, gatherBatch, rangeOf } from "./dataset.ts";
 import type { Fault } from "./faults.ts";
-import { type ExchangeRoute, ThreadSliceExchange } from "./slice_exchange.ts";
+import {
+  BlockingSliceExchange,
+  type ExchangeRoute,
+  ThreadSliceExchange,
+  type WorkerSliceExchange,
+} from "./slice_exchange.ts";
+import { blockingSocketsAvailable } from "../shared/io/data_plane/blocking_unix.ts";
 import type { WorkerOptions } from "./worker.ts";
 
 /** How a job ended for this worker. */
@@ -86,7 +92,7 @@ export class JobRunner {
   #waiters: (() => void)[] = [];
   #engine: Engine | undefined;
   /** Started for models whose slices exchange partial results (BatchNormalization). */
-  #exchange: ThreadSliceExchange | undefined;
+  #exchange: WorkerSliceExchange | undefined;
   /** The data-plane connection, when the worker reached it. */
   #channel: FrameChannel | undefined;
   #fault: Fault | undefined;
@@ -258,15 +264,7 @@ export class JobRunner {
       const link = await this.#reachDataPlane(Math.max(MIN_FRAME_BYTES, 2 * modelBytes + (1 << 20)));
       if (link.error) return { ...base, error: link.error };
       if (network.exchangesBetweenSlices) {
-        const route: ExchangeRoute = this.#channel
-          ? {
-            via: "direct",
-            addresses: spec.dataPlane!.addresses,
-            secret: spec.dataPlane!.secret,
-            ...(link.caCerts ? { caCerts: link.caCerts } : {}),
-          }
-          : { via: "nats", servers: opts.nats, ...(opts.auth ? { auth: opts.auth } : {}) };
-        this.#exchange = await ThreadSliceExchange.start({ route, name: opts.name, job: spec.job });
+        this.#exchange = await this.#startExchange(link.address, link.caCerts);
       }
       const device = opts.gpu !== undefined
         ? `gpu:${opts.gpu}`
@@ -289,6 +287,33 @@ export class JobRunner {
     }
   }
 
+  /**
+   * The slice exchange: on the coordinator's Unix socket with blocking reads when the data plane was
+   * reached there, otherwise in a helper thread, over the data plane or NATS as the work link goes.
+   */
+  async #startExchange(
+    address: string | undefined,
+    caCerts: string[] | undefined,
+  ): Promise<WorkerSliceExchange> {
+    const { spec, opts } = this;
+    if (address?.startsWith("unix:") && blockingSocketsAvailable()) {
+      return BlockingSliceExchange.connect(address.slice("unix:".length), {
+        job: spec.job,
+        secret: spec.dataPlane!.secret,
+        name: opts.name,
+      });
+    }
+    const route: ExchangeRoute = this.#channel
+      ? {
+        via: "direct",
+        addresses: spec.dataPlane!.addresses,
+        secret: spec.dataPlane!.secret,
+        ...(caCerts ? { caCerts } : {}),
+      }
+      : { via: "nats", servers: opts.nats, ...(opts.auth ? { auth: opts.auth } : {}) };
+    return await ThreadSliceExchange.start({ route, name: opts.name, job: spec.job });
+  }
+
   /** Milliseconds of one forward pass over {@link WARMUP_ROWS} rows of zeros (after one untimed pass). */
   #warmup(network: Network): number {
     const inputs = network.inputShapes.map((shape) => {
@@ -309,14 +334,14 @@ export class JobRunner {
    */
   async #reachDataPlane(
     maxBodyBytes: number,
-  ): Promise<{ note?: string; error?: string; caCerts?: string[] }> {
+  ): Promise<{ note?: string; error?: string; caCerts?: string[]; address?: string }> {
     const plane = this.spec.dataPlane;
     if (!plane || this.spec.transport === "nats") return {};
     let caCerts: string[] | undefined;
     const caFile = this.opts.auth?.tls?.caFile;
     if (caFile) caCerts = [await Deno.readTextFile(caFile)];
     try {
-      const { channel } = await dialDataPlane(plane.addresses, {
+      const { channel, address } = await dialDataPlane(plane.addresses, {
         job: this.spec.job,
         secret: plane.secret,
         worker: this.opts.name,
@@ -325,7 +350,7 @@ export class JobRunner {
         ...(caCerts ? { caCerts } : {}),
       });
       this.#channel = channel;
-      return caCerts ? { caCerts } : {};
+      return { address, ...(caCerts ? { caCerts } : {}) };
     } catch (error) {
       const note = reason(error);
       if (this.spec.transport === "direct" || error instanceof DataPlaneAuthError) {

@@ -15,6 +15,8 @@
  */
 import type { SliceExchange } from "../shared/model/mod.ts";
 import type { NatsAuth } from "../shared/io/nats/mod.ts";
+import { BlockingUnixSocket } from "../shared/io/data_plane/blocking_unix.ts";
+import { DataFrame, decodeGathered } from "../shared/io/protocol/mod.ts";
 
 /** Control word states (index 0 of the control array); index 1 names the request they answer. */
 export const WAITING = 0, DONE = 1, ABORTED = 2, FAILED = 3;
@@ -65,7 +67,7 @@ export interface SliceExchangeOptions {
 }
 
 /** A running helper thread; {@link forSlice} gives the exchange of one slice of one step attempt. */
-export class ThreadSliceExchange {
+export class ThreadSliceExchange implements WorkerSliceExchange {
   readonly #thread: Worker;
   readonly #control = new Int32Array(new SharedArrayBuffer(8));
   readonly #timeoutMs: number;
@@ -187,5 +189,91 @@ export class ThreadSliceExchange {
     this.#thread.postMessage(message);
     await Promise.race([this.#next(), new Promise((resolve) => setTimeout(resolve, 2000))]);
     this.#thread.terminate();
+  }
+}
+
+/** The slice exchange of a worker, whatever carries it. */
+export interface WorkerSliceExchange {
+  /** The exchange of slice `slice` of `slices` in the step attempt that uses weights `version`. */
+  forSlice(version: number, slice: number, slices: number): SliceExchange;
+  close(): Promise<void>;
+}
+
+/**
+ * The slice exchange on a Unix socket that the compute thread itself reads with blocking calls
+ * (shared/io/data_plane/blocking_unix.ts): no helper thread, so an exchange costs two process
+ * wake-ups. For workers on the coordinator's host.
+ */
+export class BlockingSliceExchange implements WorkerSliceExchange {
+  readonly #socket: BlockingUnixSocket;
+  readonly #timeoutMs: number;
+
+  private constructor(socket: BlockingUnixSocket, timeoutMs: number) {
+    this.#socket = socket;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** Connects to the coordinator's Unix socket at `path` as this worker's `sync` connection. */
+  static connect(
+    path: string,
+    opts: { job: string; secret: string; name: string; timeoutMs?: number },
+  ): BlockingSliceExchange {
+    const socket = BlockingUnixSocket.connect(path, {
+      job: opts.job,
+      secret: opts.secret,
+      worker: opts.name,
+      role: "sync",
+      maxBodyBytes: 64 * 1024 * 1024,
+    });
+    return new BlockingSliceExchange(socket, opts.timeoutMs ?? 120_000);
+  }
+
+  forSlice(version: number, slice: number, slices: number): SliceExchange {
+    let call = 0;
+    return { gather: (part) => this.#gather(version, slice, slices, call++, part) };
+  }
+
+  #gather(version: number, slice: number, slices: number, call: number, part: Float32Array): Float32Array[] {
+    if (slices === 1) return [part];
+    this.#socket.send({ t: "part", version, slice, slices, call }, part);
+    const deadline = performance.now() + this.#timeoutMs;
+    for (;;) {
+      const left = deadline - performance.now();
+      const frame = left > 0 ? this.#socket.receive(left) : null;
+      if (!frame) {
+        throw new Error(
+          `Cannot finish slice ${slice} of weights version ${version}: the other ${
+            slices - 1
+          } slices' parts of exchange ${call} did not arrive within ${this.#timeoutMs / 1000} s`,
+        );
+      }
+      const parsed = DataFrame.safeParse(frame.header);
+      if (!parsed.success) continue;
+      const f = parsed.data;
+      // Answers to earlier attempts or exchanges are stale: this slice moved on.
+      if (f.t === "abort" && f.version === version) {
+        throw new StepAbortedError(
+          `The coordinator aborted the step attempt with weights version ${version}`,
+        );
+      }
+      if (f.t === "gathered" && f.version === version && f.call === call) {
+        const parts = decodeGathered(frame.body, f.slices);
+        if (parts.length !== slices || parts.some((p) => p.length !== part.length)) {
+          throw new Error(
+            `Cannot finish slice ${slice} of weights version ${version}: the gathered parts of exchange ${call} ` +
+              `hold ${parts.length} parts of ${
+                parts[0]?.length
+              } values, this slice expects ${slices} of ${part.length}: ` +
+              "the workers run different models",
+          );
+        }
+        return parts;
+      }
+    }
+  }
+
+  close(): Promise<void> {
+    this.#socket.close();
+    return Promise.resolve();
   }
 }

@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
 import { connect } from "npm:nats@2.29.3";
 import { decodeMessage, encodeMessage, startNatsServer } from "../shared/io/nats/mod.ts";
-import { newJobSecret } from "../shared/io/data_plane/mod.ts";
+import { DataPlaneAuthError, newJobSecret } from "../shared/io/data_plane/mod.ts";
 import { encodeGathered, jobSubjects, SyncHeader } from "../shared/io/protocol/mod.ts";
-import { StepAbortedError, ThreadSliceExchange } from "./slice_exchange.ts";
+import {
+  BlockingSliceExchange,
+  StepAbortedError,
+  ThreadSliceExchange,
+  type WorkerSliceExchange,
+} from "./slice_exchange.ts";
 
 const JOB = "exchange-test";
 
@@ -87,8 +92,8 @@ Deno.test("over NATS: a waiting slice sends its part again, so one lost message 
   }
 });
 
-Deno.test("over the data plane: the part goes to the coordinator once and the gathered parts come back", async () => {
-  const secret = newJobSecret();
+/** Starts the stand-in coordinator thread; resolves with its addresses and its messages. */
+async function standInCoordinator(secret: string) {
   const coordinator = new Worker(
     new URL("../tests/support/sync_coordinator_thread.ts", import.meta.url).href,
     {
@@ -102,22 +107,56 @@ Deno.test("over the data plane: the part goes to the coordinator once and the ga
     if (e.data.addresses) listening.resolve(e.data.addresses);
   };
   coordinator.postMessage({ job: JOB, secret });
-  const addresses = await listening.promise;
-  const exchange = await ThreadSliceExchange.start({
-    route: { via: "direct", addresses, secret },
-    name: "w0",
-    job: JOB,
-    timeoutMs: 2000,
+  return { coordinator, messages, addresses: await listening.promise };
+}
+
+for (const kind of ["helper thread", "blocking Unix socket"] as const) {
+  Deno.test(`over the data plane (${kind}): the part goes to the coordinator once and the gathered parts come back`, async () => {
+    const secret = newJobSecret();
+    const { coordinator, messages, addresses } = await standInCoordinator(secret);
+    const unix = addresses.find((a) => a.startsWith("unix:"))!.slice("unix:".length);
+    const exchange: WorkerSliceExchange = kind === "helper thread"
+      ? await ThreadSliceExchange.start({
+        route: { via: "direct", addresses, secret },
+        name: "w0",
+        job: JOB,
+        timeoutMs: 2000,
+      })
+      : BlockingSliceExchange.connect(unix, { job: JOB, secret, name: "w0", timeoutMs: 2000 });
+    try {
+      const slice = exchange.forSlice(8, 0, 2);
+      assert.deepEqual(slice.gather(Float32Array.of(1, 2)), [Float32Array.of(1, 2), Float32Array.of(10, 20)]);
+      assert.deepEqual(slice.gather(Float32Array.of(3)), [Float32Array.of(3), Float32Array.of(30)]);
+      assert.throws(() => exchange.forSlice(9, 1, 2).gather(Float32Array.of(1)), StepAbortedError);
+      assert.deepEqual(exchange.forSlice(10, 0, 1).gather(Float32Array.of(5)), [Float32Array.of(5)]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(messages.filter((m) => m.connections), [{ connections: 1, role: "sync" }]);
+    } finally {
+      await exchange.close();
+      coordinator.terminate();
+    }
   });
+}
+
+Deno.test("a blocking Unix socket without the job's secret is refused, and a missing socket is named", async () => {
+  const { coordinator, messages, addresses } = await standInCoordinator(newJobSecret());
+  const unix = addresses.find((a) => a.startsWith("unix:"))!.slice("unix:".length);
   try {
-    const slice = exchange.forSlice(8, 0, 2);
-    assert.deepEqual(slice.gather(Float32Array.of(1, 2)), [Float32Array.of(1, 2), Float32Array.of(10, 20)]);
-    assert.deepEqual(slice.gather(Float32Array.of(3)), [Float32Array.of(3), Float32Array.of(30)]);
-    assert.throws(() => exchange.forSlice(9, 1, 2).gather(Float32Array.of(1)), StepAbortedError);
+    assert.throws(
+      () => BlockingSliceExchange.connect(unix, { job: JOB, secret: newJobSecret(), name: "w0" }),
+      (e: Error) => e instanceof DataPlaneAuthError && /did not prove the secret/.test(e.message),
+    );
+    assert.throws(
+      () =>
+        BlockingSliceExchange.connect(`${unix}.missing`, { job: JOB, secret: newJobSecret(), name: "w0" }),
+      /Cannot connect to unix:.*\.missing: errno 2/,
+    );
     await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.deepEqual(messages.filter((m) => m.connections), [{ connections: 1, role: "sync" }]);
+    assert.ok(
+      messages.some((m) => /did not prove the secret/.test(String(m.refused))),
+      JSON.stringify(messages),
+    );
   } finally {
-    await exchange.close();
     coordinator.terminate();
   }
 });

@@ -22,7 +22,13 @@ import {
   encodeIndices,
   type WorkRequest,
 } from "../../shared/io/protocol/mod.ts";
-import type { Engine, EvalResult, SliceResult } from "../../shared/model/mod.ts";
+import {
+  type Engine,
+  type EvalResult,
+  firstNonFinite,
+  nonFiniteProbe,
+  type SliceResult,
+} from "../../shared/model/mod.ts";
 import type { StepRequest } from "../pool.ts";
 import type { PoolEvents } from "./events.ts";
 import { ConnectionInterruptedError, LinkLostError, LinkTimeoutError, type Reply } from "./links.ts";
@@ -476,11 +482,6 @@ export async function settleAll<T>(tasks: Promise<T>[], controller: AbortControl
 
 function reasonOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-function firstNonFinite(a: Float32Array): number | undefined {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return i;
-  return undefined;
 }
 
 function median(xs: number[]): number {

@@ -14,6 +14,8 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { z } from "npm:zod@4.6.7";
 import type { FrameChannel } from "./channel.ts";
 
@@ -33,8 +35,10 @@ export class DataPlaneAuthError extends Error {
 const Hex = z.string().regex(/^[0-9a-f]{64}$/);
 const Name = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 
-const Challenge = z.object({ t: z.literal("challenge"), protocol: z.string(), job: Name, nonce: Hex });
-const Auth = z.object({
+/** The coordinator's first frame. */
+export const Challenge = z.object({ t: z.literal("challenge"), protocol: z.string(), job: Name, nonce: Hex });
+/** The worker's answer to the challenge. */
+export const Auth = z.object({
   t: z.literal("auth"),
   protocol: z.string(),
   job: Name,
@@ -43,14 +47,60 @@ const Auth = z.object({
   nonce: Hex,
   proof: Hex,
 });
-const Answer = z.discriminatedUnion("t", [
+/** The coordinator's verdict. */
+export const Answer = z.discriminatedUnion("t", [
   z.object({ t: z.literal("welcome"), proof: Hex }),
   z.object({ t: z.literal("refused"), reason: z.string() }),
 ]);
 
 /** A fresh job secret: 32 random bytes, hex. */
 export function newJobSecret(): string {
-  return toHex(crypto.getRandomValues(new Uint8Array(32)));
+  return newNonce();
+}
+
+/** A fresh nonce: 32 random bytes, hex. */
+export function newNonce(): string {
+  return randomBytes(32).toString("hex");
+}
+
+/** The worker's proof: HMAC-SHA256(secret, "client" ‖ job ‖ worker ‖ role ‖ coordinator nonce), hex. */
+export function clientProof(
+  secret: string,
+  job: string,
+  worker: string,
+  role: ChannelRole,
+  nonce: string,
+): string {
+  return hmac(secret, "client", job, worker, role, nonce);
+}
+
+/** The coordinator's proof: HMAC-SHA256(secret, "server" ‖ job ‖ worker ‖ role ‖ worker nonce), hex. */
+export function serverProof(
+  secret: string,
+  job: string,
+  worker: string,
+  role: ChannelRole,
+  nonce: string,
+): string {
+  return hmac(secret, "server", job, worker, role, nonce);
+}
+
+/** True when `proof` equals `expected` (hex), compared in constant time. */
+export function proofMatches(proof: string, expected: string): boolean {
+  const a = Buffer.from(proof, "hex"), b = Buffer.from(expected, "hex");
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function hmac(
+  secret: string,
+  side: string,
+  job: string,
+  worker: string,
+  role: string,
+  nonce: string,
+): string {
+  return createHmac("sha256", secret).update(`${DATA_PROTOCOL} ${side} ${job} ${worker} ${role} ${nonce}`)
+    .digest("hex");
 }
 
 /** Who proved what on an accepted connection. */
@@ -74,7 +124,7 @@ export interface AcceptOptions {
  */
 export async function acceptHandshake(channel: FrameChannel, opts: AcceptOptions): Promise<Admitted> {
   return await withTimeout(channel, opts.timeoutMs, async () => {
-    const nonce = toHex(crypto.getRandomValues(new Uint8Array(32)));
+    const nonce = newNonce();
     await channel.send({ t: "challenge", protocol: DATA_PROTOCOL, job: opts.job, nonce });
     const frame = await channel.next();
     if (!frame) throw new DataPlaneAuthError(`before authenticating, ${(await channel.ended).message}`);
@@ -91,18 +141,12 @@ export async function acceptHandshake(channel: FrameChannel, opts: AcceptOptions
       );
     }
     if (a.job !== opts.job) return await refuse(`it asked for job ${a.job}, this is job ${opts.job}`);
-    const key = await hmacKey(opts.secret);
-    const ok = await crypto.subtle.verify(
-      "HMAC",
-      key,
-      fromHex(a.proof),
-      proofText("client", a.job, a.worker, a.role, nonce),
-    );
-    if (!ok) return await refuse(`worker ${a.worker} did not prove the secret of job ${opts.job}`);
+    if (!proofMatches(a.proof, clientProof(opts.secret, a.job, a.worker, a.role, nonce))) {
+      return await refuse(`worker ${a.worker} did not prove the secret of job ${opts.job}`);
+    }
     const refusal = opts.refusal?.(a.worker);
     if (refusal !== undefined) return await refuse(refusal);
-    const proof = await sign(key, proofText("server", a.job, a.worker, a.role, a.nonce));
-    await channel.send({ t: "welcome", proof });
+    await channel.send({ t: "welcome", proof: serverProof(opts.secret, a.job, a.worker, a.role, a.nonce) });
     return { worker: a.worker, role: a.role };
   });
 }
@@ -132,9 +176,8 @@ export async function offerHandshake(channel: FrameChannel, opts: OfferOptions):
     if (c.job !== opts.job) {
       throw new DataPlaneAuthError(`${channel.peer} serves job ${c.job}, not job ${opts.job}`);
     }
-    const key = await hmacKey(opts.secret);
-    const nonce = toHex(crypto.getRandomValues(new Uint8Array(32)));
-    const proof = await sign(key, proofText("client", opts.job, opts.worker, opts.role, c.nonce));
+    const nonce = newNonce();
+    const proof = clientProof(opts.secret, opts.job, opts.worker, opts.role, c.nonce);
     await channel.send({
       t: "auth",
       protocol: DATA_PROTOCOL,
@@ -153,13 +196,9 @@ export async function offerHandshake(channel: FrameChannel, opts: OfferOptions):
     if (answer.data.t === "refused") {
       throw new DataPlaneAuthError(`${channel.peer} refused the connection: ${answer.data.reason}`);
     }
-    const ok = await crypto.subtle.verify(
-      "HMAC",
-      key,
-      fromHex(answer.data.proof),
-      proofText("server", opts.job, opts.worker, opts.role, nonce),
-    );
-    if (!ok) throw new DataPlaneAuthError(`${channel.peer} did not prove the secret of job ${opts.job}`);
+    if (!proofMatches(answer.data.proof, serverProof(opts.secret, opts.job, opts.worker, opts.role, nonce))) {
+      throw new DataPlaneAuthError(`${channel.peer} did not prove the secret of job ${opts.job}`);
+    }
   });
 }
 
@@ -181,32 +220,4 @@ async function withTimeout<T>(
   } finally {
     clearTimeout(timer);
   }
-}
-
-function proofText(side: "client" | "server", job: string, worker: string, role: string, nonce: string) {
-  return new TextEncoder().encode(`${DATA_PROTOCOL} ${side} ${job} ${worker} ${role} ${nonce}`);
-}
-
-function hmacKey(secret: string): Promise<CryptoKey> {
-  return crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign", "verify"],
-  );
-}
-
-async function sign(key: CryptoKey, data: Uint8Array<ArrayBuffer>): Promise<string> {
-  return toHex(new Uint8Array(await crypto.subtle.sign("HMAC", key, data)));
-}
-
-function toHex(bytes: Uint8Array): string {
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function fromHex(hex: string): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
 }
