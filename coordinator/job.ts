@@ -60,6 +60,20 @@ export const JobSchema = z.strictObject({
   minWorkers: int(1).optional(),
   joinTimeout: number().gt(0, "must be > 0").default(60),
   gradEncoding: z.enum(["f32", "bf16"], { error: "must be f32 or bf16" }).default("f32"),
+  transport: z.enum(["auto", "direct", "nats"], { error: "must be auto, direct or nats" }).default("auto"),
+  dataListen: z.string().regex(
+    /^(\[[0-9a-fA-F:.]+\]|[^:/\s\[\]]+):\d{1,5}$/,
+    "must be HOST:PORT, e.g. 0.0.0.0:7070",
+  )
+    .optional(),
+  dataAdvertise: z.string().regex(
+    /^(\[[0-9a-fA-F:.]+\]|[^:/\s\[\]]+)(:\d{1,5})?$/,
+    "must be HOST or HOST:PORT",
+  )
+    .optional(),
+  dataUnix: z.boolean({ error: "must be true or false" }).default(true),
+  dataTlsCert: path().optional(),
+  dataTlsKey: path().optional(),
   logdir: path().optional(),
   checkpointDir: path().optional(),
   resume: z.boolean({ error: "must be true or false" }).default(false),
@@ -94,6 +108,12 @@ const FLAGS = {
   "min-workers": { type: "string" },
   "join-timeout": { type: "string" },
   "grad-encoding": { type: "string" },
+  transport: { type: "string" },
+  "data-listen": { type: "string" },
+  "data-advertise": { type: "string" },
+  "data-unix": { type: "string" },
+  "data-tls-cert": { type: "string" },
+  "data-tls-key": { type: "string" },
   logdir: { type: "string" },
   "checkpoint-dir": { type: "string" },
   resume: { type: "boolean" },
@@ -124,9 +144,20 @@ Options (a flag overrides the config file, which overrides the default):
   --nats URL               use an existing NATS server and wait for --workers external workers
                            (no password in the URL: use the flags below or SHOAL_NATS_* variables)
 ${NATS_AUTH_USAGE}
-  --min-workers N          pause below N live workers; default --workers
+  --min-workers N          pause below N live workers; default 1
   --join-timeout S         seconds to wait for workers; default 60
   --grad-encoding ENC      f32 (default) or bf16
+  --transport T            how weights and gradients travel: direct (the data plane, a connection
+                           from each worker to this process), nats (through the NATS server), or
+                           auto (default: direct where a worker reaches it, NATS otherwise)
+  --data-listen HOST:PORT  TCP address of the data plane; default 127.0.0.1:0 with the embedded
+                           server, 0.0.0.0:0 with --nats (workers on this host use a Unix socket)
+  --data-advertise HOST[:PORT]  address workers dial for it (a Kubernetes Service name)
+  --data-unix true|false   also offer the data plane on a Unix socket for workers on this host;
+                           default true
+  --data-tls-cert F        TLS certificate of the data plane (required when NATS uses TLS),
+  --data-tls-key F         with its key: workers verify it with their NATS CA
+                           (or SHOAL_DATA_TLS_CERT and SHOAL_DATA_TLS_KEY)
   --logdir DIR             write TensorBoard logs (train/ and validation/ runs)
   --checkpoint-dir DIR     write checkpoints and backups there
   --resume                 continue from the backup in --checkpoint-dir
@@ -219,7 +250,7 @@ function flagError(e: Error & { code?: string }): JobConfigError {
 }
 
 /** The job's fields that hold file or folder paths. */
-const PATH_FIELDS = ["logdir", "checkpointDir", "summary"] as const;
+const PATH_FIELDS = ["logdir", "checkpointDir", "summary", "dataTlsCert", "dataTlsKey"] as const;
 const NATS_AUTH_PATH_FIELDS = [
   "passwordFile",
   "tokenFile",
@@ -326,6 +357,15 @@ export async function parseJob(args: string[], options: ParseJobOptions = {}): P
         );
       }
       fromFlags[camel(flag)] = n;
+    } else if (flag === "data-unix") {
+      if (value !== "true" && value !== "false") {
+        throw new JobConfigError(
+          `Cannot run the job as --data-unix must be true or false: current value is ${
+            JSON.stringify(value)
+          }`,
+        );
+      }
+      fromFlags.dataUnix = value === "true";
     } else if (flag === "gpus") {
       const ids = String(value).split(",").map((s) => Number(s.trim()));
       if (ids.some((n) => !Number.isInteger(n) || n < 0)) {
@@ -361,6 +401,12 @@ export async function parseJob(args: string[], options: ParseJobOptions = {}): P
     }
   }
   if (job.gpus && job.workers === 0) job.workers = job.gpus.length;
+  if ((job.dataTlsCert === undefined) !== (job.dataTlsKey === undefined)) {
+    throw new JobConfigError(
+      `Cannot run the job as the data plane's TLS needs both --data-tls-cert and --data-tls-key: ` +
+        `only ${job.dataTlsCert === undefined ? "the key" : "the certificate"} was given`,
+    );
+  }
   resolvePaths(job, cwd);
   return job;
 }

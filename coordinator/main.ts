@@ -93,6 +93,20 @@ function labels(data: Uint8Array, n: number): ArrayData {
   return { data: Float32Array.from(data.subarray(0, n)), shape: [n] };
 }
 
+/** The data plane's TLS files: the flags, else SHOAL_DATA_TLS_CERT and SHOAL_DATA_TLS_KEY (Kubernetes Secrets). */
+function dataTls(job: Job): Pick<DistributeOptions, "dataTls"> {
+  const certFile = job.dataTlsCert ?? Deno.env.get("SHOAL_DATA_TLS_CERT");
+  const keyFile = job.dataTlsKey ?? Deno.env.get("SHOAL_DATA_TLS_KEY");
+  if (certFile === undefined && keyFile === undefined) return {};
+  if (certFile === undefined || keyFile === undefined) {
+    throw new JobConfigError(
+      "Cannot run the job as the data plane's TLS needs a certificate and a key: set both " +
+        "--data-tls-cert/--data-tls-key (or SHOAL_DATA_TLS_CERT and SHOAL_DATA_TLS_KEY)",
+    );
+  }
+  return { dataTls: { certFile, keyFile } };
+}
+
 function distributeOptions(job: Job): DistributeOptions {
   const auth = natsAuthFromEnvAndFlags(job.natsAuth ?? {}, Deno.env.toObject());
   return {
@@ -102,6 +116,11 @@ function distributeOptions(job: Job): DistributeOptions {
     ...(job.minWorkers ? { minWorkers: job.minWorkers } : {}),
     joinTimeoutSeconds: job.joinTimeout,
     gradEncoding: job.gradEncoding,
+    transport: job.transport,
+    ...(job.dataListen ? { dataListen: job.dataListen } : {}),
+    ...(job.dataAdvertise ? { dataAdvertise: job.dataAdvertise } : {}),
+    dataUnix: job.dataUnix,
+    ...dataTls(job),
     ...(auth ? { auth } : {}),
   };
 }

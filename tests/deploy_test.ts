@@ -164,6 +164,7 @@ Deno.test({
         "Job/shoal-coordinator",
         "PersistentVolumeClaim/shoal-data",
         "Secret/shoal-nats-credentials",
+        "Service/shoal-coordinator",
         "Service/shoal-nats",
         "Service/shoal-tensorboard",
         "Service/shoal-worker",
@@ -179,6 +180,45 @@ Deno.test({
           assert.fail(`${overlay}: ${object.kind}/${object.metadata.name} is invalid: ${error}`);
         }
       }
+    }
+  },
+});
+
+Deno.test({
+  name: "the coordinator's data port is served by a Service that workers reach and the job announces",
+  ignore: !HAS_KUBECTL,
+  async fn() {
+    for (const overlay of OVERLAYS) {
+      const objects = await render(`${K8S}/overlays/${overlay}`);
+      const service = find(objects, "Service", "shoal-coordinator") as K8sObject & {
+        spec: {
+          selector: Record<string, string>;
+          ports: { name: string; port: number; targetPort: string }[];
+        };
+      };
+      const job = find(objects, "Job", "shoal-coordinator") as K8sObject & {
+        spec: { template: { metadata: { labels: Record<string, string> } } };
+      };
+      for (const [key, value] of Object.entries(service.spec.selector)) {
+        assert.equal(
+          job.spec.template.metadata.labels[key],
+          value,
+          `${overlay}: the Service selects the coordinator`,
+        );
+      }
+      assert.deepEqual(service.spec.ports.map((p) => [p.name, p.port, p.targetPort]), [[
+        "data",
+        7070,
+        "data",
+      ]]);
+      const c = container(job, "coordinator") as Container & {
+        ports?: { name: string; containerPort: number }[];
+      };
+      assert.deepEqual(c.ports, [{ name: "data", containerPort: 7070 }]);
+      const args = c.args ?? [];
+      const flag = (name: string) => args[args.indexOf(name) + 1];
+      assert.equal(flag("--data-listen"), "0.0.0.0:7070");
+      assert.equal(flag("--data-advertise"), "shoal-coordinator:7070");
     }
   },
 });
@@ -298,6 +338,13 @@ Deno.test({
         const env = resolveEnv(objects, container(find(objects, kind, name), c), "p");
         assert.equal(env.SHOAL_NATS_TLS_CA, "/var/run/secrets/shoal-nats-tls/ca.crt");
       }
+      const coordinatorEnv = resolveEnv(
+        objects,
+        container(find(objects, "Job", "shoal-coordinator"), "coordinator"),
+        "p",
+      );
+      assert.equal(coordinatorEnv.SHOAL_DATA_TLS_CERT, "/var/run/secrets/shoal-data-tls/tls.crt");
+      assert.equal(coordinatorEnv.SHOAL_DATA_TLS_KEY, "/var/run/secrets/shoal-data-tls/tls.key");
       for (const object of objects) {
         new VALIDATORS[`${object.apiVersion}/${object.kind}`]!(object as never).validate();
       }
@@ -367,6 +414,13 @@ async function localContainer(
   return { command: Deno.execPath(), args: rest, env: { ...env, DENO_DIR: denoDir() } };
 }
 
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
 function denoDir(): string {
   const out = new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stderr: "null" }).outputSync();
   return JSON.parse(new TextDecoder().decode(out.stdout)).denoDir;
@@ -420,7 +474,12 @@ Deno.test({
     const logs: string[] = [];
     const children: Deno.ChildProcess[] = [];
     try {
-      const services = { "nats://shoal-nats:4222": server.url };
+      const dataPort = freePort();
+      const services = {
+        "nats://shoal-nats:4222": server.url,
+        "0.0.0.0:7070": `127.0.0.1:${dataPort}`,
+        "shoal-coordinator:7070": `127.0.0.1:${dataPort}`,
+      };
       const tiny = (text: string) =>
         stringifyYaml({ ...parseYaml(text), epochs: 1, limitTrain: 300, joinTimeout: 60, verbose: 0 });
       const coordinatorJob = find(objects, "Job", "shoal-coordinator");
@@ -463,6 +522,13 @@ Deno.test({
       assert.equal(summary.workers, 2);
       // A handful of steps on 300 samples: the point is that the job ran; above chance (0.1) is enough.
       assert.ok(summary.test.accuracy > 0.12, `test accuracy ${summary.test.accuracy}`);
+      // Tensors went over the coordinator's data port, as through its Service in a cluster.
+      const joined = logs.filter((l) => /joined job/.test(l));
+      assert.equal(
+        joined.filter((l) => l.includes(`data plane tcp://127.0.0.1:${dataPort}`)).length,
+        2,
+        joined.join("\n"),
+      );
       const runs = [...Deno.readDirSync(`${data}/logs`)].map((e) => e.name).sort();
       assert.ok(runs.includes("train"), `TensorBoard runs in /data/logs: ${runs}`);
       // Workers serve until stopped, as in their StatefulSet; SIGTERM ends them cleanly.
