@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import type { Model } from "../coordinator/model.ts";
 import { NotEnoughWorkersError } from "../coordinator/distributed/pool.ts";
 import { TrainingInterruptedError } from "../coordinator/trainer.ts";
-import { WORKER_MAIN } from "../coordinator/launcher.ts";
+import { ExternalWorker, signal } from "./support/external_worker.ts";
 import { Callback } from "../shared/callbacks/mod.ts";
 import { startNatsServer } from "../shared/io/nats/mod.ts";
 import { FEATURES, twoClassModel, twoClassProblem } from "./support/two_class.ts";
@@ -107,66 +107,6 @@ function workerPid(name: string): number {
     }
   }
   throw new Error(`No worker process named ${name} is a child of this process`);
-}
-
-function signal(pid: number, sig: Deno.Signal): void {
-  try {
-    Deno.kill(pid, sig);
-  } catch {
-    // Already gone.
-  }
-}
-
-/** An external worker process (`deno run worker/main.ts --nats URL --name NAME`), its stderr kept. */
-class ExternalWorker {
-  readonly lines: string[] = [];
-  readonly #child: Deno.ChildProcess;
-  readonly #reading: Promise<void>;
-
-  constructor(readonly name: string, url: string) {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", WORKER_MAIN, "--nats", url, "--name", name],
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    this.#child = child;
-    this.#reading = (async () => {
-      let rest = "";
-      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-        const parts = (rest + chunk).split("\n");
-        rest = parts.pop()!;
-        this.lines.push(...parts);
-      }
-    })();
-  }
-
-  get pid(): number {
-    return this.#child.pid;
-  }
-
-  /** Waits until a stderr line matches. */
-  async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const line = this.lines.find((l) => pattern.test(l));
-      if (line) return line;
-      if (Date.now() > deadline) {
-        throw new Error(`Worker ${this.name} printed no line matching ${pattern}:\n${this.lines.join("\n")}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
-  /** Sends `sig` (default SIGTERM) and waits for the exit and the end of its output. */
-  async stop(sig: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
-    signal(this.pid, sig);
-    signal(this.pid, "SIGCONT");
-    const status = await this.#child.status;
-    await this.#reading;
-    return status;
-  }
 }
 
 /** Bulk data over the data plane, and through NATS: every fault test runs on both. */

@@ -352,7 +352,7 @@ export class JobRunner {
       this.#channel = channel;
       return { address, ...(caCerts ? { caCerts } : {}) };
     } catch (error) {
-      const note = reason(error);
+      const note = error instanceof Error ? error.message : String(error);
       if (this.spec.transport === "direct" || error instanceof DataPlaneAuthError) {
         return {
           error: `Worker ${this.opts.name} cannot use the data plane of job ${this.spec.job}: ${note}`,

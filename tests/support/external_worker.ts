@@ -1,0 +1,65 @@
+/** Worker processes started by tests as a user would start them, with their stderr kept. */
+import { WORKER_MAIN } from "../../coordinator/launcher.ts";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+/** Sends `sig` to `pid`, if it still runs. */
+export function signal(pid: number, sig: Deno.Signal): void {
+  try {
+    Deno.kill(pid, sig);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** An external worker process (`deno run worker/main.ts --nats URL --name NAME`), its stderr kept. */
+export class ExternalWorker {
+  readonly lines: string[] = [];
+  readonly #child: Deno.ChildProcess;
+  readonly #reading: Promise<void>;
+
+  constructor(readonly name: string, url: string, extraArgs: string[] = []) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", WORKER_MAIN, "--nats", url, "--name", name, ...extraArgs],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    this.#child = child;
+    this.#reading = (async () => {
+      let rest = "";
+      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+        const parts = (rest + chunk).split("\n");
+        rest = parts.pop()!;
+        this.lines.push(...parts);
+      }
+    })();
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Waits until a stderr line matches. */
+  async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = this.lines.find((l) => pattern.test(l));
+      if (line) return line;
+      if (Date.now() > deadline) {
+        throw new Error(`Worker ${this.name} printed no line matching ${pattern}:\n${this.lines.join("\n")}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Sends `sig` (default SIGTERM) and waits for the exit and the end of its output. */
+  async stop(sig: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+    signal(this.pid, sig);
+    signal(this.pid, "SIGCONT");
+    const status = await this.#child.status;
+    await this.#reading;
+    return status;
+  }
+}
