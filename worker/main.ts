@@ -20,7 +20,10 @@ if (!options) {
 }
 // Before any backend loads: a CUDA build reads this when it initializes.
 if (options.gpu !== undefined) Deno.env.set("CUDA_VISIBLE_DEVICES", String(options.gpu));
-new Worker(new URL("./watchdog_thread.ts", import.meta.url).href, { type: "module" });
+const { STOP_REQUESTED } = await import("./stop_flag.ts");
+new Worker(new URL("./watchdog_thread.ts", import.meta.url).href, { type: "module" }).postMessage(
+  STOP_REQUESTED.buffer,
+);
 const { runWorker } = await import("./worker.ts");
 const controller = new AbortController();
 for (const signal of ["SIGTERM", "SIGINT"] as const) {

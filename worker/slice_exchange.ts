@@ -17,6 +17,10 @@ import type { SliceExchange } from "../shared/model/mod.ts";
 import type { NatsAuth } from "../shared/io/nats/mod.ts";
 import { BlockingUnixSocket } from "../shared/io/data_plane/blocking_unix.ts";
 import { DataFrame, decodeGathered } from "../shared/io/protocol/mod.ts";
+import { stopRequested } from "./stop_flag.ts";
+
+/** Milliseconds between checks of the stop flag while a blocking exchange waits. */
+const STOP_POLL_MS = 100;
 
 /** Control word states (index 0 of the control array); index 1 names the request they answer. */
 export const WAITING = 0, DONE = 1, ABORTED = 2, FAILED = 3;
@@ -238,8 +242,13 @@ export class BlockingSliceExchange implements WorkerSliceExchange {
     this.#socket.send({ t: "part", version, slice, slices, call }, part);
     const deadline = performance.now() + this.#timeoutMs;
     for (;;) {
+      if (stopRequested()) {
+        throw new StepAbortedError(`The worker is stopping (SIGTERM) during exchange ${call}`);
+      }
       const left = deadline - performance.now();
-      const frame = left > 0 ? this.#socket.receive(left) : null;
+      // Short waits, so that a stop request is seen while no part arrives.
+      const frame = left > 0 ? this.#socket.receive(Math.min(left, STOP_POLL_MS)) : null;
+      if (!frame && performance.now() < deadline) continue;
       if (!frame) {
         throw new Error(
           `Cannot finish slice ${slice} of weights version ${version}: the other ${

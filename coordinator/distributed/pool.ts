@@ -241,6 +241,7 @@ export class DistributedPool implements WorkerPool {
         stepTimeoutFactor: opts.stepTimeoutFactor ?? 5,
         stepTimeoutFloorMs: (opts.stepTimeoutFloorSeconds ?? 3) * 1000,
         requestTimeoutMs: this.#timeoutMs,
+        ...(opts.signal ? { signal: opts.signal } : {}),
       },
     );
     this.#hub = new SyncHub(this.#control, events);

@@ -41,6 +41,8 @@ export interface StepRunnerOptions {
   stepTimeoutFactor: number;
   stepTimeoutFloorMs: number;
   requestTimeoutMs: number;
+  /** Aborts the attempt in flight (a stop request): its requests reject with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** What the runner needs from its pool between and around attempts. */
@@ -228,16 +230,23 @@ export class StepRunner {
    * was left), recovers, then runs it again.
    */
   async retrying<T>(what: string, attempt: (controller: AbortController) => Promise<T>): Promise<T> {
+    const stop = this.#opts.signal;
     for (let tries = 1;; tries++) {
       await this.#host.boundary();
       const controller = new AbortController();
+      const onStop = () => controller.abort(stop!.reason);
+      stop?.addEventListener("abort", onStop, { once: true });
+      if (stop?.aborted) onStop();
       try {
         return await attempt(controller);
       } catch (error) {
         controller.abort();
+        if (stop?.aborted) throw stop.reason;
         if (!(error instanceof RetryAttempt)) throw error;
         this.#events.emit({ type: "attempt-retried", what, reason: error.message, attempt: tries + 1 });
         await this.#host.recover();
+      } finally {
+        stop?.removeEventListener("abort", onStop);
       }
     }
   }
