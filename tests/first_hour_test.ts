@@ -93,7 +93,7 @@ for (const transport of ["direct", "nats"] as const) {
       // After step 2, b1 stops: b0 blocks in the next step's first exchange, waiting for b1's part.
       const trap = new (class extends Callback {
         #n = 0;
-        override async onBatchEnd(): Promise<void> {
+        override onBatchEnd(): void {
           if (this.#n++ !== 2) return;
           signal(b!.pid, "SIGSTOP");
           setTimeout(async () => {

@@ -19,6 +19,7 @@ import {
 } from "../shared/model/mod.ts";
 import {
   type Body,
+  bodyParts,
   decodeMessage,
   encodeMessage,
   publishLarge,
@@ -27,7 +28,13 @@ import {
   serveMessages,
   type Service,
 } from "../shared/io/nats/mod.ts";
-import { DataPlaneAuthError, dialDataPlane, type FrameChannel } from "../shared/io/data_plane/mod.ts";
+import {
+  DataPlaneAuthError,
+  dialDataPlane,
+  type FrameChannel,
+  sharedMemoryAvailable,
+  SharedRegion,
+} from "../shared/io/data_plane/mod.ts";
 import {
   Ack,
   DataFrame,
@@ -95,6 +102,8 @@ export class JobRunner {
   #exchange: WorkerSliceExchange | undefined;
   /** The data-plane connection, when the worker reached it. */
   #channel: FrameChannel | undefined;
+  /** Memory shared with a coordinator on this host: gradients written here, weights read there. */
+  #shared: { grads: SharedRegion; weights: SharedRegion } | undefined;
   #fault: Fault | undefined;
   #ended!: (outcome: JobOutcome) => void;
   readonly #endedPromise = new Promise<JobOutcome>((resolve) => this.#ended = resolve);
@@ -191,6 +200,8 @@ export class JobRunner {
       this.#channel?.close("the worker left the job");
       await Promise.all(services.map((s) => s.stop()));
       await this.#exchange?.close();
+      this.#shared?.grads.close();
+      this.#shared?.weights.close();
     }
   }
 
@@ -350,6 +361,7 @@ export class JobRunner {
         ...(caCerts ? { caCerts } : {}),
       });
       this.#channel = channel;
+      await this.#greet(channel, address);
       return { address, ...(caCerts ? { caCerts } : {}) };
     } catch (error) {
       const note = error instanceof Error ? error.message : String(error);
@@ -361,6 +373,49 @@ export class JobRunner {
       console.warn(`Worker ${this.opts.name}: ${note}; sending bulk data through NATS instead`);
       return { note };
     }
+  }
+
+  /**
+   * The hello exchange on a new `work` connection (protocol.ts `hello`): on the coordinator's host,
+   * offers a gradient region and maps the coordinator's weights region; elsewhere, says hello only.
+   */
+  async #greet(channel: FrameChannel, address: string): Promise<void> {
+    const net = this.#engine!.network;
+    // A train reply's body: the gradient padded to 8 bytes, then each BatchNorm layer's mean and
+    // variance, as many floats as the moving statistics in `state`.
+    const replyBytes = Math.ceil((4 * net.params.length) / 8) * 8 + 4 * net.state.length;
+    let grads: SharedRegion | undefined;
+    if (address.startsWith("unix:") && sharedMemoryAvailable()) {
+      try {
+        grads = SharedRegion.create(`shoal-${this.spec.job}-${this.opts.name}`, replyBytes);
+      } catch (error) {
+        console.warn(`Worker ${this.opts.name}: no shared memory: ${reason(error)}`);
+      }
+    }
+    await channel.send({ t: "hello", ...(grads ? { shm: { path: grads.path, bytes: replyBytes } } : {}) });
+    const answer = DataFrame.safeParse((await channel.next())?.header);
+    if (!answer.success || answer.data.t !== "hello") {
+      grads?.close();
+      throw new Error(
+        `the coordinator did not answer the data-plane hello (${(await channel.ended).message})`,
+      );
+    }
+    let weights: SharedRegion | undefined;
+    if (grads && answer.data.shm) {
+      try {
+        weights = SharedRegion.open(answer.data.shm.path, answer.data.shm.bytes);
+      } catch (error) {
+        console.warn(`Worker ${this.opts.name}: cannot map the coordinator's weights: ${reason(error)}`);
+      }
+      await channel.send({
+        t: "hello",
+        ...(weights ? { shm: { path: grads.path, bytes: replyBytes } } : {}),
+      });
+    }
+    // The coordinator mapped the gradient region before it answered: the file is no longer needed.
+    grads?.unlink();
+    if (grads && weights) this.#shared = { grads, weights };
+    else grads?.close();
   }
 
   /**
@@ -382,7 +437,7 @@ export class JobRunner {
       }
       const f = parsed.data;
       if (f.t === "weights") {
-        this.#onWeights(f, frame.body);
+        this.#onWeights(f, f.shm === undefined ? frame.body : this.#sharedWeights(f));
       } else if (f.t === "req") {
         let reply: { header: WorkReply; body?: Body };
         try {
@@ -391,7 +446,7 @@ export class JobRunner {
           console.error(`Worker ${this.opts.name}: ${f.req.kind} request: ${reason(error)}`);
           reply = { header: this.#errorReply(error) };
         }
-        await channel.send({ t: "rep", id: f.id, rep: reply.header }, reply.body).catch(() => {});
+        await this.#reply(channel, f.id, reply).catch(() => {});
       } else if (f.t === "leave") {
         if (!f.ended) console.warn(`Worker ${this.opts.name}: job ${this.spec.job} let it go: ${f.reason}`);
         this.#ended(f.ended ? "ended" : "dropped");
@@ -403,6 +458,33 @@ export class JobRunner {
         `Worker ${this.opts.name}: ${(await channel.ended).message}; waiting for the coordinator's heartbeat`,
       );
     }
+  }
+
+  /** The weights of a frame that names a slot of the coordinator's region (views, no copy). */
+  #sharedWeights(f: WeightsHeader & { shm?: number }): Uint8Array {
+    const region = this.#shared?.weights;
+    const bytes = 4 * (f.paramsLength + f.stateLength);
+    const slotBytes = (region?.bytes.byteLength ?? 0) / 2;
+    if (!region || f.shm === undefined || f.shm > 1 || bytes > slotBytes) {
+      throw new RangeError(`Cannot read weights version ${f.version} from shared memory slot ${f.shm}`);
+    }
+    return region.bytes.subarray(f.shm * slotBytes, f.shm * slotBytes + bytes);
+  }
+
+  /** Sends a reply: a train reply's body through shared memory when there is some, others on the socket. */
+  async #reply(channel: FrameChannel, id: number, reply: { header: WorkReply; body?: Body }): Promise<void> {
+    const region = this.#shared?.grads;
+    const parts = bodyParts(reply.body);
+    const bytes = parts.reduce((n, p) => n + p.byteLength, 0);
+    if (!region || reply.header.kind !== "train" || bytes > region.bytes.byteLength) {
+      return await channel.send({ t: "rep", id, rep: reply.header }, reply.body);
+    }
+    let offset = 0;
+    for (const part of parts) {
+      region.bytes.set(part, offset);
+      offset += part.byteLength;
+    }
+    await channel.send({ t: "rep", id, rep: reply.header, shmBytes: bytes });
   }
 
   #errorReply(error: unknown): WorkReply {

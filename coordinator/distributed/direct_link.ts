@@ -6,7 +6,7 @@
  * @module
  */
 import type { Body } from "../../shared/io/nats/mod.ts";
-import type { FrameChannel } from "../../shared/io/data_plane/mod.ts";
+import type { FrameChannel, SharedRegion } from "../../shared/io/data_plane/mod.ts";
 import { DataFrame, type WeightsHeader, type WorkRequest } from "../../shared/io/protocol/mod.ts";
 import {
   LinkLostError,
@@ -30,14 +30,26 @@ export class DirectLink implements WorkerLink {
   readonly address: string;
   readonly #channel: FrameChannel;
   readonly #pending = new Map<number, Pending>();
+  /** The worker's gradient region, when it shares memory with the coordinator. */
+  readonly #grads: SharedRegion | undefined;
   #nextId = 0;
 
-  /** Serves `channel`'s replies until it ends; `onEnded` hears why it ended. */
-  constructor(channel: FrameChannel, address: string, onEnded: (reason: string) => void) {
+  /**
+   * Serves `channel`'s replies until it ends; `onEnded` hears why it ended. With `grads` (the worker's
+   * region, mapped here) the worker's train replies carry their bodies there.
+   */
+  constructor(
+    channel: FrameChannel,
+    address: string,
+    onEnded: (reason: string) => void,
+    grads?: SharedRegion,
+  ) {
     this.#channel = channel;
     this.address = address;
+    this.#grads = grads;
     void this.#readReplies();
     void channel.ended.then((error) => {
+      this.#grads?.close();
       const lost = new LinkLostError(
         `its data connection ended: ${error.message.replace(/^.*?ended: /, "")}`,
       );
@@ -45,6 +57,11 @@ export class DirectLink implements WorkerLink {
       this.#pending.clear();
       onEnded(lost.message);
     });
+  }
+
+  /** True when weights and train replies travel through shared memory. */
+  get sharesMemory(): boolean {
+    return this.#grads !== undefined;
   }
 
   /** True once the connection ended. */
@@ -63,8 +80,21 @@ export class DirectLink implements WorkerLink {
         );
         return;
       }
+      const rep = parsed.data;
+      let body = frame.body;
+      if (rep.shmBytes !== undefined) {
+        const region = this.#grads;
+        if (!region || rep.shmBytes > region.bytes.byteLength) {
+          this.#channel.close(
+            `the worker's reply names ${rep.shmBytes} bytes of shared memory it does not have`,
+          );
+          return;
+        }
+        // A copy: the worker writes its next reply into the same bytes.
+        body = region.bytes.slice(0, rep.shmBytes);
+      }
       // A reply whose request timed out or was aborted is dropped.
-      this.#pending.get(parsed.data.id)?.resolve({ header: parsed.data.rep, body: frame.body });
+      this.#pending.get(rep.id)?.resolve({ header: rep.rep, body });
     }
   }
 
@@ -94,8 +124,9 @@ export class DirectLink implements WorkerLink {
     });
   }
 
-  async sendWeights(header: WeightsHeader, body: Body): Promise<void> {
-    await this.#channel.send({ t: "weights", ...header }, body);
+  async sendWeights(header: WeightsHeader, body: Body, slot?: number): Promise<void> {
+    if (this.#grads && slot !== undefined) await this.#channel.send({ t: "weights", ...header, shm: slot });
+    else await this.#channel.send({ t: "weights", ...header }, body);
   }
 
   close(reason: string, ended = false): void {

@@ -47,8 +47,11 @@ export interface WorkerLink {
    * {@link LinkTimeoutError}, {@link ConnectionInterruptedError}, or the signal's reason.
    */
   request(header: WorkRequest, body: Body | undefined, opts: RequestOptions): Promise<Reply>;
-  /** Sends weights over this link (direct links; NATS workers get them by fan-out). */
-  sendWeights?(header: WeightsHeader, body: Body): Promise<void>;
+  /**
+   * Sends weights over this link (direct links; NATS workers get them by fan-out). `slot`: the
+   * weights are in that slot of the shared weights region, for a link that shares memory.
+   */
+  sendWeights?(header: WeightsHeader, body: Body, slot?: number): Promise<void>;
   /**
    * Fails the requests in flight with a {@link LinkLostError} and lets the worker go: dropped (it may
    * join again), or because the job `ended`.

@@ -32,8 +32,9 @@ import {
   type Service,
   tuneAllocator,
 } from "../../shared/io/nats/mod.ts";
-import type { FrameChannel } from "../../shared/io/data_plane/mod.ts";
+import { type FrameChannel, sharedMemoryAvailable, SharedRegion } from "../../shared/io/data_plane/mod.ts";
 import {
+  DataFrame,
   encodeDataset,
   encodeWeights,
   type EndHeader,
@@ -162,6 +163,17 @@ export class NotEnoughWorkersError extends Error {
   }
 }
 
+/** An authenticated `work` connection before its worker's manifest arrives. */
+interface PendingChannel {
+  channel: FrameChannel;
+  address: string;
+  /** Settles when the hello exchange ended: with the worker's gradient region when both sides share memory. */
+  hello: Promise<SharedRegion | undefined>;
+}
+
+/** Milliseconds a worker has for its hello on a new `work` connection. */
+const HELLO_TIMEOUT_MS = 5000;
+
 /** Floats of a dataset sent in one request over the data plane (16 MiB). */
 const DATA_PART_FLOATS = 4 * 1024 * 1024;
 /** Largest frame body the coordinator reads from an authenticated worker, at least. */
@@ -190,8 +202,10 @@ export class DistributedPool implements WorkerPool {
   readonly #hub: SyncHub;
   readonly #timeoutMs: number;
   #local: LocalWorkers | undefined;
-  /** Authenticated `work` connections of workers whose manifest has not arrived yet. */
-  readonly #channels = new Map<string, { channel: FrameChannel; address: string }>();
+  /** Authenticated `work` connections of workers whose manifest has not arrived yet, and their hello. */
+  readonly #channels = new Map<string, PendingChannel>();
+  /** The region weights are written into for workers on this host (2 slots), made on first use. */
+  #weightsRegion: SharedRegion | undefined;
   readonly #datasets = new Map<string, ShippedDataset>();
   readonly #lengths = new Map<string, number>();
   readonly #services: Service[] = [];
@@ -363,9 +377,9 @@ export class DistributedPool implements WorkerPool {
           encodeMessage(reason === undefined ? { accepted: true, spec } : { accepted: false, reason }),
         );
       }),
-      serve(nc, subjects.ready, (msg: Msg) => {
+      serve(nc, subjects.ready, async (msg: Msg) => {
         const { header } = decodeMessage(msg.data, ReadyRequest);
-        msg.respond(encodeMessage({ ok: this.#onReady(header) }));
+        msg.respond(encodeMessage({ ok: await this.#onReady(header) }));
       }),
     );
     this.#hub.start();
@@ -383,14 +397,70 @@ export class DistributedPool implements WorkerPool {
   #onChannel(channel: FrameChannel, worker: string, role: "work" | "sync"): void {
     if (role === "sync") return this.#hub.addChannel(worker, channel);
     this.#channels.get(worker)?.channel.close("replaced by a newer connection");
-    this.#channels.set(worker, { channel, address: channel.peer });
+    this.#channels.set(worker, { channel, address: channel.peer, hello: this.#greet(channel) });
     void channel.ended.then(() => {
       if (this.#channels.get(worker)?.channel === channel) this.#channels.delete(worker);
     });
   }
 
+  /**
+   * The hello exchange of a new `work` connection (protocol.ts `hello`): a worker on this host offers
+   * its gradient region and gets the weights region; its answer says whether it mapped it. Resolves
+   * with the worker's region when both share memory; closes the connection when no hello comes.
+   */
+  async #greet(channel: FrameChannel): Promise<SharedRegion | undefined> {
+    const timer = setTimeout(() => channel.close(`no hello within ${HELLO_TIMEOUT_MS} ms`), HELLO_TIMEOUT_MS);
+    let grads: SharedRegion | undefined;
+    try {
+      const offer = DataFrame.safeParse((await channel.next())?.header);
+      if (!offer.success || offer.data.t !== "hello") {
+        channel.close("the worker's first frame is not a hello");
+        return undefined;
+      }
+      const spec = offer.data.shm;
+      const weights = spec ? this.#sharedWeights() : undefined;
+      if (spec && weights) {
+        try {
+          grads = SharedRegion.open(spec.path, spec.bytes);
+        } catch (error) {
+          this.events.emit({
+            type: "warning",
+            message: `shared memory with a worker failed: ${reasonOf(error)}`,
+          });
+        }
+      }
+      await channel.send({
+        t: "hello",
+        ...(grads && weights ? { shm: { path: weights.path, bytes: weights.bytes.byteLength } } : {}),
+      });
+      if (!grads) return undefined;
+      const ack = DataFrame.safeParse((await channel.next())?.header);
+      if (ack.success && ack.data.t === "hello" && ack.data.shm) return grads;
+      grads.close();
+      return undefined;
+    } catch {
+      grads?.close();
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The weights region, made on first use; `undefined` where shared memory cannot be used. */
+  #sharedWeights(): SharedRegion | undefined {
+    if (this.#weightsRegion || !sharedMemoryAvailable()) return this.#weightsRegion;
+    const net = this.#engine.network;
+    const slotBytes = Math.ceil((4 * (net.params.length + net.state.length)) / 8) * 8;
+    try {
+      this.#weightsRegion = SharedRegion.create(`shoal-${this.job}-weights`, 2 * slotBytes);
+    } catch (error) {
+      this.events.emit({ type: "warning", message: `no shared memory for weights: ${reasonOf(error)}` });
+    }
+    return this.#weightsRegion;
+  }
+
   /** The link of a worker whose manifest arrived, or why it has none. */
-  #linkFor(header: ReadyRequest): WorkerLink | string {
+  async #linkFor(header: ReadyRequest): Promise<WorkerLink | string> {
     if (header.link === "nats") {
       if (this.#data && this.#opts.transport === "direct") {
         return `it cannot reach the data plane (${
@@ -402,11 +472,17 @@ export class DistributedPool implements WorkerPool {
     }
     const pending = this.#channels.get(header.worker);
     if (!pending) return `it reported a data-plane link, but no authenticated connection of it is open`;
+    const grads = await pending.hello;
+    if (this.#channels.get(header.worker) !== pending || pending.channel.isClosed) {
+      grads?.close();
+      return `its data-plane connection closed before its manifest arrived`;
+    }
     this.#channels.delete(header.worker);
     const link: DirectLink = new DirectLink(
       pending.channel,
       pending.address,
       (reason) => this.#onLinkEnded(header.worker, link, reason),
+      grads,
     );
     return link;
   }
@@ -421,8 +497,8 @@ export class DistributedPool implements WorkerPool {
   }
 
   /** Checks a joiner's manifest and link; on success its datasets start to travel. Returns the ack. */
-  #onReady(header: ReadyRequest): boolean {
-    const link = header.error ? undefined : this.#linkFor(header);
+  async #onReady(header: ReadyRequest): Promise<boolean> {
+    const link = header.error ? undefined : await this.#linkFor(header);
     const result = this.#roster.ready(
       header,
       typeof link === "string" ? undefined : link,
@@ -730,10 +806,24 @@ export class DistributedPool implements WorkerPool {
   async #publishWeights(params: Float32Array, state: Float32Array): Promise<number> {
     const version = ++this.#version;
     const { header, body } = encodeWeights(this.job, version, params, state);
+    const live = this.#roster.live;
+    // Workers on this host read the weights where they were written, in one of two slots: a worker
+    // still reading the version before sees its slot unchanged.
+    let slot: number | undefined;
+    const region = this.#weightsRegion;
+    if (region && live.some((m) => m.link instanceof DirectLink && m.link.sharesMemory)) {
+      slot = version % 2;
+      const slotBytes = region.bytes.byteLength / 2;
+      let offset = slot * slotBytes;
+      for (const part of [params, state]) {
+        region.bytes.set(new Uint8Array(part.buffer, part.byteOffset, part.byteLength), offset);
+        offset += part.byteLength;
+      }
+    }
     let nats = false;
-    for (const member of this.#roster.live) {
+    for (const member of live) {
       // Not awaited: a stopped worker does not read, and its request's deadline decides.
-      if (member.link.sendWeights) void member.link.sendWeights(header, body).catch(() => {});
+      if (member.link.sendWeights) void member.link.sendWeights(header, body, slot).catch(() => {});
       else nats = true;
     }
     if (nats) await publishLarge(this.#control.nc, this.#control.subjects.weights, header, body);
@@ -763,6 +853,7 @@ export class DistributedPool implements WorkerPool {
       await Promise.all(this.#services.map((s) => s.stop()));
       await this.#hub.close();
       await this.#data?.listener.close();
+      this.#weightsRegion?.close();
       await this.#control.nc.drain();
     } catch (error) {
       this.events.emit({ type: "warning", message: `closing the connections failed: ${error}` });

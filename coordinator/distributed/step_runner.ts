@@ -22,13 +22,7 @@ import {
   encodeIndices,
   type WorkRequest,
 } from "../../shared/io/protocol/mod.ts";
-import {
-  type Engine,
-  type EvalResult,
-  firstNonFinite,
-  nonFiniteProbe,
-  type SliceResult,
-} from "../../shared/model/mod.ts";
+import { type Engine, type EvalResult, firstNonFinite, type SliceResult } from "../../shared/model/mod.ts";
 import type { StepRequest } from "../pool.ts";
 import type { PoolEvents } from "./events.ts";
 import { ConnectionInterruptedError, LinkLostError, LinkTimeoutError, type Reply } from "./links.ts";
@@ -88,7 +82,7 @@ export type StepTimings = {
   round_ms: number;
   /** Longest worker-reported forward + backward time of the step. */
   compute_ms: number;
-  /** round − compute: transfer, queueing and (de)coding. */
+  /** round − compute of each step: transfer, queueing and (de)coding. */
   transfer_ms: number;
 };
 
@@ -101,7 +95,12 @@ export class StepRunner {
   readonly #opts: StepRunnerOptions;
   /** Round times per `worker:kind`. */
   readonly #rounds = new Map<string, { ms: number; rows: number }[]>();
-  readonly #times = { publish: [] as number[], round: [] as number[], compute: [] as number[] };
+  readonly #times = {
+    publish: [] as number[],
+    round: [] as number[],
+    compute: [] as number[],
+    transfer: [] as number[],
+  };
   /** The step being computed (−1 before the first), and the last one computed. */
   currentStep = -1;
   #lastStep = -1;
@@ -116,14 +115,12 @@ export class StepRunner {
 
   /** Median phase timings of the training steps so far. */
   timings(): StepTimings {
-    const round = median(this.#times.round);
-    const compute = median(this.#times.compute);
     return {
       steps: this.#times.round.length,
       publish_ms: median(this.#times.publish),
-      round_ms: round,
-      compute_ms: compute,
-      transfer_ms: round - compute,
+      round_ms: median(this.#times.round),
+      compute_ms: median(this.#times.compute),
+      transfer_ms: median(this.#times.transfer),
     };
   }
 
@@ -219,9 +216,11 @@ export class StepRunner {
       }
       throw error;
     }
+    const round = performance.now() - t1;
     this.#times.publish.push(t1 - t0);
-    this.#times.round.push(performance.now() - t1);
+    this.#times.round.push(round);
     this.#times.compute.push(computeMax);
+    this.#times.transfer.push(round - computeMax);
     return results;
   }
 

@@ -11,3 +11,4 @@ export * from "./channel.ts";
 export * from "./handshake.ts";
 export * from "./listener.ts";
 export * from "./dial.ts";
+export * from "./shared_memory.ts";

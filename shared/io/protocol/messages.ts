@@ -19,7 +19,8 @@
  *
  * | frame | connection | from → to | body |
  * | --- | --- | --- | --- |
- * | `weights` | work | coordinator → worker | params ‖ state, f32 |
+ * | `hello` | work | worker → coordinator → worker | — (offers shared memory on one host) |
+ * | `weights` | work | coordinator → worker | params ‖ state, f32 (or in shared memory) |
  * | `req` / `rep` | work | coordinator → worker → coordinator | a {@link WorkRequest}'s / {@link WorkReply}'s body |
  * | `leave` | work | coordinator → worker | — |
  * | `part` | sync | worker → coordinator | the slice's part, f32 |
@@ -296,11 +297,30 @@ export type WorkRequest = z.output<typeof WorkRequest>;
 export type WorkReply = z.output<typeof WorkReply>;
 export type EndHeader = z.output<typeof EndHeader>;
 
+/** A region of shared memory (shared/io/data_plane/shared_memory.ts): its file and size. */
+const SharedRegionSpec = z.object({
+  path: z.string().regex(/^\/dev\/shm\/shoal-[A-Za-z0-9_-]+$/),
+  bytes: z.int().positive(),
+});
+
 /** Data-plane frames; see the module table. */
 export const DataFrame = z.discriminatedUnion("t", [
-  WeightsHeader.extend({ t: z.literal("weights") }),
+  /**
+   * The first frame each way on a `work` connection. A worker on the coordinator's host offers the
+   * region it writes its gradients into; the coordinator answers with the region it writes weights
+   * into. Both present: bodies of weights and train replies travel there, frames carry none.
+   */
+  z.object({ t: z.literal("hello"), shm: SharedRegionSpec.optional() }),
+  /** Weights in the body, or in slot `shm` of the coordinator's region (params ‖ state). */
+  WeightsHeader.extend({ t: z.literal("weights"), shm: z.int().nonnegative().optional() }),
   z.object({ t: z.literal("req"), id: z.int().nonnegative(), req: WorkRequest }),
-  z.object({ t: z.literal("rep"), id: z.int().nonnegative(), rep: WorkReply }),
+  /** A reply; its body in the frame, or its first `shmBytes` bytes in the worker's region. */
+  z.object({
+    t: z.literal("rep"),
+    id: z.int().nonnegative(),
+    rep: WorkReply,
+    shmBytes: z.int().nonnegative().optional(),
+  }),
   /** The worker leaves: dropped (it may join again), or the job `ended`. */
   z.object({ t: z.literal("leave"), reason: z.string(), ended: z.boolean() }),
   z.object({
