@@ -1,7 +1,7 @@
 /**
- * Training-step throughput of a model in-process and over NATS with N local worker processes: the
- * pool's trainStep (compute + transfer) and the reduction, the NATS pool's own split (weights publish,
- * round trip, worker compute), and each worker's peak RSS. `tools/bench.ts` prints these rows next to
+ * Training-step throughput of a model in-process and with N local worker processes (bulk data over
+ * the data plane, or through NATS): the pool's trainStep (compute + transfer) and the reduction, the
+ * distributed pool's own split (weights publish, round trip, worker compute), and each worker's peak RSS. `tools/bench.ts` prints these rows next to
  * PyTorch DDP; this file also runs alone on the chapter MLP or the benchmark's conv net:
  *
  * `deno run -A coordinator/bench_distributed.ts [--model mlp|conv] [--batch 64,256] [--workers 1,2] [--steps 30]`
@@ -20,7 +20,7 @@ import { reduceSlices } from "./reduce.ts";
 /** One measured configuration. */
 export interface DistributedRow {
   batch: number;
-  /** `in-process` or `nats xN`. */
+  /** `in-process`, `direct xN` or `nats xN`. */
   pool: string;
   workers: number;
   step_ms: number;
@@ -42,8 +42,10 @@ export interface DistributedRow {
 /** Options of {@link distributedRows}. */
 export interface DistributedOptions {
   batches: readonly number[];
-  /** Worker counts of the NATS rows; the in-process row is always measured first. */
+  /** Worker counts of the distributed rows; the in-process row is always measured first. */
   workers: readonly number[];
+  /** Transports of the distributed rows. @default ["direct"] */
+  transports?: readonly ("direct" | "nats")[];
   /** Measured steps per row, after 3 warm-up steps. */
   steps: number;
   encoding?: "f32" | "bf16";
@@ -160,10 +162,16 @@ export async function distributedRows(
     } finally {
       await local.close();
     }
-    for (const workers of options.workers) {
+    for (
+      const [transport, workers] of (options.transports ?? ["direct"]).flatMap((t) =>
+        options.workers.map((w) => [t, w] as const)
+      )
+    ) {
       const pool = await DistributedPool.create(engine, {
         workers,
         backend: "auto",
+        quiet: true,
+        transport,
         gradEncoding: options.encoding ?? "f32",
       });
       try {
@@ -178,7 +186,7 @@ export async function distributedRows(
         const workerCpu = cpu.slice(server === undefined ? 1 : 2);
         rows.push({
           batch,
-          pool: `nats x${workers}`,
+          pool: `${transport} x${workers}`,
           workers,
           ...r,
           ...timings,
@@ -202,6 +210,7 @@ if (import.meta.main) {
       model: { type: "string", default: "mlp" },
       batch: { type: "string", default: "64,256" },
       workers: { type: "string", default: "1,2" },
+      transports: { type: "string", default: "direct" },
       steps: { type: "string", default: "30" },
       encoding: { type: "string", default: "f32" },
     },
@@ -227,6 +236,7 @@ if (import.meta.main) {
       batches: values.batch.split(",").map(Number),
       workers: values.workers.split(",").map(Number),
       steps: Number(values.steps),
+      transports: values.transports.split(",") as ("direct" | "nats")[],
       encoding: values.encoding === "bf16" ? "bf16" : "f32",
     })
   ) console.log(JSON.stringify(row));

@@ -1,17 +1,21 @@
 /**
- * `deno task bench`, in one run:
- * 1. In-process training throughput of the Keras chapter's MLP (batch 64, 128, 256) and a small conv
- *    net on Fashion-MNIST, with the median per-step breakdown, next to PyTorch on the same work
- *    (ratio = Shoal / PyTorch, measured back to back).
- * 2. Distributed rows: 1 in-process worker, 1 and 2 NATS workers (MLP at batch 64 and 256, conv at 64),
- *    with each worker's peak RSS, next to PyTorch DDP (gloo) with 1 and 2 processes, and the
- *    2-worker / 1-worker ratio of both.
- * 3. Raw loopback TCP against the NATS gradient exchange (`shared/io/nats/bench_exchange.ts`).
+ * `deno task bench`, in one run, every comparison in alternating pairs (A, B, A, B, A, B): these VMs are
+ * noisy (one pair can be off by 3×), so each pair's ratio and the median of the ratios are printed,
+ * with the pair that strayed furthest from the median named.
  *
- * PyTorch rows need /usr/bin/python3 with torch; they are left empty otherwise.
- * Environment: SHOAL_BENCH_SAMPLES (in-process samples per row, default 3200), SHOAL_BENCH_STEPS
- * (steps per distributed row, default 20), SHOAL_BACKEND (default auto), SHOAL_BENCH_MODELS (models
- * measured, default `mlp,conv`), SHOAL_BENCH_PARTS (parts run, default `local,distributed,exchange`).
+ * 1. `local`: in-process training throughput of the Keras chapter's MLP (batch 64, 128, 256) and a
+ *    small conv net (batch 64) on Fashion-MNIST against PyTorch on the same work, one thread each.
+ * 2. `distributed`: Shoal in-process and with 2 workers (data plane) against PyTorch DDP (gloo) with 1
+ *    and 2 processes, for the MLP at batch 64 and 256 and the conv net at batch 64: the scaling of each
+ *    (2 ÷ 1) per round, and Shoal 2 workers ÷ DDP 2 processes. One extra row shows 2 workers on NATS.
+ * 3. `exchange`: the step's weights/gradient exchange on each transport against raw loopback TCP
+ *    (tools/bench_exchange.ts); its JSON result is the last line printed.
+ *
+ * PyTorch rows need /usr/bin/python3 with torch (Debian python3-torch); they are left empty otherwise.
+ * Environment: SHOAL_BENCH_SAMPLES (in-process samples per run, default 3200), SHOAL_BENCH_STEPS (steps
+ * per distributed run, default 20), SHOAL_BENCH_PAIRS (pairs per comparison, default 3), SHOAL_BACKEND
+ * (default auto), SHOAL_BENCH_MODELS (default `mlp,conv`), SHOAL_BENCH_PARTS (default
+ * `local,distributed,exchange`).
  *
  * @module
  */
@@ -21,9 +25,11 @@ import { fashionMnistModel } from "../coordinator/main.ts";
 import { toDataset } from "../coordinator/data.ts";
 import { distributedRows, peakRssMiB } from "../coordinator/bench_distributed.ts";
 import { convNet } from "./conv_net.ts";
+import { benchExchange } from "./bench_exchange.ts";
 
 const SAMPLES = Number(Deno.env.get("SHOAL_BENCH_SAMPLES") ?? 3200);
 const STEPS = Number(Deno.env.get("SHOAL_BENCH_STEPS") ?? 20);
+const PAIRS = Number(Deno.env.get("SHOAL_BENCH_PAIRS") ?? 3);
 const MODELS = new Set((Deno.env.get("SHOAL_BENCH_MODELS") ?? "mlp,conv").split(","));
 const PARTS = new Set((Deno.env.get("SHOAL_BENCH_PARTS") ?? "local,distributed,exchange").split(","));
 
@@ -60,35 +66,75 @@ function freePort(): number {
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
-const phase = (ms: unknown) => (typeof ms === "number" ? round2(ms) : null);
 const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? round2(a / b) : null);
+
+function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : round2((s[s.length / 2 - 1]! + s[s.length / 2]!) / 2);
+}
+
+/** The pairs' ratios, their median, and which pair strayed furthest from it. */
+function summarize(ratios: (number | null)[]): { pairs: string; median: number | null; outlier: string } {
+  const known = ratios.filter((r): r is number => r !== null);
+  const m = median(known);
+  let outlier = "";
+  if (m !== null && known.length > 1) {
+    const k = ratios.reduce<number>(
+      (best, r, i) => (r !== null && Math.abs(r - m) > Math.abs((ratios[best] ?? m) - m) ? i : best),
+      0,
+    );
+    outlier = `pair ${k + 1} (${ratios[k]})`;
+  }
+  return { pairs: ratios.map((r) => r ?? "-").join(" / "), median: m, outlier };
+}
+
+/** One epoch of `samples` rows in-process (after a warm-up epoch): samples per second. */
+async function shoalInProcess(kind: "mlp" | "conv", batch: number, x: Float32Array, y: Float32Array) {
+  const model = kind === "mlp" ? fashionMnistModel(1) : convNet(1);
+  model.compile({
+    optimizer: new optimizers.Adam(),
+    loss: "sparse_categorical_crossentropy",
+    metrics: ["accuracy"],
+  });
+  const xs = { data: x, shape: kind === "mlp" ? [SAMPLES, 784] : [SAMPLES, 28, 28, 1] };
+  const ys = { data: y, shape: [SAMPLES] };
+  await model.fit(xs, ys, { epochs: 1, batchSize: batch, verbose: 0, shuffle: false });
+  await model.fit(xs, ys, { epochs: 1, batchSize: batch, verbose: 0, shuffle: false });
+  const fit = model.lastFit!;
+  const t = fit.timings as unknown as Record<string, number>;
+  return {
+    samples_per_s: Math.round(fit.samplesProcessed / fit.wallSeconds),
+    compute_ms: t.compute_ms ?? 0,
+    optimizer_ms: t.optimizer_ms ?? 0,
+  };
+}
 
 async function inProcessRows(x: Float32Array, y: Float32Array): Promise<Record<string, unknown>[]> {
   const rows: Record<string, unknown>[] = [];
   for (const [kind, batch] of [["mlp", 64], ["mlp", 128], ["mlp", 256], ["conv", 64]] as const) {
     if (!MODELS.has(kind)) continue;
-    const model = kind === "mlp" ? fashionMnistModel(1) : convNet(1);
-    model.compile({
-      optimizer: new optimizers.Adam(),
-      loss: "sparse_categorical_crossentropy",
-      metrics: ["accuracy"],
-    });
-    const xs = { data: x, shape: kind === "mlp" ? [SAMPLES, 784] : [SAMPLES, 28, 28, 1] };
-    const ys = { data: y, shape: [SAMPLES] };
-    await model.fit(xs, ys, { epochs: 1, batchSize: batch, verbose: 0, shuffle: false });
-    await model.fit(xs, ys, { epochs: 1, batchSize: batch, verbose: 0, shuffle: false });
-    const fit = model.lastFit!;
-    const shoal = Math.round(fit.samplesProcessed / fit.wallSeconds);
-    const torch = await python("./torch_reference.py", [kind, String(batch), String(SAMPLES)]);
-    const t = fit.timings as unknown as Record<string, number>;
+    const shoal: number[] = [], torch: (number | null)[] = [], ratios: (number | null)[] = [];
+    let phases = { compute_ms: 0, optimizer_ms: 0 };
+    for (let pair = 0; pair < PAIRS; pair++) {
+      const s = await shoalInProcess(kind, batch, x, y);
+      phases = s;
+      const t = await python("./torch_reference.py", [kind, String(batch), String(SAMPLES)]);
+      shoal.push(s.samples_per_s);
+      torch.push(t);
+      ratios.push(ratio(s.samples_per_s, t));
+    }
+    const summary = summarize(ratios);
     const row = {
       model: kind,
       batch,
-      shoal_samples_per_s: shoal,
-      pytorch_samples_per_s: torch,
-      ratio: ratio(shoal, torch),
-      compute_ms: round2(t.compute_ms ?? 0),
-      optimizer_ms: round2(t.optimizer_ms ?? 0),
+      shoal_samples_per_s: shoal.join(" / "),
+      pytorch_samples_per_s: torch.map((t) => t ?? "-").join(" / "),
+      ratio_per_pair: summary.pairs,
+      median_ratio: summary.median,
+      outlier: summary.outlier,
+      compute_ms: round2(phases.compute_ms),
+      optimizer_ms: round2(phases.optimizer_ms),
     };
     rows.push(row);
     console.log(JSON.stringify(row));
@@ -99,14 +145,20 @@ async function inProcessRows(x: Float32Array, y: Float32Array): Promise<Record<s
 async function distributedTable(x: Float32Array, y: Float32Array): Promise<Record<string, unknown>[]> {
   const n = Math.min(SAMPLES, 4096);
   const out: Record<string, unknown>[] = [];
-  for (const [kind, batches] of [["mlp", [64, 256]], ["conv", [64]]] as const) {
+  for (const [kind, batch] of [["mlp", 64], ["mlp", 256], ["conv", 64]] as const) {
     if (!MODELS.has(kind)) continue;
-    const model = kind === "mlp" ? fashionMnistModel(1) : convNet(1);
     const shape = kind === "mlp" ? [n, 784] : [n, 28, 28, 1];
     const ds = toDataset({ data: x.subarray(0, n * 784), shape }, { data: y.subarray(0, n), shape: [n] });
-    const rows = await distributedRows(model.network, ds, { batches, workers: [1, 2], steps: STEPS });
-    for (const batch of batches) {
-      const ddpSamples = String(Math.max(batch * 40, 2560));
+    const ddpSamples = String(Math.max(batch * 40, 2560));
+    const shoalScaling: (number | null)[] = [],
+      ddpScaling: (number | null)[] = [],
+      vsDdp: (number | null)[] = [];
+    const details: string[] = [];
+    for (let round = 0; round < PAIRS; round++) {
+      const model = kind === "mlp" ? fashionMnistModel(1) : convNet(1);
+      const rows = await distributedRows(model.network, ds, { batches: [batch], workers: [2], steps: STEPS });
+      const local = rows.find((r) => r.pool === "in-process")!;
+      const two = rows.find((r) => r.pool === "direct x2")!;
       const ddp1 = await python("./torch_ddp_reference.py", [
         kind,
         "1",
@@ -121,51 +173,49 @@ async function distributedTable(x: Float32Array, y: Float32Array): Promise<Recor
         ddpSamples,
         String(freePort()),
       ]);
-      const mine = rows.filter((r) => r.batch === batch);
-      const nats1 = mine.find((r) => r.pool === "nats x1")?.samples_per_s;
-      const nats2 = mine.find((r) => r.pool === "nats x2")?.samples_per_s;
-      for (const r of mine) {
-        const row = {
-          model: kind,
-          batch,
-          pool: r.pool,
-          samples_per_s: r.samples_per_s,
-          step_ms: round2(r.step_ms),
-          publish_ms: phase(r.publish_ms),
-          round_ms: phase(r.round_ms),
-          compute_ms: phase(r.compute_ms),
-          transfer_ms: phase(r.transfer_ms),
-          reduce_ms: round2(r.reduce_ms),
-          cpu_ms_coord_server_workers: [r.coordinator_cpu_ms, r.server_cpu_ms, ...r.worker_cpu_ms]
-            .map((ms) => Math.round(ms)).join("/"),
-          worker_peak_rss_mib: r.worker_peak_rss_mib.join("/"),
-          ddp_samples_per_s: r.workers === 1 ? ddp1 : r.workers === 2 ? ddp2 : null,
-          x2_over_x1: r.workers === 2 ? ratio(nats2, nats1) : null,
-          ddp_x2_over_x1: r.workers === 2 ? ratio(ddp2, ddp1) : null,
-        };
-        out.push(row);
-        console.log(JSON.stringify(row));
-      }
+      shoalScaling.push(ratio(two.samples_per_s, local.samples_per_s));
+      ddpScaling.push(ratio(ddp2, ddp1));
+      vsDdp.push(ratio(two.samples_per_s, ddp2));
+      details.push(
+        `${local.samples_per_s}→${two.samples_per_s} (round ${round2(two.round_ms as number)} ms, compute ` +
+          `${round2(two.compute_ms as number)}, transfer ${round2(two.transfer_ms as number)}, reduce ` +
+          `${round2(two.reduce_ms)}); DDP ${ddp1 ?? "-"}→${ddp2 ?? "-"}`,
+      );
     }
+    const model = kind === "mlp" ? fashionMnistModel(1) : convNet(1);
+    const viaNats = await distributedRows(model.network, ds, {
+      batches: [batch],
+      workers: [2],
+      steps: STEPS,
+      transports: ["nats"],
+    });
+    const natsTwo = viaNats.find((r) => r.pool === "nats x2")!;
+    const natsLocal = viaNats.find((r) => r.pool === "in-process")!;
+    const s = summarize(shoalScaling), d = summarize(ddpScaling), v = summarize(vsDdp);
+    const row = {
+      model: kind,
+      batch,
+      shoal_2w_over_1_per_round: s.pairs,
+      shoal_median: s.median,
+      ddp_2_over_1_per_round: d.pairs,
+      ddp_median: d.median,
+      shoal_scales_at_least_ddp: s.median !== null && d.median !== null ? s.median >= d.median : null,
+      shoal_2w_over_ddp_2_median: v.median,
+      nats_2w_over_in_process: ratio(natsTwo.samples_per_s, natsLocal.samples_per_s),
+      samples_per_s_per_round: details.join(" | "),
+    };
+    out.push(row);
+    console.log(JSON.stringify(row));
   }
   return out;
-}
-
-async function exchangeLines(): Promise<string[]> {
-  const script = new URL("../shared/io/nats/bench_exchange.ts", import.meta.url).pathname;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script, "--rounds", "20"],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  return new TextDecoder().decode(out.stdout).trim().split("\n");
 }
 
 if (import.meta.main) {
   const started = performance.now();
   const backend = await initBackend((Deno.env.get("SHOAL_BACKEND") ?? "auto") as "auto");
   console.log(
-    `backend: ${backend.name}; ${SAMPLES} samples per in-process row, ${STEPS} steps per distributed row`,
+    `backend: ${backend.name}; ${SAMPLES} samples per in-process run, ${STEPS} steps per distributed run, ` +
+      `${PAIRS} alternating pairs per comparison`,
   );
   const data = await loadDataset("fashion_mnist");
   const x = new Float32Array(SAMPLES * 784);
@@ -173,16 +223,21 @@ if (import.meta.main) {
   const y = Float32Array.from(data.yTrain.subarray(0, SAMPLES));
   const local = PARTS.has("local") ? await inProcessRows(x, y) : [];
   const distributed = PARTS.has("distributed") ? await distributedTable(x, y) : [];
-  const exchange = PARTS.has("exchange") ? await exchangeLines() : [];
-  console.log("\nIn-process training (ratio = Shoal / PyTorch, one thread each, same run):");
-  console.table(local);
-  console.log("Distributed (Shoal NATS workers vs PyTorch DDP gloo; x2_over_x1 = 2-worker / 1-worker rate):");
-  console.table(distributed);
-  console.log("Gradient exchange vs raw loopback TCP:");
-  for (const line of exchange) console.log(`  ${line}`);
+  if (local.length) {
+    console.log("\nIn-process training, Shoal / PyTorch (one thread each), alternating pairs:");
+    console.table(local);
+  }
+  if (distributed.length) {
+    console.log(
+      "Scaling to 2 workers: Shoal (2 workers ÷ in-process) vs PyTorch DDP (2 processes ÷ 1), per round:",
+    );
+    console.table(distributed);
+  }
   console.log(
     `coordinator peak RSS: ${peakRssMiB("self")} MiB; bench wall time ${
       Math.round((performance.now() - started) / 1000)
     } s`,
   );
+  if (PARTS.has("exchange")) console.log(JSON.stringify(await benchExchange(20)));
+  Deno.exit(0);
 }

@@ -36,10 +36,7 @@ export function encodeF32(values: Float32Array, encoding: FloatEncoding): Uint8A
     ? new Uint32Array(values.buffer, values.byteOffset, values.length)
     : new Uint32Array(Float32Array.from(values).buffer);
   const out = new Uint16Array(values.length);
-  for (let i = 0; i < bits.length; i++) {
-    const x = bits[i]!;
-    out[i] = (x & 0x7fffffff) > 0x7f800000 ? (x >>> 16) | 0x0040 : (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
-  }
+  narrowToBf16(bits, out);
   return new Uint8Array(out.buffer);
 }
 
@@ -72,9 +69,29 @@ export function decodeF32(bytes: Uint8Array, encoding: FloatEncoding, out?: Floa
   const source = bytes.byteOffset % 2 === 0
     ? new Uint16Array(bytes.buffer, bytes.byteOffset, length)
     : new Uint16Array(copyBytes(bytes).buffer);
-  const bits = new Uint32Array(target.buffer, target.byteOffset, length);
-  for (let i = 0; i < length; i++) bits[i] = source[i]! << 16;
+  widenBf16(source, new Uint32Array(target.buffer, target.byteOffset, length));
   return target;
+}
+
+/**
+ * The loops of the two encodings, each the whole body of a small function that runs once at load:
+ * V8 otherwise compiles such a loop on stack replacement before the code after it ran, and throws the
+ * optimized code away on every call (see shared/model/vector.ts).
+ */
+function narrowToBf16(bits: Uint32Array, out: Uint16Array): void {
+  for (let i = 0; i < bits.length; i++) {
+    const x = bits[i]!;
+    out[i] = (x & 0x7fffffff) > 0x7f800000 ? (x >>> 16) | 0x0040 : (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+  }
+}
+
+function widenBf16(source: Uint16Array, bits: Uint32Array): void {
+  for (let i = 0; i < source.length; i++) bits[i] = source[i]! << 16;
+}
+
+for (let warm = 0; warm < 2; warm++) {
+  narrowToBf16(new Uint32Array(4), new Uint16Array(4));
+  widenBf16(new Uint16Array(4), new Uint32Array(4));
 }
 
 function unknownEncoding(encoding: string): RangeError {
