@@ -39,6 +39,9 @@ export interface DistributedRow {
   [phase: string]: unknown;
 }
 
+/** Steps run before the measured ones: the workers' JIT and the first exchanges warm up. */
+const WARMUP_STEPS = 10;
+
 /** Options of {@link distributedRows}. */
 export interface DistributedOptions {
   batches: readonly number[];
@@ -46,7 +49,7 @@ export interface DistributedOptions {
   workers: readonly number[];
   /** Transports of the distributed rows. @default ["direct"] */
   transports?: readonly ("direct" | "nats")[];
-  /** Measured steps per row, after 3 warm-up steps. */
+  /** Measured steps per row, after {@link WARMUP_STEPS} warm-up steps. */
   steps: number;
   encoding?: "f32" | "bf16";
 }
@@ -106,8 +109,8 @@ async function measure(
   await pool.setData("train", ds);
   const step: number[] = [], reduce: number[] = [];
   let before: ({ cpuMs: number } | null)[] = [];
-  for (let s = 0; s < steps + 3; s++) {
-    if (s === 3) before = pids.map(cpuUsage);
+  for (let s = 0; s < steps + WARMUP_STEPS; s++) {
+    if (s === WARMUP_STEPS) before = pids.map(cpuUsage);
     const indices = new Int32Array(batch).map((_, i) => (s * batch + i) % ds.length);
     const t0 = performance.now();
     const slices = await pool.trainStep("train", {
@@ -119,7 +122,7 @@ async function measure(
     const t1 = performance.now();
     reduceSlices(slices);
     const t2 = performance.now();
-    if (s >= 3) {
+    if (s >= WARMUP_STEPS) {
       step.push(t1 - t0);
       reduce.push(t2 - t1);
     }

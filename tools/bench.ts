@@ -13,7 +13,7 @@
  *
  * PyTorch rows need /usr/bin/python3 with torch (Debian python3-torch); they are left empty otherwise.
  * Environment: SHOAL_BENCH_SAMPLES (in-process samples per run, default 3200), SHOAL_BENCH_STEPS (steps
- * per distributed run, default 20), SHOAL_BENCH_PAIRS (pairs per comparison, default 3), SHOAL_BACKEND
+ * per distributed run, default 40), SHOAL_BENCH_PAIRS (pairs per comparison, default 3), SHOAL_BACKEND
  * (default auto), SHOAL_BENCH_MODELS (default `mlp,conv`), SHOAL_BENCH_PARTS (default
  * `local,distributed,exchange`).
  *
@@ -28,7 +28,7 @@ import { convNet } from "./conv_net.ts";
 import { benchExchange } from "./bench_exchange.ts";
 
 const SAMPLES = Number(Deno.env.get("SHOAL_BENCH_SAMPLES") ?? 3200);
-const STEPS = Number(Deno.env.get("SHOAL_BENCH_STEPS") ?? 20);
+const STEPS = Number(Deno.env.get("SHOAL_BENCH_STEPS") ?? 40);
 const PAIRS = Number(Deno.env.get("SHOAL_BENCH_PAIRS") ?? 3);
 const MODELS = new Set((Deno.env.get("SHOAL_BENCH_MODELS") ?? "mlp,conv").split(","));
 const PARTS = new Set((Deno.env.get("SHOAL_BENCH_PARTS") ?? "local,distributed,exchange").split(","));
