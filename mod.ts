@@ -11,7 +11,7 @@
 import { initBackend } from "./shared/model/mod.ts";
 import { toCategorical } from "./shared/model/utils.ts";
 import { plotHistory } from "./shared/io/plot/mod.ts";
-import { loadModel } from "./coordinator/saving.ts";
+import { loadModel } from "./coordinator/model.ts";
 
 export { Model, Sequential } from "./coordinator/model.ts";
 export type {
@@ -34,6 +34,9 @@ export * as losses from "./shared/model/losses.ts";
 
 /** Keras `models`: `await models.loadModel("model.keras")`. */
 export const models = { loadModel };
+
+/** Every error Shoal raises on purpose, for `instanceof` (see errors.ts). */
+export * as errors from "./errors.ts";
 
 /** Keras `utils`. */
 export const utils = { toCategorical, to_categorical: toCategorical, plotHistory };

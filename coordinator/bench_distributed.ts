@@ -16,6 +16,7 @@ import { LocalPool } from "./local_pool.ts";
 import { DistributedPool } from "./distributed/pool.ts";
 import type { WorkerPool } from "./pool.ts";
 import { reduceSlices } from "./reduce.ts";
+import { median } from "../shared/stats.ts";
 
 /** One measured configuration. */
 export interface DistributedRow {
@@ -52,11 +53,6 @@ export interface DistributedOptions {
   /** Measured steps per row, after {@link WARMUP_STEPS} warm-up steps. */
   steps: number;
   encoding?: "f32" | "bf16";
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 /**

@@ -14,7 +14,7 @@ import {
   NATS_AUTH_USAGE,
 } from "../shared/io/nats/mod.ts";
 import { userCwd, userPath } from "../shared/io/paths.ts";
-import { didYouMean } from "../shared/model/mod.ts";
+import { BACKEND_REQUESTS, type BackendRequest, didYouMean } from "../shared/model/mod.ts";
 
 /**
  * NATS credentials of the coordinator as a config file gives them: file paths and a user name only,
@@ -30,8 +30,6 @@ export const NatsAuthConfigSchema = z.strictObject({
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
 });
-
-export const BACKENDS = ["auto", "tensorflow-gpu", "tensorflow", "wasm-blas", "wasm", "cpu"] as const;
 
 /** The built-in examples `--example` runs; `fashion_mnist` (the examples' spelling) is accepted too. */
 export const JOB_EXAMPLES = ["fashion-mnist"] as const;
@@ -78,7 +76,9 @@ export const JobSchema = z.strictObject({
   checkpointDir: path().optional(),
   resume: z.boolean({ error: "must be true or false" }).default(false),
   seed: int(0).default(42),
-  backend: z.enum(BACKENDS, { error: `must be one of ${BACKENDS.join(", ")}` }).default("auto"),
+  backend: z.enum(BACKEND_REQUESTS as [BackendRequest, ...BackendRequest[]], {
+    error: `must be one of ${BACKEND_REQUESTS.join(", ")}`,
+  }).default("auto"),
   limitTrain: int(1).optional(),
   summary: path().optional(),
   verbose: z.union([z.literal(0), z.literal(1), z.literal(2)], {

@@ -32,7 +32,7 @@ import {
 } from "../shared/model/mod.ts";
 import { type DataLike, type Dataset, isArrayData, sampleShape, sliceRows, toDataset } from "./data.ts";
 import { LocalPool } from "./local_pool.ts";
-import { loadWeights, saveModel, saveWeights } from "./saving.ts";
+import { type LoadModelOptions, loadWeights, openModelArchive, saveModel, saveWeights } from "./saving.ts";
 import { createDistributedPool, type DistributedPoolOptions } from "./distributed/pool.ts";
 import type { WorkerPool } from "./pool.ts";
 import { evalLogs, trainLoop, type TrainReport } from "./trainer.ts";
@@ -253,11 +253,9 @@ export class Model implements CallbackModel {
     };
   }
 
-  private outputUnitsHint(): number {
-    if (!this.isBuilt) {
-      const last = (this as unknown as Sequential).pendingLayers?.at(-1);
-      return last instanceof Dense ? last.units : 0;
-    }
+  /** Units of the output, for metrics that need the class count (0 when not known yet). */
+  protected outputUnitsHint(): number {
+    if (!this.isBuilt) return 0;
     const s = this.network.outputShapes[0]!;
     return s[s.length - 1] ?? 1;
   }
@@ -682,6 +680,13 @@ export class Model implements CallbackModel {
 export class Sequential extends Model {
   /** Layers added before the model is built. */
   pendingLayers: Layer[];
+
+  /** Before the model is built, the units of its last Dense layer. */
+  protected override outputUnitsHint(): number {
+    if (this.isBuilt) return super.outputUnitsHint();
+    const last = this.pendingLayers.at(-1);
+    return last instanceof Dense ? last.units : 0;
+  }
   readonly #name: string | undefined;
 
   constructor(layers: Layer[] = [], opts: { name?: string; seed?: number } = {}) {
@@ -736,4 +741,20 @@ export class Sequential extends Model {
       }),
     );
   }
+}
+
+/**
+ * Loads a model saved by `model.save` or by Keras 3 (`model.save("x.keras")`), compiled from the
+ * archive's compile config with its optimizer state unless `compile: false` (Keras
+ * `keras.models.load_model`).
+ *
+ * @throws {RangeError} when `path` does not end in `.keras`.
+ * @throws {KerasFileError} when the archive is missing, truncated or damaged.
+ * @throws {ModelMismatchError} when a stored weight does not fit the rebuilt model.
+ */
+export async function loadModel(path: string, opts: LoadModelOptions = {}): Promise<Model> {
+  const { network, finish } = await openModelArchive(path, opts);
+  const model = Model.fromNetwork(network, opts.seed);
+  finish(model);
+  return model;
 }

@@ -36,9 +36,9 @@ import {
   type SymbolicTensor,
 } from "../shared/model/mod.ts";
 import type { Node } from "../shared/model/layers/mod.ts";
-import { type CompileOptions, Model } from "./model.ts";
+import type { CompileOptions, Model } from "./model.ts";
 
-/** Options of {@link loadModel}. */
+/** Options of `loadModel` (model.ts). */
 export interface LoadModelOptions {
   /** Compile the model from the archive's `compile_config` and restore the optimizer state. @default true */
   compile?: boolean;
@@ -82,16 +82,19 @@ export async function saveWeights(model: Model, path: string): Promise<void> {
 }
 
 /**
- * Loads a model saved by {@link saveModel} or by Keras 3 (`model.save("x.keras")`): rebuilds the
- * Sequential or Functional network, sets its weights, and (unless `compile: false`) compiles it from
- * the archive's compile config and restores the optimizer's iterations and slots, so training
- * continues where it stopped.
+ * Opens a `.keras` archive for `loadModel` (model.ts): the rebuilt Sequential or Functional network,
+ * and `finish`, which, on the model built around that network, sets the weights and (unless
+ * `compile: false`) compiles it from the archive's compile config and restores the optimizer's
+ * iterations and slots, so training continues where it stopped.
  *
  * @throws {RangeError} when `path` does not end in `.keras`.
  * @throws {KerasFileError} when the archive is missing, truncated or damaged.
  * @throws {ModelMismatchError} when a stored weight does not fit the rebuilt model.
  */
-export async function loadModel(path: string, opts: LoadModelOptions = {}): Promise<Model> {
+export async function openModelArchive(
+  path: string,
+  opts: LoadModelOptions = {},
+): Promise<{ network: Network; finish: (model: Model) => void }> {
   if (!path.endsWith(".keras")) {
     throw new RangeError(
       `Cannot load a model from ${path} as the file name must end in .keras (a Keras 3 archive written by ` +
@@ -100,17 +103,18 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
   }
   const archive = await readKerasArchive(path);
   const network = Network.fromConfig(archive.config, opts.seed ?? 0);
-  const model = Model.fromNetwork(network, opts.seed);
   const assignWeights = layerWeightsFrom(network, archive.config, archive.weights, path);
   const compileEntry = (archive.config as Config)["compile_config"];
-  let restoreOptimizer: (() => void) | null = null;
-  if ((opts.compile ?? true) && compileEntry) {
-    model.compile(compileOptions(compileEntry as Config, path));
-    restoreOptimizer = optimizerStateFrom(model.optimizer, network, archive.config, archive.weights, path);
-  }
-  assignWeights();
-  restoreOptimizer?.();
-  return model;
+  const finish = (model: Model) => {
+    let restoreOptimizer: (() => void) | null = null;
+    if ((opts.compile ?? true) && compileEntry) {
+      model.compile(compileOptions(compileEntry as Config, path));
+      restoreOptimizer = optimizerStateFrom(model.optimizer, network, archive.config, archive.weights, path);
+    }
+    assignWeights();
+    restoreOptimizer?.();
+  };
+  return { network, finish };
 }
 
 /**

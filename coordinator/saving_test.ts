@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { Input, Model, optimizers, Sequential, tf } from "../mod.ts";
 import { KerasFileError, readKerasArchive, readWeightsH5 } from "../shared/io/keras/mod.ts";
 import { layers, ModelMismatchError, Rng } from "../shared/model/mod.ts";
-import { loadModel, loadWeights, saveModel, saveWeights } from "./saving.ts";
+import { loadWeights, saveModel, saveWeights } from "./saving.ts";
+import { loadModel } from "./model.ts";
 
 const FIXTURES = new URL("../tests/fixtures/keras/", import.meta.url).pathname;
 
@@ -269,7 +270,8 @@ Deno.test("a truncated archive gives a clear error; a save killed midway leaves 
     // A process that saves the 570k-parameter model over and over is killed during a save.
     const target = `${dir}/live.keras`;
     const saving = new URL("./saving.ts", import.meta.url).href;
-    const code = `import { loadModel, saveModel } from "${saving}";
+    const model_ = new URL("./model.ts", import.meta.url).href;
+    const code = `import { saveModel } from "${saving}"; import { loadModel } from "${model_}";
       const m = await loadModel(${JSON.stringify(`${FIXTURES}fashion_mlp.keras`)}, { compile: true });
       await saveModel(m, ${JSON.stringify(target)});
       console.log("saved");

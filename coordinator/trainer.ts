@@ -16,6 +16,7 @@ import type { MetricSpec } from "../shared/model/mod.ts";
 import { type Dataset } from "./data.ts";
 import type { WorkerPool } from "./pool.ts";
 import { type ReducedStep, reduceSlices } from "./reduce.ts";
+import { median } from "../shared/stats.ts";
 
 /** Median timings of a step's phases, in milliseconds. */
 export interface StepTimings {
@@ -63,12 +64,6 @@ export interface TrainTarget {
   network: Network;
   optimizer: Optimizer;
   stopTraining: boolean;
-}
-
-function median(xs: number[]): number {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 /** Applies a reduced step: optimizer on params, BatchNorm moving averages on state. */

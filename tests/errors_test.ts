@@ -316,3 +316,24 @@ Deno.test("evaluate and predict reject a verbose or batchSize Keras would not ta
   );
   await rejectsWith(() => model.predict(x, { batchSize: 0 }), "batchSize must be a positive integer");
 });
+
+Deno.test("every error Shoal raises on purpose is exported from mod.ts for instanceof", async () => {
+  const { errors } = await import("../mod.ts");
+  const names = Object.keys(errors).sort();
+  assert.deepEqual(names, [
+    "DataPlaneAuthError",
+    "DataPlaneUnreachableError",
+    "DatasetError",
+    "JobConfigError",
+    "KerasFileError",
+    "MessageFormatError",
+    "ModelMismatchError",
+    "NotEnoughWorkersError",
+    "PayloadTooLargeError",
+    "StoppedWaitingError",
+    "TrainingInterruptedError",
+  ]);
+  for (const [name, ErrorClass] of Object.entries(errors)) {
+    assert.ok(ErrorClass.prototype instanceof Error, `${name} is an Error`);
+  }
+});

@@ -26,6 +26,7 @@ import { toDataset } from "../coordinator/data.ts";
 import { distributedRows, peakRssMiB } from "../coordinator/bench_distributed.ts";
 import { convNet } from "./conv_net.ts";
 import { benchExchange } from "./bench_exchange.ts";
+import { median } from "../shared/stats.ts";
 
 const SAMPLES = Number(Deno.env.get("SHOAL_BENCH_SAMPLES") ?? 3200);
 const STEPS = Number(Deno.env.get("SHOAL_BENCH_STEPS") ?? 40);
@@ -68,16 +69,10 @@ function freePort(): number {
 const round2 = (x: number) => Math.round(x * 100) / 100;
 const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? round2(a / b) : null);
 
-function median(xs: number[]): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : round2((s[s.length / 2 - 1]! + s[s.length / 2]!) / 2);
-}
-
 /** The pairs' ratios, their median, and which pair strayed furthest from it. */
 function summarize(ratios: (number | null)[]): { pairs: string; median: number | null; outlier: string } {
   const known = ratios.filter((r): r is number => r !== null);
-  const m = median(known);
+  const m = known.length ? round2(median(known)) : null;
   let outlier = "";
   if (m !== null && known.length > 1) {
     const k = ratios.reduce<number>(

@@ -23,16 +23,12 @@ import { Engine, initBackend } from "../shared/model/mod.ts";
 import { DistributedPool, type DistributedPoolOptions } from "../coordinator/distributed/pool.ts";
 import { toDataset } from "../coordinator/data.ts";
 import { tuneAllocator } from "../shared/io/nats/mod.ts";
+import { median } from "../shared/stats.ts";
 
 /** Parameters of the chapter MLP without its biases and BatchNorm: the exchange size of earlier runs. */
 export const EXCHANGE_FLOATS = 537_600;
 
 const self = new URL(import.meta.url).pathname;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   for (let sent = 0; sent < bytes.length;) sent += await conn.write(bytes.subarray(sent));

@@ -211,6 +211,8 @@ export class DistributedPool implements WorkerPool {
   readonly #services: Service[] = [];
   #version = 0;
   #closed = false;
+  /** Aborted when the pool closes: ends dataset shipping to joiners. */
+  readonly #closing = new AbortController();
   /** True while `create` waits for the first workers: setup failures end the start. */
   #starting = true;
   #failure: Error | undefined;
@@ -536,7 +538,8 @@ export class DistributedPool implements WorkerPool {
       const missing = [...this.#datasets].filter(([name]) => !joiner.shipped.has(name));
       if (missing.length === 0) return true;
       for (const [name, data] of missing) {
-        if (!await this.#ship(joiner.member!, name, data, AbortSignal.timeout(this.#timeoutMs))) return false;
+        const signal = AbortSignal.any([this.#closing.signal, AbortSignal.timeout(this.#timeoutMs)]);
+        if (!await this.#ship(joiner.member!, name, data, signal)) return false;
         joiner.shipped.add(name);
       }
     }
@@ -842,6 +845,7 @@ export class DistributedPool implements WorkerPool {
 
   async #shutDown(reason: string): Promise<void> {
     this.#closed = true;
+    this.#closing.abort(new Error(`job ${this.job} ${reason}`));
     clearInterval(this.#heartbeat);
     try {
       this.#control.nc.publish(

@@ -27,6 +27,7 @@ import type { StepRequest } from "../pool.ts";
 import type { PoolEvents } from "./events.ts";
 import { ConnectionInterruptedError, LinkLostError, LinkTimeoutError, type Reply } from "./links.ts";
 import type { Member, Roster } from "./roster.ts";
+import { median } from "../../shared/stats.ts";
 
 /** Options of the {@link StepRunner}; the pool documents them (DistributedPoolOptions). */
 export interface StepRunnerOptions {
@@ -490,10 +491,4 @@ export async function settleAll<T>(tasks: Promise<T>[], controller: AbortControl
 
 function reasonOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-function median(xs: number[]): number {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { z } from "npm:zod@4.6.7";
 import { Callback } from "./callback.ts";
+import { writeFileAtomic } from "../io/keras/mod.ts";
 
 /**
  * Where the training loop stands between two steps: with the weights, the optimizer state and the
@@ -357,17 +358,7 @@ export async function writeBackup(dir: string, run: RunAccess, position: Trainin
   bytes.set(json, 12);
   bytes.set(new Uint8Array(data.buffer), dataStart);
   await Deno.mkdir(dir, { recursive: true });
-  const path = join(dir, BACKUP_FILE);
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-  try {
-    let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
-    await file.syncData();
-  } finally {
-    file.close();
-  }
-  await Deno.rename(tmp, path);
+  await writeFileAtomic(join(dir, BACKUP_FILE), bytes);
 }
 
 /** Reads the backup file in `dir`; null when there is none. Throws, naming the file, when it is damaged. */

@@ -57,7 +57,7 @@ export * as regularizers from "./regularizers_mod.ts";
 export { Regularizer } from "./regularizers.ts";
 export { ACTIVATION_NAMES } from "./activations.ts";
 export { type BackendName, initBackend } from "./backend.ts";
-export { BACKEND_REQUESTS } from "./backends/select.ts";
+export { BACKEND_REQUESTS, type BackendRequest } from "./backends/select.ts";
 export { hash32, Rng } from "./random.ts";
 export { layerFromConfig, snakeCase } from "./serialization.ts";
 export { closestName, didYouMean } from "./suggest.ts";

@@ -96,7 +96,6 @@ export class Network {
     return e;
   }
 
-  /** Per-sample input shapes. */
   /**
    * True when the slices of a training step must exchange partial results while they compute (a
    * trainable BatchNormalization normalizes over the whole batch): see `SliceExchange`.
@@ -105,6 +104,7 @@ export class Network {
     return this.layers.some((l) => l.className === "BatchNormalization" && l.trainable);
   }
 
+  /** Per-sample input shapes. */
   get inputShapes(): Shape[] {
     return this.inputs.map((t) => t.shape);
   }

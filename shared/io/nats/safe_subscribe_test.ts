@@ -4,7 +4,6 @@ import { z } from "npm:zod@4.6.7";
 import { decodeMessage, encodeMessage } from "./codec.ts";
 import { serve, serveMessages } from "./safe_subscribe.ts";
 import { startNatsServer } from "./server.ts";
-import { FlushPacer } from "./flush_pacer.ts";
 
 const Req = z.object({ n: z.int() });
 
@@ -82,16 +81,6 @@ Deno.test("safe subscriptions survive throwing handlers", async (t) => {
       await service.done;
       assert.equal(service.subscription.isClosed(), true);
       assert.equal(received.length, 1);
-    });
-
-    await t.step("FlushPacer flushes after everyBytes", async () => {
-      const pacer = new FlushPacer(nc, { everyBytes: 3000 });
-      await pacer.publish("sink", new Uint8Array(1000));
-      await pacer.publish("sink", new Uint8Array(1000));
-      assert.equal(pacer.unflushedBytes, 2000);
-      await pacer.publish("sink", new Uint8Array(1000));
-      assert.equal(pacer.unflushedBytes, 0);
-      assert.throws(() => new FlushPacer(nc, { everyBytes: 0 }), /current value is 0/);
     });
   } finally {
     await nc.close();

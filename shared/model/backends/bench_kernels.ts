@@ -11,14 +11,10 @@
 import * as tf from "npm:@tensorflow/tfjs-core@4.22.0";
 import { selectBackend } from "./select.ts";
 import { randomValues } from "./test_util.ts";
+import { median } from "../../stats.ts";
 
 const BACKENDS = ["cpu", "wasm", "wasm-blas"] as const;
 const LAYERS = [784, 512, 256, 128, 10];
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 /** Median wall time of `run` in ms, after `warmup` runs; `run` must read its result back. */
 function time(run: () => void, repeats: number, warmup = 2): number {
