@@ -4,7 +4,7 @@
  * Σ nₖ·gₖ / Σ nₖ, summed in slice order (never arrival order) so a run is reproducible. BatchNorm
  * statistics combine exactly: the batch mean and the biased batch variance of all rows together.
  */
-import { addScaled, type SliceResult } from "../shared/model/mod.ts";
+import { type SliceResult, weightedSum } from "../shared/model/mod.ts";
 
 export interface ReducedStep {
   count: number;
@@ -15,13 +15,17 @@ export interface ReducedStep {
   batchStats: { layer: string; mean: Float32Array; variance: Float32Array }[];
 }
 
-export function reduceSlices(slices: readonly SliceResult[]): ReducedStep {
+/**
+ * Reduces the slices of one step. `into`, when given and of the gradient's length, receives the
+ * reduced gradient (a caller that reduces every step keeps one buffer instead of allocating one).
+ */
+export function reduceSlices(slices: readonly SliceResult[], into?: Float32Array): ReducedStep {
   if (slices.length === 0) throw new RangeError("Cannot reduce a step with no slices");
   const first = slices[0]!;
   if (slices.length === 1) return { ...first };
   const count = slices.reduce((n, s) => n + s.count, 0);
-  const grads = new Float32Array(first.grads.length);
-  for (const s of slices) addScaled(grads, s.grads, s.count / count);
+  const grads = into?.length === first.grads.length ? into : new Float32Array(first.grads.length);
+  weightedSum(grads, slices.map((s) => s.grads), slices.map((s) => s.count / count));
   const batchStats = first.batchStats.map((stat, k) => {
     const mean = new Float32Array(stat.mean.length);
     const meanSq = new Float64Array(stat.mean.length);

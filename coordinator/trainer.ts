@@ -157,6 +157,8 @@ export async function trainLoop(
   const n = train.length;
   const steps = Math.ceil(n / opts.batchSize);
   const timings = { compute: [] as number[], reduce: [] as number[], optimizer: [] as number[] };
+  /** The reduced gradient of each step with workers, reused step after step. */
+  const reduced = new Float32Array(target.network.params.length);
   let samples = 0;
   let epochsRun = 0;
   let totalSteps = 0;
@@ -218,7 +220,7 @@ export async function trainLoop(
         throw error;
       }
       const t1 = performance.now();
-      const step = reduceSlices(slices);
+      const step = reduceSlices(slices, reduced);
       if (step.count !== indices.length) {
         throw new Error(
           `Step ${target.optimizer.iterations} covered ${step.count} samples instead of ${indices.length}: ` +

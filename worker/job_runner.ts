@@ -383,16 +383,19 @@ export class JobRunner {
     const net = this.#engine!.network;
     // A train reply's body: the gradient padded to 8 bytes, then each BatchNorm layer's mean and
     // variance, as many floats as the moving statistics in `state`.
-    const replyBytes = Math.ceil((4 * net.params.length) / 8) * 8 + 4 * net.state.length;
+    const replyBytes = Math.ceil((4 * net.params.length) / 8) * 8 + Math.ceil((4 * net.state.length) / 8) * 8;
     let grads: SharedRegion | undefined;
     if (address.startsWith("unix:") && sharedMemoryAvailable()) {
       try {
-        grads = SharedRegion.create(`shoal-${this.spec.job}-${this.opts.name}`, replyBytes);
+        grads = SharedRegion.create(`shoal-${this.spec.job}-${this.opts.name}`, 2 * replyBytes);
       } catch (error) {
         console.warn(`Worker ${this.opts.name}: no shared memory: ${reason(error)}`);
       }
     }
-    await channel.send({ t: "hello", ...(grads ? { shm: { path: grads.path, bytes: replyBytes } } : {}) });
+    await channel.send({
+      t: "hello",
+      ...(grads ? { shm: { path: grads.path, bytes: 2 * replyBytes } } : {}),
+    });
     const answer = DataFrame.safeParse((await channel.next())?.header);
     if (!answer.success || answer.data.t !== "hello") {
       grads?.close();
@@ -446,7 +449,7 @@ export class JobRunner {
           console.error(`Worker ${this.opts.name}: ${f.req.kind} request: ${reason(error)}`);
           reply = { header: this.#errorReply(error) };
         }
-        await this.#reply(channel, f.id, reply).catch(() => {});
+        await this.#reply(channel, f.id, reply, f.shmSlot).catch(() => {});
       } else if (f.t === "leave") {
         if (!f.ended) console.warn(`Worker ${this.opts.name}: job ${this.spec.job} let it go: ${f.reason}`);
         this.#ended(f.ended ? "ended" : "dropped");
@@ -471,20 +474,29 @@ export class JobRunner {
     return region.bytes.subarray(f.shm * slotBytes, f.shm * slotBytes + bytes);
   }
 
-  /** Sends a reply: a train reply's body through shared memory when there is some, others on the socket. */
-  async #reply(channel: FrameChannel, id: number, reply: { header: WorkReply; body?: Body }): Promise<void> {
+  /**
+   * Sends a reply: a train reply's body into slot `slot` of the shared gradient region when the
+   * request named one, everything else on the socket.
+   */
+  async #reply(
+    channel: FrameChannel,
+    id: number,
+    reply: { header: WorkReply; body?: Body },
+    slot: number | undefined,
+  ): Promise<void> {
     const region = this.#shared?.grads;
     const parts = bodyParts(reply.body);
     const bytes = parts.reduce((n, p) => n + p.byteLength, 0);
-    if (!region || reply.header.kind !== "train" || bytes > region.bytes.byteLength) {
+    const slotBytes = (region?.bytes.byteLength ?? 0) / 2;
+    if (!region || slot === undefined || reply.header.kind !== "train" || bytes > slotBytes) {
       return await channel.send({ t: "rep", id, rep: reply.header }, reply.body);
     }
-    let offset = 0;
+    let offset = slot * slotBytes;
     for (const part of parts) {
       region.bytes.set(part, offset);
       offset += part.byteLength;
     }
-    await channel.send({ t: "rep", id, rep: reply.header, shmBytes: bytes });
+    await channel.send({ t: "rep", id, rep: reply.header, shmBytes: bytes, shmSlot: slot });
   }
 
   #errorReply(error: unknown): WorkReply {

@@ -30,8 +30,10 @@ export class DirectLink implements WorkerLink {
   readonly address: string;
   readonly #channel: FrameChannel;
   readonly #pending = new Map<number, Pending>();
-  /** The worker's gradient region, when it shares memory with the coordinator. */
+  /** The worker's gradient region (two slots), when it shares memory with the coordinator. */
   readonly #grads: SharedRegion | undefined;
+  /** Train requests sent in the latest step: the first two get a slot of the region each. */
+  #slots = { step: -1, used: 0 };
   #nextId = 0;
 
   /**
@@ -122,6 +124,17 @@ export class DirectLink implements WorkerLink {
       opts.signal.removeEventListener("abort", onAbort);
       this.#pending.delete(id);
     });
+  }
+
+  /**
+   * The slot of the worker's region a train reply goes into: the first two requests of a step get one
+   * each; a third of the same step (a worker recomputing others' slices) is answered on the socket.
+   */
+  #slotFor(header: WorkRequest): number | undefined {
+    if (!this.#grads || header.kind !== "train") return undefined;
+    if (this.#slots.step !== header.step) this.#slots = { step: header.step, used: 0 };
+    const slot = this.#slots.used++;
+    return slot < 2 ? slot : undefined;
   }
 
   async sendWeights(header: WeightsHeader, body: Body, slot?: number): Promise<void> {

@@ -13,7 +13,7 @@ import {
   type ReadyRequest,
   type WorkRequest,
 } from "../../shared/io/protocol/mod.ts";
-import { bodyParts, encodeMessage } from "../../shared/io/nats/codec.ts";
+import { type Body, encodeMessage, joinBody } from "../../shared/io/nats/codec.ts";
 import { type Dataset, gatherRows, toDataset } from "../data.ts";
 import { twoClassModel, twoClassProblem } from "../../tests/support/two_class.ts";
 import { type PoolEvent, PoolEvents } from "./events.ts";
@@ -58,7 +58,7 @@ class MemoryLink implements WorkerLink {
         new LinkTimeoutError(`no reply within its step deadline of ${opts.timeoutMs / 1000} s`),
       );
     }
-    const indices = decodeIndices(joined(body as Parameters<typeof bodyParts>[0]));
+    const indices = decodeIndices(joinBody(body as Body));
     const net = this.engine.network;
     const r = this.engine.trainSlice(
       net.params,
@@ -77,23 +77,15 @@ class MemoryLink implements WorkerLink {
     }, r);
     // Through the wire format, as a real reply.
     const bytes = encodeMessage(reply, replyBody);
-    return Promise.resolve({ header: reply, body: bytes.subarray(bytes.length - joined(replyBody).length) });
+    return Promise.resolve({
+      header: reply,
+      body: bytes.subarray(bytes.length - joinBody(replyBody).length),
+    });
   }
 
   close(reason: string): void {
     this.closed = reason;
   }
-}
-
-function joined(body: Parameters<typeof bodyParts>[0]): Uint8Array {
-  const parts = bodyParts(body);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.byteLength;
-  }
-  return out;
 }
 
 function setup(plans: Behaviour[][], bn = false) {

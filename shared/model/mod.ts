@@ -62,4 +62,4 @@ export { hash32, Rng } from "./random.ts";
 export { layerFromConfig, snakeCase } from "./serialization.ts";
 export { closestName, didYouMean } from "./suggest.ts";
 export { guardLayers, SUPPORTED_LAYERS, unsupportedLayerMessage } from "./supported.ts";
-export { addScaled, firstNonFinite, nonFiniteProbe } from "./vector.ts";
+export { addScaled, firstNonFinite, nonFiniteProbe, weightedSum } from "./vector.ts";

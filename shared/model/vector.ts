@@ -12,6 +12,24 @@ export function addScaled(out: Float32Array, x: Float32Array, w: number): void {
   for (let i = 0; i < out.length; i++) out[i] = out[i]! + w * x[i]!;
 }
 
+/**
+ * `out[i] = Σₖ weights[k] · sources[k][i]`, summed in the order of `sources` in double precision and
+ * rounded once: one pass over the output whatever the number of sources.
+ */
+export function weightedSum(
+  out: Float32Array,
+  sources: readonly Float32Array[],
+  weights: readonly number[],
+): void {
+  if (sources.length === 2) return weightedSum2(out, sources[0]!, weights[0]!, sources[1]!, weights[1]!);
+  out.fill(0);
+  for (let k = 0; k < sources.length; k++) addScaled(out, sources[k]!, weights[k]!);
+}
+
+function weightedSum2(out: Float32Array, a: Float32Array, wa: number, b: Float32Array, wb: number): void {
+  for (let i = 0; i < out.length; i++) out[i] = wa * a[i]! + wb * b[i]!;
+}
+
 /** Zero when every value of `a` is finite; NaN when one is NaN or infinite (`x * 0` is NaN for those). */
 export function nonFiniteProbe(a: Float32Array): number {
   let sum = 0;
@@ -29,6 +47,8 @@ export function firstNonFinite(a: Float32Array): number | undefined {
 for (let warm = 0; warm < 2; warm++) {
   const tiny = new Float32Array(4);
   addScaled(tiny, tiny, 0.5);
+  weightedSum(tiny, [tiny, tiny], [0.5, 0.5]);
+  weightedSum(tiny, [tiny, tiny, tiny], [0.3, 0.3, 0.4]);
   nonFiniteProbe(tiny);
   firstNonFinite(Float32Array.of(0, NaN));
 }

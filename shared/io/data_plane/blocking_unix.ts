@@ -21,18 +21,7 @@ import {
   PREFIX_BYTES,
 } from "../nats/codec.ts";
 import { type Frame, FrameError } from "./frames.ts";
-import {
-  Answer,
-  Challenge,
-  type ChannelRole,
-  clientProof,
-  DATA_PROTOCOL,
-  DataPlaneAuthError,
-  HANDSHAKE_TIMEOUT_MS,
-  newNonce,
-  proofMatches,
-  serverProof,
-} from "./handshake.ts";
+import { answerChallenge, type ChannelRole, checkVerdict, HANDSHAKE_TIMEOUT_MS } from "./handshake.ts";
 
 const SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
@@ -85,7 +74,7 @@ export class BlockingUnixSocket {
 
   /**
    * Connects to the coordinator's socket at `path` and proves the job secret (handshake.ts). Throws a
-   * {@link DataPlaneAuthError} when the handshake fails, an `Error` naming the path when it cannot connect.
+   * `DataPlaneAuthError` when the handshake fails, an `Error` naming the path when it cannot connect.
    */
   static connect(
     path: string,
@@ -123,33 +112,9 @@ export class BlockingUnixSocket {
   /** The worker's side of the handshake of handshake.ts, with blocking reads. */
   #handshake(opts: { job: string; secret: string; worker: string; role: ChannelRole }): void {
     const peer = "the coordinator's Unix socket";
-    const first = this.receive(HANDSHAKE_TIMEOUT_MS);
-    const challenge = Challenge.safeParse(first?.header);
-    if (!challenge.success) throw new DataPlaneAuthError(`${peer} sent no data-plane challenge`);
-    const c = challenge.data;
-    if (c.protocol !== DATA_PROTOCOL || c.job !== opts.job) {
-      throw new DataPlaneAuthError(
-        `${peer} serves job ${c.job} (${c.protocol}), not job ${opts.job} (${DATA_PROTOCOL})`,
-      );
-    }
-    const nonce = newNonce();
-    this.send({
-      t: "auth",
-      protocol: DATA_PROTOCOL,
-      job: opts.job,
-      worker: opts.worker,
-      role: opts.role,
-      nonce,
-      proof: clientProof(opts.secret, opts.job, opts.worker, opts.role, c.nonce),
-    });
-    const answer = Answer.safeParse(this.receive(HANDSHAKE_TIMEOUT_MS)?.header);
-    if (!answer.success) throw new DataPlaneAuthError(`${peer} answered the handshake with no verdict`);
-    if (answer.data.t === "refused") {
-      throw new DataPlaneAuthError(`${peer} refused the connection: ${answer.data.reason}`);
-    }
-    if (!proofMatches(answer.data.proof, serverProof(opts.secret, opts.job, opts.worker, opts.role, nonce))) {
-      throw new DataPlaneAuthError(`${peer} did not prove the secret of job ${opts.job}`);
-    }
+    const { auth, nonce } = answerChallenge(this.receive(HANDSHAKE_TIMEOUT_MS)?.header, opts, peer);
+    this.send(auth);
+    checkVerdict(this.receive(HANDSHAKE_TIMEOUT_MS)?.header, opts, nonce, peer);
   }
 
   /** Writes one frame whole (blocking). */

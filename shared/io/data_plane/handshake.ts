@@ -36,9 +36,9 @@ const Hex = z.string().regex(/^[0-9a-f]{64}$/);
 const Name = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 
 /** The coordinator's first frame. */
-export const Challenge = z.object({ t: z.literal("challenge"), protocol: z.string(), job: Name, nonce: Hex });
+const Challenge = z.object({ t: z.literal("challenge"), protocol: z.string(), job: Name, nonce: Hex });
 /** The worker's answer to the challenge. */
-export const Auth = z.object({
+const Auth = z.object({
   t: z.literal("auth"),
   protocol: z.string(),
   job: Name,
@@ -48,7 +48,7 @@ export const Auth = z.object({
   proof: Hex,
 });
 /** The coordinator's verdict. */
-export const Answer = z.discriminatedUnion("t", [
+const Answer = z.discriminatedUnion("t", [
   z.object({ t: z.literal("welcome"), proof: Hex }),
   z.object({ t: z.literal("refused"), reason: z.string() }),
 ]);
@@ -165,41 +165,56 @@ export async function offerHandshake(channel: FrameChannel, opts: OfferOptions):
   await withTimeout(channel, opts.timeoutMs, async () => {
     const first = await channel.next();
     if (!first) throw new DataPlaneAuthError(`before the challenge, ${(await channel.ended).message}`);
-    const challenge = Challenge.safeParse(first.header);
-    if (!challenge.success) {
-      throw new DataPlaneAuthError(`${channel.peer} is not a Shoal data-plane listener`);
-    }
-    const c = challenge.data;
-    if (c.protocol !== DATA_PROTOCOL) {
-      throw new DataPlaneAuthError(`${channel.peer} speaks ${c.protocol}, this worker ${DATA_PROTOCOL}`);
-    }
-    if (c.job !== opts.job) {
-      throw new DataPlaneAuthError(`${channel.peer} serves job ${c.job}, not job ${opts.job}`);
-    }
-    const nonce = newNonce();
-    const proof = clientProof(opts.secret, opts.job, opts.worker, opts.role, c.nonce);
-    await channel.send({
+    const { auth, nonce } = answerChallenge(first.header, opts, channel.peer);
+    await channel.send(auth);
+    const frame = await channel.next();
+    if (!frame) throw new DataPlaneAuthError(`during the handshake, ${(await channel.ended).message}`);
+    checkVerdict(frame.header, opts, nonce, channel.peer);
+  });
+}
+
+/**
+ * The worker's answer to the coordinator's first frame: the `auth` frame to send and the nonce the
+ * coordinator must prove the secret over. Throws a {@link DataPlaneAuthError} for a frame that is no
+ * challenge of this protocol and job.
+ */
+export function answerChallenge(
+  header: unknown,
+  opts: OfferOptions,
+  peer: string,
+): { auth: z.output<typeof Auth>; nonce: string } {
+  const challenge = Challenge.safeParse(header);
+  if (!challenge.success) throw new DataPlaneAuthError(`${peer} is not a Shoal data-plane listener`);
+  const c = challenge.data;
+  if (c.protocol !== DATA_PROTOCOL) {
+    throw new DataPlaneAuthError(`${peer} speaks ${c.protocol}, this worker ${DATA_PROTOCOL}`);
+  }
+  if (c.job !== opts.job) throw new DataPlaneAuthError(`${peer} serves job ${c.job}, not job ${opts.job}`);
+  const nonce = newNonce();
+  return {
+    nonce,
+    auth: {
       t: "auth",
       protocol: DATA_PROTOCOL,
       job: opts.job,
       worker: opts.worker,
       role: opts.role,
       nonce,
-      proof,
-    });
-    const frame = await channel.next();
-    if (!frame) throw new DataPlaneAuthError(`during the handshake, ${(await channel.ended).message}`);
-    const answer = Answer.safeParse(frame.header);
-    if (!answer.success) {
-      throw new DataPlaneAuthError(`${channel.peer} answered the handshake with no verdict`);
-    }
-    if (answer.data.t === "refused") {
-      throw new DataPlaneAuthError(`${channel.peer} refused the connection: ${answer.data.reason}`);
-    }
-    if (!proofMatches(answer.data.proof, serverProof(opts.secret, opts.job, opts.worker, opts.role, nonce))) {
-      throw new DataPlaneAuthError(`${channel.peer} did not prove the secret of job ${opts.job}`);
-    }
-  });
+      proof: clientProof(opts.secret, opts.job, opts.worker, opts.role, c.nonce),
+    },
+  };
+}
+
+/** Checks the coordinator's verdict on the worker's `auth` frame; throws a {@link DataPlaneAuthError} unless welcomed. */
+export function checkVerdict(header: unknown, opts: OfferOptions, nonce: string, peer: string): void {
+  const answer = Answer.safeParse(header);
+  if (!answer.success) throw new DataPlaneAuthError(`${peer} answered the handshake with no verdict`);
+  if (answer.data.t === "refused") {
+    throw new DataPlaneAuthError(`${peer} refused the connection: ${answer.data.reason}`);
+  }
+  if (!proofMatches(answer.data.proof, serverProof(opts.secret, opts.job, opts.worker, opts.role, nonce))) {
+    throw new DataPlaneAuthError(`${peer} did not prove the secret of job ${opts.job}`);
+  }
 }
 
 async function withTimeout<T>(

@@ -313,7 +313,13 @@ export const DataFrame = z.discriminatedUnion("t", [
   z.object({ t: z.literal("hello"), shm: SharedRegionSpec.optional() }),
   /** Weights in the body, or in slot `shm` of the coordinator's region (params ‖ state). */
   WeightsHeader.extend({ t: z.literal("weights"), shm: z.int().nonnegative().optional() }),
-  z.object({ t: z.literal("req"), id: z.int().nonnegative(), req: WorkRequest }),
+  /** A request; `shmSlot`: the slot of its region the worker writes a train reply's body into. */
+  z.object({
+    t: z.literal("req"),
+    id: z.int().nonnegative(),
+    req: WorkRequest,
+    shmSlot: z.int().min(0).max(1).optional(),
+  }),
   /** A reply; its body in the frame, or its first `shmBytes` bytes in the worker's region. */
   z.object({
     t: z.literal("rep"),
