@@ -8,6 +8,7 @@ import { callbacks, datasets, optimizers, regularizers } from "../mod.ts";
 import { ACTIVATION_NAMES, LOSS_NAMES, Optimizer, SUPPORTED_LAYERS } from "../shared/model/mod.ts";
 import { METRIC_NAMES } from "../shared/model/metrics.ts";
 import { INITIALIZER_NAMES } from "../shared/model/initializers.ts";
+import { startNatsServer } from "../shared/io/nats/mod.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const README = await Deno.readTextFile(`${REPO}/README.md`);
@@ -143,6 +144,82 @@ Deno.test("README's CLI command writes its relative --summary into the user's fo
     );
     assert.equal(JSON.parse(await Deno.readTextFile(`${dir}/${summary}`)).epochs_run, 1);
     await assert.rejects(Deno.stat(`${REPO}/${summary}`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("README's worker and coordinator train through a stock nats-server, from the user's folder", async () => {
+  const usage = section("Use Shoal in your project");
+  const block = codeBlock(usage.slice(usage.indexOf("stock `nats-server`")), "sh").split("\n");
+  const url = "nats://127.0.0.1:4222";
+  const command = (kind: string) => {
+    const line = block.find((l) => l.startsWith(`deno task --config ${PLACEHOLDER}/deno.json ${kind}`));
+    assert.ok(line, `no ${kind} line in the README's external-server example`);
+    return line.replace(/ &$/, "").trim().split(/\s+/).slice(1).map((a) => a.replace(PLACEHOLDER, REPO));
+  };
+  await using server = await startNatsServer({ configText: "" });
+  const withServer = (args: string[]) => args.map((a) => a.replace(url, server.url));
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "shoal-readme-" }));
+  const worker = new Deno.Command(Deno.execPath(), {
+    args: withServer(command("worker")),
+    cwd: dir,
+    clearEnv: true,
+    env: userEnv(),
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const workerLog = new Response(worker.stderr).text();
+  try {
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: withServer(command("train")),
+      cwd: dir,
+      clearEnv: true,
+      env: userEnv(),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
+    assert.equal(r.code, 0, out);
+    assert.match(out, /Test accuracy: 0\.\d+/);
+    // The coordinator prints no routine line per worker; the worker says where its tensors went.
+    assert.doesNotMatch(out, /connected to|joined job/);
+  } finally {
+    const stopped = performance.now();
+    worker.kill("SIGTERM");
+    const status = await worker.status;
+    assert.ok(performance.now() - stopped < 5000, "the worker ended within 5 s of SIGTERM");
+    assert.equal(status.code, 0);
+    assert.match(await workerLog, /joined job \w+ \(data plane unix:/);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a distributed run prints no line per worker at the default verbosity", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "shoal-readme-" }));
+  try {
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "task",
+        "--config",
+        `${REPO}/deno.json`,
+        "train",
+        "--workers",
+        "2",
+        "--epochs",
+        "1",
+        "--limit-train",
+        "600",
+      ],
+      cwd: dir,
+      clearEnv: true,
+      env: userEnv(),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
+    assert.equal(r.code, 0, out);
+    assert.doesNotMatch(out, /connected to|joined job|Worker w\d/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

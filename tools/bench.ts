@@ -9,7 +9,7 @@
  *    and 2 processes, for the MLP at batch 64 and 256 and the conv net at batch 64: the scaling of each
  *    (2 ÷ 1) per round, and Shoal 2 workers ÷ DDP 2 processes. One extra row shows 2 workers on NATS.
  * 3. `exchange`: the step's weights/gradient exchange on each transport against raw loopback TCP
- *    (tools/bench_exchange.ts); its JSON result is the last line printed.
+ *    (tools/bench_exchange.ts, in a process of its own); its JSON result is the last line printed.
  *
  * PyTorch rows need /usr/bin/python3 with torch (Debian python3-torch); they are left empty otherwise.
  * Environment: SHOAL_BENCH_SAMPLES (in-process samples per run, default 3200), SHOAL_BENCH_STEPS (steps
@@ -22,10 +22,8 @@
 import { loadDataset } from "../shared/io/datasets.ts";
 import { initBackend, optimizers } from "../shared/model/mod.ts";
 import { fashionMnistModel } from "../coordinator/main.ts";
-import { toDataset } from "../coordinator/data.ts";
-import { distributedRows, peakRssMiB } from "../coordinator/bench_distributed.ts";
+import { type DistributedRow, peakRssMiB } from "../coordinator/bench_distributed.ts";
 import { convNet } from "./conv_net.ts";
-import { benchExchange } from "./bench_exchange.ts";
 import { median } from "../shared/stats.ts";
 
 const SAMPLES = Number(Deno.env.get("SHOAL_BENCH_SAMPLES") ?? 3200);
@@ -137,21 +135,44 @@ async function inProcessRows(x: Float32Array, y: Float32Array): Promise<Record<s
   return rows;
 }
 
-async function distributedTable(x: Float32Array, y: Float32Array): Promise<Record<string, unknown>[]> {
-  const n = Math.min(SAMPLES, 4096);
+/**
+ * Shoal's distributed rows in a fresh process (coordinator/bench_distributed.ts), as a user's run
+ * would be: this process's heap, grown by the other rows, would add its collections to the steps.
+ */
+async function shoalRows(kind: string, batch: number, transport: string): Promise<DistributedRow[]> {
+  const script = new URL("../coordinator/bench_distributed.ts", import.meta.url).pathname;
+  const args = [
+    "run",
+    "-A",
+    script,
+    "--model",
+    kind,
+    "--batch",
+    String(batch),
+    "--workers",
+    "2",
+    "--steps",
+    String(STEPS),
+    "--transports",
+    transport,
+  ];
+  const out = await new Deno.Command(Deno.execPath(), { args, stderr: "inherit" }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.startsWith("{")).map((l) =>
+    JSON.parse(l)
+  );
+}
+
+async function distributedTable(): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
   for (const [kind, batch] of [["mlp", 64], ["mlp", 256], ["conv", 64]] as const) {
     if (!MODELS.has(kind)) continue;
-    const shape = kind === "mlp" ? [n, 784] : [n, 28, 28, 1];
-    const ds = toDataset({ data: x.subarray(0, n * 784), shape }, { data: y.subarray(0, n), shape: [n] });
     const ddpSamples = String(Math.max(batch * 40, 2560));
     const shoalScaling: (number | null)[] = [],
       ddpScaling: (number | null)[] = [],
       vsDdp: (number | null)[] = [];
     const details: string[] = [];
     for (let round = 0; round < PAIRS; round++) {
-      const model = kind === "mlp" ? fashionMnistModel(1) : convNet(1);
-      const rows = await distributedRows(model.network, ds, { batches: [batch], workers: [2], steps: STEPS });
+      const rows = await shoalRows(kind, batch, "direct");
       const local = rows.find((r) => r.pool === "in-process")!;
       const two = rows.find((r) => r.pool === "direct x2")!;
       const ddp1 = await python("./torch_ddp_reference.py", [
@@ -177,13 +198,7 @@ async function distributedTable(x: Float32Array, y: Float32Array): Promise<Recor
           `${round2(two.reduce_ms)}); DDP ${ddp1 ?? "-"}→${ddp2 ?? "-"}`,
       );
     }
-    const model = kind === "mlp" ? fashionMnistModel(1) : convNet(1);
-    const viaNats = await distributedRows(model.network, ds, {
-      batches: [batch],
-      workers: [2],
-      steps: STEPS,
-      transports: ["nats"],
-    });
+    const viaNats = await shoalRows(kind, batch, "nats");
     const natsTwo = viaNats.find((r) => r.pool === "nats x2")!;
     const natsLocal = viaNats.find((r) => r.pool === "in-process")!;
     const s = summarize(shoalScaling), d = summarize(ddpScaling), v = summarize(vsDdp);
@@ -217,7 +232,7 @@ if (import.meta.main) {
   for (let i = 0; i < x.length; i++) x[i] = data.xTrain.data[i]! / 255;
   const y = Float32Array.from(data.yTrain.subarray(0, SAMPLES));
   const local = PARTS.has("local") ? await inProcessRows(x, y) : [];
-  const distributed = PARTS.has("distributed") ? await distributedTable(x, y) : [];
+  const distributed = PARTS.has("distributed") ? await distributedTable() : [];
   if (local.length) {
     console.log("\nIn-process training, Shoal / PyTorch (one thread each), alternating pairs:");
     console.table(local);
@@ -233,6 +248,12 @@ if (import.meta.main) {
       Math.round((performance.now() - started) / 1000)
     } s`,
   );
-  if (PARTS.has("exchange")) console.log(JSON.stringify(await benchExchange(20)));
+  if (PARTS.has("exchange")) {
+    // In a fresh process: this one's heap, grown by the parts above, would add its collections to the rounds.
+    const script = new URL("./bench_exchange.ts", import.meta.url).pathname;
+    const out = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", script, "--rounds", "40"] })
+      .output();
+    await Deno.stdout.write(out.stdout);
+  }
   Deno.exit(0);
 }
