@@ -37,6 +37,18 @@ function userEnv(): Record<string, string> {
   return { ...env, NO_COLOR: "1" };
 }
 
+/** Runs `deno ARGS` in `dir` as a user would, with this environment minus INIT_CWD. */
+function inFolder(dir: string, args: string[]): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: dir,
+    clearEnv: true,
+    env: userEnv(),
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
 /** `text` with `from` replaced by `to`, which must occur exactly once. */
 function replaceOnce(text: string, from: string, to: string): string {
   assert.equal(text.split(from).length - 1, 1, `expected "${from}" once in the README example`);
@@ -94,14 +106,7 @@ Deno.test("README's library example runs from a folder outside the repository", 
   try {
     assert.ok(!dir.startsWith(REPO), dir);
     await Deno.writeTextFile(`${dir}/train.ts`, script);
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "train.ts"],
-      cwd: dir,
-      clearEnv: true,
-      env: userEnv(),
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const r = await inFolder(dir, ["run", "-A", "train.ts"]).output();
     const out = new TextDecoder().decode(r.stdout);
     assert.equal(r.code, 0, `${out}\n${new TextDecoder().decode(r.stderr)}`);
     assert.match(out, /Model: "sequential/);
@@ -161,24 +166,11 @@ Deno.test("README's worker and coordinator train through a stock nats-server, fr
   await using server = await startNatsServer({ configText: "" });
   const withServer = (args: string[]) => args.map((a) => a.replace(url, server.url));
   const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "shoal-readme-" }));
-  const worker = new Deno.Command(Deno.execPath(), {
-    args: withServer(command("worker")),
-    cwd: dir,
-    clearEnv: true,
-    env: userEnv(),
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  const worker = inFolder(dir, withServer(command("worker"))).spawn();
   const workerLog = new Response(worker.stderr).text();
+  void new Response(worker.stdout).text();
   try {
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: withServer(command("train")),
-      cwd: dir,
-      clearEnv: true,
-      env: userEnv(),
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const r = await inFolder(dir, withServer(command("train"))).output();
     const out = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
     assert.equal(r.code, 0, out);
     assert.match(out, /Test accuracy: 0\.\d+/);
@@ -198,25 +190,18 @@ Deno.test("README's worker and coordinator train through a stock nats-server, fr
 Deno.test("a distributed run prints no line per worker at the default verbosity", async () => {
   const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "shoal-readme-" }));
   try {
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "task",
-        "--config",
-        `${REPO}/deno.json`,
-        "train",
-        "--workers",
-        "2",
-        "--epochs",
-        "1",
-        "--limit-train",
-        "600",
-      ],
-      cwd: dir,
-      clearEnv: true,
-      env: userEnv(),
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const r = await inFolder(dir, [
+      "task",
+      "--config",
+      `${REPO}/deno.json`,
+      "train",
+      "--workers",
+      "2",
+      "--epochs",
+      "1",
+      "--limit-train",
+      "600",
+    ]).output();
     const out = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
     assert.equal(r.code, 0, out);
     assert.doesNotMatch(out, /connected to|joined job|Worker w\d/);
