@@ -132,14 +132,7 @@ Deno.test("README's CLI command writes its relative --summary into the user's fo
   assert.ok(!summary.startsWith("/"), `the README's --summary ${summary} should be relative`);
   const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "shoal-readme-" }));
   try {
-    const r = await new Deno.Command(Deno.execPath(), {
-      args,
-      cwd: dir,
-      clearEnv: true,
-      env: userEnv(),
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const r = await inFolder(dir, args).output();
     const out = new TextDecoder().decode(r.stdout);
     assert.equal(r.code, 0, `${out}\n${new TextDecoder().decode(r.stderr)}`);
     const stem = summary.replace(/\.json$/, "");

@@ -93,12 +93,7 @@ export class SyncHub {
     const attempt = this.#attempt;
     if (attempt?.version === version) attempt.aborted = reason;
     const workers = attempt?.version === version ? attempt.workers : [...this.#channels.keys()];
-    this.#send(workers, { t: "abort", version, reason }, undefined, {
-      kind: "abort",
-      job: this.#control.job,
-      version,
-      reason,
-    });
+    this.#send(workers, { t: "abort", version, reason });
   }
 
   /** Stops listening on NATS (the connections close with the workers' links). */
@@ -117,12 +112,7 @@ export class SyncHub {
     const attempt = this.#attempt;
     if (!attempt || attempt.version !== part.version) return; // an attempt given up or not begun
     if (attempt.aborted !== undefined) {
-      this.#send([worker], { t: "abort", version: part.version, reason: attempt.aborted }, undefined, {
-        kind: "abort",
-        job: this.#control.job,
-        version: part.version,
-        reason: attempt.aborted,
-      });
+      this.#send([worker], { t: "abort", version: part.version, reason: attempt.aborted });
       return;
     }
     if (part.slices !== attempt.workers.length || attempt.workers[part.slice] !== worker) {
@@ -156,22 +146,21 @@ export class SyncHub {
   }
 
   #sendGathered(attempt: Attempt, call: number, gathered: Float32Array, to: readonly string[]): void {
-    const slices = attempt.workers.length;
-    this.#send(to, { t: "gathered", version: attempt.version, slices, call }, gathered, {
-      kind: "gathered",
-      job: this.#control.job,
-      version: attempt.version,
-      slices,
-      call,
-    });
+    this.#send(
+      to,
+      { t: "gathered", version: attempt.version, slices: attempt.workers.length, call },
+      gathered,
+    );
   }
 
-  /** Sends a frame to the workers with a `sync` connection, and publishes it on NATS for the others. */
+  /**
+   * Sends an abort or the gathered parts as a frame to the workers with a `sync` connection, and
+   * publishes the same message on NATS (as a {@link SyncHeader}) for the others.
+   */
   #send(
     workers: readonly string[],
-    frame: DataFrame,
-    body: Float32Array | undefined,
-    header: SyncHeader,
+    frame: Extract<DataFrame, { t: "abort" | "gathered" }>,
+    body?: Float32Array,
   ): void {
     let nats = false;
     for (const worker of workers) {
@@ -180,8 +169,10 @@ export class SyncHub {
       else nats = true;
     }
     if (!nats || !this.#control.connected) return;
+    const { t: kind, ...rest } = frame;
+    const header: SyncHeader = { kind, job: this.#control.job, ...rest } as SyncHeader;
     try {
-      this.#control.nc.publish(this.#control.subjects.sync(header.version), encodeMessage(header, body));
+      this.#control.nc.publish(this.#control.subjects.sync(frame.version), encodeMessage(header, body));
     } catch (error) {
       this.#events.emit({ type: "warning", message: `could not publish the slice exchange: ${error}` });
     }

@@ -11,16 +11,8 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import {
-  type Body,
-  bodyOffset,
-  bodyParts,
-  encodeHead,
-  MAGIC_MESSAGE,
-  MAX_HEADER_BYTES,
-  PREFIX_BYTES,
-} from "../nats/codec.ts";
-import { type Frame, FrameError } from "./frames.ts";
+import { type Body, bodyOffset, bodyParts, encodeHead, PREFIX_BYTES } from "../nats/codec.ts";
+import { type Frame, FrameError, readPrefix } from "./frames.ts";
 import { answerChallenge, type ChannelRole, checkVerdict, HANDSHAKE_TIMEOUT_MS } from "./handshake.ts";
 
 const SYMBOLS = {
@@ -133,23 +125,7 @@ export class BlockingUnixSocket {
     if (!this.#wait(timeoutMs)) return null;
     const prefix = new Uint8Array(PREFIX_BYTES);
     this.#readAll(prefix, true);
-    const view = new DataView(prefix.buffer);
-    const magic = view.getUint32(0, true),
-      headerBytes = view.getUint32(4, true),
-      bodyBytes = view.getUint32(8, true);
-    if (magic !== MAGIC_MESSAGE) {
-      throw new FrameError(`Cannot read the frame as it does not start with "SHL1"`);
-    }
-    if (headerBytes > MAX_HEADER_BYTES) {
-      throw new FrameError(
-        `Cannot read the frame as its header must be at most ${MAX_HEADER_BYTES} bytes: it declares ${headerBytes}`,
-      );
-    }
-    if (bodyBytes > this.maxBodyBytes) {
-      throw new FrameError(
-        `Cannot read the frame as its body must be at most ${this.maxBodyBytes} bytes: it declares ${bodyBytes}`,
-      );
-    }
+    const { headerBytes, bodyBytes } = readPrefix(prefix, this.maxBodyBytes, "from the Unix socket");
     const head = new Uint8Array(bodyOffset(headerBytes) - PREFIX_BYTES);
     this.#readAll(head, false);
     let header: unknown;

@@ -65,27 +65,11 @@ export class FrameReader {
   /** The next frame; `null` when the stream ends between frames. Throws {@link FrameError}. */
   async next(): Promise<Frame | null> {
     if (!await this.#fill(PREFIX_BYTES, true)) return null;
-    const view = new DataView(this.#buffer.buffer, this.#start, PREFIX_BYTES);
-    const magic = view.getUint32(0, true);
-    const headerBytes = view.getUint32(4, true);
-    const bodyBytes = view.getUint32(8, true);
-    if (magic !== MAGIC_MESSAGE) {
-      throw new FrameError(
-        `Cannot read the frame at byte ${this.#offset} as it does not start with "SHL1": first word is 0x${
-          magic.toString(16).padStart(8, "0")
-        }`,
-      );
-    }
-    if (headerBytes > MAX_HEADER_BYTES) {
-      throw new FrameError(
-        `Cannot read the frame at byte ${this.#offset} as its header must be at most ${MAX_HEADER_BYTES} bytes: it declares ${headerBytes}`,
-      );
-    }
-    if (bodyBytes > this.maxBodyBytes) {
-      throw new FrameError(
-        `Cannot read the frame at byte ${this.#offset} as its body must be at most ${this.maxBodyBytes} bytes: it declares ${bodyBytes}`,
-      );
-    }
+    const { headerBytes, bodyBytes } = readPrefix(
+      this.#buffer.subarray(this.#start, this.#start + PREFIX_BYTES),
+      this.maxBodyBytes,
+      `at byte ${this.#offset}`,
+    );
     const start = bodyOffset(headerBytes);
     await this.#fill(start, false);
     let header: unknown;
@@ -148,6 +132,39 @@ export class FrameReader {
     this.#offset += bytes;
     if (this.#start === this.#end) this.#start = this.#end = 0;
   }
+}
+
+/**
+ * The lengths a frame's 16-byte prefix declares, checked before anything is allocated: the magic,
+ * the header limit and `maxBodyBytes`. Throws a {@link FrameError} naming `where`.
+ */
+export function readPrefix(
+  prefix: Uint8Array,
+  maxBodyBytes: number,
+  where: string,
+): { headerBytes: number; bodyBytes: number } {
+  const view = new DataView(prefix.buffer, prefix.byteOffset, PREFIX_BYTES);
+  const magic = view.getUint32(0, true);
+  const headerBytes = view.getUint32(4, true);
+  const bodyBytes = view.getUint32(8, true);
+  if (magic !== MAGIC_MESSAGE) {
+    throw new FrameError(
+      `Cannot read the frame ${where} as it does not start with "SHL1": first word is 0x${
+        magic.toString(16).padStart(8, "0")
+      }`,
+    );
+  }
+  if (headerBytes > MAX_HEADER_BYTES) {
+    throw new FrameError(
+      `Cannot read the frame ${where} as its header must be at most ${MAX_HEADER_BYTES} bytes: it declares ${headerBytes}`,
+    );
+  }
+  if (bodyBytes > maxBodyBytes) {
+    throw new FrameError(
+      `Cannot read the frame ${where} as its body must be at most ${maxBodyBytes} bytes: it declares ${bodyBytes}`,
+    );
+  }
+  return { headerBytes, bodyBytes };
 }
 
 /** Writes frames to a stream in the order `send` is called; a large body is written without a copy. */
