@@ -2,6 +2,7 @@
  * Keras optimizers applied on flat Float32Arrays (the coordinator's parameter array), with Keras 3's
  * formulas and defaults. Workers never apply an optimizer: they only compute gradients.
  */
+import { KernelArena } from "./simd/arena.ts";
 
 /** `optimizers.schedules.ExponentialDecay`: `lr = initial * rate^(step / decaySteps)`. */
 export class ExponentialDecay {
@@ -143,6 +144,9 @@ export class Adam extends Optimizer {
   readonly beta1: number;
   readonly beta2: number;
   readonly epsilon: number;
+  #arena:
+    | { arena: KernelArena; w: Float32Array; g: Float32Array; m: Float32Array; v: Float32Array }
+    | undefined;
 
   constructor(opts: { learningRate?: LearningRate; beta1?: number; beta2?: number; epsilon?: number } = {}) {
     super(opts.learningRate ?? 0.001);
@@ -155,19 +159,43 @@ export class Adam extends Optimizer {
     return 2;
   }
 
+  /**
+   * Runs the update in f32 SIMD, as Keras computes it. The moments live in the kernel's arena (a slot
+   * set from outside, e.g. by loading a checkpoint, moves there on the next step); `w` and `g` are
+   * copied in and `w` out, which costs less than a tenth of a scalar loop.
+   */
   protected update(w: Float32Array, g: Float32Array, lr: number): void {
-    const [m, v] = this.slots as [Float32Array, Float32Array];
+    const k = this.#kernel(w.length);
     const t = this.iterations + 1;
-    const alpha = lr * Math.sqrt(1 - Math.pow(this.beta2, t)) / (1 - Math.pow(this.beta1, t));
-    const b1 = 1 - this.beta1, b2 = 1 - this.beta2, eps = this.epsilon;
-    for (let i = 0; i < w.length; i++) {
-      const gi = g[i]!;
-      const mi = m[i]! + (gi - m[i]!) * b1;
-      const vi = v[i]! + (gi * gi - v[i]!) * b2;
-      m[i] = mi;
-      v[i] = vi;
-      w[i] = w[i]! - alpha * mi / (Math.sqrt(vi) + eps);
+    k.w.set(w);
+    k.g.set(g);
+    k.arena.adam(k.w, k.g, this.slots[0]!, this.slots[1]!, {
+      alpha: lr * Math.sqrt(1 - Math.pow(this.beta2, t)) / (1 - Math.pow(this.beta1, t)),
+      b1: 1 - this.beta1,
+      b2: 1 - this.beta2,
+      epsilon: this.epsilon,
+    });
+    w.set(k.w);
+  }
+
+  #kernel(length: number): { arena: KernelArena; w: Float32Array; g: Float32Array } {
+    if (this.#arena?.w.length !== length) {
+      const arena = new KernelArena(length, 4);
+      this.#arena = {
+        arena,
+        w: arena.alloc(length),
+        g: arena.alloc(length),
+        m: arena.alloc(length),
+        v: arena.alloc(length),
+      };
     }
+    const a = this.#arena;
+    if (this.slots[0] !== a.m || this.slots[1] !== a.v) {
+      a.m.set(this.slots[0]!);
+      a.v.set(this.slots[1]!);
+      this.slots = [a.m, a.v];
+    }
+    return a;
   }
 
   toConfig(): Record<string, unknown> {

@@ -170,3 +170,24 @@ Deno.test("apply rejects gradients of the wrong length with both lengths", () =>
     /their length 2 differs from the parameter count 3/,
   );
 });
+
+Deno.test("Adam continues from slots set from outside (a loaded checkpoint) as if it never stopped", () => {
+  const n = 37;
+  const grads = (t: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7 + t));
+  const straight = new optimizers.Adam({ learningRate: 0.01 });
+  const w = Float32Array.from({ length: n }, (_, i) => i / n - 0.5);
+  for (let t = 0; t < 3; t++) straight.apply(w, grads(t));
+  const checkpoint = {
+    w: w.slice(),
+    slots: straight.slots.map((s) => s.slice()),
+    iterations: straight.iterations,
+  };
+  for (let t = 3; t < 5; t++) straight.apply(w, grads(t));
+
+  const resumed = new optimizers.Adam({ learningRate: 0.01 });
+  resumed.slots = checkpoint.slots;
+  resumed.iterations = checkpoint.iterations;
+  for (let t = 3; t < 5; t++) resumed.apply(checkpoint.w, grads(t));
+  assert.deepEqual(checkpoint.w, w);
+  assert.deepEqual(resumed.slots, straight.slots);
+});

@@ -1,0 +1,117 @@
+/**
+ * Flat f32 arrays in one WebAssembly memory, with the SIMD kernels of `kernels.wat` bound to it. A
+ * kernel reads and writes only its arena's memory, so the arrays it works on are allocated here; the
+ * memory never grows, so the views it hands out stay valid for the arena's life.
+ *
+ * @module
+ */
+import { KERNELS_WASM_BASE64 } from "./kernels_wasm.ts";
+
+const KERNELS = new WebAssembly.Module(Uint8Array.fromBase64(KERNELS_WASM_BASE64));
+
+const PAGE_BYTES = 65_536;
+/** Every array starts on a 16-byte boundary (one SIMD vector). */
+const ALIGN_BYTES = 16;
+
+interface KernelExports {
+  adam(
+    w: number,
+    g: number,
+    m: number,
+    v: number,
+    n: number,
+    alpha: number,
+    b1: number,
+    b2: number,
+    eps: number,
+  ): void;
+  probe(x: number, n: number): number;
+}
+
+/** Keras 3's Adam coefficients for one step: `b1 = 1 - beta_1`, `b2 = 1 - beta_2`. */
+export interface AdamStep {
+  /** The bias-corrected learning rate `lr·√(1 - β₂ᵗ) / (1 - β₁ᵗ)`. */
+  alpha: number;
+  b1: number;
+  b2: number;
+  epsilon: number;
+}
+
+/** A fixed-capacity arena of f32 arrays and the kernels that run on them. */
+export class KernelArena {
+  readonly #memory: WebAssembly.Memory;
+  readonly #kernels: KernelExports;
+  /** Bytes the arena was made for (its memory rounds up to whole pages). */
+  readonly #capacity: number;
+  #used = 0;
+
+  /** An arena for `arrays` arrays of `length` floats each. */
+  constructor(length: number, arrays: number) {
+    if (!(Number.isInteger(length) && length >= 0 && Number.isInteger(arrays) && arrays >= 0)) {
+      throw new RangeError(
+        `Cannot create a kernel arena as length and arrays must be integers >= 0: received ${length}, ${arrays}`,
+      );
+    }
+    const bytes = arrays * alignUp(length * 4);
+    this.#capacity = bytes;
+    this.#memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / PAGE_BYTES)) });
+    const instance = new WebAssembly.Instance(KERNELS, { env: { memory: this.#memory } });
+    this.#kernels = instance.exports as unknown as KernelExports;
+  }
+
+  /** A zeroed array of `length` floats in this arena. */
+  alloc(length: number): Float32Array {
+    const bytes = alignUp(length * 4);
+    if (this.#used + bytes > this.#capacity) {
+      throw new RangeError(
+        `Cannot allocate ${length} floats in a kernel arena of ${this.#capacity} bytes ` +
+          `with ${this.#used} in use: create the arena with room for every array it will hold`,
+      );
+    }
+    const view = new Float32Array(this.#memory.buffer, this.#used, length);
+    this.#used += bytes;
+    return view;
+  }
+
+  /** Whether `a` lives in this arena (kernels accept only such arrays). */
+  owns(a: Float32Array): boolean {
+    return a.buffer === this.#memory.buffer;
+  }
+
+  /** One Adam update of `w` in place, with moments `m` and `v` (all in this arena, one length). */
+  adam(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, step: AdamStep): void {
+    this.#check([w, g, m, v]);
+    this.#kernels.adam(
+      w.byteOffset,
+      g.byteOffset,
+      m.byteOffset,
+      v.byteOffset,
+      w.length,
+      step.alpha,
+      step.b1,
+      step.b2,
+      step.epsilon,
+    );
+  }
+
+  /** Zero when every value of `x` is finite, NaN otherwise. */
+  probe(x: Float32Array): number {
+    this.#check([x]);
+    return this.#kernels.probe(x.byteOffset, x.length);
+  }
+
+  #check(arrays: Float32Array[]): void {
+    for (const a of arrays) {
+      if (!this.owns(a) || a.length !== arrays[0]!.length || a.byteOffset % 4 !== 0) {
+        throw new RangeError(
+          `Cannot run a kernel on an array outside its arena or of another length: ` +
+            `allocate every operand with the same arena's alloc(${arrays[0]!.length})`,
+        );
+      }
+    }
+  }
+}
+
+function alignUp(bytes: number): number {
+  return Math.ceil(bytes / ALIGN_BYTES) * ALIGN_BYTES;
+}
