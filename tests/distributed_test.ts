@@ -107,6 +107,11 @@ for (const transport of TRANSPORTS) {
       const links = events.flatMap((e) => e.type === "joined" ? [e.link] : []);
       assert.deepEqual(links, Array(workers).fill(transport), "every worker joined on the job's transport");
       assert.equal(model.lastFit!.steps, 20);
+      assert.equal(
+        model.lastFit!.timings.shared_replies,
+        transport === "direct" ? 20 * workers : 0,
+        "local workers on the data plane hand their gradients over in shared memory",
+      );
       const diff = maxAbsDiff(model.network.params, local.model.network.params);
       assert.ok(diff <= 1e-5, `${workers} workers: max abs weight difference ${diff} > 1e-5`);
       const h = historyDiff(history.history as Record<string, number[]>, local.history);

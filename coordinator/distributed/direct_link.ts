@@ -22,6 +22,8 @@ const LEAVE_GRACE_MS = 100;
 interface Pending {
   resolve: (reply: Reply) => void;
   reject: (error: unknown) => void;
+  /** The slot of the worker's region the request named for its reply. */
+  slot: number | undefined;
 }
 
 /** The data-plane link of one worker. */
@@ -83,20 +85,25 @@ export class DirectLink implements WorkerLink {
         return;
       }
       const rep = parsed.data;
+      const pending = this.#pending.get(rep.id);
       let body = frame.body;
       if (rep.shmBytes !== undefined) {
         const region = this.#grads;
-        if (!region || rep.shmBytes > region.bytes.byteLength) {
+        const slotBytes = (region?.bytes.byteLength ?? 0) / 2;
+        if (!region || rep.shmSlot === undefined || rep.shmBytes > slotBytes) {
           this.#channel.close(
-            `the worker's reply names ${rep.shmBytes} bytes of shared memory it does not have`,
+            `the worker's reply names ${rep.shmBytes} bytes in slot ${rep.shmSlot} of shared memory it does not have`,
           );
           return;
         }
-        // A copy: the worker writes its next reply into the same bytes.
-        body = region.bytes.slice(0, rep.shmBytes);
+        // A reply whose request timed out or was aborted is dropped: the slot may be in use again.
+        if (pending?.slot !== rep.shmSlot) continue;
+        // A view, no copy: the worker writes this slot again only for a later request, which the
+        // coordinator sends after it is done with this step's gradients.
+        body = region.bytes.subarray(rep.shmSlot * slotBytes, rep.shmSlot * slotBytes + rep.shmBytes);
       }
       // A reply whose request timed out or was aborted is dropped.
-      this.#pending.get(rep.id)?.resolve({ header: rep.rep, body });
+      pending?.resolve({ header: rep.rep, body, shared: rep.shmBytes !== undefined });
     }
   }
 
@@ -115,10 +122,12 @@ export class DirectLink implements WorkerLink {
     const onAbort = () => reject(opts.signal.reason);
     opts.signal.addEventListener("abort", onAbort, { once: true });
     if (opts.signal.aborted) onAbort();
-    this.#pending.set(id, { resolve, reject });
-    this.#channel.send({ t: "req", id, req: header }, body).catch((error) =>
-      reject(new LinkLostError(error.message))
-    );
+    const slot = this.#slotFor(header);
+    this.#pending.set(id, { resolve, reject, slot });
+    this.#channel.send({ t: "req", id, req: header, ...(slot === undefined ? {} : { shmSlot: slot }) }, body)
+      .catch((
+        error,
+      ) => reject(new LinkLostError(error.message)));
     return promise.finally(() => {
       clearTimeout(timer);
       opts.signal.removeEventListener("abort", onAbort);

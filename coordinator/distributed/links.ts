@@ -12,6 +12,8 @@ import type { LinkKind } from "./events.ts";
 export interface Reply {
   header: WorkReply;
   body: Uint8Array;
+  /** True when the body was read where the worker wrote it, in memory shared with the coordinator. */
+  shared?: boolean;
 }
 
 /** The worker is gone (its connection closed, nobody serves its subject); `message` says how. */

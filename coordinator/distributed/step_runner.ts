@@ -85,6 +85,8 @@ export type StepTimings = {
   compute_ms: number;
   /** round − compute of each step: transfer, queueing and (de)coding. */
   transfer_ms: number;
+  /** Train replies (all steps) whose gradients were read from memory shared with the worker. */
+  shared_replies: number;
 };
 
 /** See the module doc. */
@@ -101,6 +103,7 @@ export class StepRunner {
     round: [] as number[],
     compute: [] as number[],
     transfer: [] as number[],
+    sharedReplies: 0,
   };
   /** The step being computed (−1 before the first), and the last one computed. */
   currentStep = -1;
@@ -122,6 +125,7 @@ export class StepRunner {
       round_ms: median(this.#times.round),
       compute_ms: median(this.#times.compute),
       transfer_ms: median(this.#times.transfer),
+      shared_replies: this.#times.sharedReplies,
     };
   }
 
@@ -197,7 +201,10 @@ export class StepRunner {
                 nonFinite++;
                 tally.nonFinite++;
               }
-              if (typeof accepted !== "string") computeMax = Math.max(computeMax, accepted.computeMs);
+              if (typeof accepted !== "string") {
+                computeMax = Math.max(computeMax, accepted.computeMs);
+                if (reply.shared) this.#times.sharedReplies++;
+              }
               return typeof accepted === "string" ? accepted : accepted.result;
             },
             attempt.signal,
