@@ -6,6 +6,8 @@ import type { StepRequest, WorkerPool } from "./pool.ts";
 export class LocalPool implements WorkerPool {
   readonly workers = 0;
   readonly #data = new Map<string, Dataset>();
+  /** The gradient of the latest step, written again by the next. */
+  #grads = new Float32Array(0);
 
   constructor(readonly engine: Engine, readonly backend: string) {}
 
@@ -22,7 +24,10 @@ export class LocalPool implements WorkerPool {
 
   trainStep(data: string, req: StepRequest): Promise<SliceResult[]> {
     const batch = gatherRows(this.#get(data), req.indices);
-    return Promise.resolve([this.engine.trainSlice(req.params, req.state, batch, req.step, 0)]);
+    if (this.#grads.length !== req.params.length) this.#grads = new Float32Array(req.params.length);
+    return Promise.resolve([
+      this.engine.trainSlice(req.params, req.state, batch, req.step, 0, undefined, this.#grads),
+    ]);
   }
 
   /** Loss and metric sums over the data set; `onBatch` sees the running sums after each batch. */

@@ -23,7 +23,10 @@ export interface WorkerPool {
   readonly backend: string;
   /** Makes a dataset available to all workers under a name (shipped once, cached). */
   setData(name: string, data: Dataset): Promise<void>;
-  /** Computes one step's gradients; results cover the batch and come back in slice order. */
+  /**
+   * Computes one step's gradients; results cover the batch and come back in slice order. Their arrays
+   * may be buffers the pool reuses: they are valid until the next `trainStep`.
+   */
   trainStep(data: string, req: StepRequest): Promise<SliceResult[]>;
   /** Loss and metric sums over all rows of a dataset, in chunks of `batchSize`. */
   evaluate(data: string, params: Float32Array, state: Float32Array, batchSize: number): Promise<EvalResult>;

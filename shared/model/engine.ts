@@ -8,6 +8,7 @@ import type { Network } from "./network.ts";
 import { type LossName, type OutputValue, perSampleLoss } from "./losses.ts";
 import { type MetricSpec, perSampleMetric } from "./metrics.ts";
 import type { CallContext, SliceExchange } from "./layers/mod.ts";
+import { readTensorsInto } from "./backends/readback.ts";
 
 /** A batch of rows: one array per model input, plus labels (absent for predict). */
 export interface Batch {
@@ -107,7 +108,9 @@ export class Engine {
   /**
    * Forward and backward pass of one slice with dropout on and batch statistics. When the batch is
    * split, `exchange` reaches the other slices of the step (BatchNormalization normalizes over the
-   * whole batch); without it the slice is the whole batch.
+   * whole batch); without it the slice is the whole batch. `gradsInto`, when given, receives the
+   * gradient (the result's `grads` is then that array): a buffer reused every step, or the slot of
+   * shared memory a worker replies from.
    */
   trainSlice(
     params: Float32Array,
@@ -116,6 +119,7 @@ export class Engine {
     step: number,
     rowOffset: number,
     exchange?: SliceExchange,
+    gradsInto?: Float32Array,
   ): SliceResult {
     if (!batch.y) throw new TypeError("Cannot train without labels (y)");
     const count = batch.inputs[0]!.shape[0]!;
@@ -139,9 +143,17 @@ export class Engine {
           return tf.add(tf.mean(losses), r) as tf.Scalar;
         };
         const { grads } = tf.valueAndGrads(f)(ps);
-        // One readback for everything: gradients, loss and metric sums, regularization, batch statistics.
-        const parts: tf.Tensor[] = grads.map((g) => tf.reshape(g, [-1]));
-        parts.push(tf.reshape(tf.sum(perSample), [1]));
+        const gradLength = grads.reduce((n, g) => n + g.size, 0);
+        if (gradsInto && gradsInto.length !== gradLength) {
+          throw new RangeError(
+            `Cannot read a gradient of ${gradLength} values into an array of ${gradsInto.length}: ` +
+              "give an array of the model's parameter count",
+          );
+        }
+        const flat = gradsInto ?? new Float32Array(gradLength);
+        readTensorsInto(grads, flat);
+        // One readback for the rest: loss and metric sums, regularization, batch statistics.
+        const parts: tf.Tensor[] = [tf.reshape(tf.sum(perSample), [1])];
         for (const m of this.spec.metrics) {
           parts.push(tf.reshape(tf.sum(perSampleMetric(m.fn, y, output)), [1]));
         }
@@ -150,7 +162,6 @@ export class Engine {
         const all = tf.concat(parts).dataSync() as Float32Array;
         let at = 0;
         const take = (n: number) => all.subarray(at, at += n);
-        const flat = take(grads.reduce((n, g) => n + g.size, 0));
         const lossSum = take(1)[0]!;
         const metricSums = this.spec.metrics.map(() => take(1)[0]!);
         const regLoss = take(1)[0]!;

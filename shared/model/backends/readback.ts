@@ -1,0 +1,39 @@
+/**
+ * Reading tensors back into one flat array the caller owns (a gradient buffer, a slot of shared
+ * memory): on the wasm backend each tensor is copied once, straight from the wasm heap; elsewhere
+ * through `dataSync`. This replaces `concat(...).dataSync()`, which copies everything twice and
+ * allocates a fresh array every step.
+ *
+ * @module
+ */
+import * as tf from "npm:@tensorflow/tfjs-core@4.22.0";
+import { heapView, type WasmHeapBackend } from "./kernels/heap.ts";
+
+function wasmHeap(backend: tf.KernelBackend): WasmHeapBackend | undefined {
+  const candidate = backend as unknown as Partial<WasmHeapBackend>;
+  return candidate.wasm?.HEAPF32 instanceof Float32Array && candidate.dataIdMap
+    ? candidate as WasmHeapBackend
+    : undefined;
+}
+
+/** Copies the values of `tensors`, in order, into `out` from index `offset`; returns the index after them. */
+export function readTensorsInto(tensors: readonly tf.Tensor[], out: Float32Array, offset = 0): number {
+  const total = tensors.reduce((n, t) => n + t.size, 0);
+  if (offset + total > out.length) {
+    throw new RangeError(
+      `Cannot read ${total} values into an array of ${out.length} from index ${offset}: ` +
+        "give an array with room for every tensor",
+    );
+  }
+  let at = offset;
+  for (const t of tensors) {
+    if (t.dtype !== "float32") {
+      throw new TypeError(`Cannot read a ${t.dtype} tensor into a Float32Array: cast it to float32 first`);
+    }
+    const heap = wasmHeap(tf.backend());
+    // A view of the heap is taken right before its copy: nothing allocates in between.
+    out.set(heap ? heapView(heap, t) : t.dataSync() as Float32Array, at);
+    at += t.size;
+  }
+  return at;
+}
