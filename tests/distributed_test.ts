@@ -125,6 +125,11 @@ for (const transport of TRANSPORTS) {
       for (const workers of [2, 3]) {
         const model = build(kind);
         const history = await model.fit(DATA.x, DATA.y, { ...FIT, distribute: { workers, transport } });
+        assert.equal(
+          model.lastFit!.timings.shared_exchanges,
+          kind === "batchnorm" && transport === "direct" ? 20 : 0,
+          "local workers exchange BatchNorm statistics in shared memory, every step",
+        );
         const h = historyDiff(history.history as Record<string, number[]>, local.history);
         assert.ok(h <= 1e-4, `${kind}, ${workers} workers: History differs by ${h}`);
         const diff = maxAbsDiff(model.network.params, local.model.network.params);

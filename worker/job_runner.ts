@@ -56,6 +56,7 @@ import type { Fault } from "./faults.ts";
 import {
   BlockingSliceExchange,
   type ExchangeRoute,
+  SharedMemorySliceExchange,
   ThreadSliceExchange,
   type WorkerSliceExchange,
 } from "./slice_exchange.ts";
@@ -104,6 +105,8 @@ export class JobRunner {
   #channel: FrameChannel | undefined;
   /** Memory shared with a coordinator on this host: gradients written here, weights read there. */
   #shared: { grads: SharedRegion; weights: SharedRegion } | undefined;
+  /** The slice-exchange area of the workers on the coordinator's host, when mapped. */
+  #syncArea: SharedRegion | undefined;
   #fault: Fault | undefined;
   #ended!: (outcome: JobOutcome) => void;
   readonly #endedPromise = new Promise<JobOutcome>((resolve) => this.#ended = resolve);
@@ -200,6 +203,7 @@ export class JobRunner {
       this.#channel?.close("the worker left the job");
       await Promise.all(services.map((s) => s.stop()));
       await this.#exchange?.close();
+      this.#syncArea?.close();
       this.#shared?.grads.close();
       this.#shared?.weights.close();
     }
@@ -308,11 +312,14 @@ export class JobRunner {
   ): Promise<WorkerSliceExchange> {
     const { spec, opts } = this;
     if (address?.startsWith("unix:") && blockingSocketsAvailable()) {
-      return BlockingSliceExchange.connect(address.slice("unix:".length), {
+      const socket = BlockingSliceExchange.connect(address.slice("unix:".length), {
         job: spec.job,
         secret: spec.dataPlane!.secret,
         name: opts.name,
       });
+      const area = this.#syncArea;
+      this.#syncArea = undefined;
+      return area ? new SharedMemorySliceExchange(area, socket) : socket;
     }
     const route: ExchangeRoute = this.#channel
       ? {
@@ -410,9 +417,19 @@ export class JobRunner {
       } catch (error) {
         console.warn(`Worker ${this.opts.name}: cannot map the coordinator's weights: ${reason(error)}`);
       }
+      const sync = answer.data.sync;
+      if (weights && typeof sync === "object") {
+        try {
+          this.#syncArea?.close();
+          this.#syncArea = SharedRegion.open(sync.path, sync.bytes);
+        } catch (error) {
+          console.warn(`Worker ${this.opts.name}: cannot map the slice-exchange area: ${reason(error)}`);
+        }
+      }
       await channel.send({
         t: "hello",
         ...(weights ? { shm: { path: grads.path, bytes: replyBytes } } : {}),
+        ...(weights && this.#syncArea ? { sync: "mapped" as const } : {}),
       });
     }
     // The coordinator mapped the gradient region before it answered: the file is no longer needed.
@@ -444,7 +461,7 @@ export class JobRunner {
       } else if (f.t === "req") {
         let reply: { header: WorkReply; body?: Body };
         try {
-          reply = await this.#onWork(f.req, frame.body);
+          reply = await this.#onWork(f.req, frame.body, f.shmSlot);
         } catch (error) {
           console.error(`Worker ${this.opts.name}: ${f.req.kind} request: ${reason(error)}`);
           reply = { header: this.#errorReply(error) };
@@ -493,7 +510,10 @@ export class JobRunner {
     }
     let offset = slot * slotBytes;
     for (const part of parts) {
-      region.bytes.set(part, offset);
+      // The gradient was computed in place (see #gradientSlot): no copy onto itself.
+      const inPlace = part.buffer === region.bytes.buffer &&
+        part.byteOffset === region.bytes.byteOffset + offset;
+      if (!inPlace) region.bytes.set(part, offset);
       offset += part.byteLength;
     }
     await channel.send({ t: "rep", id, rep: reply.header, shmBytes: bytes, shmSlot: slot });
@@ -545,17 +565,37 @@ export class JobRunner {
     return ds;
   }
 
+  /**
+   * Where the gradient of a train request naming `slot` of the shared region is computed into: the
+   * slot itself, so the reply needs no copy. Undefined without shared memory or room.
+   */
+  #gradientSlot(slot: number | undefined): Float32Array | undefined {
+    const region = this.#shared?.grads;
+    const length = this.#engine!.network.params.length;
+    if (!region || slot === undefined) return undefined;
+    const slotBytes = region.bytes.byteLength / 2;
+    const start = region.bytes.byteOffset + slot * slotBytes;
+    if (length * 4 > slotBytes || start % 4 !== 0) return undefined;
+    return new Float32Array(region.bytes.buffer, start, length);
+  }
+
   /** The slice exchange of a train request's slice; none when the slice is the whole batch. */
-  #exchangeFor(header: { version: number; slice: number; slices: number }): SliceExchange | undefined {
+  #exchangeFor(
+    header: { version: number; slice: number; slices: number; sharedExchange?: boolean },
+  ): SliceExchange | undefined {
     if (header.slices === 1 || !this.#engine!.network.exchangesBetweenSlices) return undefined;
     if (!this.#exchange) {
       throw new Error(`Worker ${this.opts.name} has no slice exchange for job ${this.spec.job}`);
     }
-    return this.#exchange.forSlice(header.version, header.slice, header.slices);
+    return this.#exchange.forSlice(header.version, header.slice, header.slices, header.sharedExchange);
   }
 
   /** Computes what a request asks for; throws for a request this worker cannot serve. */
-  async #onWork(header: WorkRequest, body: Uint8Array): Promise<{ header: WorkReply; body?: Body }> {
+  async #onWork(
+    header: WorkRequest,
+    body: Uint8Array,
+    slot?: number,
+  ): Promise<{ header: WorkReply; body?: Body }> {
     const base = { job: this.spec.job, worker: this.opts.name };
     if (header.job !== this.spec.job) {
       throw new RangeError(
@@ -578,6 +618,7 @@ export class JobRunner {
           header.step,
           header.rowOffset,
           this.#exchangeFor(header),
+          header.encoding === "f32" ? this.#gradientSlot(slot) : undefined,
         );
         const computeMs = performance.now() - t0;
         const base = {

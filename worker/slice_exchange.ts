@@ -16,6 +16,11 @@
 import type { SliceExchange } from "../shared/model/mod.ts";
 import type { NatsAuth } from "../shared/io/nats/mod.ts";
 import { BlockingUnixSocket } from "../shared/io/data_plane/blocking_unix.ts";
+import {
+  SharedExchangeAbortedError,
+  SharedExchangeArea,
+  type SharedRegion,
+} from "../shared/io/data_plane/mod.ts";
 import { DataFrame, decodeGathered } from "../shared/io/protocol/mod.ts";
 import { stopRequested } from "./stop_flag.ts";
 
@@ -198,8 +203,11 @@ export class ThreadSliceExchange implements WorkerSliceExchange {
 
 /** The slice exchange of a worker, whatever carries it. */
 export interface WorkerSliceExchange {
-  /** The exchange of slice `slice` of `slices` in the step attempt that uses weights `version`. */
-  forSlice(version: number, slice: number, slices: number): SliceExchange;
+  /**
+   * The exchange of slice `slice` of `slices` in the step attempt that uses weights `version`;
+   * `shared`: the coordinator runs the attempt's exchange in memory its workers share.
+   */
+  forSlice(version: number, slice: number, slices: number, shared?: boolean): SliceExchange;
   close(): Promise<void>;
 }
 
@@ -284,5 +292,61 @@ export class BlockingSliceExchange implements WorkerSliceExchange {
   close(): Promise<void> {
     this.#socket.close();
     return Promise.resolve();
+  }
+}
+
+const SCHED = { sched_yield: { parameters: [], result: "i32" } } as const;
+let sched: Deno.DynamicLibrary<typeof SCHED> | undefined;
+
+/** `sched_yield`, so that a slice waiting for others leaves the processor to them when it is shared. */
+function yieldProcessor(): void {
+  sched ??= Deno.dlopen("libc.so.6", SCHED);
+  sched.symbols.sched_yield();
+}
+
+/**
+ * The slice exchange among workers on the coordinator's host, in memory they all map
+ * (shared/io/data_plane/shared_exchange.ts), for the attempts the coordinator runs that way; other
+ * attempts, and exchanges too large for the area, go through `fallback`.
+ */
+export class SharedMemorySliceExchange implements WorkerSliceExchange {
+  readonly #area: SharedExchangeArea;
+  readonly #region: SharedRegion;
+  readonly #fallback: WorkerSliceExchange;
+  readonly #timeoutMs: number;
+
+  constructor(region: SharedRegion, fallback: WorkerSliceExchange, timeoutMs = 120_000) {
+    this.#region = region;
+    this.#area = new SharedExchangeArea(region.bytes);
+    this.#fallback = fallback;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** The exchange of one slice; `shared` says the coordinator runs this attempt in shared memory. */
+  forSlice(version: number, slice: number, slices: number, shared = false): SliceExchange {
+    const fallback = this.#fallback.forSlice(version, slice, slices);
+    if (!shared) return fallback;
+    let call = 0;
+    return {
+      gather: (part) => {
+        const c = call++;
+        if (!SharedExchangeArea.fits(slices, part.length, c)) return fallback.gather(part);
+        try {
+          return this.#area.gather(version, c, slice, slices, part, {
+            deadline: performance.now() + this.#timeoutMs,
+            stopRequested,
+            yieldProcessor,
+          });
+        } catch (error) {
+          if (error instanceof SharedExchangeAbortedError) throw new StepAbortedError(error.message);
+          throw error;
+        }
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#region.close();
+    await this.#fallback.close();
   }
 }

@@ -38,19 +38,23 @@ export class DirectLink implements WorkerLink {
   #slots = { step: -1, used: 0 };
   #nextId = 0;
 
+  /** True when the worker maps the slice-exchange area of this host (shared_exchange.ts). */
+  readonly sharesExchange: boolean;
+
   /**
-   * Serves `channel`'s replies until it ends; `onEnded` hears why it ended. With `grads` (the worker's
-   * region, mapped here) the worker's train replies carry their bodies there.
+   * Serves `channel`'s replies until it ends; `onEnded` hears why it ended. With `shared.grads` (the
+   * worker's region, mapped here) the worker's train replies carry their bodies there.
    */
   constructor(
     channel: FrameChannel,
     address: string,
     onEnded: (reason: string) => void,
-    grads?: SharedRegion,
+    shared?: { grads: SharedRegion; exchange: boolean },
   ) {
     this.#channel = channel;
     this.address = address;
-    this.#grads = grads;
+    this.#grads = shared?.grads;
+    this.sharesExchange = shared?.exchange ?? false;
     void this.#readReplies();
     void channel.ended.then((error) => {
       this.#grads?.close();

@@ -32,7 +32,13 @@ import {
   type Service,
   tuneAllocator,
 } from "../../shared/io/nats/mod.ts";
-import { type FrameChannel, sharedMemoryAvailable, SharedRegion } from "../../shared/io/data_plane/mod.ts";
+import {
+  type FrameChannel,
+  SHARED_EXCHANGE_BYTES,
+  SharedExchangeArea,
+  sharedMemoryAvailable,
+  SharedRegion,
+} from "../../shared/io/data_plane/mod.ts";
 import {
   DataFrame,
   encodeDataset,
@@ -168,7 +174,7 @@ interface PendingChannel {
   channel: FrameChannel;
   address: string;
   /** Settles when the hello exchange ended: with the worker's gradient region when both sides share memory. */
-  hello: Promise<SharedRegion | undefined>;
+  hello: Promise<{ grads: SharedRegion; exchange: boolean } | undefined>;
 }
 
 /** Milliseconds a worker has for its hello on a new `work` connection. */
@@ -206,6 +212,8 @@ export class DistributedPool implements WorkerPool {
   readonly #channels = new Map<string, PendingChannel>();
   /** The region weights are written into for workers on this host (2 slots), made on first use. */
   #weightsRegion: SharedRegion | undefined;
+  /** The slice-exchange area of the workers on this host (shared_exchange.ts), for BatchNorm models. */
+  #exchangeRegion: SharedRegion | undefined;
   readonly #datasets = new Map<string, ShippedDataset>();
   readonly #lengths = new Map<string, number>();
   readonly #services: Service[] = [];
@@ -247,7 +255,15 @@ export class DistributedPool implements WorkerPool {
         boundary: () => this.#boundary(),
         recover: () => this.#recover(),
         publishWeights: (params, state) => this.#publishWeights(params, state),
-        beginExchange: (version, workers) => this.#hub.begin(version, workers),
+        beginExchange: (version, workers) =>
+          this.#hub.begin(
+            version,
+            workers,
+            workers.every((name) => {
+              const link = this.#roster.live.find((m) => m.name === name)?.link;
+              return link instanceof DirectLink && link.sharesExchange;
+            }),
+          ),
         abortExchange: (version, reason) => this.#hub.abort(version, reason),
       },
       events,
@@ -410,7 +426,7 @@ export class DistributedPool implements WorkerPool {
    * its gradient region and gets the weights region; its answer says whether it mapped it. Resolves
    * with the worker's region when both share memory; closes the connection when no hello comes.
    */
-  async #greet(channel: FrameChannel): Promise<SharedRegion | undefined> {
+  async #greet(channel: FrameChannel): Promise<{ grads: SharedRegion; exchange: boolean } | undefined> {
     const timer = setTimeout(() => channel.close(`no hello within ${HELLO_TIMEOUT_MS} ms`), HELLO_TIMEOUT_MS);
     let grads: SharedRegion | undefined;
     try {
@@ -431,13 +447,17 @@ export class DistributedPool implements WorkerPool {
           });
         }
       }
+      const area = this.#exchangeRegion;
       await channel.send({
         t: "hello",
         ...(grads && weights ? { shm: { path: weights.path, bytes: weights.bytes.byteLength } } : {}),
+        ...(grads && weights && area ? { sync: { path: area.path, bytes: area.bytes.byteLength } } : {}),
       });
       if (!grads) return undefined;
       const ack = DataFrame.safeParse((await channel.next())?.header);
-      if (ack.success && ack.data.t === "hello" && ack.data.shm) return grads;
+      if (ack.success && ack.data.t === "hello" && ack.data.shm) {
+        return { grads, exchange: ack.data.sync === "mapped" };
+      }
       grads.close();
       return undefined;
     } catch {
@@ -455,6 +475,10 @@ export class DistributedPool implements WorkerPool {
     const slotBytes = Math.ceil((4 * (net.params.length + net.state.length)) / 8) * 8;
     try {
       this.#weightsRegion = SharedRegion.create(`shoal-${this.job}-weights`, 2 * slotBytes);
+      if (net.exchangesBetweenSlices) {
+        this.#exchangeRegion = SharedRegion.create(`shoal-${this.job}-sync`, SHARED_EXCHANGE_BYTES);
+        this.#hub.useSharedArea(new SharedExchangeArea(this.#exchangeRegion.bytes));
+      }
     } catch (error) {
       this.events.emit({ type: "warning", message: `no shared memory for weights: ${reasonOf(error)}` });
     }
@@ -474,9 +498,9 @@ export class DistributedPool implements WorkerPool {
     }
     const pending = this.#channels.get(header.worker);
     if (!pending) return `it reported a data-plane link, but no authenticated connection of it is open`;
-    const grads = await pending.hello;
+    const shared = await pending.hello;
     if (this.#channels.get(header.worker) !== pending || pending.channel.isClosed) {
-      grads?.close();
+      shared?.grads.close();
       return `its data-plane connection closed before its manifest arrived`;
     }
     this.#channels.delete(header.worker);
@@ -484,7 +508,7 @@ export class DistributedPool implements WorkerPool {
       pending.channel,
       pending.address,
       (reason) => this.#onLinkEnded(header.worker, link, reason),
-      grads,
+      shared,
     );
     return link;
   }
@@ -858,6 +882,7 @@ export class DistributedPool implements WorkerPool {
       await this.#hub.close();
       await this.#data?.listener.close();
       this.#weightsRegion?.close();
+      this.#exchangeRegion?.close();
       await this.#control.nc.drain();
     } catch (error) {
       this.events.emit({ type: "warning", message: `closing the connections failed: ${error}` });

@@ -48,8 +48,11 @@ export interface StepHost {
   recover(): Promise<void>;
   /** Sends params ‖ state to every live member; returns the version requests name. */
   publishWeights(params: Float32Array, state: Float32Array): Promise<number>;
-  /** The slice exchange of attempt `version` runs with `workers[k]` on slice k. */
-  beginExchange(version: number, workers: readonly string[]): void;
+  /**
+   * The slice exchange of attempt `version` runs with `workers[k]` on slice k; true when the slices
+   * exchange in memory they share rather than through the coordinator.
+   */
+  beginExchange(version: number, workers: readonly string[]): boolean;
   /** Wakes the slices of a failed attempt that wait in its exchange. */
   abortExchange(version: number, reason: string): void;
 }
@@ -87,6 +90,8 @@ export type StepTimings = {
   transfer_ms: number;
   /** Train replies (all steps) whose gradients were read from memory shared with the worker. */
   shared_replies: number;
+  /** Attempts whose slices exchanged BatchNorm statistics in memory they share (not through the coordinator). */
+  shared_exchanges: number;
 };
 
 /** See the module doc. */
@@ -104,6 +109,7 @@ export class StepRunner {
     compute: [] as number[],
     transfer: [] as number[],
     sharedReplies: 0,
+    sharedExchanges: 0,
   };
   /** The step being computed (−1 before the first), and the last one computed. */
   currentStep = -1;
@@ -126,6 +132,7 @@ export class StepRunner {
       compute_ms: median(this.#times.compute),
       transfer_ms: median(this.#times.transfer),
       shared_replies: this.#times.sharedReplies,
+      shared_exchanges: this.#times.sharedExchanges,
     };
   }
 
@@ -172,7 +179,9 @@ export class StepRunner {
       if (end > start) slices.push([start, end]);
     }
     const together = this.#engine.network.exchangesBetweenSlices && slices.length > 1;
-    if (together) this.#host.beginExchange(version, slices.map((_, k) => this.#roster.live[k]!.name));
+    const sharedExchange = together &&
+      this.#host.beginExchange(version, slices.map((_, k) => this.#roster.live[k]!.name));
+    if (sharedExchange) this.#times.sharedExchanges++;
     let computeMax = 0;
     let results: SliceResult[];
     try {
@@ -188,6 +197,7 @@ export class StepRunner {
             slice: k,
             slices: slices.length,
             encoding: this.#opts.gradEncoding,
+            ...(sharedExchange ? { sharedExchange } : {}),
           };
           let nonFinite = tally.nonFinite;
           return this.#onSomeMember(

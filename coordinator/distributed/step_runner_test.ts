@@ -128,7 +128,10 @@ function setup(plans: Behaviour[][], bn = false) {
     boundary: () => Promise.resolve(),
     recover: () => Promise.resolve(),
     publishWeights: () => Promise.resolve(++version),
-    beginExchange: (_v, workers) => void exchange.begun.push([...workers]),
+    beginExchange: (_v, workers) => {
+      exchange.begun.push([...workers]);
+      return false;
+    },
     abortExchange: (_v, reason) => void exchange.aborted.push(reason),
   };
   const runner = new StepRunner(roster, engine, host, bus, {

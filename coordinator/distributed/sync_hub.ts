@@ -11,7 +11,7 @@
  * @module
  */
 import { decodeMessage, encodeMessage, serve, type Service } from "../../shared/io/nats/mod.ts";
-import type { FrameChannel } from "../../shared/io/data_plane/mod.ts";
+import { type FrameChannel, MAX_SLICES, type SharedExchangeArea } from "../../shared/io/data_plane/mod.ts";
 import { DataFrame, encodeGathered, SyncHeader } from "../../shared/io/protocol/mod.ts";
 import type { PoolEvents } from "./events.ts";
 import type { NatsControl } from "./nats_control.ts";
@@ -37,6 +37,7 @@ export class SyncHub {
   readonly #channels = new Map<string, FrameChannel>();
   #attempt: Attempt | undefined;
   #service: Service | undefined;
+  #area: SharedExchangeArea | undefined;
 
   constructor(control: NatsControl, events: PoolEvents) {
     this.#control = control;
@@ -83,13 +84,27 @@ export class SyncHub {
     return this.#channels.has(worker);
   }
 
-  /** Starts attempt `version` with `workers[k]` computing slice k; earlier attempts are forgotten. */
-  begin(version: number, workers: readonly string[]): void {
+  /**
+   * The slice-exchange area of the workers on this host: attempts whose workers all map it exchange
+   * there, without this hub (shared/io/data_plane/shared_exchange.ts).
+   */
+  useSharedArea(area: SharedExchangeArea): void {
+    area.reset();
+    this.#area = area;
+  }
+
+  /**
+   * Starts attempt `version` with `workers[k]` computing slice k; earlier attempts are forgotten.
+   * Returns true when the attempt exchanges in the shared area (`sharedArea`: all its workers map it).
+   */
+  begin(version: number, workers: readonly string[], sharedArea = false): boolean {
     this.#attempt = { version, workers, exchanges: new Map() };
+    return sharedArea && this.#area !== undefined && workers.length <= MAX_SLICES;
   }
 
   /** Wakes every slice of attempt `version` still waiting, with the reason. */
   abort(version: number, reason: string): void {
+    this.#area?.abortThrough(version);
     const attempt = this.#attempt;
     if (attempt?.version === version) attempt.aborted = reason;
     const workers = attempt?.version === version ? attempt.workers : [...this.#channels.keys()];

@@ -12,3 +12,4 @@ export * from "./handshake.ts";
 export * from "./listener.ts";
 export * from "./dial.ts";
 export * from "./shared_memory.ts";
+export * from "./shared_exchange.ts";

@@ -193,6 +193,8 @@ export const WorkRequest = z.discriminatedUnion("kind", [
     slice: z.int().nonnegative(),
     slices: z.int().positive(),
     encoding: FloatEncodingSchema,
+    /** The attempt's slices exchange in the shared area of the coordinator's host, not through it. */
+    sharedExchange: z.boolean().optional(),
   }),
   z.object({
     kind: z.enum(["eval", "predict"]),
@@ -310,7 +312,15 @@ export const DataFrame = z.discriminatedUnion("t", [
    * region it writes its gradients into; the coordinator answers with the region it writes weights
    * into. Both present: bodies of weights and train replies travel there, frames carry none.
    */
-  z.object({ t: z.literal("hello"), shm: SharedRegionSpec.optional() }),
+  z.object({
+    t: z.literal("hello"),
+    shm: SharedRegionSpec.optional(),
+    /**
+     * The coordinator's answer may add the slice-exchange area of the workers on its host
+     * (shared_exchange.ts); the worker's acknowledgement says `mapped` when it mapped it.
+     */
+    sync: z.union([SharedRegionSpec, z.literal("mapped")]).optional(),
+  }),
   /** Weights in the body, or in slot `shm` of the coordinator's region (params ‖ state). */
   WeightsHeader.extend({ t: z.literal("weights"), shm: z.int().nonnegative().optional() }),
   /** A request; `shmSlot`: the slot of its region the worker writes a train reply's body into. */
