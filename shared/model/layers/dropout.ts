@@ -5,6 +5,7 @@
  */
 import { tf } from "../tf.ts";
 import { hash32 } from "../random.ts";
+import { KernelArena } from "../simd/arena.ts";
 import { type CallContext, Layer, type LayerOptions, type Shape, sizeOf } from "./layer.ts";
 
 /** A stable 32-bit id for a layer name, used as a random stream id. */
@@ -17,6 +18,7 @@ export function nameHash(name: string): number {
 export class Dropout extends Layer {
   readonly className = "Dropout";
   readonly rate: number;
+  #arena: { arena: KernelArena; mask: Float32Array; seeds: Int32Array } | undefined;
 
   constructor(rate: number, opts: LayerOptions & { seed?: number | null } = {}) {
     super(opts);
@@ -35,20 +37,43 @@ export class Dropout extends Layer {
     if (!ctx.training || this.rate === 0) return x;
     const rows = x.shape[0]!;
     const cols = sizeOf(x.shape.slice(1));
-    const mask = new Float32Array(rows * cols);
     const keep = 1 - this.rate;
     const scale = 1 / keep;
     const stream = nameHash(this.name ?? "dropout");
+    const threshold = Math.ceil(keep * 4294967296);
+    if (threshold >= 4294967296) return tf.mul(x, scale);
+    const k = this.#kernel(rows, cols);
     for (let r = 0; r < rows; r++) {
-      const rowSeed = hash32(ctx.seed, ctx.step, stream, ctx.rowOffset + r);
-      fillRowMask(mask, r * cols, cols, rowSeed, keep, scale);
+      k.seeds[r] = rowState(hash32(ctx.seed, ctx.step, stream, ctx.rowOffset + r));
     }
-    return tf.mul(x, tf.tensor(mask, x.shape));
+    k.arena.dropoutMask(k.mask, k.seeds, threshold, scale);
+    // A copy: a backend may keep the array as the tensor's storage, and this layer writes it again.
+    return tf.mul(x, tf.tensor(k.mask.slice(), x.shape));
+  }
+
+  /** The arena the masks are computed in, grown for a larger batch. */
+  #kernel(rows: number, cols: number): { arena: KernelArena; mask: Float32Array; seeds: Int32Array } {
+    if (!this.#arena || this.#arena.seeds.length !== rows || this.#arena.mask.length !== rows * cols) {
+      const arena = new KernelArena(rows * cols + rows, 2);
+      this.#arena = { arena, mask: arena.alloc(rows * cols), seeds: arena.allocInt32(rows) };
+    }
+    return this.#arena;
   }
 
   protected layerConfig(): Record<string, unknown> {
     return { rate: this.rate, seed: null, noise_shape: null };
   }
+}
+
+/** hash32's state after its first mix, which depends on the row only: what every column starts from. */
+export function rowState(rowSeed: number): number {
+  let h = (rowSeed ^ 0x9e3779b9) | 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x846ca68b);
+  h ^= h >>> 16;
+  return h;
 }
 
 /**
@@ -65,12 +90,7 @@ export function fillRowMask(
   scale: number,
 ): void {
   const threshold = keep * 4294967296;
-  let h = (rowSeed ^ 0x9e3779b9) | 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x7feb352d);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x846ca68b);
-  h ^= h >>> 16;
+  const h = rowState(rowSeed);
   for (let c = 0; c < cols; c++) {
     let x = ((h ^ c) + 0x85ebca6b) | 0;
     x ^= x >>> 16;

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { Input, layers, tf } from "../../../mod.ts";
 import type { CallContext } from "./layer.ts";
-import { fillRowMask } from "./dropout.ts";
+import { fillRowMask, rowState } from "./dropout.ts";
+import { KernelArena } from "../simd/arena.ts";
 import { hash32, unitFloat } from "../random.ts";
 
 function context(training: boolean, over: Partial<CallContext> = {}): CallContext {
@@ -82,6 +83,25 @@ Deno.test("fillRowMask equals unitFloat(hash32(rowSeed, column)) < keep for ever
     fillRowMask(mask, 0, 300, rowSeed, 0.7, 2);
     for (let c = 0; c < 300; c++) {
       assert.equal(mask[c], unitFloat(hash32(rowSeed, c)) < 0.7 ? 2 : 0, `rowSeed ${rowSeed}, column ${c}`);
+    }
+  }
+});
+
+Deno.test("The SIMD mask kernel equals fillRowMask for any row count, odd column counts and rates", () => {
+  for (const rows of [1, 3]) {
+    for (const cols of [1, 3, 4, 5, 17, 130]) {
+      for (const keep of [0.1, 0.5, 0.7, 0.999]) {
+        const arena = new KernelArena(rows * cols + rows, 2);
+        const mask = arena.alloc(rows * cols), seeds = arena.allocInt32(rows);
+        const expected = new Float32Array(rows * cols);
+        for (let r = 0; r < rows; r++) {
+          const rowSeed = hash32(7, 11, r, 0x9e3779b9);
+          seeds[r] = rowState(rowSeed);
+          fillRowMask(expected, r * cols, cols, rowSeed, keep, 1 / keep);
+        }
+        arena.dropoutMask(mask, seeds, Math.ceil(keep * 4294967296), 1 / keep);
+        assert.deepEqual(mask, expected, `${rows}x${cols}, keep ${keep}`);
+      }
     }
   }
 });

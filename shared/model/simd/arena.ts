@@ -1,5 +1,5 @@
 /**
- * Flat f32 arrays in one WebAssembly memory, with the SIMD kernels of `kernels.wat` bound to it. A
+ * Flat arrays in one WebAssembly memory, with the SIMD kernels of `kernels.wat` bound to it. A
  * kernel reads and writes only its arena's memory, so the arrays it works on are allocated here; the
  * memory never grows, so the views it hands out stay valid for the arena's life.
  *
@@ -26,6 +26,14 @@ interface KernelExports {
     eps: number,
   ): void;
   probe(x: number, n: number): number;
+  dropout_mask(
+    out: number,
+    seeds: number,
+    rows: number,
+    cols: number,
+    threshold: number,
+    scale: number,
+  ): void;
 }
 
 /** Keras 3's Adam coefficients for one step: `b1 = 1 - beta_1`, `b2 = 1 - beta_2`. */
@@ -61,6 +69,16 @@ export class KernelArena {
 
   /** A zeroed array of `length` floats in this arena. */
   alloc(length: number): Float32Array {
+    return new Float32Array(this.#memory.buffer, this.#reserve(length), length);
+  }
+
+  /** A zeroed array of `length` 32-bit integers in this arena. */
+  allocInt32(length: number): Int32Array {
+    return new Int32Array(this.#memory.buffer, this.#reserve(length), length);
+  }
+
+  /** The byte offset of room for `length` 4-byte values. */
+  #reserve(length: number): number {
     const bytes = alignUp(length * 4);
     if (this.#used + bytes > this.#capacity) {
       throw new RangeError(
@@ -68,9 +86,9 @@ export class KernelArena {
           `with ${this.#used} in use: create the arena with room for every array it will hold`,
       );
     }
-    const view = new Float32Array(this.#memory.buffer, this.#used, length);
+    const offset = this.#used;
     this.#used += bytes;
-    return view;
+    return offset;
   }
 
   /** Whether `a` lives in this arena (kernels accept only such arrays). */
@@ -98,6 +116,22 @@ export class KernelArena {
   probe(x: Float32Array): number {
     this.#check([x]);
     return this.#kernels.probe(x.byteOffset, x.length);
+  }
+
+  /**
+   * Dropout masks of `seeds.length` rows of `out.length / seeds.length` columns (kernels.wat
+   * `dropout_mask`): `scale` where the column's hash from the row's seed is below `threshold`
+   * (unsigned), 0 elsewhere.
+   */
+  dropoutMask(out: Float32Array, seeds: Int32Array, threshold: number, scale: number): void {
+    const rows = seeds.length, cols = rows === 0 ? 0 : out.length / rows;
+    if (!this.owns(out) || seeds.buffer !== this.#memory.buffer || !Number.isInteger(cols)) {
+      throw new RangeError(
+        `Cannot compute dropout masks of ${out.length} values for ${rows} rows: allocate both arrays ` +
+          "in this arena, the mask a whole number of rows",
+      );
+    }
+    this.#kernels.dropout_mask(out.byteOffset, seeds.byteOffset, rows, cols, threshold | 0, scale);
   }
 
   #check(arrays: Float32Array[]): void {

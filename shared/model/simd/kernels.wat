@@ -1,5 +1,5 @@
-;; Flat-array kernels of the coordinator's hot path, in WebAssembly SIMD (four f32 lanes). Every
-;; pointer is a byte offset into the imported memory; every count is in f32 elements. Each loop runs
+;; Flat-array kernels of the training hot paths, in WebAssembly SIMD (four 32-bit lanes). Every
+;; pointer is a byte offset into the imported memory; every count is in 4-byte elements. Each loop runs
 ;; four lanes at a time, then a scalar tail. `tools/build_kernels.ts` assembles this file into
 ;; kernels_wasm.ts; simd_test.ts checks that the two agree.
 (module
@@ -82,5 +82,79 @@
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $tail)))
     (local.get $sum)
+  )
+
+  ;; Dropout masks, one row per seed: column c of row r is `scale` when
+  ;;   hash(seeds[r], c) < threshold (unsigned), and 0 otherwise,
+  ;; where seeds[r] is the row's hash32 state after its first mix and hash(h, c) the rest of
+  ;; hash32(rowSeed, c) (shared/model/random.ts): three rounds of add-a-constant then mix32.
+  (func (export "dropout_mask") (param $out i32) (param $seeds i32) (param $rows i32) (param $cols i32)
+        (param $threshold i32) (param $scale f32)
+    (local $r i32) (local $c i32) (local $h i32) (local $row i32) (local $vec_end i32)
+    (local $x v128) (local $hv v128) (local $cv v128) (local $tv v128) (local $sv v128) (local $y i32)
+    (local.set $tv (i32x4.splat (local.get $threshold)))
+    (local.set $sv (f32x4.splat (local.get $scale)))
+    (local.set $vec_end (i32.and (local.get $cols) (i32.const -4)))
+    (block $rows_done
+      (loop $rows
+        (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $h (i32.load (i32.add (local.get $seeds) (i32.shl (local.get $r) (i32.const 2)))))
+        (local.set $hv (i32x4.splat (local.get $h)))
+        (local.set $row (i32.add (local.get $out) (i32.shl (i32.mul (local.get $r) (local.get $cols)) (i32.const 2))))
+        (local.set $cv (v128.const i32x4 0 1 2 3))
+        (local.set $c (i32.const 0))
+        (block $vec_done
+          (loop $vec
+            (br_if $vec_done (i32.ge_u (local.get $c) (local.get $vec_end)))
+            (local.set $x (i32x4.add (v128.xor (local.get $hv) (local.get $cv)) (i32x4.splat (i32.const 0x85ebca6b))))
+            (local.set $x (v128.xor (local.get $x) (i32x4.shr_u (local.get $x) (i32.const 16))))
+            (local.set $x (i32x4.mul (local.get $x) (i32x4.splat (i32.const 0x7feb352d))))
+            (local.set $x (v128.xor (local.get $x) (i32x4.shr_u (local.get $x) (i32.const 15))))
+            (local.set $x (i32x4.mul (local.get $x) (i32x4.splat (i32.const 0x846ca68b))))
+            (local.set $x (v128.xor (local.get $x) (i32x4.shr_u (local.get $x) (i32.const 16))))
+            (local.set $x (i32x4.add (local.get $x) (i32x4.splat (i32.const 0xc2b2ae35))))
+            (local.set $x (v128.xor (local.get $x) (i32x4.shr_u (local.get $x) (i32.const 16))))
+            (local.set $x (i32x4.mul (local.get $x) (i32x4.splat (i32.const 0x7feb352d))))
+            (local.set $x (v128.xor (local.get $x) (i32x4.shr_u (local.get $x) (i32.const 15))))
+            (local.set $x (i32x4.mul (local.get $x) (i32x4.splat (i32.const 0x846ca68b))))
+            (local.set $x (v128.xor (local.get $x) (i32x4.shr_u (local.get $x) (i32.const 16))))
+            (local.set $x (i32x4.add (local.get $x) (i32x4.splat (i32.const 0x27d4eb2f))))
+            (local.set $x (v128.xor (local.get $x) (i32x4.shr_u (local.get $x) (i32.const 16))))
+            (local.set $x (i32x4.mul (local.get $x) (i32x4.splat (i32.const 0x7feb352d))))
+            (local.set $x (v128.xor (local.get $x) (i32x4.shr_u (local.get $x) (i32.const 15))))
+            (local.set $x (i32x4.mul (local.get $x) (i32x4.splat (i32.const 0x846ca68b))))
+            (local.set $x (v128.xor (local.get $x) (i32x4.shr_u (local.get $x) (i32.const 16))))
+            (v128.store (i32.add (local.get $row) (i32.shl (local.get $c) (i32.const 2)))
+              (v128.and (i32x4.lt_u (local.get $x) (local.get $tv)) (local.get $sv)))
+            (local.set $cv (i32x4.add (local.get $cv) (i32x4.splat (i32.const 4))))
+            (local.set $c (i32.add (local.get $c) (i32.const 4)))
+            (br $vec)))
+        (block $tail_done
+          (loop $tail
+            (br_if $tail_done (i32.ge_u (local.get $c) (local.get $cols)))
+            (local.set $y (i32.add (i32.xor (local.get $h) (local.get $c)) (i32.const 0x85ebca6b)))
+            (local.set $y (i32.xor (local.get $y) (i32.shr_u (local.get $y) (i32.const 16))))
+            (local.set $y (i32.mul (local.get $y) (i32.const 0x7feb352d)))
+            (local.set $y (i32.xor (local.get $y) (i32.shr_u (local.get $y) (i32.const 15))))
+            (local.set $y (i32.mul (local.get $y) (i32.const 0x846ca68b)))
+            (local.set $y (i32.xor (local.get $y) (i32.shr_u (local.get $y) (i32.const 16))))
+            (local.set $y (i32.add (local.get $y) (i32.const 0xc2b2ae35)))
+            (local.set $y (i32.xor (local.get $y) (i32.shr_u (local.get $y) (i32.const 16))))
+            (local.set $y (i32.mul (local.get $y) (i32.const 0x7feb352d)))
+            (local.set $y (i32.xor (local.get $y) (i32.shr_u (local.get $y) (i32.const 15))))
+            (local.set $y (i32.mul (local.get $y) (i32.const 0x846ca68b)))
+            (local.set $y (i32.xor (local.get $y) (i32.shr_u (local.get $y) (i32.const 16))))
+            (local.set $y (i32.add (local.get $y) (i32.const 0x27d4eb2f)))
+            (local.set $y (i32.xor (local.get $y) (i32.shr_u (local.get $y) (i32.const 16))))
+            (local.set $y (i32.mul (local.get $y) (i32.const 0x7feb352d)))
+            (local.set $y (i32.xor (local.get $y) (i32.shr_u (local.get $y) (i32.const 15))))
+            (local.set $y (i32.mul (local.get $y) (i32.const 0x846ca68b)))
+            (local.set $y (i32.xor (local.get $y) (i32.shr_u (local.get $y) (i32.const 16))))
+            (f32.store (i32.add (local.get $row) (i32.shl (local.get $c) (i32.const 2)))
+              (select (local.get $scale) (f32.const 0) (i32.lt_u (local.get $y) (local.get $threshold))))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+            (br $tail)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rows)))
   )
 )
