@@ -145,18 +145,26 @@ function decode(descr: Descr, raw: string, payload: Uint8Array, count: number, s
   }
 }
 
+/** What a `.npy` header says: the array's type and shape, and where its payload starts. */
+export interface NpyHeader {
+  dtype: NpyDtype;
+  /** The NumPy type string, e.g. `<f4` or `<i8`. */
+  descr: string;
+  /** Bytes per element in the file. */
+  itemSize: number;
+  shape: number[];
+  /** Offset of the first payload byte from the start of the `.npy` bytes. */
+  dataStart: number;
+}
+
 /**
- * Parses a `.npy` file (format version 1.0, 2.0 or 3.0).
- *
- * Supported types: `<f4` → float32, `<f8` → float64, `|u1` → uint8, `|i1` → int8, `<i4` → int32,
- * `<i8` → int32 (values outside the int32 range are an error), `|b1` → bool (0/1 bytes).
- * Byte-sized and aligned arrays are views into `bytes`; other data is copied.
+ * Reads the header of a `.npy` file from its first bytes (at least up to the end of the header).
  *
  * @param source File name used in error messages.
- * @throws {DatasetError} on a bad magic, an unsupported version or dtype, Fortran order, a payload
- * whose size does not match the shape, or (with `rejectNonFinite`) a NaN or infinity.
+ * @throws {DatasetError} on a bad magic, an unsupported version or dtype, Fortran order, or a header
+ * cut short.
  */
-export function parseNpy(bytes: Uint8Array, source: string, options: NpyOptions = {}): NpyArray {
+export function readNpyHeader(bytes: Uint8Array, source: string): NpyHeader {
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
     fail(
       source,
@@ -195,6 +203,23 @@ export function parseNpy(bytes: Uint8Array, source: string, options: NpyOptions 
         `Convert the array (e.g. array.astype('<f4')) before saving.`,
     );
   }
+  return { dtype: descr.dtype, descr: header.descr, itemSize: descr.size, shape: header.shape, dataStart };
+}
+
+/**
+ * Parses a `.npy` file (format version 1.0, 2.0 or 3.0).
+ *
+ * Supported types: `<f4` → float32, `<f8` → float64, `|u1` → uint8, `|i1` → int8, `<i4` → int32,
+ * `<i8` → int32 (values outside the int32 range are an error), `|b1` → bool (0/1 bytes).
+ * Byte-sized and aligned arrays are views into `bytes`; other data is copied.
+ *
+ * @param source File name used in error messages.
+ * @throws {DatasetError} on a bad magic, an unsupported version or dtype, Fortran order, a payload
+ * whose size does not match the shape, or (with `rejectNonFinite`) a NaN or infinity.
+ */
+export function parseNpy(bytes: Uint8Array, source: string, options: NpyOptions = {}): NpyArray {
+  const { dataStart, ...header } = readNpyHeader(bytes, source);
+  const descr = DESCRS[header.descr]!;
   const count = header.shape.reduce((a, b) => a * b, 1);
   const expected = count * descr.size;
   const found = bytes.length - dataStart;

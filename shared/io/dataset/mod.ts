@@ -1,0 +1,22 @@
+/**
+ * Datasets read by row: in memory, from sharded `.npz` or CSV files, or spilled from a generator.
+ *
+ * @module
+ */
+export {
+  type CsvDatasetOptions,
+  Dataset,
+  type DatasetSpec,
+  DatasetSpecSchema,
+  fromArrays,
+  fromCsv,
+  fromGenerator,
+  fromNpz,
+  type GeneratorDatasetOptions,
+  type NpzDatasetOptions,
+  openSpec,
+  type ShardOptions,
+} from "./dataset.ts";
+export type { ElementSpec, RowArray, Rows, RowSource } from "./rows.ts";
+export { MemoryRows } from "./rows.ts";
+export { bufferedOrder, globalOrder, identityOrder } from "./order.ts";
