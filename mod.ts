@@ -28,6 +28,7 @@ export { initBackend, Input, layers, optimizers, regularizers, tf } from "./shar
 export * as callbacks from "./shared/callbacks/mod.ts";
 export { exportTfjsLayers } from "./shared/model/tfjs_export.ts";
 export * as datasets from "./shared/model/datasets.ts";
+export { Dataset } from "./shared/io/dataset/mod.ts";
 
 /** Keras `losses` names accepted by `compile`. */
 export * as losses from "./shared/model/losses.ts";

@@ -4,6 +4,7 @@
  */
 import { tf } from "../shared/model/mod.ts";
 import type { Batch } from "../shared/model/mod.ts";
+import type { Dataset as RowDataset } from "../shared/io/dataset/mod.ts";
 
 /** One array of rows: `shape[0]` rows of `shape.slice(1)` each. */
 export interface ArrayData {
@@ -16,6 +17,27 @@ export interface Dataset {
   inputs: ArrayData[];
   y: ArrayData | null;
   length: number;
+  /**
+   * Where the rows are read from when they are not held here (files every worker opens): then the
+   * arrays above are empty and only their shapes count.
+   */
+  source?: RowDataset;
+}
+
+/**
+ * A row dataset as the trainer handles it: its arrays when they are in memory (shipped to workers as
+ * before), else its shapes with the dataset as the `source` of the rows.
+ */
+export function fromRowDataset(ds: RowDataset): Dataset {
+  const memory = ds.memory;
+  if (memory) return { inputs: memory.inputs, y: memory.y, length: ds.length };
+  const shapeOnly = (row: number[]): ArrayData => ({ data: new Float32Array(0), shape: [ds.length, ...row] });
+  return {
+    inputs: ds.element.inputs.map(shapeOnly),
+    y: ds.element.y === null ? null : shapeOnly(ds.element.y),
+    length: ds.length,
+    source: ds,
+  };
 }
 
 /** What `fit`/`evaluate`/`predict` accept for x or y. */
@@ -88,6 +110,12 @@ function rowSize(a: ArrayData): number {
 
 /** Rows `start..end` of every array (views, no copy). */
 export function sliceRows(ds: Dataset, start: number, end: number): Dataset {
+  if (ds.source) {
+    throw new RangeError(
+      "Cannot split rows off a file-backed dataset (validationSplit) as its rows are not held here: " +
+        "pass validationData, e.g. another datasets.fromNpz(...) over the validation shards",
+    );
+  }
   const cut = (a: ArrayData): ArrayData => {
     const r = rowSize(a);
     return { data: a.data.subarray(start * r, end * r), shape: [end - start, ...a.shape.slice(1)] };
@@ -97,6 +125,7 @@ export function sliceRows(ds: Dataset, start: number, end: number): Dataset {
 
 /** Copies the rows at `indices` into a batch. */
 export function gatherRows(ds: Dataset, indices: ArrayLike<number>): Batch {
+  if (ds.source) return ds.source.gather(indices);
   const take = (a: ArrayData) => {
     const r = rowSize(a);
     const out = new Float32Array(indices.length * r);
@@ -111,6 +140,7 @@ export function gatherRows(ds: Dataset, indices: ArrayLike<number>): Batch {
 
 /** Rows `start..end` as a batch (views, no copy). */
 export function rangeBatch(ds: Dataset, start: number, end: number): Batch {
+  if (ds.source) return ds.source.range(start, end);
   const s = sliceRows(ds, start, end);
   return { inputs: s.inputs, y: s.y };
 }

@@ -30,7 +30,16 @@ import {
   SymbolicTensor,
   tf,
 } from "../shared/model/mod.ts";
-import { type DataLike, type Dataset, isArrayData, sampleShape, sliceRows, toDataset } from "./data.ts";
+import {
+  type DataLike,
+  type Dataset,
+  fromRowDataset,
+  isArrayData,
+  sampleShape,
+  sliceRows,
+  toDataset,
+} from "./data.ts";
+import { Dataset as RowDataset } from "../shared/io/dataset/mod.ts";
 import { LocalPool } from "./local_pool.ts";
 import { type LoadModelOptions, loadWeights, openModelArchive, saveModel, saveWeights } from "./saving.ts";
 import { createDistributedPool, type DistributedPoolOptions } from "./distributed/pool.ts";
@@ -69,7 +78,8 @@ export interface FitOptions {
   batchSize?: number;
   /** Fraction of the data, taken from the end before shuffling, used for validation. @default 0 */
   validationSplit?: number;
-  validationData?: [InputData, DataLike];
+  /** Data to evaluate at each epoch's end: `[x, y]`, or a dataset (`datasets.fromNpz(...)`). */
+  validationData?: [InputData, DataLike] | RowDataset;
   /** @default true */
   shuffle?: boolean;
   /** @default 0 */
@@ -269,8 +279,11 @@ export class Model implements CallbackModel {
     return this.#compiled;
   }
 
-  /** Trains the model (Keras `fit`). Returns the History. */
-  async fit(x: InputData, y: DataLike, opts: FitOptions = {}): Promise<History> {
+  /** Trains the model (Keras `fit`) on x and y, or on a dataset: `fit(dataset, { epochs })`. Returns the History. */
+  fit(x: RowDataset, opts?: FitOptions): Promise<History>;
+  fit(x: InputData, y: DataLike, opts?: FitOptions): Promise<History>;
+  async fit(x: InputData | RowDataset, y?: DataLike | FitOptions, opts: FitOptions = {}): Promise<History> {
+    if (x instanceof RowDataset) opts = (y ?? {}) as FitOptions;
     const compiled = this.requireCompiled();
     const epochs = opts.epochs ?? 1;
     const batchSize = opts.batchSize ?? 32;
@@ -295,13 +308,18 @@ export class Model implements CallbackModel {
         `Cannot fit as initialEpoch must be in [0, epochs): received initialEpoch=${initialEpoch}`,
       );
     }
-    const all = toDataset(this.inputList(x, "fit"), y);
+    const all = x instanceof RowDataset
+      ? fromRowDataset(x)
+      : toDataset(this.inputList(x, "fit"), y as DataLike);
     this.checkBatchAxis(all, "fit");
     this.ensureBuilt(all.inputs.map(sampleShape));
     this.checkData(all, compiled, "fit");
     let train = all;
     let val: Dataset | null = null;
-    if (opts.validationData) {
+    if (opts.validationData instanceof RowDataset) {
+      val = fromRowDataset(opts.validationData);
+      this.checkData(val, compiled, "fit");
+    } else if (opts.validationData) {
       val = toDataset(this.inputList(opts.validationData[0], "fit"), opts.validationData[1]);
       this.checkBatchAxis(val, "fit");
       this.checkData(val, compiled, "fit");
@@ -347,6 +365,9 @@ export class Model implements CallbackModel {
         validation: val !== null,
         callbacks,
         metrics: compiled.metrics,
+        ...(x instanceof RowDataset
+          ? { order: (e: number) => x.order(opts.seed ?? this.seed, e, opts.shuffle ?? true) }
+          : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
       }, (layer) => this.bnMomentum(layer));
       this.lastFit = {
@@ -367,12 +388,21 @@ export class Model implements CallbackModel {
     return l instanceof BatchNormalization ? l.momentum : 0.99;
   }
 
-  /** Returns `[loss, ...metrics]` on the data, dropout off (Keras `evaluate`). */
-  async evaluate(x: InputData, y: DataLike, opts: EvaluateOptions = {}): Promise<number[]> {
+  /** Returns `[loss, ...metrics]` on x and y or on a dataset, dropout off (Keras `evaluate`). */
+  evaluate(x: RowDataset, opts?: EvaluateOptions): Promise<number[]>;
+  evaluate(x: InputData, y: DataLike, opts?: EvaluateOptions): Promise<number[]>;
+  async evaluate(
+    x: InputData | RowDataset,
+    y?: DataLike | EvaluateOptions,
+    opts: EvaluateOptions = {},
+  ): Promise<number[]> {
+    if (x instanceof RowDataset) opts = (y ?? {}) as EvaluateOptions;
     const compiled = this.requireCompiled();
     const verbose = verbosity(opts.verbose, "evaluate");
     const batchSize = positiveInteger(opts.batchSize ?? 32, "batchSize", "evaluate");
-    const ds = toDataset(this.inputList(x, "evaluate"), y);
+    const ds = x instanceof RowDataset
+      ? fromRowDataset(x)
+      : toDataset(this.inputList(x, "evaluate"), y as DataLike);
     this.checkBatchAxis(ds, "evaluate");
     this.ensureBuilt(ds.inputs.map(sampleShape));
     this.checkData(ds, compiled, "evaluate");
@@ -405,11 +435,11 @@ export class Model implements CallbackModel {
     return [logs.loss!, ...compiled.metrics.map((m) => logs[m.name]!)];
   }
 
-  /** Model outputs for the inputs, dropout off (Keras `predict`). */
-  async predict(x: InputData, opts: PredictOptions = {}): Promise<tf.Tensor> {
+  /** Model outputs for the inputs or a dataset's inputs (its labels unused), dropout off (Keras `predict`). */
+  async predict(x: InputData | RowDataset, opts: PredictOptions = {}): Promise<tf.Tensor> {
     const verbose = verbosity(opts.verbose, "predict");
     const batchSize = positiveInteger(opts.batchSize ?? 32, "batchSize", "predict");
-    const ds = toDataset(this.inputList(x, "predict"), null);
+    const ds = x instanceof RowDataset ? fromRowDataset(x) : toDataset(this.inputList(x, "predict"), null);
     this.checkBatchAxis(ds, "predict");
     this.ensureBuilt(ds.inputs.map(sampleShape));
     this.network.checkInputShapes(ds.inputs.map(sampleShape));

@@ -37,6 +37,8 @@ export interface TrainLoopOptions {
   validation: boolean;
   callbacks: CallbackList;
   metrics: MetricSpec[];
+  /** The rows of an epoch in visiting order, when the data chooses it (a shuffle buffer). @default a permutation of (seed, epoch) */
+  order?: (epoch: number) => Int32Array;
   /** Aborting it stops the loop at the next step boundary with a {@link TrainingInterruptedError}. */
   signal?: AbortSignal;
 }
@@ -196,7 +198,8 @@ export async function trainLoop(
   while (pos.epoch < opts.epochs && !target.stopTraining) {
     await stopIfAborted();
     await callbacks.onEpochBegin(pos.epoch);
-    const order = opts.shuffle ? new Rng(opts.seed, 0x100000 + pos.epoch).permutation(n) : identity(n);
+    const order = opts.order?.(pos.epoch) ??
+      (opts.shuffle ? new Rng(opts.seed, 0x100000 + pos.epoch).permutation(n) : identity(n));
     while (pos.batch < steps) {
       await stopIfAborted();
       const b = pos.batch;

@@ -51,7 +51,8 @@ import {
   type WorkReply,
   WorkRequest,
 } from "../shared/io/protocol/mod.ts";
-import { type CachedDataset, gatherBatch, rangeOf } from "./dataset.ts";
+import { type CachedDataset, gatherBatch, rangeOf, type WorkerDataset } from "./dataset.ts";
+import { openSpec } from "../shared/io/dataset/mod.ts";
 import type { Fault } from "./faults.ts";
 import {
   BlockingSliceExchange,
@@ -94,7 +95,7 @@ interface Arriving {
 /** One job on one worker; see the module doc. */
 export class JobRunner {
   readonly #subjects: ReturnType<typeof jobSubjects>;
-  readonly #datasets = new Map<string, CachedDataset>();
+  readonly #datasets = new Map<string, WorkerDataset>();
   #arriving: Arriving | undefined;
   #weights: Weights | undefined;
   #waiters: (() => void)[] = [];
@@ -557,7 +558,7 @@ export class JobRunner {
     return this.#weights;
   }
 
-  #dataset(name: string): CachedDataset {
+  #dataset(name: string): WorkerDataset {
     const ds = this.#datasets.get(name);
     if (!ds) {
       throw new Error(`Cannot use dataset "${name}" as it was not shipped to worker ${this.opts.name}`);
@@ -605,6 +606,9 @@ export class JobRunner {
     switch (header.kind) {
       case "data":
         return { header: { kind: "data", ...base, cached: this.#onData(header, body) } };
+      case "files":
+        this.#onFiles(header);
+        return { header: { kind: "data", ...base, cached: true } };
       case "train": {
         const indices = decodeIndices(body);
         const ds = this.#dataset(header.data);
@@ -691,6 +695,20 @@ export class JobRunner {
     this.cache.set(header.hash, ds);
     this.#datasets.set(header.name, ds);
     return true;
+  }
+
+  /**
+   * Opens a dataset from the files its spec names. A worker that cannot (a volume not mounted, files
+   * that differ) says why, naming the path and this host, and leaves the job: it is not sent the data.
+   */
+  #onFiles(header: Extract<WorkRequest, { kind: "files" }>): void {
+    try {
+      this.#datasets.set(header.name, openSpec(header.spec));
+    } catch (error) {
+      console.error(`Worker ${this.opts.name}: leaving job ${this.spec.job}: ${reason(error)}`);
+      setTimeout(() => this.#ended("refused"), 0);
+      throw error;
+    }
   }
 
   /** Applies the configured test fault to the first training reply, then forgets it. */

@@ -53,6 +53,7 @@ import {
   type WorkRequest,
 } from "../../shared/io/protocol/mod.ts";
 import type { Dataset } from "../data.ts";
+import type { Dataset as RowDataset, DatasetSpec } from "../../shared/io/dataset/mod.ts";
 import { launchWorkers, type LocalWorkers } from "../launcher.ts";
 import type { StepRequest, WorkerPool } from "../pool.ts";
 import {
@@ -214,7 +215,8 @@ export class DistributedPool implements WorkerPool {
   #weightsRegion: SharedRegion | undefined;
   /** The slice-exchange area of the workers on this host (shared_exchange.ts), for BatchNorm models. */
   #exchangeRegion: SharedRegion | undefined;
-  readonly #datasets = new Map<string, ShippedDataset>();
+  /** Datasets shipped as floats, or opened by each worker from the files a spec names. */
+  readonly #datasets = new Map<string, ShippedDataset | FileDataset>();
   readonly #lengths = new Map<string, number>();
   readonly #services: Service[] = [];
   #version = 0;
@@ -753,7 +755,7 @@ export class DistributedPool implements WorkerPool {
 
   async setData(name: string, data: Dataset): Promise<void> {
     this.#checkOpen();
-    const shipped = await encodeDataset(data);
+    const shipped = data.source ? fileDataset(data.source) : await encodeDataset(data);
     // Joiners from now on receive it too (see #catchUp).
     this.#datasets.set(name, shipped);
     await this.#runner.retrying(`shipping dataset "${name}"`, async (attempt) => {
@@ -766,7 +768,13 @@ export class DistributedPool implements WorkerPool {
    * Ships one dataset to one member: a probe first (a worker that holds it by hash answers cached),
    * then the floats, in parts over the data plane. False when the member was lost.
    */
-  async #ship(member: Member, name: string, data: ShippedDataset, signal: AbortSignal): Promise<boolean> {
+  async #ship(
+    member: Member,
+    name: string,
+    data: ShippedDataset | FileDataset,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    if ("spec" in data) return await this.#open(member, name, data, signal);
     const total = data.body.length;
     const send = async (probe: boolean, offset: number, end: number): Promise<boolean | undefined> => {
       const header: WorkRequest = {
@@ -803,6 +811,20 @@ export class DistributedPool implements WorkerPool {
     if (cached === undefined) return false;
     if (cached) return true;
     throw new Error(`Worker ${member.name} did not keep dataset "${name}" (${data.hash})`);
+  }
+
+  /**
+   * Has one member open a file-backed dataset itself; only row indices travel afterwards. A worker
+   * that cannot open the files answers why (naming the path and its host) and leaves the job.
+   */
+  async #open(member: Member, name: string, data: FileDataset, signal: AbortSignal): Promise<boolean> {
+    const header: WorkRequest = { kind: "files", job: this.job, name, spec: data.spec };
+    const reply = await this.#runner.request(member, header, undefined, signal);
+    if (!reply) return false;
+    if (reply.header.kind === "error") {
+      throw new Error(`Worker ${member.name} could not open dataset "${name}": ${reply.header.error}`);
+    }
+    return true;
   }
 
   trainStep(data: string, req: StepRequest): Promise<SliceResult[]> {
@@ -952,4 +974,14 @@ function sleep(ms: number): Promise<void> {
 
 function reasonOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** A dataset every worker opens from the files its spec names. */
+interface FileDataset {
+  spec: DatasetSpec;
+}
+
+function fileDataset(source: RowDataset): FileDataset {
+  if (!source.spec) throw new TypeError("Cannot hand workers a dataset that has neither arrays nor files");
+  return { spec: source.spec };
 }

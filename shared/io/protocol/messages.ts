@@ -46,6 +46,7 @@
  */
 import { z } from "npm:zod@4.6.7";
 import { FloatEncodingSchema } from "../nats/float_encoding.ts";
+import { DatasetSpecSchema } from "../dataset/mod.ts";
 
 /** A job id: one subject token (letters, digits, `_`, `-`). */
 export const JobIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
@@ -181,6 +182,13 @@ export const WorkRequest = z.discriminatedUnion("kind", [
     /** The body holds floats `offset..offset + body length` of `total` (the dataset travels in parts). */
     offset: z.int().nonnegative(),
     total: z.int().nonnegative(),
+  }),
+  z.object({
+    /** A dataset the worker opens itself from files it can see; answered like a cached `data`. */
+    kind: z.literal("files"),
+    job: JobIdSchema,
+    name: z.string(),
+    spec: DatasetSpecSchema,
   }),
   z.object({
     kind: z.literal("train"),
