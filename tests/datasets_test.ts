@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { zipSync } from "npm:fflate@0.8.3";
-import { datasets } from "../mod.ts";
+import { callbacks, datasets } from "../mod.ts";
 import { encodeNpy } from "../shared/io/npy.ts";
 import { FEATURES, twoClassModel, twoClassProblem } from "./support/two_class.ts";
 
@@ -146,5 +146,44 @@ Deno.test("a worker that cannot open the shards names the path and its host, and
         e.message.includes(join(dir, "train-1.npz")) && e.message.includes(`host ${Deno.hostname()}`) &&
         /could not open dataset "train"/.test(e.message),
     );
+  });
+});
+
+Deno.test("a run on shards with a shuffle buffer, interrupted mid-epoch and resumed, ends with the whole run's weights", async () => {
+  await withShards(async (dir) => {
+    const train = (await datasets.fromNpz(join(dir, "train-*.npz"), { x: "x", y: "y" })).shuffle(40);
+    const whole = twoClassModel();
+    await whole.fit(train, { ...FIT, epochs: 3 });
+    const backupDir = join(dir, "backup");
+    const stop = new AbortController();
+    /** Stops the run after batch 5 of epoch 2. */
+    class StopAt extends callbacks.Callback {
+      #epoch = 0;
+      override onEpochBegin(epoch: number): void {
+        this.#epoch = epoch;
+      }
+      override onBatchEnd(batch: number): void {
+        if (this.#epoch === 1 && batch === 4) stop.abort("test stop");
+      }
+    }
+    const broken = twoClassModel();
+    await assert.rejects(
+      broken.fit(train, {
+        ...FIT,
+        epochs: 3,
+        signal: stop.signal,
+        callbacks: [new StopAt(), new callbacks.BackupAndRestore({ backupDir })],
+      }),
+      /interrupted/i,
+    );
+    const resumed = twoClassModel();
+    await resumed.fit(train, {
+      ...FIT,
+      epochs: 3,
+      callbacks: [new callbacks.BackupAndRestore({ backupDir })],
+    });
+    assert.ok(resumed.lastFit!.resumedFrom !== null, "the second fit resumed from the backup");
+    assert.equal(resumed.lastFit!.resumedFrom!.epoch, 1);
+    assert.deepEqual(resumed.network.params, whole.network.params);
   });
 });
