@@ -13,6 +13,8 @@ self.onmessage = async (e: MessageEvent<Task>) => {
   const task = e.data;
   const region = SharedRegion.open(task.path, task.bytes);
   const area = new SharedExchangeArea(region.bytes);
+  // The test's thread blocks in its exchange from here on: it waits for this before it starts.
+  self.postMessage({ ready: true });
   try {
     if (task.run === "abort") {
       await new Promise((resolve) => setTimeout(resolve, task.afterMs));

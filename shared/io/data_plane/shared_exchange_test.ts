@@ -17,29 +17,35 @@ function withArea<T>(fn: (area: SharedExchangeArea, region: SharedRegion) => Pro
   return fn(area, region).finally(() => region.close());
 }
 
-function thread(
-  task: Record<string, unknown>,
-): Promise<{ done?: boolean; seen?: number[][]; error?: string }> {
+type Outcome = { done?: boolean; seen?: number[][]; error?: string };
+
+/**
+ * Starts the other slice's thread; resolves once it mapped the region (the caller may then block in
+ * its own exchange) with the promise of its outcome.
+ */
+async function thread(task: Record<string, unknown>): Promise<{ outcome: Promise<Outcome> }> {
   const worker = new Worker(THREAD, { type: "module" });
-  const { promise, resolve } = Promise.withResolvers<{ done?: boolean; seen?: number[][]; error?: string }>();
+  const ready = Promise.withResolvers<void>();
+  const outcome = Promise.withResolvers<Outcome>();
   worker.onmessage = (e) => {
-    resolve(e.data);
+    if (e.data.ready) return ready.resolve();
+    outcome.resolve(e.data);
     worker.terminate();
   };
   worker.postMessage(task);
-  return promise;
+  await ready.promise;
+  return { outcome: outcome.promise };
 }
 
 Deno.test("two slices in two threads exchange 40 parts of changing lengths, each in slice order", async () => {
   await withArea(async (area, region) => {
-    const other = thread({
+    const other = await thread({
       path: region.path,
       bytes: region.bytes.byteLength,
       run: "slice1",
       calls: 40,
       version: 7,
     });
-    // Let the thread map the region; the first gather then waits for it.
     const seen: number[][] = [];
     for (let call = 0; call < 40; call++) {
       const part = Float32Array.from({ length: 1 + (call % 5) }, (_, i) => call * 10 + i);
@@ -48,7 +54,7 @@ Deno.test("two slices in two threads exchange 40 parts of changing lengths, each
       assert.deepEqual(parts[1], Float32Array.from({ length: part.length }, (_, i) => 1000 + call * 10 + i));
       seen.push(parts.map((p) => p[0]!));
     }
-    const result = await other;
+    const result = await other.outcome;
     assert.equal(result.error, undefined);
     assert.deepEqual(result.seen, seen, "both slices saw the same parts");
   });
@@ -56,7 +62,7 @@ Deno.test("two slices in two threads exchange 40 parts of changing lengths, each
 
 Deno.test("a slice waiting for a part that never comes wakes when the coordinator aborts its attempt", async () => {
   await withArea(async (area, region) => {
-    const aborter = thread({
+    const aborter = await thread({
       path: region.path,
       bytes: region.bytes.byteLength,
       run: "abort",
@@ -68,7 +74,7 @@ Deno.test("a slice waiting for a part that never comes wakes when the coordinato
       (error: Error) =>
         error instanceof SharedExchangeAbortedError && /weights version 3/.test(error.message),
     );
-    await aborter;
+    await aborter.outcome;
     // An aborted attempt stays aborted: a slice that reaches it late does not wait at all.
     assert.throws(
       () => area.gather(2, 0, 1, 2, Float32Array.of(1), { deadline: Infinity }),
