@@ -13,6 +13,8 @@ import { Engine, resolveMetric } from "../shared/model/mod.ts";
 import { startNatsServer } from "../shared/io/nats/mod.ts";
 import { twoClassModel, twoClassProblem } from "./support/two_class.ts";
 import { EventLog } from "./support/pool_events.ts";
+import { ExternalWorker } from "./support/external_worker.ts";
+import { freePort } from "./support/free_port.ts";
 
 type Kind = "dense" | "dropout" | "batchnorm";
 
@@ -236,6 +238,44 @@ for (const transport of TRANSPORTS) {
     assert.deepEqual(childProcesses("nats-server"), []);
   });
 }
+
+Deno.test("whole-batch BatchNorm with one worker on the data plane and one through NATS (auto) ends with the in-process weights", async () => {
+  const local = await inProcess("batchnorm");
+  await using server = await startNatsServer();
+  const dataPort = freePort();
+  const onPlane = new ExternalWorker("m0", server.url);
+  // This process may reach the NATS server, not the data plane: auto sends its bulk data through NATS.
+  const natsOnly = new ExternalWorker("m1", server.url, [], [`--deny-net=127.0.0.1:${dataPort}`]);
+  const workers = [onPlane, natsOnly];
+  try {
+    await Promise.all(workers.map((w) => w.waitFor(/connected to/)));
+    const model = build("batchnorm");
+    const log = new EventLog();
+    const history = await model.fit(DATA.x, DATA.y, {
+      ...FIT,
+      distribute: {
+        nats: server.url,
+        workers: 2,
+        transport: "auto",
+        dataUnix: false,
+        dataListen: `127.0.0.1:${dataPort}`,
+        listeners: log.listeners,
+      },
+    });
+    const links = Object.fromEntries(log.all("joined").map((e) => [e.worker, e.link]));
+    assert.deepEqual(links, { m0: "direct", m1: "nats" }, log.toString());
+    assert.ok(!log.has("dropped"), `a worker was dropped:\n${log}`);
+    assert.equal(model.lastFit!.workers, 2);
+    const diff = maxAbsDiff(model.network.params, local.model.network.params);
+    assert.ok(diff <= 1e-5, `max abs weight difference ${diff}`);
+    const stateDiff = maxAbsDiff(model.network.state, local.model.network.state);
+    assert.ok(stateDiff <= 1e-5, `moving statistics differ by ${stateDiff}`);
+    const h = historyDiff(history.history as Record<string, number[]>, local.history);
+    assert.ok(h <= 1e-4, `History differs by ${h}`);
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+  }
+});
 
 Deno.test("external workers that never join give an error saying how to start them", async () => {
   await using server = await startNatsServer();
