@@ -266,6 +266,11 @@ Deno.test("whole-batch BatchNorm with one worker on the data plane and one throu
     assert.deepEqual(links, { m0: "direct", m1: "nats" }, log.toString());
     assert.ok(!log.has("dropped"), `a worker was dropped:\n${log}`);
     assert.equal(model.lastFit!.workers, 2);
+    assert.equal(
+      model.lastFit!.timings.shared_exchanges,
+      0,
+      "the worker on NATS shares no memory: the statistics go through the coordinator",
+    );
     const diff = maxAbsDiff(model.network.params, local.model.network.params);
     assert.ok(diff <= 1e-5, `max abs weight difference ${diff}`);
     const stateDiff = maxAbsDiff(model.network.state, local.model.network.state);
