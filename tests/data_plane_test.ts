@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { layers } from "../mod.ts";
 import type { Model } from "../coordinator/model.ts";
 import { createDistributedPool, type DistributedPool } from "../coordinator/distributed/pool.ts";
-import type { PoolEvent, PoolListener } from "../coordinator/distributed/events.ts";
+import type { PoolListener } from "../coordinator/distributed/events.ts";
 import { Callback } from "../shared/callbacks/mod.ts";
 import { Engine } from "../shared/model/mod.ts";
 import { startNatsServer } from "../shared/io/nats/mod.ts";
@@ -23,6 +23,8 @@ import { encodeMessage } from "../shared/io/nats/codec.ts";
 import { twoClassModel, twoClassProblem } from "./support/two_class.ts";
 import { makeCertificates } from "./support/certificates.ts";
 import { ExternalWorker } from "./support/external_worker.ts";
+import { freePort } from "./support/free_port.ts";
+import { EventLog } from "./support/pool_events.ts";
 
 const DATA = twoClassProblem(400);
 /** 320 training rows in batches of 32: 10 steps per epoch, 20 in all. */
@@ -49,18 +51,6 @@ async function assertLikeClean(model: Model, what: string): Promise<void> {
   let diff = 0;
   model.network.params.forEach((v, i) => diff = Math.max(diff, Math.abs(v - reference[i]!)));
   assert.ok(diff <= 1e-5, `${what}: max abs weight difference to the clean run is ${diff}`);
-}
-
-function recorder(): { events: PoolEvent[]; listeners: PoolListener[] } {
-  const events: PoolEvent[] = [];
-  return { events, listeners: [(e) => events.push(e)] };
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 /**
@@ -162,8 +152,8 @@ Deno.test("a data connection cut mid-transfer while NATS stays up: the slice is 
   const workers = ["c0", "c1"].map((name) => new ExternalWorker(name, server.url));
   try {
     await Promise.all(workers.map((w) => w.waitFor(/connected to/)));
-    const { events, listeners } = recorder();
-    const rejoined = () => events.some((e) => e.type === "joined" && e.rejoined);
+    const log = new EventLog();
+    const rejoined = () => log.has("joined", (e) => e.rejoined);
     const model = build();
     // Half-way through the next weights frame (12 KB) of one of the two connections.
     const cut = new AtBatch(3, () => proxy.cutAfter(6000), async () => {
@@ -180,19 +170,16 @@ Deno.test("a data connection cut mid-transfer while NATS stays up: the slice is 
         dataListen: `127.0.0.1:${dataPort}`,
         dataAdvertise: `127.0.0.1:${proxy.port}`,
         heartbeatSeconds: 0.2,
-        listeners,
+        listeners: log.listeners,
       },
     });
     assert.equal(proxy.cuts, 1);
-    const dropped = events.find((e) => e.type === "dropped");
+    const dropped = log.find("dropped");
+    assert.match(dropped.reason, /data connection ended/);
+    const back = log.find("joined", (e) => e.rejoined, "rejoin");
     assert.ok(
-      dropped?.type === "dropped" && /data connection ended/.test(dropped.reason),
-      JSON.stringify(events),
-    );
-    const back = events.find((e) => e.type === "joined" && e.rejoined);
-    assert.ok(
-      back?.type === "joined" && back.worker === dropped.worker && back.link === "direct",
-      JSON.stringify(events),
+      back.worker === dropped.worker && back.link === "direct" && back.at > dropped.at,
+      log.toString(),
     );
     assert.equal(model.lastFit!.workers, 2);
     await assertLikeClean(model, "cut data connection");
@@ -202,18 +189,18 @@ Deno.test("a data connection cut mid-transfer while NATS stays up: the slice is 
 });
 
 /** A one-worker pool on the embedded server, for handshake tests. */
-async function smallPool(events: PoolListener[] = []): Promise<DistributedPool> {
+async function smallPool(listeners: PoolListener[] = []): Promise<DistributedPool> {
   const model = build();
   const engine = new Engine(model.network, { loss: "sparse_categorical_crossentropy", metrics: [], seed: 7 });
-  return await createDistributedPool(engine, { workers: 1, backend: "auto", quiet: true, listeners: events });
+  return await createDistributedPool(engine, { workers: 1, backend: "auto", quiet: true, listeners });
 }
 
 Deno.test("a peer without the job's secret, or with an earlier job's, is refused and the coordinator says so", async () => {
   const first = await smallPool();
   const earlierJob = first.job, earlierSecret = first.dataSecret!;
   await first.close();
-  const { events, listeners } = recorder();
-  const pool = await smallPool(listeners);
+  const log = new EventLog();
+  const pool = await smallPool(log.listeners);
   try {
     const dial = (job: string, secret: string) =>
       dialDataPlane(pool.dataAddresses, { job, secret, worker: "w0", role: "work", maxBodyBytes: 1024 });
@@ -224,7 +211,7 @@ Deno.test("a peer without the job's secret, or with an earlier job's, is refused
       new RegExp(`serves job ${pool.job}, not job ${earlierJob}`),
     );
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const refused = events.flatMap((e) => e.type === "data-refused" ? [e.reason] : []);
+    const refused = log.all("data-refused").map((e) => e.reason);
     assert.equal(
       refused.filter((r) => /did not prove the secret of job/.test(r)).length,
       2,
@@ -241,8 +228,8 @@ Deno.test("a peer without the job's secret, or with an earlier job's, is refused
 });
 
 Deno.test("an authenticated peer's oversized frame is refused from its prefix, without the memory", async () => {
-  const { events, listeners } = recorder();
-  const pool = await smallPool(listeners);
+  const log = new EventLog();
+  const pool = await smallPool(log.listeners);
   try {
     const path = pool.dataAddresses.find((a) => a.startsWith("unix:"))!.slice("unix:".length);
     const conn = await Deno.connect({ transport: "unix", path });
@@ -273,7 +260,7 @@ Deno.test("an authenticated peer's oversized frame is refused from its prefix, w
     const model = build();
     await pool.setData("d", { inputs: [DATA.x], y: DATA.y, length: 400 });
     assert.equal((await pool.evaluate("d", model.network.params, model.network.state, 100)).count, 400);
-    assert.ok(events.every((e) => e.type !== "dropped"), JSON.stringify(events));
+    assert.ok(!log.has("dropped"), log.toString());
   } finally {
     await pool.close();
   }
@@ -301,18 +288,17 @@ Deno.test("TLS is on the data plane whenever NATS has it", async () => {
         build().fit(DATA.x, DATA.y, { ...FIT, distribute }),
         /Cannot start the data plane in plain text as the NATS connection uses TLS: pass --data-tls-cert/,
       );
-      const { events, listeners } = recorder();
+      const log = new EventLog();
       const model = build();
       await model.fit(DATA.x, DATA.y, {
         ...FIT,
         distribute: {
           ...distribute,
           dataTls: { certFile: certs.serverCert, keyFile: certs.serverKey },
-          listeners,
+          listeners: log.listeners,
         },
       });
-      const joined = events.find((e) => e.type === "joined");
-      assert.ok(joined?.type === "joined" && joined.link === "direct", JSON.stringify(events));
+      assert.equal(log.find("joined").link, "direct");
       await worker.waitFor(/joined job \w+ \(data plane tls:\/\/127\.0\.0\.1:\d+\)/);
       await assertLikeClean(model, "TLS data plane");
     } finally {
@@ -330,11 +316,13 @@ Deno.test("a worker that reaches only the NATS server trains through it (auto) o
     await worker.waitFor(/connected to/);
     const unreachable = `127.0.0.1:${freePort()}`;
     const distribute = { nats: server.url, workers: 1, dataUnix: false, dataAdvertise: unreachable };
-    const { events, listeners } = recorder();
+    const log = new EventLog();
     const model = build();
-    await model.fit(DATA.x, DATA.y, { ...FIT, distribute: { ...distribute, transport: "auto", listeners } });
-    const joined = events.find((e) => e.type === "joined");
-    assert.ok(joined?.type === "joined" && joined.link === "nats", JSON.stringify(events));
+    await model.fit(DATA.x, DATA.y, {
+      ...FIT,
+      distribute: { ...distribute, transport: "auto", listeners: log.listeners },
+    });
+    assert.equal(log.find("joined").link, "nats");
     await worker.waitFor(/sending bulk data through NATS instead/);
     await assertLikeClean(model, "auto over NATS");
     await assert.rejects(

@@ -7,12 +7,14 @@ import assert from "node:assert/strict";
 import { layers } from "../mod.ts";
 import type { Model } from "../coordinator/model.ts";
 import { createDistributedPool, DistributedPool } from "../coordinator/distributed/pool.ts";
-import type { PoolEvent, PoolListener } from "../coordinator/distributed/events.ts";
 import { LocalPool } from "../coordinator/local_pool.ts";
 import { toDataset } from "../coordinator/data.ts";
 import { Engine, resolveMetric } from "../shared/model/mod.ts";
 import { startNatsServer } from "../shared/io/nats/mod.ts";
 import { twoClassModel, twoClassProblem } from "./support/two_class.ts";
+import { EventLog } from "./support/pool_events.ts";
+import { ExternalWorker } from "./support/external_worker.ts";
+import { freePort } from "./support/free_port.ts";
 
 type Kind = "dense" | "dropout" | "batchnorm";
 
@@ -52,21 +54,6 @@ async function inProcess(kind: Kind) {
   return { model, history: history.history as Record<string, number[]> };
 }
 
-/** Runs `fn` while collecting console.warn lines. */
-async function collectWarnings<T>(fn: () => Promise<T>): Promise<{ result: T; warnings: string[] }> {
-  const warnings: string[] = [];
-  const original = console.warn;
-  console.warn = (...args: unknown[]) => {
-    warnings.push(args.map(String).join(" "));
-    original(...args);
-  };
-  try {
-    return { result: await fn(), warnings };
-  } finally {
-    console.warn = original;
-  }
-}
-
 /** Children of this process whose command line mentions `needle`. */
 function childProcesses(needle: string): string[] {
   const found: string[] = [];
@@ -87,24 +74,18 @@ function childProcesses(needle: string): string[] {
 /** Bulk data over the data plane (direct) and through NATS: both give the in-process results. */
 const TRANSPORTS = ["direct", "nats"] as const;
 
-/** The pool events of a distributed run, for assertions. */
-function recorder(): { events: PoolEvent[]; listeners: PoolListener[] } {
-  const events: PoolEvent[] = [];
-  return { events, listeners: [(e) => events.push(e)] };
-}
-
 for (const transport of TRANSPORTS) {
   Deno.test(`${transport}: 1, 2 and 3 workers end with the in-process weights and History`, async () => {
     const local = await inProcess("dense");
     for (const workers of [1, 2, 3]) {
       const model = build("dense");
-      const { events, listeners } = recorder();
+      const log = new EventLog();
       const history = await model.fit(DATA.x, DATA.y, {
         ...FIT,
-        distribute: { workers, transport, listeners },
+        distribute: { workers, transport, listeners: log.listeners },
       });
       assert.equal(model.lastFit!.workers, workers);
-      const links = events.flatMap((e) => e.type === "joined" ? [e.link] : []);
+      const links = log.all("joined").map((e) => e.link);
       assert.deepEqual(links, Array(workers).fill(transport), "every worker joined on the job's transport");
       assert.equal(model.lastFit!.steps, 20);
       assert.equal(
@@ -143,24 +124,23 @@ for (const transport of TRANSPORTS) {
   Deno.test(`${transport}: BatchNorm: a lost or rejected slice runs the whole step again on the survivors`, async () => {
     const local = await inProcess("batchnorm");
     const model = build("batchnorm");
-    const { events, listeners } = recorder();
+    const log = new EventLog();
     const history = await model.fit(DATA.x, DATA.y, {
       ...FIT,
       distribute: {
         workers: 3,
         transport,
-        listeners,
+        listeners: log.listeners,
         workerArgs: [["--fault", "nan-once"], [], ["--fault", "exit-once"]],
       },
     });
-    const seen = (check: (e: PoolEvent) => boolean, what: string) =>
-      assert.ok(events.some(check), `no ${what} event: ${JSON.stringify(events)}`);
-    seen(
-      (e) => e.type === "reply-rejected" && /non-finite values/.test(e.reason) && !e.recompute,
-      "rejection",
+    log.find(
+      "reply-rejected",
+      (e) => e.worker === "w0" && /non-finite values/.test(e.reason) && !e.recompute,
+      "rejection of w0's non-finite reply",
     );
-    seen((e) => e.type === "dropped" && e.worker === "w2", "drop of w2");
-    seen((e) => e.type === "attempt-retried", "retried attempt");
+    log.find("dropped", (e) => e.worker === "w2", "drop of w2");
+    log.find("attempt-retried");
     assert.equal(model.lastFit!.workers, 2);
     const diff = maxAbsDiff(model.network.params, local.model.network.params);
     assert.ok(diff <= 1e-5, `max abs weight difference ${diff}`);
@@ -170,40 +150,43 @@ for (const transport of TRANSPORTS) {
 
   Deno.test(`${transport}: faulty replies are rejected with a reason and the step is recomputed`, async () => {
     const local = await inProcess("dense");
-    const runs: { faults: string[]; reasons: RegExp[]; workersAfter: number }[] = [
+    /** Worker `w<i>` runs `faults[i]`; `outcomes[i]` is the event it causes and the reason it gives. */
+    type Outcome = ["reply-rejected" | "dropped", RegExp];
+    const runs: { faults: string[]; outcomes: Outcome[]; workersAfter: number }[] = [
       {
         faults: ["nan-once", "wrong-length-once", "wrong-step-once"],
-        reasons: [
-          /non-finite values/,
-          /its gradient has \d+ values/,
-          /it is for step 1, not the current step 0/,
+        outcomes: [
+          ["reply-rejected", /non-finite values/],
+          ["reply-rejected", /its gradient has \d+ values/],
+          ["reply-rejected", /it is for step 1, not the current step 0/],
         ],
         workersAfter: 3,
       },
       {
         faults: ["wrong-job-once", "wrong-worker-once", "exit-once"],
-        reasons: [
-          /it is for job \w+x, not/,
-          /unknown worker "w1x"/,
-          /Lost worker w2 .*(no responders|connection closed|process exited with code 3|data connection ended)/,
+        outcomes: [
+          ["reply-rejected", /it is for job \w+x, not/],
+          ["reply-rejected", /unknown worker "w1x"/],
+          ["dropped", /no responders|connection closed|process exited with code 3|data connection ended/],
         ],
         workersAfter: 2,
       },
     ];
     for (const run of runs) {
       const model = build("dense");
-      const { result: history, warnings } = await collectWarnings(() =>
-        model.fit(DATA.x, DATA.y, {
-          ...FIT,
-          distribute: { workers: 3, transport, workerArgs: run.faults.map((f) => ["--fault", f]) },
-        })
+      const log = new EventLog();
+      const history = await model.fit(DATA.x, DATA.y, {
+        ...FIT,
+        distribute: {
+          workers: 3,
+          transport,
+          listeners: log.listeners,
+          workerArgs: run.faults.map((f) => ["--fault", f]),
+        },
+      });
+      run.outcomes.forEach(([type, reason], i) =>
+        log.find(type, (e) => e.worker === `w${i}` && reason.test(e.reason), `${type} of w${i} for ${reason}`)
       );
-      for (const reason of run.reasons) {
-        assert.ok(
-          warnings.some((w) => reason.test(w)),
-          `no warning matches ${reason}: ${JSON.stringify(warnings)}`,
-        );
-      }
       assert.equal(model.lastFit!.workers, run.workersAfter);
       const diff = maxAbsDiff(model.network.params, local.model.network.params);
       assert.ok(diff <= 1e-5, `${run.faults}: max abs weight difference ${diff}`);
@@ -255,6 +238,49 @@ for (const transport of TRANSPORTS) {
     assert.deepEqual(childProcesses("nats-server"), []);
   });
 }
+
+Deno.test("whole-batch BatchNorm with one worker on the data plane and one through NATS (auto) ends with the in-process weights", async () => {
+  const local = await inProcess("batchnorm");
+  await using server = await startNatsServer();
+  const dataPort = freePort();
+  const onPlane = new ExternalWorker("m0", server.url);
+  // This process may reach the NATS server, not the data plane: auto sends its bulk data through NATS.
+  const natsOnly = new ExternalWorker("m1", server.url, [], [`--deny-net=127.0.0.1:${dataPort}`]);
+  const workers = [onPlane, natsOnly];
+  try {
+    await Promise.all(workers.map((w) => w.waitFor(/connected to/)));
+    const model = build("batchnorm");
+    const log = new EventLog();
+    const history = await model.fit(DATA.x, DATA.y, {
+      ...FIT,
+      distribute: {
+        nats: server.url,
+        workers: 2,
+        transport: "auto",
+        dataUnix: false,
+        dataListen: `127.0.0.1:${dataPort}`,
+        listeners: log.listeners,
+      },
+    });
+    const links = Object.fromEntries(log.all("joined").map((e) => [e.worker, e.link]));
+    assert.deepEqual(links, { m0: "direct", m1: "nats" }, log.toString());
+    assert.ok(!log.has("dropped"), `a worker was dropped:\n${log}`);
+    assert.equal(model.lastFit!.workers, 2);
+    assert.equal(
+      model.lastFit!.timings.shared_exchanges,
+      0,
+      "the worker on NATS shares no memory: the statistics go through the coordinator",
+    );
+    const diff = maxAbsDiff(model.network.params, local.model.network.params);
+    assert.ok(diff <= 1e-5, `max abs weight difference ${diff}`);
+    const stateDiff = maxAbsDiff(model.network.state, local.model.network.state);
+    assert.ok(stateDiff <= 1e-5, `moving statistics differ by ${stateDiff}`);
+    const h = historyDiff(history.history as Record<string, number[]>, local.history);
+    assert.ok(h <= 1e-4, `History differs by ${h}`);
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+  }
+});
 
 Deno.test("external workers that never join give an error saying how to start them", async () => {
   await using server = await startNatsServer();

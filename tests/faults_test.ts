@@ -13,6 +13,7 @@ import { ExternalWorker, signal } from "./support/external_worker.ts";
 import { Callback } from "../shared/callbacks/mod.ts";
 import { startNatsServer } from "../shared/io/nats/mod.ts";
 import { FEATURES, twoClassModel, twoClassProblem } from "./support/two_class.ts";
+import { EventLog } from "./support/pool_events.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -44,29 +45,6 @@ async function assertLikeClean(model: Model, history: Record<string, number[]>, 
   assert.ok(diff <= 1e-5, `${what}: max abs weight difference to the clean run is ${diff}`);
   const loss = history.val_loss!.at(-1)!, cleanLoss = reference.history.val_loss!.at(-1)!;
   assert.ok(Math.abs(loss - cleanLoss) <= 1e-4, `${what}: val_loss ${loss} vs clean ${cleanLoss}`);
-}
-
-/** console.warn lines with their time (`performance.now()`), while `fn` runs. */
-async function collectWarnings<T>(
-  fn: (lines: { at: number; text: string }[]) => Promise<T>,
-): Promise<{ result: T; lines: { at: number; text: string }[] }> {
-  const lines: { at: number; text: string }[] = [];
-  const original = console.warn;
-  console.warn = (...args: unknown[]) => {
-    lines.push({ at: performance.now(), text: args.map(String).join(" ") });
-    original(...args);
-  };
-  try {
-    return { result: await fn(lines), lines };
-  } finally {
-    console.warn = original;
-  }
-}
-
-function findLine(lines: { at: number; text: string }[], pattern: RegExp): { at: number; text: string } {
-  const line = lines.find((l) => pattern.test(l.text));
-  assert.ok(line, `no line matches ${pattern}:\n${lines.map((l) => l.text).join("\n")}`);
-  return line;
 }
 
 /** Runs `action` at the end of batch `batch` of epoch `epoch` (or at its start with `begin`). */
@@ -120,12 +98,19 @@ for (const transport of TRANSPORTS) {
       signal(workerPid("w1"), "SIGKILL");
       killedAt = performance.now();
     });
-    const { result: history, lines } = await collectWarnings(() =>
-      model.fit(DATA.x, DATA.y, { ...FIT, callbacks: [kill], distribute: { workers: 3, transport } })
-    );
-    const lost = findLine(
-      lines,
-      /Lost worker w1 of job \w+ at step [34] \((its process was killed by SIGKILL|no responders|its connection closed|its data connection ended).*\); continuing with 2 workers/,
+    const log = new EventLog();
+    const history = await model.fit(DATA.x, DATA.y, {
+      ...FIT,
+      callbacks: [kill],
+      distribute: { workers: 3, transport, listeners: log.listeners },
+    });
+    const lost = log.find(
+      "dropped",
+      (e) =>
+        e.worker === "w1" && (e.step === 3 || e.step === 4) && e.workers === 2 &&
+        /^(its process was killed by SIGKILL|no responders|its connection closed|its data connection ended)/
+          .test(e.reason),
+      "drop of w1 at step 3 or 4 for its death",
     );
     console.log(
       `${transport}: SIGKILL detected after ${(lost.at - killedAt).toFixed(0)} ms (embedded worker)`,
@@ -139,35 +124,42 @@ for (const transport of TRANSPORTS) {
     const model = build();
     let stopped: number | undefined, stoppedAt = 0;
     try {
-      const { result: history, lines } = await collectWarnings((lines) => {
-        const rejoined = () => lines.some((l) => /Worker w1 rejoined/.test(l.text));
-        const faults = new (class extends Callback {
-          #batches = 0;
-          override async onBatchEnd(): Promise<void> {
-            const n = this.#batches++;
-            if (n === 3) {
-              stopped = workerPid("w1");
-              signal(stopped, "SIGSTOP");
-              stoppedAt = performance.now();
-            } else if (n === 4) {
-              signal(stopped!, "SIGCONT");
-            } else if (n > 4 && !rejoined()) {
-              // Room for w1 to hear it was dropped and join again; a step boundary admits it.
-              await new Promise((resolve) => setTimeout(resolve, 200));
-            }
+      const log = new EventLog();
+      const rejoined = () => log.has("joined", (e) => e.worker === "w1" && e.rejoined);
+      const faults = new (class extends Callback {
+        #batches = 0;
+        override async onBatchEnd(): Promise<void> {
+          const n = this.#batches++;
+          if (n === 3) {
+            stopped = workerPid("w1");
+            signal(stopped, "SIGSTOP");
+            stoppedAt = performance.now();
+          } else if (n === 4) {
+            signal(stopped!, "SIGCONT");
+          } else if (n > 4 && !rejoined()) {
+            // Room for w1 to hear it was dropped and join again; a step boundary admits it.
+            await new Promise((resolve) => setTimeout(resolve, 200));
           }
-        })();
-        return model.fit(DATA.x, DATA.y, {
-          ...FIT,
-          callbacks: [faults],
-          distribute: { workers: 3, stepTimeoutFloorSeconds: 1, heartbeatSeconds: 0.2, transport },
-        });
+        }
+      })();
+      const history = await model.fit(DATA.x, DATA.y, {
+        ...FIT,
+        callbacks: [faults],
+        distribute: {
+          workers: 3,
+          stepTimeoutFloorSeconds: 1,
+          heartbeatSeconds: 0.2,
+          transport,
+          listeners: log.listeners,
+        },
       });
-      const lost = findLine(
-        lines,
-        /Lost worker w1 of job \w+ at step 4 \(no reply within its step deadline of ([\d.]+) s\); continuing with 2 workers/,
+      const lost = log.find(
+        "dropped",
+        (e) => e.worker === "w1" && e.step === 4 && e.workers === 2 && e.deadlineSeconds !== undefined,
+        "drop of w1 at step 4 for a missed deadline",
       );
-      const deadlineMs = Number(/deadline of ([\d.]+) s/.exec(lost.text)![1]) * 1000;
+      assert.match(lost.reason, /^no reply within its step deadline/);
+      const deadlineMs = lost.deadlineSeconds! * 1000;
       const latency = lost.at - stoppedAt;
       console.log(
         `${transport}: SIGSTOP detected after ${
@@ -179,7 +171,9 @@ for (const transport of TRANSPORTS) {
         latency >= deadlineMs - 100 && latency <= deadlineMs + 1000,
         `SIGSTOP detected after ${latency} ms`,
       );
-      findLine(lines, /Worker w1 rejoined job \w+ at step \d+; continuing with 3 workers/);
+      const back = log.find("joined", (e) => e.worker === "w1" && e.rejoined, "rejoin of w1");
+      assert.equal(back.workers, 3);
+      assert.ok(back.at > lost.at && back.step > lost.step, `w1 rejoined before it was dropped:\n${log}`);
       assert.equal(model.lastFit!.workers, 3);
       await assertLikeClean(model, history.history as Record<string, number[]>, "SIGSTOP");
     } finally {
@@ -206,19 +200,30 @@ for (const transport of TRANSPORTS) {
 
       await t.step("a worker started mid-run joins at a step boundary", async () => {
         const model = build();
+        const log = new EventLog();
+        const admitted = () => log.has("joined", (e) => e.worker === "a2");
+        let asked = false;
         const add = new At(0, 1, async () => {
+          // The pool says nothing until a boundary admits a2: the worker's own line says it asked.
           await spawn("a2").waitFor(/Worker a2 joined job/);
-          // The datasets reach it right after; the next boundaries admit it.
-          await new Promise((resolve) => setTimeout(resolve, 300));
+          asked = true;
         });
-        const { result: history, lines } = await collectWarnings(() =>
-          model.fit(DATA.x, DATA.y, {
-            ...FIT,
-            callbacks: [add],
-            distribute: { ...common, workers: 2, maxWorkers: 3 },
-          })
+        const room = new (class extends Callback {
+          override async onBatchEnd(): Promise<void> {
+            // The datasets reach a2 after it asked; a later boundary admits it.
+            if (asked && !admitted()) await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        })();
+        const history = await model.fit(DATA.x, DATA.y, {
+          ...FIT,
+          callbacks: [add, room],
+          distribute: { ...common, workers: 2, maxWorkers: 3, listeners: log.listeners },
+        });
+        const joined = log.find("joined", (e) => e.worker === "a2", "admission of a2");
+        assert.ok(
+          joined.step > 1 && joined.workers === 3 && !joined.rejoined,
+          `a2 joined as ${JSON.stringify(joined)}`,
         );
-        findLine(lines, /Worker a2 joined job \w+ at step \d+; continuing with 3 workers/);
         assert.equal(model.lastFit!.workers, 3);
         await assertLikeClean(model, history.history as Record<string, number[]>, "join");
       });
@@ -232,17 +237,25 @@ for (const transport of TRANSPORTS) {
           killedAt = performance.now();
           spawn("a3");
         });
-        const { result: history, lines } = await collectWarnings(() =>
-          model.fit(DATA.x, DATA.y, {
-            ...FIT,
-            callbacks: [replace],
-            distribute: { ...common, workers: 2, minWorkers: 2, joinTimeoutSeconds: 30 },
-          })
-        );
+        const log = new EventLog();
+        const history = await model.fit(DATA.x, DATA.y, {
+          ...FIT,
+          callbacks: [replace],
+          distribute: {
+            ...common,
+            workers: 2,
+            minWorkers: 2,
+            joinTimeoutSeconds: 30,
+            listeners: log.listeners,
+          },
+        });
         await retire("a1");
-        const lost = findLine(
-          lines,
-          /Lost worker a1 of job \w+ at step 4 .*(no responders|data connection ended).*continuing with 1 workers/,
+        const lost = log.find(
+          "dropped",
+          (e) =>
+            e.worker === "a1" && e.step === 4 && e.workers === 1 &&
+            /no responders|data connection ended/.test(e.reason),
+          "drop of a1 at step 4 for its death",
         );
         console.log(
           `SIGKILL of an external worker detected after ${
@@ -250,27 +263,36 @@ for (const transport of TRANSPORTS) {
           } ms (no responders)`,
         );
         assert.ok(lost.at - killedAt < 2000, `SIGKILL detected after ${lost.at - killedAt} ms`);
-        const paused = findLine(
-          lines,
-          new RegExp(
-            `paused at step 5: waiting for workers: 1 of 2 live, need 2; start one with \`deno task worker --nats ${url}\``,
-          ),
+        const paused = log.find("paused", (e) => e.step === 5, "pause at step 5");
+        assert.deepEqual([paused.workers, paused.of, paused.needed], [1, 2, 2]);
+        assert.ok(
+          paused.hint.includes(`deno task worker --nats ${url}`),
+          `the pause does not say how to start a worker: ${paused.hint}`,
         );
-        const resumed = findLine(lines, /resumes at step 5 with 2 workers/);
+        const joined = log.find("joined", (e) => e.worker === "a3", "admission of a3");
+        const resumed = log.find("resumed", () => true, "resumption");
+        assert.deepEqual([joined.step, joined.workers, resumed.step, resumed.workers], [5, 2, 5, 2]);
+        assert.ok(lost.at < paused.at && paused.at < joined.at && joined.at <= resumed.at, log.toString());
         console.log(`paused for ${(resumed.at - paused.at).toFixed(0)} ms while a3 started`);
-        findLine(lines, /Worker a3 joined job \w+ at step 5; continuing with 2 workers/);
         await assertLikeClean(model, history.history as Record<string, number[]>, "pause");
       });
 
       await t.step("below minWorkers with nobody joining, fit throws NotEnoughWorkersError", async () => {
         const model = build();
         const kill = new At(0, 3, () => signal(fleet.get("a3")!.pid, "SIGKILL"));
+        const log = new EventLog();
         const started = performance.now();
         await assert.rejects(
           model.fit(DATA.x, DATA.y, {
             ...FIT,
             callbacks: [kill],
-            distribute: { ...common, workers: 2, minWorkers: 2, joinTimeoutSeconds: 2 },
+            distribute: {
+              ...common,
+              workers: 2,
+              minWorkers: 2,
+              joinTimeoutSeconds: 2,
+              listeners: log.listeners,
+            },
           }),
           (error: unknown) => {
             assert.ok(error instanceof NotEnoughWorkersError, `got ${error}`);
@@ -282,6 +304,9 @@ for (const transport of TRANSPORTS) {
           },
         );
         assert.ok(performance.now() - started < 20_000);
+        const paused = log.find("paused", (e) => e.step === 5, "pause at step 5");
+        assert.equal(paused.waitSeconds, 2);
+        assert.ok(!log.has("resumed"), `the run resumed:\n${log}`);
         await retire("a3");
       });
 
@@ -290,6 +315,7 @@ for (const transport of TRANSPORTS) {
         async () => {
           await spawn("a5").waitFor(/connected to/);
           const model = build();
+          const log = new EventLog();
           const stop = new AbortController();
           let stoppedAt = 0;
           const kill = new At(0, 3, () => {
@@ -304,7 +330,13 @@ for (const transport of TRANSPORTS) {
               ...FIT,
               callbacks: [kill],
               signal: stop.signal,
-              distribute: { ...common, workers: 2, minWorkers: 2, joinTimeoutSeconds: 60 },
+              distribute: {
+                ...common,
+                workers: 2,
+                minWorkers: 2,
+                joinTimeoutSeconds: 60,
+                listeners: log.listeners,
+              },
             }),
             (error: unknown) => {
               assert.ok(error instanceof TrainingInterruptedError, `got ${error}`);
@@ -316,6 +348,8 @@ for (const transport of TRANSPORTS) {
           const waited = performance.now() - stoppedAt;
           console.log(`fit ended ${waited.toFixed(0)} ms after the stop request during the pause`);
           assert.ok(stoppedAt > 0 && waited < 2000, `fit ended ${waited} ms after the stop request`);
+          const paused = log.find("paused", (e) => e.step === 5, "pause at step 5");
+          assert.ok(paused.at < stoppedAt, `the stop request came before the pause:\n${log}`);
           await retire("a5");
         },
       );
@@ -330,17 +364,23 @@ for (const transport of TRANSPORTS) {
           const restart = new At(0, 3, () => {
             restarting = server.restart();
           }, true);
-          const { result: history, lines } = await collectWarnings(() =>
-            model.fit(DATA.x, DATA.y, { ...FIT, callbacks: [restart], distribute: { ...common, workers: 2 } })
-          );
+          const log = new EventLog();
+          const history = await model.fit(DATA.x, DATA.y, {
+            ...FIT,
+            callbacks: [restart],
+            distribute: { ...common, workers: 2, listeners: log.listeners },
+          });
           await restarting;
           assert.notEqual(server.pid, pidBefore);
           // Over NATS the step waits for the server; over the data plane it need not.
-          if (transport === "nats") findLine(lines, /reconnected to the NATS server/);
-          const retried = lines.filter((l) => /interrupted .*running it again/.test(l.text)).length;
-          console.log(`server restart: ${retried} attempt(s) ran again`);
+          if (transport === "nats") {
+            const down = log.find("disconnected", () => true, "disconnection");
+            const back = log.find("reconnected", () => true, "reconnection");
+            assert.ok(down.at < back.at, `reconnected before the connection was lost:\n${log}`);
+          }
+          console.log(`server restart: ${log.all("attempt-retried").length} attempt(s) ran again`);
           assert.equal(model.lastFit!.workers, 2);
-          assert.ok(!lines.some((l) => /Lost worker/.test(l.text)), "a worker was dropped");
+          assert.ok(!log.has("dropped"), `a worker was dropped:\n${log}`);
           await assertLikeClean(model, history.history as Record<string, number[]>, "server restart");
         },
       );

@@ -22,8 +22,18 @@ export type PoolEvent =
   }
   /** A worker's join or model was refused. */
   | { type: "refused"; worker: string; reason: string }
-  /** A live worker was lost; its slices go to the others. */
-  | { type: "dropped"; worker: string; step: number; reason: string; workers: number }
+  /**
+   * A live worker was lost; its slices go to the others. `deadlineSeconds` is the step deadline it
+   * missed, when that is why it was dropped.
+   */
+  | {
+    type: "dropped";
+    worker: string;
+    step: number;
+    reason: string;
+    workers: number;
+    deadlineSeconds?: number;
+  }
   /** A worker's reply was rejected; `recompute` says whether only its slice runs again. */
   | { type: "reply-rejected"; worker: string; what: string; reason: string; recompute: boolean }
   /** A whole attempt runs again (the connection dropped, no worker was left, or slices exchange parts). */

@@ -171,12 +171,22 @@ export class Roster {
     });
   }
 
-  /** Drops a live member: its link closes (requests in flight fail), and it may join again. */
-  drop(member: Member, reason: string, step: number): void {
+  /**
+   * Drops a live member: its link closes (requests in flight fail), and it may join again.
+   * `deadlineSeconds` is the step deadline it missed, when that is the reason.
+   */
+  drop(member: Member, reason: string, step: number, deadlineSeconds?: number): void {
     if (!this.live.includes(member)) return;
     this.live = this.live.filter((w) => w !== member);
     member.link.close(reason);
-    this.#events.emit({ type: "dropped", worker: member.name, step, reason, workers: this.live.length });
+    this.#events.emit({
+      type: "dropped",
+      worker: member.name,
+      step,
+      reason,
+      workers: this.live.length,
+      ...(deadlineSeconds === undefined ? {} : { deadlineSeconds }),
+    });
   }
 
   /** The first weight where a worker's manifest differs from the coordinator's model, as an error. */

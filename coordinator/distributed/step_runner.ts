@@ -466,7 +466,8 @@ export class StepRunner {
       if (signal.aborted) throw error;
       if (error instanceof ConnectionInterruptedError) throw new RetryAttempt(error.message);
       if (!(error instanceof LinkLostError || error instanceof LinkTimeoutError)) throw error;
-      this.#roster.drop(member, error.message, this.currentStep);
+      const missed = error instanceof LinkTimeoutError ? timeoutMs / 1000 : undefined;
+      this.#roster.drop(member, error.message, this.currentStep, missed);
       return undefined;
     }
   }

@@ -215,10 +215,12 @@ Deno.test("a lost member and one that missed its deadline are dropped; their sli
   const results = await step(0);
   assert.deepEqual(results.map((r) => r.count), [10, 11, 11]);
   assert.deepEqual(roster.live.map((m) => m.name), ["w1"]);
-  const dropped = events.flatMap((e) => e.type === "dropped" ? [`${e.worker}: ${e.reason}`] : []);
+  const dropped = events.flatMap((e) =>
+    e.type === "dropped" ? [`${e.worker}: ${e.reason} (deadline ${e.deadlineSeconds})`] : []
+  );
   assert.deepEqual(dropped, [
-    "w0: its data connection ended: test",
-    "w2: no reply within its step deadline of 3 s",
+    "w0: its data connection ended: test (deadline undefined)",
+    "w2: no reply within its step deadline of 3 s (deadline 3)",
   ]);
   assert.match(String(links[0]!.closed), /data connection ended/);
   const whole = wholeBatch(engine);

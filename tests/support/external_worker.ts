@@ -12,15 +12,19 @@ export function signal(pid: number, sig: Deno.Signal): void {
   }
 }
 
-/** An external worker process (`deno run worker/main.ts --nats URL --name NAME`), its stderr kept. */
+/**
+ * An external worker process (`deno run worker/main.ts --nats URL --name NAME`), its stderr kept.
+ * `extraArgs` go to the worker, `denoFlags` to `deno run` (e.g. `--deny-net=HOST:PORT` for a worker
+ * that cannot reach that address).
+ */
 export class ExternalWorker {
   readonly lines: string[] = [];
   readonly #child: Deno.ChildProcess;
   readonly #reading: Promise<void>;
 
-  constructor(readonly name: string, url: string, extraArgs: string[] = []) {
+  constructor(readonly name: string, url: string, extraArgs: string[] = [], denoFlags: string[] = []) {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", WORKER_MAIN, "--nats", url, "--name", name, ...extraArgs],
+      args: ["run", "-A", ...denoFlags, WORKER_MAIN, "--nats", url, "--name", name, ...extraArgs],
       cwd: ROOT,
       stdin: "null",
       stdout: "null",
