@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { layers } from "../mod.ts";
 import type { PoolEvent } from "../coordinator/distributed/events.ts";
 import { Callback } from "../shared/callbacks/mod.ts";
-import { signal } from "./support/external_worker.ts";
+import { signal, workerPid } from "./support/external_worker.ts";
 import { twoClassModel, twoClassProblem } from "./support/two_class.ts";
 
 const DATA = twoClassProblem(400);
@@ -16,24 +16,6 @@ const DATA = twoClassProblem(400);
 const FIT = { epochs: 2, batchSize: 32, verbose: 0 as const, validationSplit: 0.2 };
 
 const build = () => twoClassModel([new layers.BatchNormalization(), new layers.Dropout(0.3)]);
-
-/** Pid of the spawned worker named `name` (a child of this process). */
-function workerPid(name: string): number {
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      const cmd = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
-      if (ppid === Deno.pid && cmd.some((a) => a.endsWith("worker/main.ts")) && cmd.includes(name)) {
-        return Number(entry.name);
-      }
-    } catch {
-      // Exited while listing.
-    }
-  }
-  throw new Error(`No worker process named ${name} is a child of this process`);
-}
 
 Deno.test("BatchNorm in shared memory: a worker stopped mid-run is dropped, continues harmlessly and rejoins", async () => {
   const reference = build();

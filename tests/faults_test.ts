@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import type { Model } from "../coordinator/model.ts";
 import { NotEnoughWorkersError } from "../coordinator/distributed/pool.ts";
 import { TrainingInterruptedError } from "../coordinator/trainer.ts";
-import { ExternalWorker, signal } from "./support/external_worker.ts";
+import { ExternalWorker, signal, workerPid } from "./support/external_worker.ts";
 import { Callback } from "../shared/callbacks/mod.ts";
 import { startNatsServer } from "../shared/io/nats/mod.ts";
 import { FEATURES, twoClassModel, twoClassProblem } from "./support/two_class.ts";
@@ -67,24 +67,6 @@ class At extends Callback {
   override async onBatchEnd(batch: number): Promise<void> {
     if (!this.begin && this.#epoch === this.epoch && batch === this.batch) await this.action();
   }
-}
-
-/** Pid of the spawned worker named `name` (a child of this process). */
-function workerPid(name: string): number {
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      const cmd = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
-      if (ppid === Deno.pid && cmd.some((a) => a.endsWith("worker/main.ts")) && cmd.includes(name)) {
-        return Number(entry.name);
-      }
-    } catch {
-      // Exited while listing.
-    }
-  }
-  throw new Error(`No worker process named ${name} is a child of this process`);
 }
 
 /** Bulk data over the data plane, and through NATS: every fault test runs on both. */

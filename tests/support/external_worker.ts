@@ -12,6 +12,24 @@ export function signal(pid: number, sig: Deno.Signal): void {
   }
 }
 
+/** Pid of the spawned worker named `name` (a child of this process). */
+export function workerPid(name: string): number {
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const cmd = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
+      if (ppid === Deno.pid && cmd.some((a) => a.endsWith("worker/main.ts")) && cmd.includes(name)) {
+        return Number(entry.name);
+      }
+    } catch {
+      // Exited while listing.
+    }
+  }
+  throw new Error(`No worker process named ${name} is a child of this process`);
+}
+
 /**
  * An external worker process (`deno run worker/main.ts --nats URL --name NAME`), its stderr kept.
  * `extraArgs` go to the worker, `denoFlags` to `deno run` (e.g. `--deny-net=HOST:PORT` for a worker
