@@ -628,11 +628,14 @@ export class DistributedPool implements WorkerPool {
     if (this.#failure) throw this.#failure;
     if (prepared() < count) {
       const accepted = [...this.#roster.joiners.keys()];
-      throw new Error(
+      throw new NotEnoughWorkersError(
         `Cannot start job ${this.job} as ${count} workers were needed and ${prepared()} joined within ${
           timeoutMs / 1000
         } s (${accepted.length} accepted: ${accepted.join(", ") || "none"}). Start workers with ` +
-          `\`deno task worker --nats ${this.#plane.url}\` (add --job ${this.job} to bind one to this job), or raise joinTimeoutSeconds.`,
+          `\`deno task worker --nats ${this.#plane.url}\` (add --job ${this.job} to bind one to this job), or raise joinTimeoutSeconds`,
+        prepared(),
+        count,
+        0,
       );
     }
     await this.#admit();
