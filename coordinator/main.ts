@@ -116,6 +116,7 @@ function distributeOptions(job: Job): DistributeOptions {
     workers: job.workers,
     ...(job.nats ? { nats: job.nats } : {}),
     ...(job.gpus ? { gpus: job.gpus } : {}),
+    ...(job.jobId ? { job: job.jobId } : {}),
     ...(job.minWorkers ? { minWorkers: job.minWorkers } : {}),
     joinTimeoutSeconds: job.joinTimeout,
     gradEncoding: job.gradEncoding,

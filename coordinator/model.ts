@@ -331,6 +331,7 @@ export class Model implements CallbackModel {
         ...(opts.signal ? { signal: opts.signal } : {}),
       })
       : new LocalPool(engine, backend.name);
+    let finished = false;
     try {
       await pool.setData("train", train);
       if (val) await pool.setData("val", val);
@@ -349,6 +350,7 @@ export class Model implements CallbackModel {
         metrics: compiled.metrics,
         ...(opts.signal ? { signal: opts.signal } : {}),
       }, (layer) => this.bnMomentum(layer));
+      finished = true;
       this.lastFit = {
         ...report,
         timings: { ...report.timings, ...pool.timings?.() },
@@ -358,7 +360,7 @@ export class Model implements CallbackModel {
       };
       return callbacks.history!;
     } finally {
-      await pool.close();
+      await pool.close(finished ? "finished" : "stopped");
     }
   }
 

@@ -54,7 +54,7 @@ import {
 } from "../../shared/io/protocol/mod.ts";
 import type { Dataset } from "../data.ts";
 import { launchWorkers, type LocalWorkers } from "../launcher.ts";
-import type { StepRequest, WorkerPool } from "../pool.ts";
+import type { PoolCloseOutcome, StepRequest, WorkerPool } from "../pool.ts";
 import {
   type ControlPlane,
   type DataPlane,
@@ -864,10 +864,14 @@ export class DistributedPool implements WorkerPool {
     if (this.#closed) throw new Error(`Cannot use the pool of job ${this.job} as it was closed`);
   }
 
-  /** Ends the job on the workers, closes the connections, stops spawned workers and the embedded server. */
-  async close(): Promise<void> {
+  /**
+   * Ends the job on the workers, closes the connections, stops spawned workers and the embedded server.
+   * A `stopped` run lets its workers go without ending the job for them: a worker bound to the job
+   * waits for its rerun.
+   */
+  async close(outcome: PoolCloseOutcome = "finished"): Promise<void> {
     if (this.#closed) return;
-    await this.#shutDown("closed");
+    await this.#shutDown(outcome === "finished" ? "closed" : "stopped");
   }
 
   async #shutDown(reason: string): Promise<void> {
@@ -879,7 +883,10 @@ export class DistributedPool implements WorkerPool {
         this.#control.subjects.end,
         encodeMessage({ job: this.job, reason } satisfies EndHeader),
       );
-      for (const member of this.#roster.live) member.link.close(`job ${this.job} ended`, true);
+      const ended = reason !== "stopped";
+      for (const member of this.#roster.live) {
+        member.link.close(`job ${this.job} ${ended ? "ended" : "stopped"}`, ended);
+      }
       for (const { channel } of this.#channels.values()) channel.close(`job ${this.job} ended`);
       await Promise.all(this.#services.map((s) => s.stop()));
       await this.#hub.close();
