@@ -1136,3 +1136,40 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "images: bases and third-party images by digest, NATS on a supported line, dependencies before sources",
+  ignore: !HAS_KUBECTL,
+  async fn() {
+    const digest = /@sha256:[0-9a-f]{64}$/;
+    for (const overlay of OVERLAYS) {
+      for (const [where, template] of podTemplates(await render(overlay))) {
+        for (const c of template.spec.containers) {
+          if (/^shoal-(cpu|gpu):/.test(c.image)) continue;
+          assert.match(
+            c.image,
+            digest,
+            `${overlay}: ${where}/${c.name} image ${c.image} is not pinned by digest`,
+          );
+          const nats = /^nats:(\d+)\.(\d+)\.\d+-alpine@/.exec(c.image);
+          if (c.name === "nats") {
+            assert.ok(nats && Number(nats[2]) >= 11, `NATS ${c.image} is on a supported line`);
+          }
+        }
+      }
+    }
+    for (const file of ["cpu", "gpu"]) {
+      const text = await Deno.readTextFile(`${ROOT}/deploy/container/${file}.Dockerfile`);
+      for (const [, image] of text.matchAll(/^FROM\s+(\S+)/gm)) {
+        assert.match(image!, digest, `${file}: FROM ${image}`);
+      }
+      const install = text.indexOf("RUN deno install --frozen");
+      const sources = text.search(/^COPY (coordinator|worker|shared)/m);
+      assert.ok(
+        install > 0 && install < sources,
+        `${file}: dependencies are installed before the sources are copied`,
+      );
+    }
+  },
+});
