@@ -14,6 +14,7 @@ import {
   NATS_AUTH_USAGE,
 } from "../shared/io/nats/mod.ts";
 import { userCwd, userPath } from "../shared/io/paths.ts";
+import { JobIdSchema } from "../shared/io/protocol/mod.ts";
 import { BACKEND_REQUESTS, type BackendRequest, didYouMean } from "../shared/model/mod.ts";
 
 /**
@@ -55,6 +56,10 @@ export const JobSchema = z.strictObject({
   gpus: z.array(int(0), { error: "must be a list of GPU ids, e.g. [0, 1]" }).optional(),
   nats: z.string().url("must be a URL such as nats://host:4222").optional(),
   natsAuth: NatsAuthConfigSchema.optional(),
+  jobId: z.string({ error: "must be a job id" }).refine(
+    (id) => JobIdSchema.safeParse(id).success,
+    "must be 1 to 64 letters, digits, '-' or '_' (one NATS subject token), e.g. shoal-run-1",
+  ).optional(),
   minWorkers: int(1).optional(),
   joinTimeout: number().gt(0, "must be > 0").default(60),
   gradEncoding: z.enum(["f32", "bf16"], { error: "must be f32 or bf16" }).default("f32"),
@@ -105,6 +110,7 @@ const FLAGS = {
   gpus: { type: "string" },
   nats: { type: "string" },
   ...NATS_AUTH_FLAG_OPTIONS,
+  "job-id": { type: "string" },
   "min-workers": { type: "string" },
   "join-timeout": { type: "string" },
   "grad-encoding": { type: "string" },
@@ -144,6 +150,8 @@ Options (a flag overrides the config file, which overrides the default):
   --nats URL               use an existing NATS server and wait for --workers external workers
                            (no password in the URL: use the flags below or SHOAL_NATS_* variables)
 ${NATS_AUTH_USAGE}
+  --job-id ID              the job's id on NATS, which workers started with --job ID serve (one
+                           run each, then they exit); default random
   --min-workers N          pause below N live workers; default 1
   --join-timeout S         seconds to wait for workers; default 60
   --grad-encoding ENC      f32 (default) or bf16

@@ -7,7 +7,9 @@
  * `DIR/best.keras`, and writes the final weights to `DIR/final.weights.h5`. As Keras's
  * `BackupAndRestore` does, a job that finds a backup resumes from it; `--resume` makes that explicit
  * and fails when there is none. SIGTERM or SIGINT stop training at the next step boundary, write the
- * backup and exit 0; a second signal exits at once with 130.
+ * backup and exit 143 or 130 (128 plus the signal's number, so Kubernetes does not count a drained pod
+ * as a completion); a second signal exits at once with the same code. Every exit code is in
+ * exit_codes.ts.
  */
 import { dirname, join } from "node:path";
 import {
@@ -24,6 +26,7 @@ import { initBackend, layers, optimizers } from "../shared/model/mod.ts";
 import type { Callback } from "../shared/callbacks/mod.ts";
 import type { ArrayData } from "./data.ts";
 import { NotEnoughWorkersError, StoppedWaitingError } from "./distributed/pool.ts";
+import { EXIT_BAD_INPUT, exitCodeFor, signalExitCode } from "./exit_codes.ts";
 import { natsAuthFromEnvAndFlags } from "../shared/io/nats/mod.ts";
 import { type Job, JobConfigError, parseJob, USAGE } from "./job.ts";
 import { type DistributeOptions, Sequential } from "./model.ts";
@@ -113,6 +116,7 @@ function distributeOptions(job: Job): DistributeOptions {
     workers: job.workers,
     ...(job.nats ? { nats: job.nats } : {}),
     ...(job.gpus ? { gpus: job.gpus } : {}),
+    ...(job.jobId ? { job: job.jobId } : {}),
     ...(job.minWorkers ? { minWorkers: job.minWorkers } : {}),
     joinTimeoutSeconds: job.joinTimeout,
     gradEncoding: job.gradEncoding,
@@ -215,7 +219,7 @@ if (import.meta.main) {
   } catch (e) {
     if (e instanceof JobConfigError) {
       console.error(`error: ${e.message}`);
-      Deno.exit(2);
+      Deno.exit(EXIT_BAD_INPUT);
     }
     throw e;
   }
@@ -224,8 +228,10 @@ if (import.meta.main) {
     Deno.exit(0);
   }
   const abort = new AbortController();
-  const onSignal = (name: Deno.Signal) => () => {
-    if (abort.signal.aborted) Deno.exit(130);
+  let stoppedBy: "SIGTERM" | "SIGINT" | undefined;
+  const onSignal = (name: "SIGTERM" | "SIGINT") => () => {
+    if (abort.signal.aborted) Deno.exit(signalExitCode(name));
+    stoppedBy = name;
     console.log(`\n${name} received: stopping at the next step boundary (again to exit at once)`);
     abort.abort(name);
   };
@@ -239,7 +245,7 @@ if (import.meta.main) {
         ? ` (${checkpointPaths(job.checkpointDir).backup}). Continue with the same options and --resume`
         : ". Pass --checkpoint-dir DIR to keep a backup";
       console.log(e.message + next);
-      Deno.exit(0);
+      Deno.exit(exitCodeFor(e, stoppedBy));
     }
     if (e instanceof NotEnoughWorkersError) {
       const kept = job.checkpointDir
@@ -249,10 +255,10 @@ if (import.meta.main) {
           "start workers and run again with --resume."
         : " Pass --checkpoint-dir DIR to keep a backup for --resume.";
       console.error(`error: ${e.message}.${kept}`);
-      Deno.exit(75);
+      Deno.exit(exitCodeFor(e));
     }
     console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
-    Deno.exit(e instanceof JobConfigError ? 2 : 1);
+    Deno.exit(exitCodeFor(e));
   } finally {
     for (const [name, listener] of listeners) Deno.removeSignalListener(name, listener);
   }

@@ -349,6 +349,7 @@ export class Model implements CallbackModel {
         ...(opts.signal ? { signal: opts.signal } : {}),
       })
       : new LocalPool(engine, backend.name);
+    let finished = false;
     try {
       await pool.setData("train", train);
       if (val) await pool.setData("val", val);
@@ -370,6 +371,7 @@ export class Model implements CallbackModel {
           : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
       }, (layer) => this.bnMomentum(layer));
+      finished = true;
       this.lastFit = {
         ...report,
         timings: { ...report.timings, ...pool.timings?.() },
@@ -379,7 +381,7 @@ export class Model implements CallbackModel {
       };
       return callbacks.history!;
     } finally {
-      await pool.close();
+      await pool.close(finished ? "finished" : "stopped");
     }
   }
 

@@ -34,5 +34,12 @@ export interface WorkerPool {
   predict(data: string, params: Float32Array, state: Float32Array, batchSize: number): Promise<Float32Array>;
   /** Median per-step timings of the transport (transfer, publish, worker compute), when it measures them. */
   timings?(): Readonly<Record<string, number>>;
-  close(): Promise<void>;
+  /**
+   * Ends the job. `stopped`: the run did not finish (an error, a signal), and its rerun may resume;
+   * workers bound to the job wait for it instead of exiting. @default "finished"
+   */
+  close(outcome?: PoolCloseOutcome): Promise<void>;
 }
+
+/** How a run ended, as its workers learn it. */
+export type PoolCloseOutcome = "finished" | "stopped";

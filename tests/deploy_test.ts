@@ -1,12 +1,14 @@
 /**
  * The Kubernetes manifests in deploy/k8s: every overlay renders with `kubectl kustomize`, every object
- * passes the Kubernetes API schema (kubernetes-models' validators, generated from the API's OpenAPI
- * spec), the pods keep the security and scheduling rules the deployment relies on, and the rendered
- * container commands, job file and NATS configuration run a real job as local processes. Also: a
- * single-node multi-GPU run gives each spawned worker its own CUDA_VISIBLE_DEVICES.
+ * passes its schema (kubernetes-models' validators, generated from the API's OpenAPI spec; the JobSet
+ * CRD's OpenAPI schema, release v0.12.0, in tests/fixtures/k8s), the pods keep the security,
+ * secret-reading and scheduling rules the deployment relies on, and the rendered container commands,
+ * job file and NATS configuration run a real job as local processes, whose workers all end with it.
+ * Also: a single-node multi-GPU run gives each spawned worker its own CUDA_VISIBLE_DEVICES.
  */
 import assert from "node:assert/strict";
 import { parse as parseYaml, parseAllDocuments, stringify as stringifyYaml } from "npm:yaml@2.9.1";
+import { Ajv } from "npm:ajv@8.20.0";
 import { ConfigMap } from "npm:kubernetes-models@4.5.1/v1/ConfigMap";
 import { PersistentVolumeClaim } from "npm:kubernetes-models@4.5.1/v1/PersistentVolumeClaim";
 import { Secret } from "npm:kubernetes-models@4.5.1/v1/Secret";
@@ -14,12 +16,14 @@ import { Service } from "npm:kubernetes-models@4.5.1/v1/Service";
 import { Deployment } from "npm:kubernetes-models@4.5.1/apps/v1/Deployment";
 import { StatefulSet } from "npm:kubernetes-models@4.5.1/apps/v1/StatefulSet";
 import { Job } from "npm:kubernetes-models@4.5.1/batch/v1/Job";
+import { NetworkPolicy } from "npm:kubernetes-models@4.5.1/networking.k8s.io/v1/NetworkPolicy";
 import { startNatsServer } from "../shared/io/nats/server.ts";
 import { WORKER_MAIN } from "../coordinator/launcher.ts";
+import { writeK8sSecrets } from "../tools/k8s_secrets.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-const K8S = `${ROOT}/deploy/k8s`;
-const OVERLAYS = ["gpu-cluster", "cpu"] as const;
+const OVERLAYS = ["gpu-cluster", "cpu", "jobset", "kueue", "volcano"] as const;
+type Overlay = typeof OVERLAYS[number];
 
 interface EnvVar {
   name: string;
@@ -37,9 +41,11 @@ interface Container {
   command?: string[];
   args?: string[];
   env?: EnvVar[];
-  volumeMounts?: { name: string; mountPath: string }[];
+  ports?: { name: string; containerPort: number }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
   resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
   securityContext?: {
+    runAsUser?: number;
     readOnlyRootFilesystem?: boolean;
     allowPrivilegeEscalation?: boolean;
     capabilities?: { drop?: string[] };
@@ -49,8 +55,12 @@ interface Container {
 interface Volume {
   name: string;
   configMap?: { name: string; items?: { key: string; path: string }[] };
-  secret?: { secretName: string; items?: { key: string; path: string }[] };
-  persistentVolumeClaim?: { claimName: string };
+  secret?: {
+    secretName: string;
+    defaultMode?: number;
+    items?: { key: string; path: string; mode?: number }[];
+  };
+  persistentVolumeClaim?: { claimName: string; readOnly?: boolean };
   emptyDir?: Record<string, unknown>;
 }
 
@@ -59,16 +69,49 @@ interface PodSpec {
   volumes?: Volume[];
   restartPolicy?: string;
   terminationGracePeriodSeconds?: number;
-  securityContext?: { runAsNonRoot?: boolean };
+  schedulerName?: string;
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; runAsGroup?: number; fsGroup?: number };
+  affinity?: {
+    podAffinity?: {
+      requiredDuringSchedulingIgnoredDuringExecution?: {
+        topologyKey: string;
+        labelSelector: { matchLabels: Record<string, string> };
+      }[];
+      preferredDuringSchedulingIgnoredDuringExecution?: {
+        podAffinityTerm: { topologyKey: string; labelSelector: { matchLabels: Record<string, string> } };
+      }[];
+    };
+  };
+}
+
+interface PodTemplate {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: PodSpec;
+}
+
+interface PodFailureRule {
+  action: string;
+  onExitCodes?: { containerName?: string; operator: string; values: number[] };
+  onPodConditions?: { type: string; status: string }[];
+}
+
+interface JobSpec {
+  completionMode?: string;
+  completions?: number;
+  parallelism?: number;
+  backoffLimit?: number;
+  podFailurePolicy?: { rules: PodFailureRule[] };
+  template: PodTemplate;
 }
 
 interface K8sObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string };
+  metadata: { name: string; labels?: Record<string, string> };
   data?: Record<string, string>;
   stringData?: Record<string, string>;
-  spec?: { replicas?: number; template?: { spec: PodSpec } };
+  // deno-lint-ignore no-explicit-any
+  spec?: any;
 }
 
 const VALIDATORS: Record<string, new (data: never) => { validate(): void }> = {
@@ -79,7 +122,46 @@ const VALIDATORS: Record<string, new (data: never) => { validate(): void }> = {
   "apps/v1/StatefulSet": StatefulSet,
   "apps/v1/Deployment": Deployment,
   "batch/v1/Job": Job,
+  "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
 };
+
+/** The JobSet CRD's OpenAPI schema (release v0.12.0), compiled. */
+function jobSetValidator(): (object: unknown) => string | null {
+  const crd = parseYaml(
+    Deno.readTextFileSync(new URL("./fixtures/k8s/jobset.x-k8s.io_jobsets.yaml", import.meta.url)),
+  );
+  const version = crd.spec.versions.find((v: { name: string }) => v.name === "v1alpha2");
+  // Kubernetes' extensions (x-kubernetes-*) and formats (int32, int-or-string) are not JSON Schema.
+  const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true });
+  const validate = ajv.compile(version.schema.openAPIV3Schema);
+  return (object) => validate(object) ? null : ajv.errorsText(validate.errors, { separator: "\n" });
+}
+
+const VALIDATE_JOBSET = jobSetValidator();
+
+/** Validates one rendered object; Kueue and Volcano objects are checked by their own tests. */
+function validateObject(where: string, object: K8sObject): void {
+  if (object.kind === "JobSet") {
+    const errors = VALIDATE_JOBSET(object);
+    assert.equal(errors, null, `${where}: JobSet/${object.metadata.name} is invalid:\n${errors}`);
+    return;
+  }
+  if (/^(kueue\.x-k8s\.io|scheduling\.volcano\.sh)\//.test(object.apiVersion)) return;
+  const Validator = VALIDATORS[`${object.apiVersion}/${object.kind}`];
+  assert.ok(Validator, `${where}: no schema for ${object.apiVersion} ${object.kind}`);
+  // kustomize wraps long base64 values over lines, which the API server's decoder skips.
+  const unwrapped = object.kind === "Secret" && object.data
+    ? {
+      ...object,
+      data: Object.fromEntries(Object.entries(object.data).map(([k, v]) => [k, v.replace(/\s/g, "")])),
+    }
+    : object;
+  try {
+    new Validator(unwrapped as never).validate();
+  } catch (error) {
+    assert.fail(`${where}: ${object.kind}/${object.metadata.name} is invalid: ${error}`);
+  }
+}
 
 function kubectlPresent(): boolean {
   try {
@@ -95,8 +177,30 @@ if (!HAS_KUBECTL) {
   console.warn("deploy_test: kubectl is not installed; run `deno task setup` (apt-get install -y kubectl)");
 }
 
-/** `kubectl kustomize DIR`, parsed into objects. */
-async function render(dir: string, extraArgs: string[] = []): Promise<K8sObject[]> {
+let copied: Promise<string> | undefined;
+
+/**
+ * A copy of deploy/k8s with its generated secrets made by `deno task k8s-secrets`' code, as a user's
+ * checkout has them; the repository holds none.
+ */
+function k8sDir(): Promise<string> {
+  copied ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "shoal-k8s-" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    const out = await new Deno.Command("cp", { args: ["-r", `${ROOT}/deploy/k8s`, dir] }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    await Deno.remove(`${dir}/k8s/components/generated-secrets/generated`, { recursive: true }).catch(
+      () => {},
+    );
+    await writeK8sSecrets({ out: `${dir}/k8s/components/generated-secrets/generated` });
+    return `${dir}/k8s`;
+  })();
+  return copied;
+}
+
+/** `kubectl kustomize` of an overlay (or a folder), parsed into objects. */
+async function render(overlay: Overlay | { dir: string }, extraArgs: string[] = []): Promise<K8sObject[]> {
+  const dir = typeof overlay === "string" ? `${await k8sDir()}/overlays/${overlay}` : overlay.dir;
   const out = await new Deno.Command("kubectl", { args: ["kustomize", ...extraArgs, dir] }).output();
   const stderr = new TextDecoder().decode(out.stderr);
   assert.ok(out.success, `kubectl kustomize ${dir} failed:\n${stderr}`);
@@ -109,15 +213,35 @@ function find(objects: K8sObject[], kind: string, name: string): K8sObject {
   return found;
 }
 
-function podSpec(object: K8sObject): PodSpec {
-  const spec = object.spec?.template?.spec;
-  assert.ok(spec, `${object.kind}/${object.metadata.name} has no pod template`);
-  return spec;
+/** The coordinator's or the workers' Job spec: a plain Job, or a replicated job of the JobSet. */
+function jobSpec(objects: K8sObject[], role: "coordinator" | "worker"): JobSpec {
+  const jobSet = objects.find((o) => o.kind === "JobSet");
+  if (jobSet) {
+    const name = role === "coordinator" ? "coordinator" : "workers";
+    const replicated = jobSet.spec.replicatedJobs.find((r: { name: string }) => r.name === name);
+    assert.ok(replicated, `JobSet/${jobSet.metadata.name} has no replicated job ${name}`);
+    return replicated.template.spec;
+  }
+  return find(objects, "Job", `shoal-${role}`).spec;
 }
 
-function container(object: K8sObject, name: string): Container {
-  const found = podSpec(object).containers.find((c) => c.name === name);
-  assert.ok(found, `${object.kind}/${object.metadata.name} has no container ${name}`);
+/** Every pod template of the rendered objects, with where it is. */
+function podTemplates(objects: K8sObject[]): [string, PodTemplate][] {
+  const out: [string, PodTemplate][] = [];
+  for (const o of objects) {
+    if (o.kind === "JobSet") {
+      for (const r of o.spec.replicatedJobs) {
+        out.push([`JobSet/${o.metadata.name}/${r.name}`, r.template.spec.template]);
+      }
+    } else if (o.spec?.template?.spec) out.push([`${o.kind}/${o.metadata.name}`, o.spec.template]);
+  }
+  return out;
+}
+
+function container(spec: JobSpec | PodTemplate, name: string): Container {
+  const pod = "template" in spec ? spec.template.spec : spec.spec;
+  const found = pod.containers.find((c) => c.name === name);
+  assert.ok(found, `no container ${name}`);
   return found;
 }
 
@@ -128,7 +252,11 @@ function secretValues(secret: K8sObject): Record<string, string> {
 }
 
 /** A container's environment as Kubernetes resolves it, `$(VAR)` references included. */
-function resolveEnv(objects: K8sObject[], c: Container, podName: string): Record<string, string> {
+function resolveEnv(
+  objects: K8sObject[],
+  c: Container,
+  pod: { name: string; index?: number },
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const v of c.env ?? []) {
     const from = v.valueFrom;
@@ -138,7 +266,12 @@ function resolveEnv(objects: K8sObject[], c: Container, podName: string): Record
       value = secretValues(find(objects, "Secret", from.secretKeyRef.name))[from.secretKeyRef.key];
     } else if (from?.configMapKeyRef) {
       value = find(objects, "ConfigMap", from.configMapKeyRef.name).data?.[from.configMapKeyRef.key];
-    } else if (from?.fieldRef?.fieldPath === "metadata.name") value = podName;
+    } else if (from?.fieldRef?.fieldPath === "metadata.name") value = pod.name;
+    else if (
+      from?.fieldRef?.fieldPath === "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    ) {
+      value = pod.index === undefined ? undefined : String(pod.index);
+    }
     assert.ok(value !== undefined, `cannot resolve env ${v.name} of container ${c.name}`);
     env[v.name] = value;
   }
@@ -150,82 +283,87 @@ function expand(text: string, env: Record<string, string>): string {
   return text.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string) => env[name] ?? whole);
 }
 
+/** The value after `flag` in a container's args. */
+function flag(c: Container, name: string): string | undefined {
+  const args = c.args ?? [];
+  const at = args.indexOf(name);
+  return at < 0 ? undefined : args[at + 1];
+}
+
+/** Kubernetes quantities as numbers (cores, bytes, devices). */
+function quantity(value: string | number | undefined): number {
+  if (value === undefined) return 0;
+  const m = /^(\d+(?:\.\d+)?)(m|Ki|Mi|Gi|Ti)?$/.exec(String(value));
+  assert.ok(m, `unsupported quantity ${value}`);
+  const scale = { m: 1e-3, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 }[m[2] ?? ""] ?? 1;
+  return Number(m[1]) * scale;
+}
+
+/** The requests of the coordinator plus all workers: what a gang must have room for. */
+function runRequests(objects: K8sObject[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (
+    const [role, count] of [["coordinator", 1], [
+      "worker",
+      jobSpec(objects, "worker").parallelism ?? 1,
+    ]] as const
+  ) {
+    for (const c of jobSpec(objects, role).template.spec.containers) {
+      for (const [name, value] of Object.entries(c.resources?.requests ?? {})) {
+        sum[name] = (sum[name] ?? 0) + count * quantity(value);
+      }
+    }
+  }
+  return sum;
+}
+
+const COMMON_KINDS = [
+  "ConfigMap/shoal-job",
+  "ConfigMap/shoal-nats-config",
+  "Deployment/shoal-tensorboard",
+  "NetworkPolicy/shoal-coordinator-data",
+  "NetworkPolicy/shoal-default-deny",
+  "NetworkPolicy/shoal-nats",
+  "PersistentVolumeClaim/shoal-data",
+  "Secret/shoal-data-tls",
+  "Secret/shoal-nats-credentials",
+  "Secret/shoal-nats-tls",
+  "Service/shoal-coordinator",
+  "Service/shoal-nats",
+  "Service/shoal-tensorboard",
+  "StatefulSet/shoal-nats",
+];
+const PLAIN_JOBS = ["Job/shoal-coordinator", "Job/shoal-worker"];
+const KINDS: Record<Overlay, string[]> = {
+  "cpu": [...COMMON_KINDS, ...PLAIN_JOBS],
+  "gpu-cluster": [...COMMON_KINDS, ...PLAIN_JOBS],
+  "jobset": [...COMMON_KINDS, "JobSet/shoal"],
+  "kueue": [
+    ...COMMON_KINDS,
+    "ClusterQueue/shoal",
+    "JobSet/shoal",
+    "LocalQueue/shoal",
+    "ResourceFlavor/shoal-default",
+  ],
+  "volcano": [...COMMON_KINDS, ...PLAIN_JOBS, "PodGroup/shoal"],
+};
+
 Deno.test({
-  name: "every overlay renders and every object passes the Kubernetes API schema",
+  name: "every overlay renders and every object passes its schema (the JobSet: the v0.12.0 CRD's)",
   ignore: !HAS_KUBECTL,
   async fn() {
     for (const overlay of OVERLAYS) {
-      const objects = await render(`${K8S}/overlays/${overlay}`);
+      const objects = await render(overlay);
       const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
-      assert.deepEqual(kinds, [
-        "ConfigMap/shoal-job",
-        "ConfigMap/shoal-nats-config",
-        "Deployment/shoal-tensorboard",
-        "Job/shoal-coordinator",
-        "PersistentVolumeClaim/shoal-data",
-        "Secret/shoal-nats-credentials",
-        "Service/shoal-coordinator",
-        "Service/shoal-nats",
-        "Service/shoal-tensorboard",
-        "Service/shoal-worker",
-        "StatefulSet/shoal-nats",
-        "StatefulSet/shoal-worker",
-      ]);
-      for (const object of objects) {
-        const Validator = VALIDATORS[`${object.apiVersion}/${object.kind}`];
-        assert.ok(Validator, `${overlay}: no schema for ${object.apiVersion} ${object.kind}`);
-        try {
-          new Validator(object as never).validate();
-        } catch (error) {
-          assert.fail(`${overlay}: ${object.kind}/${object.metadata.name} is invalid: ${error}`);
-        }
-      }
+      assert.deepEqual(kinds, KINDS[overlay].sort(), overlay);
+      for (const object of objects) validateObject(overlay, object);
     }
   },
 });
 
 Deno.test({
-  name: "the coordinator's data port is served by a Service that workers reach and the job announces",
-  ignore: !HAS_KUBECTL,
+  name: "schema-invalid objects are rejected (the validators are live)",
   async fn() {
-    for (const overlay of OVERLAYS) {
-      const objects = await render(`${K8S}/overlays/${overlay}`);
-      const service = find(objects, "Service", "shoal-coordinator") as K8sObject & {
-        spec: {
-          selector: Record<string, string>;
-          ports: { name: string; port: number; targetPort: string }[];
-        };
-      };
-      const job = find(objects, "Job", "shoal-coordinator") as K8sObject & {
-        spec: { template: { metadata: { labels: Record<string, string> } } };
-      };
-      for (const [key, value] of Object.entries(service.spec.selector)) {
-        assert.equal(
-          job.spec.template.metadata.labels[key],
-          value,
-          `${overlay}: the Service selects the coordinator`,
-        );
-      }
-      assert.deepEqual(service.spec.ports.map((p) => [p.name, p.port, p.targetPort]), [[
-        "data",
-        7070,
-        "data",
-      ]]);
-      const c = container(job, "coordinator") as Container & {
-        ports?: { name: string; containerPort: number }[];
-      };
-      assert.deepEqual(c.ports, [{ name: "data", containerPort: 7070 }]);
-      const args = c.args ?? [];
-      const flag = (name: string) => args[args.indexOf(name) + 1];
-      assert.equal(flag("--data-listen"), "0.0.0.0:7070");
-      assert.equal(flag("--data-advertise"), "shoal-coordinator:7070");
-    }
-  },
-});
-
-Deno.test({
-  name: "a schema-invalid object is rejected (the validators are live)",
-  fn() {
     const bad = {
       apiVersion: "batch/v1",
       kind: "Job",
@@ -233,6 +371,93 @@ Deno.test({
       spec: { parallelism: "two" },
     };
     assert.throws(() => new Job(bad as never).validate(), /parallelism/);
+    if (!HAS_KUBECTL) return;
+    const jobSet = find(await render("jobset"), "JobSet", "shoal");
+    const broken = structuredClone(jobSet);
+    broken.spec.failurePolicy.rules[0].action = "Retry";
+    broken.spec.successPolicy.operator = "Some";
+    const errors = VALIDATE_JOBSET(broken) ?? "";
+    assert.match(errors, /failurePolicy\/rules\/0\/action must be equal to one of the allowed values/);
+    assert.match(errors, /successPolicy\/operator/);
+  },
+});
+
+Deno.test({
+  name: "the coordinator's data port is served by a Service, admitted from workers only, and announced",
+  ignore: !HAS_KUBECTL,
+  async fn() {
+    for (const overlay of OVERLAYS) {
+      const objects = await render(overlay);
+      const service = find(objects, "Service", "shoal-coordinator");
+      const coordinator = jobSpec(objects, "coordinator");
+      for (const [key, value] of Object.entries(service.spec.selector as Record<string, string>)) {
+        assert.equal(
+          coordinator.template.metadata?.labels?.[key],
+          value,
+          `${overlay}: the Service selects the coordinator`,
+        );
+      }
+      assert.deepEqual(
+        service.spec.ports.map((
+          p: { name: string; port: number; targetPort: string },
+        ) => [p.name, p.port, p.targetPort]),
+        [["data", 7070, "data"]],
+      );
+      const c = container(coordinator, "coordinator");
+      assert.deepEqual(c.ports, [{ name: "data", containerPort: 7070 }]);
+      assert.equal(flag(c, "--data-listen"), "0.0.0.0:7070");
+      assert.equal(flag(c, "--data-advertise"), "shoal-coordinator:7070");
+      const workerLabels = jobSpec(objects, "worker").template.metadata?.labels ?? {};
+      const policy = find(objects, "NetworkPolicy", "shoal-coordinator-data").spec;
+      assert.deepEqual(policy.podSelector.matchLabels, service.spec.selector);
+      assert.equal(policy.ingress.length, 1);
+      assert.deepEqual(policy.ingress[0].ports, [{ protocol: "TCP", port: 7070 }]);
+      const from = policy.ingress[0].from;
+      assert.equal(from.length, 1);
+      for (const [key, value] of Object.entries(from[0].podSelector.matchLabels as Record<string, string>)) {
+        assert.equal(workerLabels[key], value, `${overlay}: the data port admits the workers`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "NATS is reached by the run's own pods only, on 4222; its monitor port is in no Service",
+  ignore: !HAS_KUBECTL,
+  async fn() {
+    for (const overlay of OVERLAYS) {
+      const objects = await render(overlay);
+      const service = find(objects, "Service", "shoal-nats");
+      assert.deepEqual(service.spec.ports.map((p: { port: number }) => p.port), [4222]);
+      for (const s of objects.filter((o) => o.kind === "Service")) {
+        for (const p of s.spec.ports) {
+          assert.notEqual(p.port, 8222, `${overlay}: Service/${s.metadata.name} exposes 8222`);
+        }
+      }
+      const policy = find(objects, "NetworkPolicy", "shoal-nats").spec;
+      assert.deepEqual(policy.ingress.map((r: { ports: unknown }) => r.ports), [[{
+        protocol: "TCP",
+        port: 4222,
+      }]]);
+      const admitted = policy.ingress[0].from[0].podSelector.matchExpressions[0].values.sort();
+      const clients = [jobSpec(objects, "coordinator"), jobSpec(objects, "worker")]
+        .map((j) => j.template.metadata?.labels?.["app.kubernetes.io/name"]).sort();
+      assert.deepEqual(admitted, clients);
+      // Every Shoal pod is under the default deny, so nothing else is admitted anywhere.
+      const deny = find(objects, "NetworkPolicy", "shoal-default-deny").spec;
+      assert.deepEqual(deny.policyTypes, ["Ingress"]);
+      assert.equal(deny.ingress, undefined);
+      for (const [where, pod] of podTemplates(objects)) {
+        const name = pod.metadata?.labels?.["app.kubernetes.io/name"] ?? "";
+        assert.ok(
+          deny.podSelector.matchExpressions[0].values.includes(name),
+          `${overlay}: ${where} is not under the deny`,
+        );
+      }
+      const tls = find(objects, "ConfigMap", "shoal-nats-config").data?.["tls.conf"] ?? "";
+      if (overlay === "cpu") assert.match(tls, /# no TLS/);
+      else assert.match(tls, /cert_file: "\/etc\/nats-tls\/tls.crt"/, `${overlay}: TLS is on`);
+    }
   },
 });
 
@@ -241,11 +466,9 @@ Deno.test({
   ignore: !HAS_KUBECTL,
   async fn() {
     for (const overlay of OVERLAYS) {
-      const objects = await render(`${K8S}/overlays/${overlay}`);
-      for (const object of objects.filter((o) => o.spec?.template)) {
-        const pod = podSpec(object);
-        const where = `${overlay}: ${object.kind}/${object.metadata.name}`;
-        assert.equal(pod.securityContext?.runAsNonRoot, true, `${where}: runAsNonRoot`);
+      for (const [where, template] of podTemplates(await render(overlay))) {
+        const pod = template.spec;
+        assert.equal(pod.securityContext?.runAsNonRoot, true, `${overlay}: ${where}: runAsNonRoot`);
         for (const c of pod.containers) {
           assert.equal(c.securityContext?.readOnlyRootFilesystem, true, `${where}/${c.name}: read-only root`);
           assert.equal(c.securityContext?.allowPrivilegeEscalation, false, `${where}/${c.name}: escalation`);
@@ -264,31 +487,184 @@ Deno.test({
   },
 });
 
+/**
+ * Whether a container can read the files of a Secret volume as the kubelet writes them: owned by
+ * root, group `fsGroup` when the pod sets one (the kubelet then adds group read), mode `mode` of the
+ * item, else `defaultMode`, else 0644.
+ */
+function readsSecret(pod: PodSpec, c: Container, volume: Volume, item?: { mode?: number }): boolean {
+  const uid = c.securityContext?.runAsUser ?? pod.securityContext?.runAsUser ?? 0;
+  const mode = item?.mode ?? volume.secret?.defaultMode ?? 0o644;
+  if (uid === 0 || (mode & 0o004) !== 0) return true;
+  return pod.securityContext?.fsGroup !== undefined;
+}
+
 Deno.test({
-  name: "the coordinator resumes from the volume, waits for every worker, and the GPU overlay asks for GPUs",
+  name: "every pod reads the Secrets it mounts: as root, through a matching fsGroup, or from secretKeyRef",
+  ignore: !HAS_KUBECTL,
+  async fn() {
+    let mounted = 0;
+    for (const overlay of OVERLAYS) {
+      const objects = await render(overlay);
+      for (const [where, template] of podTemplates(objects)) {
+        const pod = template.spec;
+        for (const c of pod.containers) {
+          for (const mount of c.volumeMounts ?? []) {
+            const volume = pod.volumes?.find((v) => v.name === mount.name);
+            if (!volume?.secret) continue;
+            mounted++;
+            for (const item of volume.secret.items ?? [{}]) {
+              assert.ok(
+                readsSecret(pod, c, volume, item),
+                `${overlay}: ${where}/${c.name} cannot read Secret ${volume.secret.secretName} at ${mount.mountPath}: ` +
+                  "set the pod's securityContext.fsGroup (or mode 0444, or take it through secretKeyRef)",
+              );
+            }
+          }
+          for (const v of c.env ?? []) {
+            if (v.valueFrom?.secretKeyRef) find(objects, "Secret", v.valueFrom.secretKeyRef.name);
+          }
+        }
+      }
+    }
+    assert.ok(mounted >= 5 * 2, `${mounted} Secret mounts checked`);
+    // The rule catches the original worker pod: uid 1000, mode 0400, no fsGroup.
+    const before: PodSpec = { containers: [], securityContext: { runAsUser: 1000 } };
+    const volume: Volume = { name: "s", secret: { secretName: "s", defaultMode: 0o400 } };
+    assert.equal(readsSecret(before, { name: "w", image: "i" }, volume), false);
+  },
+});
+
+/** Runs `deno eval` as uid 1000 (what the pod's securityContext says) with these extra groups. */
+async function readAsUid1000(file: string, groups: number[]): Promise<{ code: number; err: string }> {
+  const home = await Deno.makeTempDir();
+  await Deno.chmod(home, 0o777);
+  try {
+    const out = await new Deno.Command("setpriv", {
+      args: [
+        "--reuid=1000",
+        "--regid=1000",
+        ...(groups.length ? [`--groups=${groups.join(",")}`] : ["--clear-groups"]),
+        Deno.execPath(),
+        "eval",
+        `console.log(Deno.readTextFileSync(${JSON.stringify(file)}).length)`,
+      ],
+      env: { HOME: home, DENO_DIR: `${home}/deno`, NO_COLOR: "1" },
+      cwd: home,
+    }).output();
+    return { code: out.code, err: new TextDecoder().decode(out.stderr) };
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+Deno.test({
+  name: "a root-owned 0400 secret file is unreadable to uid 1000; the rendered fsGroup makes it readable",
+  ignore: !HAS_KUBECTL || Deno.uid() !== 0,
+  async fn() {
+    const objects = await render("cpu");
+    const pod = jobSpec(objects, "worker").template.spec;
+    const volume = pod.volumes!.find((v) => v.name === "nats-credentials")!;
+    const dir = await Deno.makeTempDir();
+    await Deno.chmod(dir, 0o755);
+    const file = `${dir}/password`;
+    try {
+      await Deno.writeTextFile(file, "secret");
+      // The original worker pod: the kubelet wrote the file root:root 0400; the process runs as 1000.
+      await Deno.chown(file, 0, 0);
+      await Deno.chmod(file, 0o400);
+      const before = await readAsUid1000(file, []);
+      assert.notEqual(before.code, 0);
+      assert.match(before.err, /Permission denied|PermissionDenied/);
+      // The rendered pod: the kubelet makes the file root:<fsGroup> with group read, and runs the
+      // container with fsGroup among its supplementary groups.
+      const fsGroup = pod.securityContext?.fsGroup;
+      assert.equal(fsGroup, 1000);
+      assert.equal(pod.securityContext?.runAsUser, 1000);
+      await Deno.chown(file, 0, fsGroup);
+      await Deno.chmod(file, (volume.secret?.defaultMode ?? 0o644) | 0o440);
+      const after = await readAsUid1000(file, [fsGroup!]);
+      assert.equal(after.code, 0, after.err);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "exit codes drive retries: Never restarts, DisruptionTarget ignored, exit 2 fails, 143/137 retry",
   ignore: !HAS_KUBECTL,
   async fn() {
     for (const overlay of OVERLAYS) {
-      const objects = await render(`${K8S}/overlays/${overlay}`);
-      const coordinatorJob = find(objects, "Job", "shoal-coordinator");
+      const objects = await render(overlay);
+      for (const role of ["coordinator", "worker"] as const) {
+        const job = jobSpec(objects, role);
+        assert.equal(
+          job.template.spec.restartPolicy,
+          "Never",
+          `${overlay}/${role}: podFailurePolicy needs Never`,
+        );
+        const rules = job.podFailurePolicy?.rules ?? [];
+        assert.deepEqual(rules[0], {
+          action: "Ignore",
+          onPodConditions: [{ type: "DisruptionTarget", status: "True" }],
+        });
+        assert.deepEqual(rules[1], {
+          action: "FailJob",
+          onExitCodes: { containerName: role, operator: "In", values: [2] },
+        });
+        // Other codes count against backoffLimit: a retry.
+        for (const code of [137, 143, 75]) {
+          const rule = rules.find((r) => r.onExitCodes?.values.includes(code));
+          assert.ok(
+            rule === undefined || rule.action === "Count",
+            `${overlay}/${role}: exit ${code} retries`,
+          );
+        }
+        assert.ok((job.backoffLimit ?? 6) > 0);
+      }
+      const coordinator = jobSpec(objects, "coordinator");
+      assert.ok((coordinator.template.spec.terminationGracePeriodSeconds ?? 30) >= 120, "time to checkpoint");
+    }
+  },
+});
+
+Deno.test({
+  name: "workers serve exactly the coordinator's run: an Indexed Job bound by --job, as many as --workers",
+  ignore: !HAS_KUBECTL,
+  async fn() {
+    for (const overlay of OVERLAYS) {
+      const objects = await render(overlay);
+      const coordinatorJob = jobSpec(objects, "coordinator");
+      const workerJob = jobSpec(objects, "worker");
       const coordinator = container(coordinatorJob, "coordinator");
-      const pod = podSpec(coordinatorJob);
-      assert.equal(pod.restartPolicy, "OnFailure");
-      assert.ok((pod.terminationGracePeriodSeconds ?? 30) >= 120, "grace period leaves time to checkpoint");
-      const args = coordinator.args ?? [];
-      // A rescheduled pod resumes from the backup it finds; --resume would fail the first pod.
-      assert.ok(!args.includes("--resume"));
-      assert.equal(args[args.indexOf("--checkpoint-dir") + 1], "/data/checkpoints");
-      const data = coordinator.volumeMounts?.find((m) => m.mountPath === "/data");
-      assert.equal(
-        pod.volumes?.find((v) => v.name === data?.name)?.persistentVolumeClaim?.claimName,
-        "shoal-data",
-      );
-      const workers = find(objects, "StatefulSet", "shoal-worker");
-      const env = resolveEnv(objects, coordinator, "shoal-coordinator-0");
-      assert.equal(expand(args[args.indexOf("--workers") + 1]!, env), String(workers.spec?.replicas));
-      const worker = container(workers, "worker");
-      const backend = resolveEnv(objects, worker, "shoal-worker-0").SHOAL_BACKEND;
+      const worker = container(workerJob, "worker");
+      assert.equal(workerJob.completionMode, "Indexed");
+      assert.equal(workerJob.completions, workerJob.parallelism);
+      const cEnv = resolveEnv(objects, coordinator, { name: "c" });
+      const wEnv = resolveEnv(objects, worker, { name: "w", index: 3 });
+      assert.equal(expand(flag(coordinator, "--workers")!, cEnv), String(workerJob.parallelism));
+      const jobId = expand(flag(coordinator, "--job-id")!, cEnv);
+      assert.match(jobId, /^[A-Za-z0-9_-]{1,64}$/);
+      assert.equal(expand(flag(worker, "--job")!, wEnv), jobId);
+      assert.equal(expand(flag(worker, "--name")!, wEnv), "worker-3");
+      assert.ok(Number(flag(worker, "--join-timeout")) > 0);
+      // A retried coordinator resumes from the backup it finds; --resume would fail the first pod.
+      assert.ok(!coordinator.args?.includes("--resume"));
+      assert.equal(flag(coordinator, "--checkpoint-dir"), "/data/checkpoints");
+      const backend = wEnv.SHOAL_BACKEND;
+      if (overlay === "cpu") {
+        assert.equal(backend, "wasm-blas");
+        assert.equal(worker.resources?.limits?.["nvidia.com/gpu"], undefined);
+      } else {
+        assert.equal(workerJob.parallelism, 4);
+        assert.equal(backend, "tensorflow-gpu");
+        assert.equal(worker.image, "shoal-gpu:0.1.0");
+        assert.equal(String(worker.resources?.limits?.["nvidia.com/gpu"]), "1");
+        assert.equal(cEnv.SHOAL_NATS_TLS_CA, "/var/run/secrets/shoal-nats-tls/ca.crt");
+        assert.equal(wEnv.SHOAL_NATS_TLS_CA, "/var/run/secrets/shoal-nats-tls/ca.crt");
+        assert.equal(cEnv.SHOAL_DATA_TLS_CERT, "/var/run/secrets/shoal-data-tls/tls.crt");
+      }
       const natsConf = find(objects, "ConfigMap", "shoal-nats-config").data?.["nats.conf"] ?? "";
       const maxPayload = Number(/max_payload:\s*(\d+)/.exec(natsConf)?.[1]);
       assert.ok(
@@ -296,60 +672,105 @@ Deno.test({
         `max_payload ${maxPayload}`,
       );
       const passwords = Object.values(secretValues(find(objects, "Secret", "shoal-nats-credentials")));
+      assert.equal(passwords.length, 2);
+      for (const p of passwords) assert.ok(p.length >= 40, "a generated password");
       const visible = JSON.stringify(objects.filter((o) => o.kind !== "Secret"));
       for (const password of passwords) assert.ok(!visible.includes(password), "a password leaked");
-      if (overlay === "gpu-cluster") {
-        assert.equal(workers.spec?.replicas, 4);
-        assert.equal(backend, "tensorflow-gpu");
-        assert.equal(worker.image, "shoal-gpu:0.1.0");
-        assert.equal(String(worker.resources?.limits?.["nvidia.com/gpu"]), "1");
-      } else {
-        assert.equal(backend, "wasm-blas");
-        assert.equal(worker.resources?.limits?.["nvidia.com/gpu"], undefined);
-      }
     }
   },
 });
 
 Deno.test({
-  name: "the nats-tls component adds a server tls block and a CA for every client",
+  name: "the JobSet owns the run: the plain Jobs' specs, success with the coordinator, bounded restarts",
   ignore: !HAS_KUBECTL,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "shoal-k8s-" });
-    try {
-      const up = dir.split("/").filter(Boolean).map(() => "..").join("/");
-      await Deno.writeTextFile(
-        `${dir}/kustomization.yaml`,
-        stringifyYaml({
-          resources: [`${up}${K8S}/overlays/cpu`],
-          components: [`${up}${K8S}/components/nats-tls`],
-        }),
+    const plain = await render("gpu-cluster");
+    const jobSet = find(await render("jobset"), "JobSet", "shoal").spec;
+    assert.deepEqual(jobSet.successPolicy, { operator: "All", targetReplicatedJobs: ["coordinator"] });
+    assert.ok(jobSet.failurePolicy.maxRestarts >= 1 && jobSet.failurePolicy.maxRestarts <= 5);
+    assert.deepEqual(jobSet.failurePolicy.rules, [
+      { name: "BadInput", action: "FailJobSet", onJobFailureReasons: ["PodFailurePolicy"] },
+    ]);
+    assert.ok(jobSet.ttlSecondsAfterFinished > 0);
+    assert.deepEqual(
+      jobSet.replicatedJobs.map((r: { name: string; replicas: number }) => [r.name, r.replicas]),
+      [
+        ["coordinator", 1],
+        ["workers", 1],
+      ],
+    );
+    assert.deepEqual(jobSet.replicatedJobs[0].template.spec, find(plain, "Job", "shoal-coordinator").spec);
+    assert.deepEqual(jobSet.replicatedJobs[1].template.spec, find(plain, "Job", "shoal-worker").spec);
+  },
+});
+
+Deno.test({
+  name:
+    "gang scheduling: Kueue queues the whole JobSet within a quota that holds the run; Volcano gangs workers + 1",
+  ignore: !HAS_KUBECTL,
+  async fn() {
+    const kueue = await render("kueue");
+    const jobSet = find(kueue, "JobSet", "shoal");
+    assert.equal(jobSet.metadata.labels?.["kueue.x-k8s.io/queue-name"], "shoal");
+    const local = find(kueue, "LocalQueue", "shoal");
+    assert.equal(local.apiVersion, "kueue.x-k8s.io/v1beta1");
+    const cluster = find(kueue, "ClusterQueue", local.spec.clusterQueue);
+    const group = cluster.spec.resourceGroups[0];
+    const flavor = group.flavors[0];
+    find(kueue, "ResourceFlavor", flavor.name);
+    const needed = runRequests(kueue);
+    assert.deepEqual(Object.keys(needed).sort(), [...group.coveredResources].sort());
+    for (const r of flavor.resources) {
+      assert.equal(
+        quantity(r.nominalQuota),
+        needed[r.name],
+        `ClusterQueue quota of ${r.name} is the run's sum`,
       );
-      const objects = await render(dir, ["--load-restrictor", "LoadRestrictionsNone"]);
-      const tls = find(objects, "ConfigMap", "shoal-nats-config").data?.["tls.conf"] ?? "";
-      assert.match(tls, /cert_file: "\/etc\/nats-tls\/tls.crt"/);
-      for (
-        const [kind, name, c] of [["Job", "shoal-coordinator", "coordinator"], [
-          "StatefulSet",
-          "shoal-worker",
-          "worker",
-        ]] as const
-      ) {
-        const env = resolveEnv(objects, container(find(objects, kind, name), c), "p");
-        assert.equal(env.SHOAL_NATS_TLS_CA, "/var/run/secrets/shoal-nats-tls/ca.crt");
-      }
-      const coordinatorEnv = resolveEnv(
-        objects,
-        container(find(objects, "Job", "shoal-coordinator"), "coordinator"),
-        "p",
+    }
+    assert.deepEqual(needed, { cpu: 10, memory: 36 * 2 ** 30, "nvidia.com/gpu": 4 });
+
+    const volcano = await render("volcano");
+    const podGroup = find(volcano, "PodGroup", "shoal");
+    assert.equal(podGroup.apiVersion, "scheduling.volcano.sh/v1beta1");
+    assert.equal(podGroup.spec.minMember, (jobSpec(volcano, "worker").parallelism ?? 0) + 1);
+    const sums = runRequests(volcano);
+    for (const [name, value] of Object.entries(podGroup.spec.minResources as Record<string, string>)) {
+      assert.equal(quantity(value), sums[name], `PodGroup minResources ${name}`);
+    }
+    for (const role of ["coordinator", "worker"] as const) {
+      const template = jobSpec(volcano, role).template;
+      assert.equal(template.spec.schedulerName, "volcano");
+      assert.equal(template.metadata?.annotations?.["scheduling.k8s.io/group-name"], "shoal");
+    }
+  },
+});
+
+Deno.test({
+  name: "the ReadWriteOnce volume: TensorBoard requires the coordinator's node, which prefers TensorBoard's",
+  ignore: !HAS_KUBECTL,
+  async fn() {
+    for (const overlay of OVERLAYS) {
+      const objects = await render(overlay);
+      assert.deepEqual(find(objects, "PersistentVolumeClaim", "shoal-data").spec.accessModes, [
+        "ReadWriteOnce",
+      ]);
+      const coordinator = jobSpec(objects, "coordinator").template;
+      const tensorboard = find(objects, "Deployment", "shoal-tensorboard").spec.template as PodTemplate;
+      const required =
+        tensorboard.spec.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
+      assert.equal(required.length, 1);
+      assert.equal(required[0]!.topologyKey, "kubernetes.io/hostname");
+      assert.deepEqual(required[0]!.labelSelector.matchLabels, {
+        "app.kubernetes.io/name": coordinator.metadata?.labels?.["app.kubernetes.io/name"],
+      });
+      const preferred =
+        coordinator.spec.affinity?.podAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+      assert.deepEqual(preferred[0]?.podAffinityTerm.labelSelector.matchLabels, tensorboard.metadata?.labels);
+      const data = container(coordinator, "coordinator").volumeMounts?.find((m) => m.mountPath === "/data");
+      assert.equal(
+        coordinator.spec.volumes?.find((v) => v.name === data?.name)?.persistentVolumeClaim?.claimName,
+        "shoal-data",
       );
-      assert.equal(coordinatorEnv.SHOAL_DATA_TLS_CERT, "/var/run/secrets/shoal-data-tls/tls.crt");
-      assert.equal(coordinatorEnv.SHOAL_DATA_TLS_KEY, "/var/run/secrets/shoal-data-tls/tls.key");
-      for (const object of objects) {
-        new VALIDATORS[`${object.apiVersion}/${object.kind}`]!(object as never).validate();
-      }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
     }
   },
 });
@@ -363,14 +784,15 @@ interface LocalContainer {
 
 async function localContainer(
   objects: K8sObject[],
-  owner: K8sObject,
+  job: JobSpec,
   c: Container,
-  podName: string,
+  podRef: { name: string; index?: number },
   root: string,
   services: Record<string, string>,
   jobOverride: (text: string) => string,
 ): Promise<LocalContainer> {
-  const pod = podSpec(owner);
+  const pod = job.template.spec;
+  const podName = podRef.name;
   const mounts: [string, string][] = [];
   for (const mount of c.volumeMounts ?? []) {
     const volume = pod.volumes?.find((v) => v.name === mount.name);
@@ -406,7 +828,7 @@ async function localContainer(
     return value;
   };
   const env = Object.fromEntries(
-    Object.entries(resolveEnv(objects, c, podName)).map(([k, v]) => [k, local(v)]),
+    Object.entries(resolveEnv(objects, c, podRef)).map(([k, v]) => [k, local(v)]),
   );
   const [command, ...rest] = [...(c.command ?? []), ...(c.args ?? [])].map((a) => local(expand(a, env)));
   assert.equal(command, "deno", `${podName}: the image runs deno tasks`);
@@ -453,102 +875,182 @@ async function waitStatus(child: Deno.ChildProcess, ms: number): Promise<Deno.Co
   return status;
 }
 
-Deno.test({
-  name: "the rendered NATS config, coordinator and worker commands run a job to completion locally",
-  ignore: !HAS_KUBECTL,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const objects = await render(`${K8S}/overlays/cpu`);
-    const natsSet = find(objects, "StatefulSet", "shoal-nats");
-    const natsEnv = resolveEnv(objects, container(natsSet, "nats"), "shoal-nats-0");
-    const natsData = find(objects, "ConfigMap", "shoal-nats-config").data ?? {};
-    const configText = (natsData["nats.conf"] ?? "")
-      .replace(/^\s*include\s+\.\/(\S+)\s*$/gm, (_, file: string) => natsData[file] ?? "")
-      .replace(
-        /\$([A-Z_][A-Z0-9_]*)/g,
-        (whole, name: string) => natsEnv[name] === undefined ? whole : JSON.stringify(natsEnv[name]),
-      );
-    await using server = await startNatsServer({ configText });
-    const root = await Deno.makeTempDir({ prefix: "shoal-k8s-run-" });
-    const logs: string[] = [];
-    const children: Deno.ChildProcess[] = [];
-    try {
-      const dataPort = freePort();
-      const services = {
-        "nats://shoal-nats:4222": server.url,
-        "0.0.0.0:7070": `127.0.0.1:${dataPort}`,
-        "shoal-coordinator:7070": `127.0.0.1:${dataPort}`,
-      };
-      const tiny = (text: string) =>
-        stringifyYaml({ ...parseYaml(text), epochs: 1, limitTrain: 300, joinTimeout: 60, verbose: 0 });
-      const coordinatorJob = find(objects, "Job", "shoal-coordinator");
-      const workerSet = find(objects, "StatefulSet", "shoal-worker");
-      assert.equal(workerSet.spec?.replicas, 2);
-      const coordinator = await localContainer(
+/** The rendered NATS server, coordinator and workers of the cpu overlay as local processes. */
+interface LocalRun extends AsyncDisposable {
+  coordinator: Deno.ChildProcess;
+  workers: Deno.ChildProcess[];
+  logs: string[];
+  data: string;
+  dataPort: number;
+}
+
+/**
+ * Starts the cpu overlay's run locally: nats-server with the rendered config, the coordinator's
+ * command with a tiny job (`job` edits its job file), and one process per worker index.
+ * `workerArgs` edits the workers' rendered arguments (a shorter --join-timeout).
+ */
+async function startLocalRun(
+  job: (spec: Record<string, unknown>) => Record<string, unknown>,
+  workerArgs: (args: string[]) => string[] = (a) => a,
+): Promise<LocalRun> {
+  const objects = await render("cpu");
+  const natsSet = find(objects, "StatefulSet", "shoal-nats");
+  const natsEnv = resolveEnv(objects, container(natsSet.spec.template, "nats"), { name: "shoal-nats-0" });
+  const natsData = find(objects, "ConfigMap", "shoal-nats-config").data ?? {};
+  const configText = (natsData["nats.conf"] ?? "")
+    .replace(/^\s*include\s+\.\/(\S+)\s*$/gm, (_, file: string) => natsData[file] ?? "")
+    .replace(
+      /\$([A-Z_][A-Z0-9_]*)/g,
+      (whole, name: string) => natsEnv[name] === undefined ? whole : JSON.stringify(natsEnv[name]),
+    );
+  const server = await startNatsServer({ configText });
+  const root = await Deno.makeTempDir({ prefix: "shoal-k8s-run-" });
+  const logs: string[] = [];
+  const children: Deno.ChildProcess[] = [];
+  const dispose = async () => {
+    for (const child of children) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already exited.
+      }
+      await child.status;
+    }
+    // `deno task` does not pass SIGKILL on to the process it runs: end those by their temp paths.
+    await new Deno.Command("pkill", { args: ["-KILL", "-f", root] }).output();
+    await Deno.remove(root, { recursive: true });
+    await server[Symbol.asyncDispose]();
+  };
+  try {
+    const dataPort = freePort();
+    const services = {
+      "nats://shoal-nats:4222": server.url,
+      "0.0.0.0:7070": `127.0.0.1:${dataPort}`,
+      "shoal-coordinator:7070": `127.0.0.1:${dataPort}`,
+    };
+    const tiny = (text: string) =>
+      stringifyYaml(job({ ...parseYaml(text), epochs: 1, limitTrain: 300, joinTimeout: 60, verbose: 0 }));
+    const coordinatorJob = jobSpec(objects, "coordinator");
+    const workerJob = jobSpec(objects, "worker");
+    assert.equal(workerJob.parallelism, 2);
+    const coordinator = await localContainer(
+      objects,
+      coordinatorJob,
+      container(coordinatorJob, "coordinator"),
+      { name: "shoal-coordinator-x1" },
+      root,
+      services,
+      tiny,
+    );
+    assert.deepEqual(coordinator.args.slice(0, 2), ["task", "train"]);
+    const workers = [];
+    for (let index = 0; index < workerJob.parallelism!; index++) {
+      const lc = await localContainer(
         objects,
-        coordinatorJob,
-        container(coordinatorJob, "coordinator"),
-        "shoal-coordinator-x1",
+        workerJob,
+        container(workerJob, "worker"),
+        { name: `shoal-worker-${index}-x1`, index },
         root,
         services,
         tiny,
       );
-      const workers = [];
-      for (let i = 0; i < 2; i++) {
-        const name = `shoal-worker-${i}`;
-        workers.push(
-          await localContainer(
-            objects,
-            workerSet,
-            container(workerSet, "worker"),
-            name,
-            root,
-            services,
-            tiny,
-          ),
-        );
-      }
-      assert.deepEqual(coordinator.args.slice(0, 2), ["task", "train"]);
-      const workerChildren = workers.map((w, i) => spawn(w, logs, `worker-${i}`));
-      children.push(...workerChildren);
-      const coordinatorChild = spawn(coordinator, logs, "coordinator");
-      children.push(coordinatorChild);
-      const status = await waitStatus(coordinatorChild, 240_000);
-      assert.equal(status?.code, 0, `the coordinator did not finish cleanly:\n${logs.slice(-60).join("\n")}`);
-      const data = `${root}/pvc/shoal-data`;
-      const summary = JSON.parse(await Deno.readTextFile(`${data}/summary.json`));
-      assert.equal(summary.epochs_run, 1);
-      assert.equal(summary.workers, 2);
-      // A handful of steps on 300 samples: the point is that the job ran; above chance (0.1) is enough.
-      assert.ok(summary.test.accuracy > 0.12, `test accuracy ${summary.test.accuracy}`);
-      // Tensors went over the coordinator's data port, as through its Service in a cluster.
-      const joined = logs.filter((l) => /joined job/.test(l));
-      assert.equal(
-        joined.filter((l) => l.includes(`data plane tcp://127.0.0.1:${dataPort}`)).length,
-        2,
-        joined.join("\n"),
+      workers.push(spawn({ ...lc, args: workerArgs(lc.args) }, logs, `worker-${index}`));
+    }
+    children.push(...workers);
+    const coordinatorChild = spawn(coordinator, logs, "coordinator");
+    children.push(coordinatorChild);
+    return {
+      coordinator: coordinatorChild,
+      workers,
+      logs,
+      data: `${root}/pvc/shoal-data`,
+      dataPort,
+      [Symbol.asyncDispose]: dispose,
+    };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
+
+/** Waits for every worker to exit by itself; returns their exit codes. */
+async function workerCodes(run: LocalRun, ms: number): Promise<number[]> {
+  const codes = [];
+  for (const child of run.workers) {
+    const status = await waitStatus(child, ms);
+    assert.ok(status, `a worker still runs after its coordinator ended:\n${run.logs.slice(-40).join("\n")}`);
+    codes.push(status.code);
+  }
+  return codes;
+}
+
+Deno.test({
+  name: "the rendered NATS config, coordinator and worker commands run a job; every process ends with it",
+  ignore: !HAS_KUBECTL,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using run = await startLocalRun((job) => job);
+    const status = await waitStatus(run.coordinator, 240_000);
+    assert.equal(
+      status?.code,
+      0,
+      `the coordinator did not finish cleanly:\n${run.logs.slice(-60).join("\n")}`,
+    );
+    // Workers of an Indexed Job complete their index by exiting 0 when the run ends: no signal needed.
+    assert.deepEqual(await workerCodes(run, 30_000), [0, 0], run.logs.slice(-30).join("\n"));
+    const summary = JSON.parse(await Deno.readTextFile(`${run.data}/summary.json`));
+    assert.equal(summary.epochs_run, 1);
+    assert.equal(summary.workers, 2);
+    // A handful of steps on 300 samples: the point is that the job ran; above chance (0.1) is enough.
+    assert.ok(summary.test.accuracy > 0.12, `test accuracy ${summary.test.accuracy}`);
+    // Tensors went over the coordinator's data port, as through its Service in a cluster.
+    const joined = run.logs.filter((l) => /joined job shoal-run/.test(l));
+    assert.equal(
+      joined.filter((l) => l.includes(`data plane tcp://127.0.0.1:${run.dataPort}`)).length,
+      2,
+      joined.join("\n"),
+    );
+    assert.ok(
+      joined.some((l) => l.includes("Worker worker-0 ")) &&
+        joined.some((l) => l.includes("Worker worker-1 ")),
+    );
+    const runs = [...Deno.readDirSync(`${run.data}/logs`)].map((e) => e.name).sort();
+    assert.ok(runs.includes("train"), `TensorBoard runs in /data/logs: ${runs}`);
+  },
+});
+
+Deno.test({
+  name:
+    "when the coordinator fails, every worker exits too: at once on bad input, after --join-timeout when killed",
+  ignore: !HAS_KUBECTL,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const shortWait = (args: string[]) => args.map((a, i) => args[i - 1] === "--join-timeout" ? "3" : a);
+    {
+      // Bad input: the coordinator exits 2 before announcing the run; the workers give up with 75.
+      await using run = await startLocalRun((job) => ({ ...job, epochs: 0 }), shortWait);
+      const status = await waitStatus(run.coordinator, 60_000);
+      assert.equal(status?.code, 2, run.logs.slice(-20).join("\n"));
+      assert.deepEqual(await workerCodes(run, 30_000), [75, 75]);
+    }
+    {
+      // Killed mid-run (out of memory, a lost node): the workers miss its heartbeats, wait for a
+      // retried pod for --join-timeout, then exit 75.
+      await using run = await startLocalRun(
+        (job) => ({ ...job, epochs: 50, limitTrain: 3000, patience: 50 }),
+        shortWait,
       );
-      const runs = [...Deno.readDirSync(`${data}/logs`)].map((e) => e.name).sort();
-      assert.ok(runs.includes("train"), `TensorBoard runs in /data/logs: ${runs}`);
-      // Workers serve until stopped, as in their StatefulSet; SIGTERM ends them cleanly.
-      for (const child of workerChildren) child.kill("SIGTERM");
-      for (const child of workerChildren) {
-        const ended = await waitStatus(child, 15_000);
-        assert.equal(ended?.code, 0, `a worker did not stop on SIGTERM:\n${logs.slice(-30).join("\n")}`);
+      const deadline = Date.now() + 120_000;
+      while (run.logs.filter((l) => /joined job shoal-run/.test(l)).length < 2 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
       }
-    } finally {
-      for (const child of children) {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // Already exited.
-        }
-        await child.status;
-      }
-      // `deno task` does not pass SIGKILL on to the process it runs: end those by their temp paths.
-      await new Deno.Command("pkill", { args: ["-KILL", "-f", root] }).output();
-      await Deno.remove(root, { recursive: true });
+      // The pod's processes all die at once: `deno task` and the coordinator it runs.
+      for (const pid of [...descendants(run.coordinator.pid), run.coordinator.pid]) Deno.kill(pid, "SIGKILL");
+      await run.coordinator.status;
+      assert.deepEqual(await workerCodes(run, 60_000), [75, 75], run.logs.slice(-20).join("\n"));
+      assert.ok(run.logs.some((l) => /leaving the job as vanished/.test(l)), run.logs.slice(-20).join("\n"));
     }
   },
 });
@@ -631,6 +1133,43 @@ Deno.test({
       }
       await output.catch(() => {});
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "images: bases and third-party images by digest, NATS on a supported line, dependencies before sources",
+  ignore: !HAS_KUBECTL,
+  async fn() {
+    const digest = /@sha256:[0-9a-f]{64}$/;
+    for (const overlay of OVERLAYS) {
+      for (const [where, template] of podTemplates(await render(overlay))) {
+        for (const c of template.spec.containers) {
+          if (/^shoal-(cpu|gpu):/.test(c.image)) continue;
+          assert.match(
+            c.image,
+            digest,
+            `${overlay}: ${where}/${c.name} image ${c.image} is not pinned by digest`,
+          );
+          const nats = /^nats:(\d+)\.(\d+)\.\d+-alpine@/.exec(c.image);
+          if (c.name === "nats") {
+            assert.ok(nats && Number(nats[2]) >= 11, `NATS ${c.image} is on a supported line`);
+          }
+        }
+      }
+    }
+    for (const file of ["cpu", "gpu"]) {
+      const text = await Deno.readTextFile(`${ROOT}/deploy/container/${file}.Dockerfile`);
+      for (const [, image] of text.matchAll(/^FROM\s+(\S+)/gm)) {
+        assert.match(image!, digest, `${file}: FROM ${image}`);
+      }
+      const install = text.indexOf("RUN deno install --frozen");
+      const sources = text.search(/^COPY (coordinator|worker|shared)/m);
+      assert.ok(
+        install > 0 && install < sources,
+        `${file}: dependencies are installed before the sources are copied`,
+      );
     }
   },
 });

@@ -54,13 +54,13 @@ Deno.test("a job stopped by SIGTERM and killed by SIGKILL resumes to the uninter
   assert.equal((await reference.status).code, 0, referenceOut.text());
   await referenceOut.done;
 
-  // SIGTERM during the first epoch: the job stops at a step boundary, writes the backup, exits 0.
+  // SIGTERM during the first epoch: the job stops at a step boundary, writes the backup, exits 143.
   const first = job(broken);
   const firstOut = collect(first);
   await until("the first epoch to start", () => firstOut.text().includes("Epoch 1/3"));
   await new Promise((r) => setTimeout(r, 700));
   first.kill("SIGTERM");
-  assert.equal((await first.status).code, 0, firstOut.text());
+  assert.equal((await first.status).code, 143, firstOut.text());
   await firstOut.done;
   assert.match(firstOut.text(), /SIGTERM received/);
   assert.match(firstOut.text(), /Training interrupted \(SIGTERM\) before batch \d+ of epoch \d.*--resume/);

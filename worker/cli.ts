@@ -28,6 +28,8 @@ export const USAGE = `Usage: deno task worker --nats URL [options]
   --backend NAME   ${BACKEND_REQUESTS.join(" | ")} (default: what the coordinator asks for)
   --gpu N          GPU id: sets CUDA_VISIBLE_DEVICES=N before a backend loads
   --job ID         serve only this job, then exit (default: serve every job announced)
+  --join-timeout S with --job: give up (exit 75) when the job did not announce itself within S
+                   seconds, at the start or after its coordinator stopped (default: no limit)
   --quiet          no line for routine events (connected, joined); problems are still reported
 ${NATS_AUTH_USAGE}
   --fault KIND     for tests only: ${FAULTS.join(" | ")}
@@ -44,6 +46,7 @@ const FLAGS = {
   backend: { type: "string" },
   gpu: { type: "string" },
   job: { type: "string" },
+  "join-timeout": { type: "string" },
   fault: { type: "string" },
   quiet: { type: "boolean" },
   ...NATS_AUTH_FLAG_OPTIONS,
@@ -56,6 +59,7 @@ const Args = z.object({
   backend: z.enum(BACKEND_REQUESTS as [string, ...string[]]).optional(),
   gpu: z.coerce.number().int().nonnegative().optional(),
   job: JobIdSchema.optional(),
+  "join-timeout": z.coerce.number().positive("must be a number of seconds > 0").optional(),
   fault: z.enum(FAULTS as [string, ...string[]]).optional(),
 });
 
@@ -88,6 +92,7 @@ export function parseWorkerArgs(
     backend: values.backend,
     gpu: values.gpu,
     job: values.job,
+    "join-timeout": values["join-timeout"],
     fault: values.fault,
   });
   if (!parsed.success) {
@@ -99,6 +104,13 @@ export function parseWorkerArgs(
     );
   }
   const v = parsed.data;
+  const joinTimeout = v["join-timeout"];
+  if (joinTimeout !== undefined && v.job === undefined) {
+    throw new TypeError(
+      `Cannot start the worker as --join-timeout only applies to a worker bound to one job: add --job ID ` +
+        `or remove --join-timeout (current value ${joinTimeout})`,
+    );
+  }
   assertNoSecretInUrl(v.nats);
   // Only `user` is not a path; the environment's paths stay as they are (absolute in a pod spec).
   const cwd = userCwd(env);
@@ -116,6 +128,7 @@ export function parseWorkerArgs(
     ...(v.backend === undefined ? {} : { backend: v.backend as WorkerOptions["backend"] & string }),
     ...(v.gpu === undefined ? {} : { gpu: v.gpu }),
     ...(v.job === undefined ? {} : { job: v.job }),
+    ...(joinTimeout === undefined ? {} : { joinTimeoutSeconds: joinTimeout }),
     ...(v.fault === undefined ? {} : { fault: v.fault as WorkerOptions["fault"] & string }),
     ...(values.quiet ? { quiet: true } : {}),
   };

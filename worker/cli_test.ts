@@ -42,6 +42,18 @@ Deno.test("parseWorkerArgs names the bad argument", () => {
     /--gpu is invalid: .*current value is "one"/,
   );
   assert.throws(() => parseWorkerArgs(["--nats", "nats://x", "--backend", "torch"]), /--backend is invalid/);
+  assert.throws(
+    () => parseWorkerArgs(["--nats", "nats://x", "--job", "j1", "--join-timeout=-1"]),
+    /--join-timeout is invalid: must be a number of seconds > 0; current value is "-1"/,
+  );
+  assert.throws(
+    () => parseWorkerArgs(["--nats", "nats://x", "--join-timeout", "5"]),
+    /--join-timeout only applies to a worker bound to one job: add --job ID/,
+  );
+  assert.equal(
+    parseWorkerArgs(["--nats", "nats://x", "--job", "j1", "--join-timeout", "5"])?.joinTimeoutSeconds,
+    5,
+  );
   assert.equal(parseWorkerArgs(["--help"]), undefined);
   assert.match(parseWorkerArgs(["--nats", "nats://x"])!.name, /-\d+$/);
 });
@@ -97,4 +109,48 @@ Deno.test("the worker process exits with code 0 on SIGTERM", async () => {
   const status = await child.status;
   await reader.cancel();
   assert.equal(status.code, 0);
+});
+
+/** Runs a worker bound to job `j1` until it exits; returns its status and output. */
+async function boundWorker(
+  url: string,
+  extra: string[],
+  stop?: Deno.Signal,
+): Promise<{ code: number; err: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./main.ts", import.meta.url).pathname,
+      "--nats",
+      url,
+      "--job",
+      "j1",
+      ...extra,
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let err = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    err += value;
+    if (stop && err.includes("connected to")) {
+      child.kill(stop);
+      stop = undefined;
+    }
+  }
+  return { code: (await child.status).code, err };
+}
+
+Deno.test("a worker bound to a job exits 143 on SIGTERM and 75 when the job never announces itself", async () => {
+  await using server = await startNatsServer();
+  const stopped = await boundWorker(server.url, [], "SIGTERM");
+  assert.equal(stopped.code, 143, stopped.err);
+  const alone = await boundWorker(server.url, ["--join-timeout", "1"]);
+  assert.equal(alone.code, 75, alone.err);
+  assert.match(alone.err, /job j1 did not announce itself within 1 s \(--join-timeout\); giving up/);
 });

@@ -144,7 +144,8 @@ export class JobRunner {
         ),
         serve(nc, this.#subjects.end, (msg) => {
           const { header } = decodeMessage(msg.data, EndHeader);
-          if (header.job === spec.job) this.#ended("ended");
+          // A stopped run lets its workers go as a drop: they join its rerun.
+          if (header.job === spec.job) this.#ended(header.reason === "stopped" ? "dropped" : "ended");
         }, { onError }),
         serve(nc, this.#subjects.heartbeat, (msg) => this.#onHeartbeat(msg), { onError }),
       );

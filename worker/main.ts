@@ -1,7 +1,7 @@
 /**
  * The worker process (`deno task worker`): joins jobs on a NATS server and computes what the
  * coordinator asks for. SIGTERM and SIGINT end it within 5 s: cleanly when it can, by force
- * (watchdog_thread.ts) when its main thread is blocked.
+ * (watchdog_thread.ts) when its main thread is blocked. Exit codes: worker/exit_codes.ts.
  *
  * @module
  */
@@ -25,14 +25,20 @@ new Worker(new URL("./watchdog_thread.ts", import.meta.url).href, { type: "modul
   STOP_REQUESTED.buffer,
 );
 const { runWorker } = await import("./worker.ts");
+const { workerExitCode } = await import("./exit_codes.ts");
 const controller = new AbortController();
+let stoppedBy: "SIGTERM" | "SIGINT" | undefined;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  Deno.addSignalListener(signal, () => controller.abort(new Error(`received ${signal}`)));
+  Deno.addSignalListener(signal, () => {
+    stoppedBy ??= signal;
+    controller.abort(new Error(`received ${signal}`));
+  });
 }
+let exit;
 try {
-  await runWorker({ ...options, signal: controller.signal });
+  exit = await runWorker({ ...options, signal: controller.signal });
 } catch (error) {
   console.error(`error: ${error instanceof Error ? error.message : error}`);
   Deno.exit(1);
 }
-Deno.exit(0);
+Deno.exit(workerExitCode(exit, options.job !== undefined, stoppedBy));

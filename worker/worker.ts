@@ -6,7 +6,9 @@
  * A job ends for a worker when the coordinator ends it, when the coordinator lets it go (its data
  * connection closes, or the heartbeat no longer names it: it joins again), or when no heartbeat came
  * for the announced number of intervals while connected (the coordinator vanished). A worker bound to
- * a job (`job`) then returns, except after being dropped; an unbound one waits for the next hello.
+ * a job (`job`) returns when the coordinator ends the job; after a drop, a vanished coordinator or a
+ * stopped run it waits for the job's hello again (the coordinator's rerun resumes under the same id),
+ * at most `joinTimeoutSeconds`. An unbound one waits for the next hello.
  * The NATS connection reconnects without limit, so a restarted server interrupts a job without
  * ending it.
  */
@@ -35,6 +37,11 @@ export interface WorkerOptions {
   gpu?: number;
   /** Serve only this job, then return; without it serve jobs one after another until aborted. */
   job?: string;
+  /**
+   * Seconds a worker bound to `job` waits for the job's hello, at the start and after losing the
+   * coordinator, before it gives up. @default no limit
+   */
+  joinTimeoutSeconds?: number;
   /** No line for routine events (connected, joined): workers spawned by a coordinator. @default false */
   quiet?: boolean;
   /** Test-only fault injection. */
@@ -45,8 +52,14 @@ export interface WorkerOptions {
   weightsTimeoutMs?: number;
 }
 
+/**
+ * How a worker's run ended: the bound job `ended`, its model was `refused`, no hello of the bound job
+ * came within `joinTimeoutSeconds` (`timeout`), or the signal `aborted` it.
+ */
+export type WorkerExit = "ended" | "refused" | "timeout" | "aborted";
+
 /** Connects and serves jobs until `opts.job` ends or `opts.signal` aborts. */
-export async function runWorker(opts: WorkerOptions): Promise<void> {
+export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
   tuneAllocator();
   const nc = await connectResilient(opts.auth, { servers: opts.nats, name: `shoal-worker-${opts.name}` });
   if (!opts.quiet) {
@@ -77,11 +90,12 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   try {
     for (;;) {
       const joined = await awaitJob(nc, opts, abort);
-      if (!joined) return;
+      if (opts.signal?.aborted) return "aborted";
+      if (!joined) return "timeout";
       const job = new JobRunner(nc, joined.spec, opts, cache, link, joined.rttMs);
       const outcome: JobOutcome = await job.run(abort);
-      if (opts.signal?.aborted) return;
-      if (opts.job !== undefined && outcome !== "dropped") return;
+      if (opts.signal?.aborted) return "aborted";
+      if (opts.job !== undefined && (outcome === "ended" || outcome === "refused")) return outcome;
       console.error(
         `Worker ${opts.name}: left job ${joined.spec.job} (${outcome}); waiting for ${opts.job ?? "any job"}`,
       );
@@ -91,7 +105,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   }
 }
 
-/** Waits for a hello of a job that accepts this worker; undefined when aborted. */
+/** Waits for a hello of a job that accepts this worker; undefined when aborted or out of time. */
 async function awaitJob(
   nc: NatsConnection,
   opts: WorkerOptions,
@@ -99,6 +113,13 @@ async function awaitJob(
 ): Promise<{ spec: JobSpec; rttMs: number } | undefined> {
   const sub = nc.subscribe(opts.job === undefined ? ANY_HELLO : jobSubjects(opts.job).hello);
   const stop = abort.then(() => sub.unsubscribe());
+  const limit = opts.job === undefined ? undefined : opts.joinTimeoutSeconds;
+  const timer = limit === undefined ? undefined : setTimeout(() => {
+    console.error(
+      `Worker ${opts.name}: job ${opts.job} did not announce itself within ${limit} s (--join-timeout); giving up`,
+    );
+    sub.unsubscribe();
+  }, limit * 1000);
   try {
     for await (const msg of sub) {
       const joined = await tryJoin(nc, msg, opts).catch((error) => {
@@ -109,6 +130,7 @@ async function awaitJob(
     }
     return undefined;
   } finally {
+    clearTimeout(timer);
     sub.unsubscribe();
     void stop;
   }

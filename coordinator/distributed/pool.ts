@@ -55,7 +55,7 @@ import {
 import type { Dataset } from "../data.ts";
 import type { Dataset as RowDataset, DatasetSpec } from "../../shared/io/dataset/mod.ts";
 import { launchWorkers, type LocalWorkers } from "../launcher.ts";
-import type { StepRequest, WorkerPool } from "../pool.ts";
+import type { PoolCloseOutcome, StepRequest, WorkerPool } from "../pool.ts";
 import {
   type ControlPlane,
   type DataPlane,
@@ -630,11 +630,14 @@ export class DistributedPool implements WorkerPool {
     if (this.#failure) throw this.#failure;
     if (prepared() < count) {
       const accepted = [...this.#roster.joiners.keys()];
-      throw new Error(
+      throw new NotEnoughWorkersError(
         `Cannot start job ${this.job} as ${count} workers were needed and ${prepared()} joined within ${
           timeoutMs / 1000
         } s (${accepted.length} accepted: ${accepted.join(", ") || "none"}). Start workers with ` +
-          `\`deno task worker --nats ${this.#plane.url}\` (add --job ${this.job} to bind one to this job), or raise joinTimeoutSeconds.`,
+          `\`deno task worker --nats ${this.#plane.url}\` (add --job ${this.job} to bind one to this job), or raise joinTimeoutSeconds`,
+        prepared(),
+        count,
+        0,
       );
     }
     await this.#admit();
@@ -883,10 +886,14 @@ export class DistributedPool implements WorkerPool {
     if (this.#closed) throw new Error(`Cannot use the pool of job ${this.job} as it was closed`);
   }
 
-  /** Ends the job on the workers, closes the connections, stops spawned workers and the embedded server. */
-  async close(): Promise<void> {
+  /**
+   * Ends the job on the workers, closes the connections, stops spawned workers and the embedded server.
+   * A `stopped` run lets its workers go without ending the job for them: a worker bound to the job
+   * waits for its rerun.
+   */
+  async close(outcome: PoolCloseOutcome = "finished"): Promise<void> {
     if (this.#closed) return;
-    await this.#shutDown("closed");
+    await this.#shutDown(outcome === "finished" ? "closed" : "stopped");
   }
 
   async #shutDown(reason: string): Promise<void> {
@@ -898,7 +905,10 @@ export class DistributedPool implements WorkerPool {
         this.#control.subjects.end,
         encodeMessage({ job: this.job, reason } satisfies EndHeader),
       );
-      for (const member of this.#roster.live) member.link.close(`job ${this.job} ended`, true);
+      const ended = reason !== "stopped";
+      for (const member of this.#roster.live) {
+        member.link.close(`job ${this.job} ${ended ? "ended" : "stopped"}`, ended);
+      }
       for (const { channel } of this.#channels.values()) channel.close(`job ${this.job} ended`);
       await Promise.all(this.#services.map((s) => s.stop()));
       await this.#hub.close();

@@ -2,9 +2,10 @@
 # (wasm-blas backend over OpenBLAS). Build from the repository root:
 #   docker build -f deploy/container/cpu.Dockerfile -t shoal-cpu:0.1.0 .
 # Entry points are the local commands: `deno task train ...` and `deno task worker ...`.
-FROM denoland/deno:bin-2.9.6 AS deno
+# Base images are pinned by digest (README.md, "Images": fill in with `docker buildx imagetools inspect`).
+FROM denoland/deno:bin-2.9.6@sha256:0000000000000000000000000000000000000000000000000000000000000000 AS deno
 
-FROM debian:bookworm-slim
+FROM debian:bookworm-slim@sha256:0000000000000000000000000000000000000000000000000000000000000000
 # What `deno task setup` checks for: nats-server (embedded runs), OpenBLAS, Fashion-MNIST files.
 RUN apt-get update \
   && apt-get install -y --no-install-recommends ca-certificates nats-server libopenblas0-pthread \
@@ -14,15 +15,16 @@ COPY --from=deno /deno /usr/local/bin/deno
 RUN useradd --uid 1000 --user-group --home-dir /tmp --no-create-home shoal
 ENV DENO_DIR=/deno-dir DENO_NO_UPDATE_CHECK=1 HOME=/tmp
 WORKDIR /app
+# Dependencies first, from the lock alone: a source edit reuses this layer.
 COPY deno.json deno.lock ./
+RUN deno install --frozen
 COPY coordinator ./coordinator
 COPY worker ./worker
 COPY shared ./shared
 COPY tools ./tools
 COPY mod.ts ./
-# Fetch and type-check everything at build time: the root filesystem is read-only at run time.
-RUN deno install --frozen \
-  && deno cache coordinator/main.ts worker/main.ts \
+# Type-check everything at build time: the root filesystem is read-only at run time.
+RUN deno cache --frozen coordinator/main.ts worker/main.ts \
   && chmod -R a+rX /app /deno-dir
 USER 1000:1000
 ENTRYPOINT ["deno", "task"]

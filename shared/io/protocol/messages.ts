@@ -267,7 +267,10 @@ export const Heartbeat = z.object({
 });
 export type Heartbeat = z.infer<typeof Heartbeat>;
 
-/** The job is over: workers leave it. */
+/**
+ * The job is over: workers leave it. `reason` "stopped" means the run did not finish (a signal, an
+ * error) and may be rerun under the same job id: a worker bound to the job waits for that rerun.
+ */
 export const EndHeader = z.object({ job: JobIdSchema, reason: z.string() });
 
 /** Slice-exchange messages on NATS: a slice's part of exchange `call` of an attempt, all parts gathered, or the attempt's abort. */
