@@ -19,6 +19,12 @@ export interface WeightSpec {
   trainable: boolean;
   initializer: InitializerName;
   regularizer: Regularizer | null;
+  /**
+   * Where Keras stores the variable, relative to the layer's own group in a weights file, for layers
+   * built from inner layers: `cell` (LSTM), `forward_layer/cell` (Bidirectional), `query_dense`
+   * (MultiHeadAttention). Absent: the layer's own group.
+   */
+  group?: string;
 }
 
 /** Batch statistics a BatchNormalization layer observed in a training step, for the moving averages. */
