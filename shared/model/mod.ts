@@ -50,6 +50,15 @@ export declare namespace layers {
   export type Subtract = layerModule.Subtract;
   export type UpSampling2D = layerModule.UpSampling2D;
   export type ZeroPadding2D = layerModule.ZeroPadding2D;
+  export type Bidirectional = layerModule.Bidirectional;
+  export type BidirectionalOptions = layerModule.BidirectionalOptions;
+  export type GRU = layerModule.GRU;
+  export type GRUOptions = layerModule.GRUOptions;
+  export type LSTM = layerModule.LSTM;
+  export type LSTMOptions = layerModule.LSTMOptions;
+  export type Recurrent = layerModule.Recurrent;
+  export type RecurrentOptions = layerModule.RecurrentOptions;
+  export type SimpleRNN = layerModule.SimpleRNN;
   export type Layer = layerModule.Layer;
   export type LayerOptions = layerModule.LayerOptions;
   export type SymbolicTensor = layerModule.SymbolicTensor;

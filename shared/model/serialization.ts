@@ -9,6 +9,7 @@ import {
   AveragePooling1D,
   AveragePooling2D,
   BatchNormalization,
+  Bidirectional,
   Concatenate,
   Conv1D,
   Conv2D,
@@ -20,14 +21,19 @@ import {
   GlobalAveragePooling2D,
   GlobalMaxPooling1D,
   GlobalMaxPooling2D,
+  GRU,
   InputLayer,
   type Layer,
   LayerNormalization,
+  LSTM,
   MaxPooling1D,
   MaxPooling2D,
   Multiply,
+  type Recurrent,
+  type RecurrentOptions,
   ReLU,
   Reshape,
+  SimpleRNN,
   Subtract,
   UpSampling2D,
   ZeroPadding2D,
@@ -62,6 +68,46 @@ function channelsLast(className: string, c: Config): void {
 
 function regularizerOf(v: unknown) {
   return Regularizer.fromConfig(v);
+}
+
+/** The options every recurrent layer reads from its config; unsupported features are refused. */
+function recurrentOptions(className: string, c: Config): RecurrentOptions {
+  for (const key of ["stateful", "unroll"]) {
+    if (c[key] === true) {
+      throw new TypeError(`${className} with ${key}=true is not supported: use ${key}=false`);
+    }
+  }
+  return {
+    ...common(c),
+    activation: (c.activation as string | null | undefined) ?? "tanh",
+    useBias: c.use_bias !== false,
+    kernelInitializer: initializerName(c.kernel_initializer) ?? "glorot_uniform",
+    recurrentInitializer: initializerName(c.recurrent_initializer) ?? "orthogonal",
+    biasInitializer: initializerName(c.bias_initializer) ?? "zeros",
+    kernelRegularizer: regularizerOf(c.kernel_regularizer),
+    recurrentRegularizer: regularizerOf(c.recurrent_regularizer),
+    biasRegularizer: regularizerOf(c.bias_regularizer),
+    returnSequences: c.return_sequences === true,
+    returnState: c.return_state === true,
+    goBackwards: c.go_backwards === true,
+    dropout: Number(c.dropout ?? 0),
+    recurrentDropout: Number(c.recurrent_dropout ?? 0),
+  };
+}
+
+function recurrentFromConfig(entry: unknown, what: string): Recurrent {
+  const e = entry as { class_name?: string; config?: Config } | null;
+  const layer = e?.class_name && e.config
+    ? layerFromConfig(e as { class_name: string; config: Config })
+    : null;
+  if (!(layer instanceof SimpleRNN || layer instanceof GRU || layer instanceof LSTM)) {
+    throw new TypeError(
+      `Bidirectional's ${what} must be a SimpleRNN, GRU or LSTM layer config: received ${
+        JSON.stringify(e?.class_name)
+      }`,
+    );
+  }
+  return layer;
 }
 
 function common(c: Config): { name: string; trainable: boolean } {
@@ -209,6 +255,31 @@ const FACTORIES: Record<string, (c: Config) => Layer> = {
       betaRegularizer: regularizerOf(c.beta_regularizer),
       gammaRegularizer: regularizerOf(c.gamma_regularizer),
     }),
+  SimpleRNN: (c) => new SimpleRNN(Number(c.units), recurrentOptions("SimpleRNN", c)),
+  GRU: (c) =>
+    new GRU(Number(c.units), {
+      ...recurrentOptions("GRU", c),
+      recurrentActivation: (c.recurrent_activation as string | undefined) ?? "sigmoid",
+      resetAfter: c.reset_after !== false,
+    }),
+  LSTM: (c) =>
+    new LSTM(Number(c.units), {
+      ...recurrentOptions("LSTM", c),
+      recurrentActivation: (c.recurrent_activation as string | undefined) ?? "sigmoid",
+      unitForgetBias: c.unit_forget_bias !== false,
+    }),
+  Bidirectional: (c) => {
+    const mergeMode = c.merge_mode ?? "concat";
+    if (mergeMode === null) {
+      throw new TypeError("Bidirectional with merge_mode=None is not supported (two outputs): use concat");
+    }
+    const backward = c.backward_layer ? recurrentFromConfig(c.backward_layer, "backward_layer") : undefined;
+    return new Bidirectional(recurrentFromConfig(c.layer, "layer"), {
+      ...common(c),
+      mergeMode: mergeMode as "concat",
+      ...(backward ? { backwardLayer: backward } : {}),
+    });
+  },
   Add: (c) => new Add(common(c)),
   Subtract: (c) => new Subtract(common(c)),
   Multiply: (c) => new Multiply(common(c)),

@@ -1,5 +1,6 @@
 /** Keras layers. */
 export { Activation } from "./activation.ts";
+export { Bidirectional, type BidirectionalOptions, type MergeMode } from "./bidirectional.ts";
 export { BatchNormalization, type BatchNormalizationOptions } from "./batch_normalization.ts";
 export { Concatenate } from "./concatenate.ts";
 export { Conv1D, type Conv1DOptions } from "./conv1d.ts";
@@ -40,7 +41,11 @@ export {
   type Pooling1DOptions,
   type Pooling2DOptions,
 } from "./pooling.ts";
+export { GRU, type GRUOptions } from "./gru.ts";
+export { LSTM, type LSTMOptions } from "./lstm.ts";
+export { Recurrent, type RecurrentOptions } from "./recurrent.ts";
 export { ReLU, type ReLUOptions } from "./relu.ts";
+export { SimpleRNN } from "./simple_rnn.ts";
 export { Reshape } from "./reshape.ts";
 export { UpSampling2D } from "./up_sampling2d.ts";
 export { type Padding2D, ZeroPadding2D } from "./zero_padding2d.ts";
