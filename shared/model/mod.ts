@@ -59,6 +59,8 @@ export declare namespace layers {
   export type Recurrent = layerModule.Recurrent;
   export type RecurrentOptions = layerModule.RecurrentOptions;
   export type SimpleRNN = layerModule.SimpleRNN;
+  export type MultiHeadAttention = layerModule.MultiHeadAttention;
+  export type MultiHeadAttentionOptions = layerModule.MultiHeadAttentionOptions;
   export type Layer = layerModule.Layer;
   export type LayerOptions = layerModule.LayerOptions;
   export type SymbolicTensor = layerModule.SymbolicTensor;

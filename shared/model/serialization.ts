@@ -28,6 +28,7 @@ import {
   LSTM,
   MaxPooling1D,
   MaxPooling2D,
+  MultiHeadAttention,
   Multiply,
   type Recurrent,
   type RecurrentOptions,
@@ -278,6 +279,41 @@ const FACTORIES: Record<string, (c: Config) => Layer> = {
       ...common(c),
       mergeMode: mergeMode as "concat",
       ...(backward ? { backwardLayer: backward } : {}),
+    });
+  },
+  MultiHeadAttention: (c) => {
+    const axes = c.attention_axes;
+    if (axes !== null && axes !== undefined && !(Array.isArray(axes) && axes.length === 1 && axes[0] === 1)) {
+      throw new TypeError(
+        `MultiHeadAttention with attention_axes=${
+          JSON.stringify(axes)
+        } is not supported: use [1] (the steps axis)`,
+      );
+    }
+    for (const key of ["use_gate", "sliding_window"]) {
+      if (c[key] !== undefined && c[key] !== null && c[key] !== false) {
+        throw new TypeError(`MultiHeadAttention with ${key}=${JSON.stringify(c[key])} is not supported`);
+      }
+    }
+    if (Array.isArray(c.output_shape) && c.output_shape.length !== 1) {
+      throw new TypeError(
+        `MultiHeadAttention with output_shape=${
+          JSON.stringify(c.output_shape)
+        } is not supported: use one size`,
+      );
+    }
+    return new MultiHeadAttention({
+      ...common(c),
+      numHeads: Number(c.num_heads),
+      keyDim: Number(c.key_dim),
+      valueDim: c.value_dim === null || c.value_dim === undefined ? null : Number(c.value_dim),
+      dropout: Number(c.dropout ?? 0),
+      useBias: c.use_bias !== false,
+      outputShape: c.output_shape === null || c.output_shape === undefined ? null : single(c.output_shape),
+      kernelInitializer: initializerName(c.kernel_initializer) ?? "glorot_uniform",
+      biasInitializer: initializerName(c.bias_initializer) ?? "zeros",
+      kernelRegularizer: regularizerOf(c.kernel_regularizer),
+      biasRegularizer: regularizerOf(c.bias_regularizer),
     });
   },
   Add: (c) => new Add(common(c)),

@@ -134,6 +134,18 @@ export abstract class Layer {
     return { name: this.name, trainable: this.trainable, dtype: FLOAT32_POLICY, ...this.layerConfig() };
   }
 
+  /**
+   * True when Keras passes this layer's inputs as separate call arguments (`mha(query, value)`)
+   * rather than one list (`add([a, b])`); a saved config records its inputs that way.
+   */
+  readonly inputsAsArguments: boolean = false;
+
+  /** The layer's Keras `build_config`: its input shape(s) with the batch dimension. */
+  buildConfig(): Record<string, unknown> {
+    const withBatch = this.builtInputShapes.map((s) => [null, ...s]);
+    return { input_shape: withBatch.length === 1 ? withBatch[0] : withBatch };
+  }
+
   /** Number of scalars in this layer's weights. */
   countParams(): number {
     return this.weightSpecs.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
