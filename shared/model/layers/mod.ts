@@ -44,7 +44,7 @@ export {
 } from "./pooling.ts";
 export { GRU, type GRUOptions } from "./gru.ts";
 export { LSTM, type LSTMOptions } from "./lstm.ts";
-export { Recurrent, type RecurrentOptions } from "./recurrent.ts";
+export type { Recurrent, RecurrentOptions } from "./recurrent.ts";
 export { ReLU, type ReLUOptions } from "./relu.ts";
 export { SimpleRNN } from "./simple_rnn.ts";
 export { Reshape } from "./reshape.ts";
