@@ -18,7 +18,8 @@ Deno.test("The gradient of gather (an Embedding's) is the same on wasm-blas and 
   await requireWasmBlas();
   const table = randomValues(10 * 4, 2);
   const grad = () => {
-    const f = (t: tf.Tensor) => tf.sum(tf.square(tf.gather(t, tf.tensor2d([[1, 4, 1], [9, 1, 0]], [2, 3], "int32"))));
+    const f = (t: tf.Tensor) =>
+      tf.sum(tf.square(tf.gather(t, tf.tensor2d([[1, 4, 1], [9, 1, 0]], [2, 3], "int32"))));
     return tf.grad(f)(tf.tensor(table, [10, 4]));
   };
   const [expected] = await runOn("cpu", grad);
