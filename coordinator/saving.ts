@@ -266,12 +266,17 @@ function objectName(value: unknown, unsupported: (what: string) => Error): strin
   throw unsupported(`loss or metric ${JSON.stringify(value)} is not a name`);
 }
 
-/** A layer's variables in Keras's stored order: trainable ones first, then the others. */
-function layerVariables(layer: Layer, byPath: ReadonlyMap<string, LayoutEntry>): LayoutEntry[] {
-  const specs = [
-    ...layer.weightSpecs.filter((s) => s.trainable),
-    ...layer.weightSpecs.filter((s) => !s.trainable),
-  ];
+/**
+ * A layer's variables stored in one group (its own, or an inner layer's `subgroup`) in Keras's
+ * stored order: trainable ones first, then the others.
+ */
+function layerVariables(
+  layer: Layer,
+  byPath: ReadonlyMap<string, LayoutEntry>,
+  subgroup = "",
+): LayoutEntry[] {
+  const inGroup = layer.weightSpecs.filter((s) => (s.group ?? "") === subgroup);
+  const specs = [...inGroup.filter((s) => s.trainable), ...inGroup.filter((s) => !s.trainable)];
   return specs.map((s) => byPath.get(`${layer.name}/${s.name}`)!);
 }
 
@@ -293,7 +298,7 @@ function layerGroups(network: Network, config: unknown): LayerGroup[] {
         spec.layerName,
       );
     }
-    return { spec, layer, variables: layerVariables(layer, byPath) };
+    return { spec, layer, variables: layerVariables(layer, byPath, spec.subgroup) };
   });
 }
 
@@ -309,7 +314,7 @@ function modelWeights(model: Model, config: Config): KerasWeights {
   const layers = new Map<string, KerasVarGroup>();
   for (const g of groups) {
     layers.set(g.spec.group, {
-      name: g.layer.name!,
+      name: g.spec.groupName ?? g.layer.name!,
       vars: g.variables.map((e) =>
         float32Var(e.shape, arrayOf(network, e).slice(e.offset, e.offset + e.size))
       ),

@@ -285,20 +285,20 @@ Deno.test("bad models and labels fail in the API with the value and the fix", as
       await mlp().save(good);
       const archive = await decodeKerasArchive(await Deno.readFile(good), good);
       const config = JSON.parse(
-        JSON.stringify(archive.config).replace('"class_name":"Dense"', '"class_name":"LSTM"'),
+        JSON.stringify(archive.config).replace('"class_name":"Dense"', '"class_name":"ConvLSTM1D"'),
       );
-      // The groups a Keras LSTM model would have: the first layer's group is named after its class.
+      // The groups a Keras model of that class would have: the first layer's group is named after its class.
       const renamed = new Map([...archive.weights.layers].map(([k, v]) => [
-        k === "layers/dense" ? "layers/lstm" : k === "layers/dense_1" ? "layers/dense" : k,
+        k === "layers/dense" ? "layers/conv_lstm1d" : k === "layers/dense_1" ? "layers/dense" : k,
         v,
       ]));
-      const bad = `${dir}/lstm.keras`;
+      const bad = `${dir}/conv_lstm.keras`;
       const weights = { ...archive.weights, layers: renamed };
       await Deno.writeFile(bad, await encodeKerasArchive({ config, weights }));
       const e = await rejection(() => models.loadModel(bad));
       assert.match(
         e.message,
-        /Cannot load layer "dense" \(class LSTM\) as Shoal does not support a layer named LSTM yet: the supported layers are .*Dense/,
+        /Cannot load layer "dense" \(class ConvLSTM1D\) as Shoal does not support a layer named ConvLSTM1D yet: the supported layers are .*Dense/,
       );
     } finally {
       await Deno.remove(dir, { recursive: true });

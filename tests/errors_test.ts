@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Input, layers, Model, models, Sequential, tf, utils } from "../mod.ts";
 import { Network } from "../shared/model/network.ts";
 import { explainConnectError, natsRoleOf } from "../shared/io/nats/mod.ts";
+import { decodeKerasArchive, encodeKerasArchive } from "../shared/io/keras/mod.ts";
 
 function mlp(): Sequential {
   const model = new Sequential([
@@ -68,8 +69,8 @@ Deno.test("Labels outside [0, classes) are rejected with the value, the sample a
 
 Deno.test("Unknown layer, activation, loss, optimizer and metric names list the valid ones", () => {
   assert.throws(
-    () => new layers.Dense(4, { activation: "swish" }),
-    /Unknown activation: 'swish'. Use one of: relu, sigmoid, softmax/,
+    () => new layers.Dense(4, { activation: "mish" }),
+    /Unknown activation: 'mish'. Use one of: relu, sigmoid, softmax/,
   );
   const model = mlp();
   assert.throws(
@@ -90,34 +91,34 @@ Deno.test("Unknown layer, activation, loss, optimizer and metric names list the 
       name: "s",
       layers: [
         { class_name: "InputLayer", config: { batch_shape: [null, 4], name: "input_layer" } },
-        { class_name: "LSTM", config: { name: "lstm", units: 4 } },
+        { class_name: "ConvLSTM1D", config: { name: "conv_lstm1d", filters: 4 } },
       ],
     },
   };
   assert.throws(
     () => Network.fromConfig(config),
-    /Cannot load layer "lstm" \(class LSTM\) as Shoal does not support a layer named LSTM yet: the supported layers are Activation, BatchNormalization, .*Dense, Dropout/,
+    /Cannot load layer "conv_lstm1d" \(class ConvLSTM1D\) as Shoal does not support a layer named ConvLSTM1D yet: the supported layers are Activation, Add, .*BatchNormalization, .*Dense, Dropout/,
   );
 });
 
 Deno.test("A Keras layer Shoal lacks, read from layers, is named with the supported ones", () => {
   const keras = layers as unknown as Record<string, new (...args: unknown[]) => unknown>;
   assert.throws(
-    () => new keras.Embedding!(1000, 64),
+    () => new keras.TextVectorization!({ maxTokens: 1000 }),
     (e: Error) => {
       assert.ok(e instanceof TypeError);
       assert.match(
         e.message,
-        /Cannot use layers\.Embedding as Shoal does not support a layer named Embedding yet/,
+        /Cannot use layers\.TextVectorization as Shoal does not support a layer named TextVectorization yet/,
       );
       assert.match(
         e.message,
-        /the supported layers are Activation, BatchNormalization, Concatenate, Conv2D, Dense/,
+        /the supported layers are Activation, Add, .*BatchNormalization, Bidirectional, Concatenate, Conv1D, Conv2D, Dense/,
       );
       return true;
     },
   );
-  assert.throws(() => keras.LSTM, /layers\.LSTM/);
+  assert.throws(() => keras.ConvLSTM2D, /layers\.ConvLSTM2D/);
   assert.throws(() => keras.Dence, /Did you mean Dense\?/);
   // What layers does export still reads as before, and so do lower-case and symbol keys.
   assert.equal(typeof layers.Dense, "function");
@@ -127,14 +128,32 @@ Deno.test("A Keras layer Shoal lacks, read from layers, is named with the suppor
 });
 
 Deno.test("Loading a .keras file with a layer Shoal lacks names the layer and its class", async () => {
-  // Saved by Keras 3: Embedding(200, 8) -> LSTM(16) -> Dense(1, sigmoid) on sequences of 12 ids.
+  // Saved by Keras 3: Embedding(200, 8) -> LSTM(16) -> Dense(1, sigmoid), with the LSTM's class renamed
+  // to one Shoal lacks (and its weights group with it).
   const path = new URL("./fixtures/keras/text_lstm.keras", import.meta.url).pathname;
-  await rejectsWith(
-    () => models.loadModel(path),
-    'Cannot load layer "embedding" (class Embedding)',
-    "does not support a layer named Embedding yet",
-    "the supported layers are Activation, BatchNormalization",
+  const archive = await decodeKerasArchive(await Deno.readFile(path), path);
+  const config = JSON.parse(
+    JSON.stringify(archive.config).replace('"class_name":"LSTM"', '"class_name":"ConvLSTM1D"'),
   );
+  const layersByGroup = new Map(
+    [...archive.weights.layers].map(([k, v]) => [k.replace("layers/lstm", "layers/conv_lstm1d"), v]),
+  );
+  const dir = await Deno.makeTempDir({ prefix: "shoal-unsupported-" });
+  try {
+    const bad = `${dir}/conv_lstm.keras`;
+    await Deno.writeFile(
+      bad,
+      await encodeKerasArchive({ config, weights: { ...archive.weights, layers: layersByGroup } }),
+    );
+    await rejectsWith(
+      () => models.loadModel(bad),
+      'Cannot load layer "lstm" (class ConvLSTM1D)',
+      "does not support a layer named ConvLSTM1D yet",
+      "the supported layers are Activation, Add",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("epochs 0, batchSize 0, validationSplit 1.5 and a bad initialEpoch are rejected with the value", async () => {

@@ -9,7 +9,10 @@ export type InitializerName =
   | "zeros"
   | "ones"
   | "random_normal"
-  | "random_uniform";
+  | "random_uniform"
+  | "orthogonal"
+  /** An LSTM bias with Keras's `unit_forget_bias`: zeros, and ones for the forget gate's quarter. */
+  | "unit_forget_bias";
 
 const CLASS_NAMES: Record<InitializerName, string> = {
   glorot_uniform: "GlorotUniform",
@@ -20,13 +23,26 @@ const CLASS_NAMES: Record<InitializerName, string> = {
   ones: "Ones",
   random_normal: "RandomNormal",
   random_uniform: "RandomUniform",
+  orthogonal: "Orthogonal",
+  unit_forget_bias: "Zeros",
 };
 
-export const INITIALIZER_NAMES = Object.keys(CLASS_NAMES) as InitializerName[];
+/** Keras's string aliases (`"uniform"` is Embedding's default). */
+const ALIASES: Record<string, InitializerName> = {
+  uniform: "random_uniform",
+  normal: "random_normal",
+  zero: "zeros",
+  one: "ones",
+};
+
+export const INITIALIZER_NAMES = (Object.keys(CLASS_NAMES) as InitializerName[]).filter((n) =>
+  n !== "unit_forget_bias"
+);
 
 /** Resolves an initializer given by snake_case name or Keras class name. */
 export function resolveInitializer(name: string): InitializerName {
-  if (name in CLASS_NAMES) return name as InitializerName;
+  if (name in CLASS_NAMES && name !== "unit_forget_bias") return name as InitializerName;
+  if (Object.hasOwn(ALIASES, name)) return ALIASES[name]!;
   const byClass = INITIALIZER_NAMES.find((k) => CLASS_NAMES[k] === name);
   if (byClass) return byClass;
   throw new TypeError(`Unknown initializer: '${name}'. Use one of: ${INITIALIZER_NAMES.join(", ")}`);
@@ -34,7 +50,10 @@ export function resolveInitializer(name: string): InitializerName {
 
 /** The Keras 3 serialized form of an initializer. */
 export function initializerConfig(name: InitializerName): Record<string, unknown> {
-  const config: Record<string, unknown> = name === "zeros" || name === "ones" ? {} : { seed: null };
+  const config: Record<string, unknown> = name === "zeros" || name === "ones" || name === "unit_forget_bias"
+    ? {}
+    : { seed: null };
+  if (name === "orthogonal") Object.assign(config, { gain: 1 });
   if (name === "random_normal") Object.assign(config, { mean: 0, stddev: 0.05 });
   if (name === "random_uniform") Object.assign(config, { minval: -0.05, maxval: 0.05 });
   return { module: "keras.initializers", class_name: CLASS_NAMES[name], config, registered_name: null };
@@ -86,6 +105,43 @@ export function initialize(name: InitializerName, shape: readonly number[], rng:
     case "random_uniform":
       uniform(0.05);
       break;
+    case "orthogonal":
+      orthogonal(shape, rng, out);
+      break;
+    case "unit_forget_bias": {
+      const units = size / 4;
+      out.fill(1, units, 2 * units);
+      break;
+    }
   }
   return out;
+}
+
+/**
+ * Keras `Orthogonal` (gain 1): the Q factor of a normal matrix of shape (rows = product of all but the
+ * last axis, cols = last axis), with orthonormal columns (or rows, when there are fewer rows than
+ * columns). Gram-Schmidt on the columns of the taller orientation.
+ */
+function orthogonal(shape: readonly number[], rng: Rng, out: Float32Array): void {
+  const cols = shape[shape.length - 1] ?? 1;
+  const rows = out.length / cols;
+  const [n, m] = rows >= cols ? [rows, cols] : [cols, rows];
+  // m vectors of length n, orthonormalized in turn.
+  const q = Array.from({ length: m }, () => Float64Array.from({ length: n }, () => rng.normal()));
+  for (let j = 0; j < m; j++) {
+    const v = q[j]!;
+    for (let k = 0; k < j; k++) {
+      const u = q[k]!;
+      let dot = 0;
+      for (let i = 0; i < n; i++) dot += u[i]! * v[i]!;
+      for (let i = 0; i < n; i++) v[i]! -= dot * u[i]!;
+    }
+    let squares = 0;
+    for (let i = 0; i < n; i++) squares += v[i]! * v[i]!;
+    const norm = Math.sqrt(squares) || 1;
+    for (let i = 0; i < n; i++) v[i]! /= norm;
+  }
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) out[r * cols + c] = rows >= cols ? q[c]![r]! : q[r]![c]!;
+  }
 }

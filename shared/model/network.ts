@@ -279,7 +279,7 @@ function layerEntry(layer: Layer, functional: boolean): Config {
     if (functional) Object.assign(entry, { name: layer.name, inbound_nodes: [] });
     return entry;
   }
-  entry.build_config = { input_shape: buildShape(layer.builtInputShapes) };
+  entry.build_config = layer.buildConfig();
   if (functional) {
     entry.name = layer.name;
     entry.inbound_nodes = layer.inboundNodes.map((node) => {
@@ -291,15 +291,10 @@ function layerEntry(layer: Layer, functional: boolean): Config {
           keras_history: [t.node.layer.name, t.node.index, 0],
         },
       }));
-      return { args: tensors.length === 1 ? tensors : [tensors], kwargs: {} };
+      return { args: tensors.length === 1 || layer.inputsAsArguments ? tensors : [tensors], kwargs: {} };
     });
   }
   return entry;
-}
-
-function buildShape(shapes: Shape[]): unknown {
-  const withBatch = shapes.map((s) => [null, ...s]);
-  return withBatch.length === 1 ? withBatch[0] : withBatch;
 }
 
 function sequentialFromConfig(c: Config, seed: number): Network {

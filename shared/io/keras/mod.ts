@@ -20,6 +20,7 @@ export { type AtomicWriteSource, writeFileAtomic } from "./atomic_write.ts";
 export { KerasFileError } from "./errors.ts";
 export {
   checkWeightsForConfig,
+  kerasInnerGroups,
   kerasLayerVarCount,
   kerasVarGroups,
   type KerasVarGroupSpec,

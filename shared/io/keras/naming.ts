@@ -27,6 +27,72 @@ export interface KerasVarGroupSpec {
   readonly group: string;
   /** Number of variables the layer stores, or null for a class this table does not know. */
   readonly nVars: number | null;
+  /**
+   * For a group of an inner layer (an LSTM's `cell`, a Bidirectional's `forward_layer/cell`, a
+   * MultiHeadAttention's `query_dense`): its path below the layer's group. Absent for the layer's own.
+   */
+  readonly subgroup?: string;
+  /** For an inner layer's group: the `name` attribute Keras gives it (`lstm_cell`, `forward_gru`, `query`). */
+  readonly groupName?: string;
+}
+
+/** An inner layer's group: path below the owner's group, its name attribute, its variable count. */
+interface InnerGroup {
+  readonly path: string;
+  readonly name: string;
+  readonly nVars: number;
+}
+
+const RECURRENT_CLASSES = new Set(["SimpleRNN", "GRU", "LSTM"]);
+
+/** Variables of a recurrent layer's cell: kernel, recurrent_kernel and (when used) bias. */
+function cellVarCount(layerConfig: Readonly<Record<string, unknown>>): number {
+  return layerConfig["use_bias"] === false ? 2 : 3;
+}
+
+/**
+ * The groups Keras writes below a layer's own group for its inner layers, in the order Keras tracks
+ * them (which is also the order of their variables in `model.trainable_variables`).
+ */
+export function kerasInnerGroups(
+  className: string,
+  layerConfig: Readonly<Record<string, unknown>>,
+): InnerGroup[] {
+  if (RECURRENT_CLASSES.has(className)) {
+    return [{ path: "cell", name: `${toSnakeCase(className)}_cell`, nVars: cellVarCount(layerConfig) }];
+  }
+  if (className === "Bidirectional") {
+    const out: InnerGroup[] = [];
+    const forward = asRecord(layerConfig["layer"]);
+    const sides = [
+      ["forward_layer", forward, ""],
+      ["backward_layer", asRecord(layerConfig["backward_layer"]) ?? forward, "backward_"],
+    ] as const;
+    for (const [side, inner, renamed] of sides) {
+      const innerClass = String(inner?.["class_name"] ?? "");
+      const innerConfig = asRecord(inner?.["config"]) ?? {};
+      const own = String(innerConfig["name"] ?? "");
+      // Without a backward_layer entry, Keras derives the backward layer from the forward one.
+      const innerName = inner === forward && renamed ? renamed + own.replace(/^forward_/, "") : own;
+      out.push({ path: side, name: innerName, nVars: 0 });
+      for (const g of kerasInnerGroups(innerClass, innerConfig)) {
+        out.push({ path: `${side}/${g.path}`, name: g.name, nVars: g.nVars });
+      }
+    }
+    return out;
+  }
+  if (className === "MultiHeadAttention") {
+    const dense = layerConfig["use_bias"] === false ? 1 : 2;
+    return [
+      { path: "query_dense", name: "query", nVars: dense },
+      { path: "key_dense", name: "key", nVars: dense },
+      { path: "value_dense", name: "value", nVars: dense },
+      { path: "output_dense", name: "attention_output", nVars: dense },
+      { path: "_softmax", name: "softmax", nVars: 0 },
+      { path: "_dropout_layer", name: "dropout", nVars: 0 },
+    ];
+  }
+  return [];
 }
 
 const MODEL_CLASSES = new Set(["Sequential", "Functional", "Model"]);
@@ -123,6 +189,8 @@ export function kerasLayerVarCount(
   if (className === "BatchNormalization") return flag("scale") + flag("center") + 2;
   if (className === "LayerNormalization") return flag("scale") + flag("center");
   if (className === "Embedding" || className === "PReLU") return 1;
+  if (RECURRENT_CLASSES.has(className) || className === "Bidirectional") return 0;
+  if (className === "MultiHeadAttention") return 0;
   return null;
 }
 
@@ -201,6 +269,16 @@ function collect(modelConfig: unknown, prefix: string, specs: KerasVarGroupSpec[
       group,
       nVars: kerasLayerVarCount(layerClass, layerConfig),
     });
+    for (const inner of kerasInnerGroups(layerClass, layerConfig)) {
+      specs.push({
+        layerName,
+        className: layerClass,
+        group: `${group}/${inner.path}`,
+        nVars: inner.nVars,
+        subgroup: inner.path,
+        groupName: inner.name,
+      });
+    }
     if (MODEL_CLASSES.has(layerClass)) collect(layer, `${group}/`, specs);
   });
 }

@@ -2,7 +2,8 @@
  * The `wasm-blas` backend: the tfjs `wasm` backend with its matrix-multiply and 2-D convolution kernels
  * replaced by OpenBLAS `cblas_sgemm` calls (Deno FFI) that read and write the wasm heap in place.
  * It also brings `Conv2DBackpropFilter`, which the stock wasm backend lacks, and a JavaScript
- * `MaxPoolGrad` that is an order of magnitude faster than the stock one.
+ * `MaxPoolGrad` that is an order of magnitude faster than the stock one, and `UnsortedSegmentSum`
+ * (the gradient of `gather`, so of Embedding), which the stock wasm backend lacks.
  *
  * @module
  */
@@ -16,6 +17,7 @@ import { maxPoolGradKernels } from "./kernels/max_pool_grad.ts";
 import { sliceKernels } from "./kernels/slice.ts";
 import { sumKernels } from "./kernels/sum.ts";
 import { tileKernels } from "./kernels/tile.ts";
+import { unsortedSegmentSumKernels } from "./kernels/unsorted_segment_sum.ts";
 
 /** Name under which {@link registerWasmBlasBackend} registers the backend. */
 export const WASM_BLAS = "wasm-blas";
@@ -92,6 +94,7 @@ function registerKernels(blas: Blas): void {
       ...sliceKernels(WASM_BLAS, context),
       ...maxPoolGradKernels(WASM_BLAS, context),
       ...sumKernels(WASM_BLAS, context),
+      ...unsortedSegmentSumKernels(WASM_BLAS),
     ].map((config) => [
       config.kernelName,
       config,

@@ -19,6 +19,12 @@ export interface WeightSpec {
   trainable: boolean;
   initializer: InitializerName;
   regularizer: Regularizer | null;
+  /**
+   * Where Keras stores the variable, relative to the layer's own group in a weights file, for layers
+   * built from inner layers: `cell` (LSTM), `forward_layer/cell` (Bidirectional), `query_dense`
+   * (MultiHeadAttention). Absent: the layer's own group.
+   */
+  group?: string;
 }
 
 /** Batch statistics a BatchNormalization layer observed in a training step, for the moving averages. */
@@ -126,6 +132,18 @@ export abstract class Layer {
   /** The Keras 3 `config` dict of this layer. */
   getConfig(): Record<string, unknown> {
     return { name: this.name, trainable: this.trainable, dtype: FLOAT32_POLICY, ...this.layerConfig() };
+  }
+
+  /**
+   * True when Keras passes this layer's inputs as separate call arguments (`mha(query, value)`)
+   * rather than one list (`add([a, b])`); a saved config records its inputs that way.
+   */
+  readonly inputsAsArguments: boolean = false;
+
+  /** The layer's Keras `build_config`: its input shape(s) with the batch dimension. */
+  buildConfig(): Record<string, unknown> {
+    const withBatch = this.builtInputShapes.map((s) => [null, ...s]);
+    return { input_shape: withBatch.length === 1 ? withBatch[0] : withBatch };
   }
 
   /** Number of scalars in this layer's weights. */
