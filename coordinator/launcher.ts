@@ -22,8 +22,13 @@ export interface LaunchOptions {
   backend: string;
   /** Extra environment for every worker (e.g. its NATS credentials, which never go on the command line). */
   env?: Record<string, string>;
-  /** Extra arguments per worker index (e.g. test faults). */
+  /** Extra arguments per worker index. */
   extraArgs?: (string[] | undefined)[];
+  /**
+   * The module each worker runs: worker/main.ts, or a program that wraps the worker process
+   * (worker/process.ts) and takes the same arguments. @default {@link WORKER_MAIN}
+   */
+  entry?: string;
   /** Milliseconds between SIGTERM and SIGKILL when stopping. @default 3000 */
   stopGraceMs?: number;
 }
@@ -110,7 +115,7 @@ export async function launchWorkers(opts: LaunchOptions): Promise<LocalWorkers> 
     const args = [
       "run",
       "-A",
-      WORKER_MAIN,
+      opts.entry ?? WORKER_MAIN,
       "--nats",
       opts.url,
       "--name",

@@ -12,6 +12,7 @@ import { toDataset } from "../coordinator/data.ts";
 import { Engine, resolveMetric } from "../shared/model/mod.ts";
 import { startNatsServer } from "../shared/io/nats/mod.ts";
 import { twoClassModel, twoClassProblem } from "./support/two_class.ts";
+import { FAULTY_WORKER } from "./support/faulty_worker.ts";
 import { EventLog } from "./support/pool_events.ts";
 import { ExternalWorker } from "./support/external_worker.ts";
 import { freePort } from "./support/free_port.ts";
@@ -131,6 +132,7 @@ for (const transport of TRANSPORTS) {
         workers: 3,
         transport,
         listeners: log.listeners,
+        workerEntry: FAULTY_WORKER,
         workerArgs: [["--fault", "nan-once"], [], ["--fault", "exit-once"]],
       },
     });
@@ -181,6 +183,7 @@ for (const transport of TRANSPORTS) {
           workers: 3,
           transport,
           listeners: log.listeners,
+          workerEntry: FAULTY_WORKER,
           workerArgs: run.faults.map((f) => ["--fault", f]),
         },
       });

@@ -17,7 +17,6 @@ import {
   type ReadTextFile,
 } from "../shared/io/nats/mod.ts";
 import { JobIdSchema, WorkerNameSchema } from "../shared/io/protocol/mod.ts";
-import { FAULTS } from "./faults.ts";
 import type { WorkerOptions } from "./worker.ts";
 
 /** Usage text printed on `--help` and after a bad argument. */
@@ -32,7 +31,6 @@ export const USAGE = `Usage: deno task worker --nats URL [options]
                    seconds, at the start or after its coordinator stopped (default: no limit)
   --quiet          no line for routine events (connected, joined); problems are still reported
 ${NATS_AUTH_USAGE}
-  --fault KIND     for tests only: ${FAULTS.join(" | ")}
   --help           print this text`;
 
 /** What to do without `--nats`. */
@@ -47,7 +45,6 @@ const FLAGS = {
   gpu: { type: "string" },
   job: { type: "string" },
   "join-timeout": { type: "string" },
-  fault: { type: "string" },
   quiet: { type: "boolean" },
   ...NATS_AUTH_FLAG_OPTIONS,
   help: { type: "boolean" },
@@ -60,7 +57,6 @@ const Args = z.object({
   gpu: z.coerce.number().int().nonnegative().optional(),
   job: JobIdSchema.optional(),
   "join-timeout": z.coerce.number().positive("must be a number of seconds > 0").optional(),
-  fault: z.enum(FAULTS as [string, ...string[]]).optional(),
 });
 
 /**
@@ -93,7 +89,6 @@ export function parseWorkerArgs(
     gpu: values.gpu,
     job: values.job,
     "join-timeout": values["join-timeout"],
-    fault: values.fault,
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -129,7 +124,6 @@ export function parseWorkerArgs(
     ...(v.gpu === undefined ? {} : { gpu: v.gpu }),
     ...(v.job === undefined ? {} : { job: v.job }),
     ...(joinTimeout === undefined ? {} : { joinTimeoutSeconds: joinTimeout }),
-    ...(v.fault === undefined ? {} : { fault: v.fault as WorkerOptions["fault"] & string }),
     ...(values.quiet ? { quiet: true } : {}),
   };
 }

@@ -14,8 +14,6 @@ Deno.test("parseWorkerArgs reads every option", () => {
     "1",
     "--job",
     "abc",
-    "--fault",
-    "nan-once",
   ]);
   assert.deepEqual(opts, {
     nats: "nats://127.0.0.1:4222",
@@ -23,7 +21,6 @@ Deno.test("parseWorkerArgs reads every option", () => {
     backend: "wasm",
     gpu: 1,
     job: "abc",
-    fault: "nan-once",
   });
 });
 

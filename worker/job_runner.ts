@@ -53,7 +53,6 @@ import {
 } from "../shared/io/protocol/mod.ts";
 import { type CachedDataset, gatherBatch, rangeOf, type WorkerDataset } from "./dataset.ts";
 import { openSpec } from "../shared/io/dataset/mod.ts";
-import type { Fault } from "./faults.ts";
 import {
   BlockingSliceExchange,
   type ExchangeRoute,
@@ -62,7 +61,7 @@ import {
   type WorkerSliceExchange,
 } from "./slice_exchange.ts";
 import { blockingSocketsAvailable } from "../shared/io/data_plane/blocking_unix.ts";
-import type { WorkerOptions } from "./worker.ts";
+import type { WorkerHooks, WorkerOptions } from "./worker.ts";
 
 /** How a job ended for this worker. */
 export type JobOutcome = "ended" | "dropped" | "vanished" | "refused" | "aborted";
@@ -108,7 +107,7 @@ export class JobRunner {
   #shared: { grads: SharedRegion; weights: SharedRegion } | undefined;
   /** The slice-exchange area of the workers on the coordinator's host, when mapped. */
   #syncArea: SharedRegion | undefined;
-  #fault: Fault | undefined;
+  readonly #hooks: WorkerHooks;
   #ended!: (outcome: JobOutcome) => void;
   readonly #endedPromise = new Promise<JobOutcome>((resolve) => this.#ended = resolve);
   /** Last heartbeat (`performance.now()`) and what it announced. */
@@ -124,7 +123,7 @@ export class JobRunner {
     readonly rttMs: number,
   ) {
     this.#subjects = jobSubjects(spec.job);
-    this.#fault = opts.fault;
+    this.#hooks = opts.hooks ?? {};
   }
 
   /** Serves the job until it ends for this worker; says how it ended. */
@@ -614,7 +613,7 @@ export class JobRunner {
         const indices = decodeIndices(body);
         const ds = this.#dataset(header.data);
         const w = await this.#weightsFor(header.version);
-        if (this.#fault === "exit-once") Deno.exit(3);
+        this.#hooks.beforeTrain?.(header.step);
         const t0 = performance.now();
         const r = this.#engine!.trainSlice(
           w.params,
@@ -634,8 +633,9 @@ export class JobRunner {
           computeMs,
           encoding: header.encoding,
         };
-        const faulted = this.#injectFault(base, r.grads);
-        return encodeTrainReply(faulted.header, r, faulted.grads);
+        const reply = this.#hooks.trainReply?.({ header: base, grads: r.grads }) ??
+          { header: base, grads: r.grads };
+        return encodeTrainReply(reply.header, r, reply.grads);
       }
       case "eval":
       case "predict": {
@@ -709,34 +709,6 @@ export class JobRunner {
       console.error(`Worker ${this.opts.name}: leaving job ${this.spec.job}: ${reason(error)}`);
       setTimeout(() => this.#ended("refused"), 0);
       throw error;
-    }
-  }
-
-  /** Applies the configured test fault to the first training reply, then forgets it. */
-  #injectFault<H extends { job: string; worker: string; step: number }>(
-    header: H,
-    grads: Float32Array,
-  ): { header: H; grads: Float32Array } {
-    const fault = this.#fault;
-    if (!fault) return { header, grads };
-    this.#fault = undefined;
-    console.warn(`Worker ${this.opts.name}: injecting test fault ${fault} at step ${header.step}`);
-    switch (fault) {
-      case "nan-once": {
-        const faulty = grads.slice();
-        faulty[0] = NaN;
-        return { header, grads: faulty };
-      }
-      case "wrong-length-once":
-        return { header, grads: grads.subarray(0, grads.length - 1) };
-      case "wrong-step-once":
-        return { header: { ...header, step: header.step + 1 }, grads };
-      case "wrong-job-once":
-        return { header: { ...header, job: `${header.job}x` }, grads };
-      case "wrong-worker-once":
-        return { header: { ...header, worker: `${header.worker}x` }, grads };
-      default:
-        return { header, grads };
     }
   }
 }

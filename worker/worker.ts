@@ -18,10 +18,29 @@ import type { NatsAuth } from "../shared/io/nats/mod.ts";
 import { ANY_HELLO, Hello, type JobSpec, jobSubjects, JoinReply } from "../shared/io/protocol/mod.ts";
 import type { BackendName } from "../shared/model/mod.ts";
 import type { CachedDataset } from "./dataset.ts";
-import type { Fault } from "./faults.ts";
 import { type JobOutcome, JobRunner, type Link } from "./job_runner.ts";
 
 export type { JobOutcome } from "./job_runner.ts";
+
+/** The fields of a train reply a hook may change. */
+export interface TrainReplyFields {
+  job: string;
+  worker: string;
+  step: number;
+}
+
+/**
+ * Places where a program that wraps the worker can act, e.g. a test harness that makes a worker
+ * misbehave to check the coordinator's defences (tests/support/faulty_worker.ts).
+ */
+export interface WorkerHooks {
+  /** Called when a training request arrives, before it is computed. */
+  beforeTrain?(step: number): void;
+  /** May change a training reply (its identifying fields, its gradient) before it is sent. */
+  trainReply?<H extends TrainReplyFields>(
+    reply: { header: H; grads: Float32Array },
+  ): { header: H; grads: Float32Array };
+}
 
 /** Options of {@link runWorker}. */
 export interface WorkerOptions {
@@ -44,8 +63,8 @@ export interface WorkerOptions {
   joinTimeoutSeconds?: number;
   /** No line for routine events (connected, joined): workers spawned by a coordinator. @default false */
   quiet?: boolean;
-  /** Test-only fault injection. */
-  fault?: Fault;
+  /** Extension points for programs that wrap the worker (tests inject faults through them). */
+  hooks?: WorkerHooks;
   /** Ends the worker (leaves the job, closes the connection). */
   signal?: AbortSignal;
   /** Milliseconds to wait for the weights a request names. @default 60000 */

@@ -130,8 +130,13 @@ export interface DistributedPoolOptions {
   requestTimeoutSeconds?: number;
   /** Largest message of the embedded server, in bytes. @default 16 MiB */
   maxPayload?: number;
-  /** Extra command-line arguments per spawned worker (e.g. `["--fault", "nan-once"]` in tests). */
+  /** Extra command-line arguments per spawned worker. */
   workerArgs?: (string[] | undefined)[];
+  /**
+   * The module spawned workers run instead of worker/main.ts: a program that wraps the worker process
+   * (worker/process.ts) and takes the same arguments, e.g. a test harness that injects faults.
+   */
+  workerEntry?: string;
   /** Listeners of the pool's events; the console listener is added unless `quiet`. */
   listeners?: PoolListener[];
   /** No console listener (events still reach `listeners`). @default false */
@@ -320,6 +325,7 @@ export class DistributedPool implements WorkerPool {
           backend: opts.backend,
           env: plane.workerEnv,
           ...(opts.workerArgs ? { extraArgs: opts.workerArgs } : {}),
+          ...(opts.workerEntry ? { entry: opts.workerEntry } : {}),
         });
       }
       await pool.#awaitFirstWorkers();
