@@ -32,7 +32,6 @@ import {
   Network,
   type Optimizer,
   optimizerFromConfig,
-  optimizers,
   type SymbolicTensor,
 } from "../shared/model/mod.ts";
 import type { Node } from "../shared/model/layers/mod.ts";
@@ -207,7 +206,7 @@ function compileConfig(model: Model): Config | null {
   return {
     optimizer: {
       module: "keras.optimizers",
-      class_name: optimizerClassName(model.optimizer),
+      class_name: model.optimizer.className,
       config: model.optimizer.toConfig(),
       registered_name: null,
     },
@@ -219,15 +218,6 @@ function compileConfig(model: Model): Config | null {
     steps_per_execution: 1,
     jit_compile: false,
   };
-}
-
-function optimizerClassName(optimizer: Optimizer): string {
-  if (optimizer instanceof optimizers.Adam) return "Adam";
-  if (optimizer instanceof optimizers.SGD) return "SGD";
-  if (optimizer instanceof optimizers.RMSprop) return "RMSprop";
-  throw new TypeError(
-    `Cannot save the optimizer "${optimizer.name}" as Keras knows only Adam, SGD and RMSprop from Shoal`,
-  );
 }
 
 /** Reads a Keras `compile_config` into `compile` options. */
@@ -320,9 +310,10 @@ function modelWeights(model: Model, config: Config): KerasWeights {
       ),
     });
   }
-  const optimizer = model.compiledLoss === undefined
-    ? null
-    : optimizerGroup(model.optimizer, network.params.length, trainableVariables(groups));
+  const optimizer = model.compiledLoss === undefined ? null : {
+    name: String(model.optimizer.toConfig()["name"]),
+    vars: model.optimizer.saveOwnVariables(trainableVariables(groups), network.params.length),
+  };
   return { model: { name: network.name, vars: [] }, layers, optimizer };
 }
 
@@ -332,45 +323,6 @@ function arrayOf(network: Network, entry: LayoutEntry): Float32Array {
 
 function float32Var(shape: readonly number[], data: Float32Array): KerasVariable {
   return { shape: [...shape], dtype: "float32", data };
-}
-
-/**
- * How Keras creates an optimizer's slot variables: one `add_optimizer_variables` call per inner list,
- * each interleaving its slots per trainable variable (Adam: m0, v0, m1, v1, …; RMSprop: all
- * velocities, then all momentums, then all average gradients). Numbers index `optimizer.slots`.
- */
-function slotPlan(optimizer: Optimizer): number[][] {
-  if (optimizer instanceof optimizers.Adam) return [[0, 1]];
-  if (optimizer instanceof optimizers.SGD) return optimizer.momentum > 0 ? [[0]] : [];
-  if (optimizer instanceof optimizers.RMSprop) {
-    const plan = [[0]];
-    if (optimizer.momentum > 0) plan.push([plan.length]);
-    if (optimizer.centered) plan.push([plan.length]);
-    return plan;
-  }
-  throw new TypeError(`Cannot save the state of optimizer "${optimizer.name}": use Adam, SGD or RMSprop`);
-}
-
-/** Keras's `optimizer/vars`: iterations, learning_rate (not for a schedule), then the slots. */
-function optimizerGroup(optimizer: Optimizer, paramCount: number, trainable: LayoutEntry[]): KerasVarGroup {
-  const plan = slotPlan(optimizer);
-  const count = plan.flat().length;
-  // Slots are created on the first update; before it they are zeros, as Keras's freshly built ones.
-  const slots = optimizer.slots.length === count
-    ? optimizer.slots
-    : Array.from({ length: count }, () => new Float32Array(paramCount));
-  const vars: KerasVariable[] = [{
-    shape: [],
-    dtype: "int64",
-    data: BigInt64Array.of(BigInt(optimizer.iterations)),
-  }];
-  if (!optimizer.schedule) vars.push(float32Var([], Float32Array.of(optimizer.learningRate)));
-  for (const call of plan) {
-    for (const e of trainable) {
-      for (const s of call) vars.push(float32Var(e.shape, slots[s]!.slice(e.offset, e.offset + e.size)));
-    }
-  }
-  return { name: String(optimizer.toConfig()["name"]), vars };
 }
 
 /**
@@ -467,10 +419,8 @@ function optimizerStateFrom(
 ): (() => void) | null {
   const group = weights.optimizer;
   if (!group) return null;
-  const plan = slotPlan(optimizer);
   const trainable = trainableVariables(layerGroups(network, config));
-  const first = optimizer.schedule ? 1 : 2;
-  const expected = first + plan.flat().length * trainable.length;
+  const expected = optimizer.ownVariableCount(trainable.length);
   if (group.vars.length !== expected) {
     console.warn(
       `Skipping the optimizer state of ${file}: the optimizer "${optimizer.name}" has ${expected} variables ` +
@@ -478,25 +428,8 @@ function optimizerStateFrom(
     );
     return null;
   }
-  const iterations = Number(group.vars[0]!.data[0]!);
-  const storedRate = optimizer.schedule ? null : Number(group.vars[1]!.data[0]!);
-  const slots = Array.from({ length: plan.flat().length }, () => new Float32Array(network.params.length));
-  let k = first;
-  for (const call of plan) {
-    for (const e of trainable) {
-      for (const s of call) {
-        const v = group.vars[k++]!;
-        checkShape(e.path, e.shape, v, file, `optimizer slot ${k - 1}`);
-        slots[s]!.set(toFloat32(v, e.path, file), e.offset);
-      }
-    }
-  }
-  return () => {
-    optimizer.iterations = iterations;
-    optimizer.slots = slots;
-    // The config holds the rate as a float64; the stored float32 only matters when it was changed since.
-    if (storedRate !== null && Math.fround(optimizer.learningRate) !== storedRate) {
-      optimizer.learningRate = storedRate;
-    }
-  };
+  return optimizer.loadOwnVariables(group.vars, trainable, network.params.length, (v, e, k) => {
+    checkShape(e.path, e.shape, v, file, `optimizer slot ${k}`);
+    return toFloat32(v, e.path, file);
+  });
 }

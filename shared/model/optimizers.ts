@@ -55,8 +55,53 @@ export class ExponentialDecay {
 
 export type LearningRate = number | ExponentialDecay;
 
-/** Base optimizer: a learning rate (constant or scheduled), a step counter and per-parameter slots. */
+type Config = Record<string, unknown>;
+
+/** Where one trainable variable sits in the flat parameter array (a `LayoutEntry` fits). */
+export interface VariableSlice {
+  /** Keras path `dense/kernel`, for error messages. */
+  readonly path: string;
+  readonly shape: readonly number[];
+  readonly offset: number;
+  readonly size: number;
+}
+
+/** One optimizer variable as a Keras weights file stores it (`optimizer/vars/<i>`). */
+export interface OptimizerVariable {
+  readonly shape: readonly number[];
+  readonly dtype: "int64" | "float32";
+  readonly data: BigInt64Array | Float32Array;
+}
+
+/** A stored variable as read back from a file: any dtype, checked by the reader. */
+export interface StoredVariable {
+  readonly shape: readonly number[];
+  readonly dtype: string;
+  readonly data: ArrayLike<number | bigint>;
+}
+
+/**
+ * Checks one stored slot variable against the trainable variable it belongs to and returns its values
+ * as float32; throws when it does not fit. `index` is its position in the stored list.
+ */
+export type ReadSlot<V extends StoredVariable> = (
+  stored: V,
+  slice: VariableSlice,
+  index: number,
+) => Float32Array;
+
+/**
+ * Base optimizer: a learning rate (constant or scheduled), a step counter and per-parameter slots.
+ *
+ * A subclass is everything Shoal knows about one Keras optimizer: its Keras class name, its config
+ * (`toConfig` / static `fromConfig`), its update, and its {@link slotPlan}, from which the base class
+ * saves and loads its variables in Keras's order (Keras `save_own_variables` / `load_own_variables`).
+ * Adding an optimizer means writing its class and adding it to {@link OPTIMIZERS}.
+ */
 export abstract class Optimizer {
+  /** Keras class name (`Adam`), as `compile_config` stores it. */
+  abstract readonly className: string;
+  /** Keras config `name` (`adam`). */
   abstract readonly name: string;
   /** Number of updates applied (Keras `optimizer.iterations`). */
   iterations = 0;
@@ -99,8 +144,18 @@ export abstract class Optimizer {
     return typeof this.#lr === "number" ? null : this.#lr;
   }
 
+  /**
+   * How Keras creates this optimizer's slot variables: one `add_optimizer_variables` call per inner
+   * list, each interleaving its slots per trainable variable (Adam `[[0, 1]]`: m0, v0, m1, v1, …;
+   * RMSprop: all velocities, then all momentums, then all average gradients). Numbers index
+   * {@link slots}; together they are 0 … slot count − 1.
+   */
+  abstract get slotPlan(): readonly (readonly number[])[];
+
   /** Number of slot arrays per parameter. */
-  protected abstract get slotCount(): number;
+  get slotCount(): number {
+    return this.slotPlan.reduce((n, call) => n + call.length, 0);
+  }
 
   /** Applies one update to `params` in place and advances `iterations`. */
   apply(params: Float32Array, grads: Float32Array): void {
@@ -119,9 +174,9 @@ export abstract class Optimizer {
   protected abstract update(params: Float32Array, grads: Float32Array, lr: number): void;
 
   /** Keras 3 optimizer config. */
-  abstract toConfig(): Record<string, unknown>;
+  abstract toConfig(): Config;
 
-  protected baseConfig(): Record<string, unknown> {
+  protected baseConfig(): Config {
     return {
       name: this.name,
       learning_rate: typeof this.#lr === "number" ? this.#lr : this.#lr.toConfig(),
@@ -136,10 +191,99 @@ export abstract class Optimizer {
       gradient_accumulation_steps: null,
     };
   }
+
+  /** Number of variables Keras stores for `trainableCount` trainable variables. */
+  ownVariableCount(trainableCount: number): number {
+    return (this.schedule ? 1 : 2) + this.slotCount * trainableCount;
+  }
+
+  /**
+   * Keras's `optimizer/vars` (`save_own_variables`): iterations, the learning rate (not for a
+   * schedule), then the slots in {@link slotPlan} order over `trainable` (Keras
+   * `model.trainable_variables` order). Before the first update the slots are zeros, as Keras's freshly
+   * built ones.
+   */
+  saveOwnVariables(trainable: readonly VariableSlice[], paramCount: number): OptimizerVariable[] {
+    const slots = this.slots.length === this.slotCount
+      ? this.slots
+      : Array.from({ length: this.slotCount }, () => new Float32Array(paramCount));
+    const vars: OptimizerVariable[] = [
+      { shape: [], dtype: "int64", data: BigInt64Array.of(BigInt(this.iterations)) },
+    ];
+    if (!this.schedule) vars.push({ shape: [], dtype: "float32", data: Float32Array.of(this.learningRate) });
+    for (const call of this.slotPlan) {
+      for (const e of trainable) {
+        for (const s of call) {
+          vars.push({
+            shape: [...e.shape],
+            dtype: "float32",
+            data: slots[s]!.slice(e.offset, e.offset + e.size),
+          });
+        }
+      }
+    }
+    return vars;
+  }
+
+  /**
+   * Reads variables written by {@link saveOwnVariables} (or by Keras) and returns the function that
+   * restores them (Keras `load_own_variables`); nothing changes before it runs. `vars` must hold
+   * {@link ownVariableCount} variables; `read` checks each slot variable and may throw.
+   */
+  loadOwnVariables<V extends StoredVariable>(
+    vars: readonly V[],
+    trainable: readonly VariableSlice[],
+    paramCount: number,
+    read: ReadSlot<V>,
+  ): () => void {
+    const expected = this.ownVariableCount(trainable.length);
+    if (vars.length !== expected) {
+      throw new RangeError(
+        `Cannot load the state of optimizer "${this.name}" as it has ${expected} variables: received ${vars.length}`,
+      );
+    }
+    const iterations = Number(vars[0]!.data[0]!);
+    const storedRate = this.schedule ? null : Number(vars[1]!.data[0]!);
+    const slots = Array.from({ length: this.slotCount }, () => new Float32Array(paramCount));
+    let k = this.schedule ? 1 : 2;
+    for (const call of this.slotPlan) {
+      for (const e of trainable) {
+        for (const s of call) {
+          slots[s]!.set(read(vars[k]!, e, k), e.offset);
+          k++;
+        }
+      }
+    }
+    return () => {
+      this.iterations = iterations;
+      this.slots = slots;
+      // The config holds the rate as a float64; the stored float32 only matters when it was changed since.
+      if (storedRate !== null && Math.fround(this.learningRate) !== storedRate) {
+        this.learningRate = storedRate;
+      }
+    };
+  }
+}
+
+/** A Keras `learning_rate` config value: a number or a serialized schedule. */
+export function learningRateFromConfig(value: unknown): LearningRate {
+  if (typeof value === "number") return value;
+  const entry = value as { class_name?: string; config?: Record<string, number | boolean> } | null;
+  if (entry?.class_name === "ExponentialDecay" && entry.config) {
+    const s = entry.config;
+    return new ExponentialDecay({
+      initialLearningRate: Number(s.initial_learning_rate),
+      decaySteps: Number(s.decay_steps),
+      decayRate: Number(s.decay_rate),
+      staircase: Boolean(s.staircase),
+    });
+  }
+  throw new TypeError(`Unsupported learning rate schedule: '${entry?.class_name}'. Use ExponentialDecay`);
 }
 
 /** `optimizers.Adam` (Keras defaults: learningRate 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7). */
 export class Adam extends Optimizer {
+  readonly className = "Adam";
   readonly name = "adam";
   readonly beta1: number;
   readonly beta2: number;
@@ -155,8 +299,18 @@ export class Adam extends Optimizer {
     this.epsilon = opts.epsilon ?? 1e-7;
   }
 
-  protected get slotCount(): number {
-    return 2;
+  static fromConfig(c: Config): Adam {
+    return new Adam({
+      learningRate: learningRateFromConfig(c.learning_rate),
+      beta1: c.beta_1 as number,
+      beta2: c.beta_2 as number,
+      epsilon: c.epsilon as number,
+    });
+  }
+
+  /** Momentums and velocities, created together: m0, v0, m1, v1, … */
+  get slotPlan(): readonly (readonly number[])[] {
+    return [[0, 1]];
   }
 
   /**
@@ -198,7 +352,7 @@ export class Adam extends Optimizer {
     return a;
   }
 
-  toConfig(): Record<string, unknown> {
+  toConfig(): Config {
     return {
       ...this.baseConfig(),
       beta_1: this.beta1,
@@ -211,6 +365,7 @@ export class Adam extends Optimizer {
 
 /** `optimizers.SGD` (Keras defaults: learningRate 0.01, momentum 0, nesterov false). */
 export class SGD extends Optimizer {
+  readonly className = "SGD";
   readonly name = "SGD";
   readonly momentum: number;
   readonly nesterov: boolean;
@@ -224,8 +379,17 @@ export class SGD extends Optimizer {
     }
   }
 
-  protected get slotCount(): number {
-    return this.momentum > 0 ? 1 : 0;
+  static fromConfig(c: Config): SGD {
+    return new SGD({
+      learningRate: learningRateFromConfig(c.learning_rate),
+      momentum: c.momentum as number,
+      nesterov: c.nesterov as boolean,
+    });
+  }
+
+  /** The momentums, only when momentum is used. */
+  get slotPlan(): readonly (readonly number[])[] {
+    return this.momentum > 0 ? [[0]] : [];
   }
 
   protected update(w: Float32Array, g: Float32Array, lr: number): void {
@@ -242,13 +406,14 @@ export class SGD extends Optimizer {
     }
   }
 
-  toConfig(): Record<string, unknown> {
+  toConfig(): Config {
     return { ...this.baseConfig(), momentum: this.momentum, nesterov: this.nesterov };
   }
 }
 
 /** `optimizers.RMSprop` (Keras defaults: learningRate 0.001, rho 0.9, momentum 0, epsilon 1e-7). */
 export class RMSprop extends Optimizer {
+  readonly className = "RMSprop";
   readonly name = "rmsprop";
   readonly rho: number;
   readonly momentum: number;
@@ -271,8 +436,22 @@ export class RMSprop extends Optimizer {
     this.centered = opts.centered ?? false;
   }
 
-  protected get slotCount(): number {
-    return 1 + (this.momentum > 0 ? 1 : 0) + (this.centered ? 1 : 0);
+  static fromConfig(c: Config): RMSprop {
+    return new RMSprop({
+      learningRate: learningRateFromConfig(c.learning_rate),
+      rho: c.rho as number,
+      momentum: c.momentum as number,
+      epsilon: c.epsilon as number,
+      centered: c.centered as boolean,
+    });
+  }
+
+  /** Velocities, then momentums (when used), then average gradients (when centered), each its own call. */
+  get slotPlan(): readonly (readonly number[])[] {
+    const plan = [[0]];
+    if (this.momentum > 0) plan.push([plan.length]);
+    if (this.centered) plan.push([plan.length]);
+    return plan;
   }
 
   protected update(w: Float32Array, g: Float32Array, lr: number): void {
@@ -302,7 +481,7 @@ export class RMSprop extends Optimizer {
     }
   }
 
-  toConfig(): Record<string, unknown> {
+  toConfig(): Config {
     return {
       ...this.baseConfig(),
       rho: this.rho,
@@ -313,59 +492,37 @@ export class RMSprop extends Optimizer {
   }
 }
 
-const BY_NAME = { adam: () => new Adam(), sgd: () => new SGD(), rmsprop: () => new RMSprop() };
+/** An optimizer class as the registry knows it: default-constructible and rebuilt from its config. */
+interface OptimizerClass {
+  new (): Optimizer;
+  fromConfig(config: Config): Optimizer;
+}
 
-/** Resolves `"adam" | "sgd" | "rmsprop"` or an instance; unknown names list the valid ones. */
+/** Every optimizer, by Keras class name: the one list to extend when adding an optimizer. */
+const OPTIMIZERS: ReadonlyMap<string, OptimizerClass> = new Map<string, OptimizerClass>([
+  ["Adam", Adam],
+  ["SGD", SGD],
+  ["RMSprop", RMSprop],
+]);
+
+/** Resolves a name (`"adam"`, case-insensitive) or an instance; unknown names list the valid ones. */
 export function getOptimizer(spec: string | Optimizer): Optimizer {
   if (spec instanceof Optimizer) return spec;
-  const make = BY_NAME[spec.toLowerCase() as keyof typeof BY_NAME];
-  if (!make) {
-    throw new TypeError(`Unknown optimizer: '${spec}'. Use one of: ${Object.keys(BY_NAME).join(", ")}`);
+  const key = [...OPTIMIZERS.keys()].find((k) => k.toLowerCase() === spec.toLowerCase());
+  if (key === undefined) {
+    const names = [...OPTIMIZERS.keys()].map((k) => k.toLowerCase()).join(", ");
+    throw new TypeError(`Unknown optimizer: '${spec}'. Use one of: ${names}`);
   }
-  return make();
+  return new (OPTIMIZERS.get(key)!)();
 }
 
 /** Rebuilds an optimizer from its Keras 3 `{ class_name, config }`. */
-export function optimizerFromConfig(
-  entry: { class_name: string; config: Record<string, unknown> },
-): Optimizer {
-  const c = entry.config;
-  const lrValue = c.learning_rate as number | {
-    class_name: string;
-    config: Record<string, number | boolean>;
-  };
-  let learningRate: LearningRate;
-  if (typeof lrValue === "number") learningRate = lrValue;
-  else if (lrValue?.class_name === "ExponentialDecay") {
-    const s = lrValue.config;
-    learningRate = new ExponentialDecay({
-      initialLearningRate: Number(s.initial_learning_rate),
-      decaySteps: Number(s.decay_steps),
-      decayRate: Number(s.decay_rate),
-      staircase: Boolean(s.staircase),
-    });
-  } else {throw new TypeError(
-      `Unsupported learning rate schedule: '${lrValue?.class_name}'. Use ExponentialDecay`,
-    );}
-  switch (entry.class_name) {
-    case "Adam":
-      return new Adam({
-        learningRate,
-        beta1: c.beta_1 as number,
-        beta2: c.beta_2 as number,
-        epsilon: c.epsilon as number,
-      });
-    case "SGD":
-      return new SGD({ learningRate, momentum: c.momentum as number, nesterov: c.nesterov as boolean });
-    case "RMSprop":
-      return new RMSprop({
-        learningRate,
-        rho: c.rho as number,
-        momentum: c.momentum as number,
-        epsilon: c.epsilon as number,
-        centered: c.centered as boolean,
-      });
-    default:
-      throw new TypeError(`Unknown optimizer class: '${entry.class_name}'. Use one of: Adam, SGD, RMSprop`);
+export function optimizerFromConfig(entry: { class_name: string; config: Config }): Optimizer {
+  const cls = OPTIMIZERS.get(entry.class_name);
+  if (!cls) {
+    throw new TypeError(
+      `Unknown optimizer class: '${entry.class_name}'. Use one of: ${[...OPTIMIZERS.keys()].join(", ")}`,
+    );
   }
+  return cls.fromConfig(entry.config);
 }

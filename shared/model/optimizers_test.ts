@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { optimizers } from "../../mod.ts";
-import { getOptimizer, type Optimizer, optimizerFromConfig } from "./optimizers.ts";
+import { getOptimizer, type Optimizer, optimizerFromConfig, type OptimizerVariable } from "./optimizers.ts";
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-6): void {
   assert.equal(actual.length, expected.length, "length");
@@ -190,4 +190,75 @@ Deno.test("Adam continues from slots set from outside (a loaded checkpoint) as i
   for (let t = 3; t < 5; t++) resumed.apply(checkpoint.w, grads(t));
   assert.deepEqual(checkpoint.w, w);
   assert.deepEqual(resumed.slots, straight.slots);
+});
+
+Deno.test("every optimizer's Keras class name round-trips through optimizerFromConfig", () => {
+  for (const make of Object.values(MAKE)) {
+    const opt = make();
+    const back = optimizerFromConfig({ class_name: opt.className, config: opt.toConfig() });
+    assert.equal(back.constructor, opt.constructor);
+    assert.deepEqual(back.toConfig(), opt.toConfig());
+  }
+  assert.throws(
+    () => optimizerFromConfig({ class_name: "Adagrad", config: {} }),
+    /Unknown optimizer class: 'Adagrad'. Use one of: Adam, SGD, RMSprop/,
+  );
+});
+
+Deno.test("saveOwnVariables stores iterations, learning rate, then slots in Keras's order", () => {
+  // Two trainable variables, [2] at offset 0 and [1] at offset 2.
+  const trainable = [
+    { path: "a/kernel", shape: [2], offset: 0, size: 2 },
+    { path: "b/kernel", shape: [1], offset: 2, size: 1 },
+  ];
+  const rms = new optimizers.RMSprop({ momentum: 0.5, centered: true });
+  rms.apply(Float32Array.of(1, 2, 3), Float32Array.of(0.1, 0.2, 0.3));
+  const vars = rms.saveOwnVariables(trainable, 3);
+  assert.equal(vars.length, rms.ownVariableCount(2));
+  assert.deepEqual([...vars[0]!.data], [1n]);
+  assert.deepEqual([...vars[1]!.data], [Math.fround(0.001)]);
+  // One call per slot kind: velocities of a and b, then momentums, then average gradients.
+  const expected = [0, 1, 2].flatMap((s) => [rms.slots[s]!.slice(0, 2), rms.slots[s]!.slice(2, 3)]);
+  assert.deepEqual(vars.slice(2).map((v) => v.data), expected);
+  // Adam interleaves its two slots per variable: m(a), v(a), m(b), v(b).
+  const adam = new optimizers.Adam();
+  adam.apply(Float32Array.of(1, 2, 3), Float32Array.of(0.1, 0.2, 0.3));
+  const [m, v] = adam.slots;
+  assert.deepEqual(adam.saveOwnVariables(trainable, 3).slice(2).map((x) => x.data), [
+    m!.slice(0, 2),
+    v!.slice(0, 2),
+    m!.slice(2, 3),
+    v!.slice(2, 3),
+  ]);
+});
+
+Deno.test("loadOwnVariables restores what saveOwnVariables stored, only when its thunk runs", () => {
+  const trainable = [{ path: "a/kernel", shape: [3], offset: 0, size: 3 }];
+  for (const [name, make] of Object.entries(MAKE)) {
+    const trained = make();
+    const w = Float32Array.from(W0);
+    for (const g of GRADS) trained.apply(w, Float32Array.from(g));
+    const vars = trained.saveOwnVariables(trainable, 3);
+    const fresh = make();
+    const restore = fresh.loadOwnVariables(vars, trainable, 3, (v) => v.data as Float32Array);
+    assert.equal(fresh.iterations, 0, name);
+    restore();
+    assert.equal(fresh.iterations, 3, name);
+    assert.deepEqual(fresh.slots, trained.slots, name);
+  }
+  const adam = new optimizers.Adam();
+  assert.throws(
+    () => adam.loadOwnVariables<OptimizerVariable>([], trainable, 3, (v) => v.data as Float32Array),
+    /optimizer "adam" as it has 4 variables: received 0/,
+  );
+});
+
+Deno.test("a fresh optimizer saves zero slots, as Keras's freshly built ones", () => {
+  const vars = new optimizers.Adam().saveOwnVariables([{ path: "a", shape: [2], offset: 0, size: 2 }], 2);
+  assert.deepEqual(vars.slice(2).map((v) => [...v.data]), [[0, 0], [0, 0]]);
+  assert.equal(new optimizers.SGD().slotCount, 0);
+  assert.deepEqual(
+    new optimizers.SGD().saveOwnVariables([{ path: "a", shape: [2], offset: 0, size: 2 }], 2).length,
+    2,
+  );
 });
