@@ -11,7 +11,7 @@ import {
   Progbar,
   writeStdout,
 } from "../shared/callbacks/mod.ts";
-import { BatchNormalization, Conv2D, Dense, Flatten } from "../shared/model/layers/mod.ts";
+import { Conv2D, Dense, Flatten } from "../shared/model/layers/mod.ts";
 import {
   type BackendName,
   didYouMean,
@@ -370,7 +370,7 @@ export class Model implements CallbackModel {
           ? { order: (e: number) => x.order(opts.seed ?? this.seed, e, opts.shuffle ?? true) }
           : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
-      }, (layer) => this.bnMomentum(layer));
+      });
       finished = true;
       this.lastFit = {
         ...report,
@@ -383,11 +383,6 @@ export class Model implements CallbackModel {
     } finally {
       await pool.close(finished ? "finished" : "stopped");
     }
-  }
-
-  private bnMomentum(layer: string): number {
-    const l = this.network.layers.find((x) => x.name === layer);
-    return l instanceof BatchNormalization ? l.momentum : 0.99;
   }
 
   /** Returns `[loss, ...metrics]` on x and y or on a dataset, dropout off (Keras `evaluate`). */

@@ -68,24 +68,10 @@ export interface TrainTarget {
   stopTraining: boolean;
 }
 
-/** Applies a reduced step: optimizer on params, BatchNorm moving averages on state. */
-export function applyStep(
-  target: TrainTarget,
-  step: ReducedStep,
-  momentumOf: (layer: string) => number,
-): void {
+/** Applies a reduced step: the optimizer on params, each stateful layer's batch statistics on state. */
+export function applyStep(target: TrainTarget, step: ReducedStep): void {
   target.optimizer.apply(target.network.params, step.grads);
-  const state = target.network.state;
-  for (const stat of step.batchStats) {
-    const momentum = momentumOf(stat.layer);
-    const mean = target.network.stateLayout.find((e) => e.path === `${stat.layer}/moving_mean`)!;
-    const variance = target.network.stateLayout.find((e) => e.path === `${stat.layer}/moving_variance`)!;
-    for (let c = 0; c < stat.mean.length; c++) {
-      state[mean.offset + c] = state[mean.offset + c]! * momentum + stat.mean[c]! * (1 - momentum);
-      state[variance.offset + c] = state[variance.offset + c]! * momentum +
-        stat.variance[c]! * (1 - momentum);
-    }
-  }
+  target.network.updateStateFromBatch(step.batchStats);
 }
 
 /** Keras log names for an evaluation's sums. */
@@ -153,7 +139,6 @@ export async function trainLoop(
   pool: WorkerPool,
   train: Dataset,
   opts: TrainLoopOptions,
-  momentumOf: (layer: string) => number,
 ): Promise<TrainReport> {
   const { callbacks, metrics } = opts;
   const n = train.length;
@@ -231,7 +216,7 @@ export async function trainLoop(
         );
       }
       const t2 = performance.now();
-      applyStep(target, step, momentumOf);
+      applyStep(target, step);
       const t3 = performance.now();
       timings.compute.push(t1 - t0);
       timings.reduce.push(t2 - t1);

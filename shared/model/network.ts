@@ -18,6 +18,7 @@ import {
   type Shape,
   SymbolicTensor,
 } from "./layers/mod.ts";
+import { type BatchMoments, isBatchStateful } from "./layers/layer.ts";
 import { layerFromConfig, snakeCase } from "./serialization.ts";
 
 /** Where one weight lives in the flat arrays. */
@@ -101,7 +102,29 @@ export class Network {
    * trainable BatchNormalization normalizes over the whole batch): see `SliceExchange`.
    */
   get exchangesBetweenSlices(): boolean {
-    return this.layers.some((l) => l.className === "BatchNormalization" && l.trainable);
+    return this.layers.some((l) => isBatchStateful(l) && l.exchangesBetweenSlices);
+  }
+
+  /**
+   * Hands each layer's whole-batch statistics of a step to the layer, which updates its
+   * non-trainable weights in {@link state} (BatchNormalization's moving averages).
+   */
+  updateStateFromBatch(stats: readonly (BatchMoments & { layer: string })[]): void {
+    for (const stat of stats) {
+      const layer = this.layers.find((l) => l.name === stat.layer);
+      if (!layer || !isBatchStateful(layer)) {
+        throw new ModelMismatchError(
+          `Cannot update the state of layer "${stat.layer}" from batch statistics as the model has no such ` +
+            "layer that keeps batch statistics: the statistics come from another model",
+          stat.layer,
+        );
+      }
+      const weights = new Map(
+        this.stateLayout.filter((e) => e.layer === layer.name)
+          .map((e) => [e.name, this.state.subarray(e.offset, e.offset + e.size)]),
+      );
+      layer.updateState(weights, stat);
+    }
   }
 
   /** Per-sample input shapes. */

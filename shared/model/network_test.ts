@@ -259,3 +259,31 @@ Deno.test("A Sequential config without an InputLayer takes the input shape from 
     /config has no input shape/,
   );
 });
+
+Deno.test("updateStateFromBatch lets each BatchNormalization update its own moving statistics in state", () => {
+  const input = new Input({ shape: [2] });
+  const bn = new layers.BatchNormalization({ name: "bn", momentum: 0.5 });
+  const network = new Network({ inputs: [input], outputs: [bn.apply(new layers.Dense(2).apply(input))] });
+  assert.equal(network.exchangesBetweenSlices, true);
+  const before = Float32Array.from(network.params);
+  network.updateStateFromBatch([{
+    layer: "bn",
+    mean: Float32Array.of(2, 4),
+    variance: Float32Array.of(3, 5),
+  }]);
+  const byName = Object.fromEntries(network.namedWeights().map((w) => [w.name, [...w.data]]));
+  assert.deepEqual(byName["bn/moving_mean"], [1, 2]);
+  assert.deepEqual(byName["bn/moving_variance"], [2, 3]);
+  assert.deepEqual(network.params, before);
+  assert.throws(
+    () =>
+      network.updateStateFromBatch([{
+        layer: "dense",
+        mean: Float32Array.of(0),
+        variance: Float32Array.of(0),
+      }]),
+    /Cannot update the state of layer "dense" from batch statistics/,
+  );
+  bn.trainable = false;
+  assert.equal(network.exchangesBetweenSlices, false);
+});

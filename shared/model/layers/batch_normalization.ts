@@ -3,11 +3,13 @@
  * of the whole batch, also when the batch is split over processes: the slices exchange their partial
  * moments before normalizing and their partial gradient sums before back-propagating
  * ({@link SliceExchange}), so N workers compute what one process computes. It reports its slice's
- * statistics ({@link BatchStats}); the moving averages are updated where the statistics of all slices
- * meet (the coordinator): `moving = moving * momentum + batch * (1 - momentum)`, as Keras.
+ * statistics ({@link BatchStats}), and where the statistics of all slices meet (the coordinator) it
+ * updates its moving averages from the whole batch's ({@link BatchNormalization.updateState}).
  */
 import { tf } from "../tf.ts";
 import {
+  type BatchMoments,
+  type BatchStatefulLayer,
   type CallContext,
   Layer,
   type LayerOptions,
@@ -28,7 +30,7 @@ export interface BatchNormalizationOptions extends LayerOptions {
   scale?: boolean;
 }
 
-export class BatchNormalization extends Layer {
+export class BatchNormalization extends Layer implements BatchStatefulLayer {
   readonly className = "BatchNormalization";
   readonly momentum: number;
   readonly epsilon: number;
@@ -51,6 +53,33 @@ export class BatchNormalization extends Layer {
         `Cannot create BatchNormalization as epsilon must be > 0: received ${this.epsilon}`,
       );
     }
+  }
+
+  /** A trainable layer normalizes over the whole batch in training; a frozen one runs in inference mode. */
+  get exchangesBetweenSlices(): boolean {
+    return this.trainable;
+  }
+
+  /** Keras's moving averages: `moving = moving * momentum + batch * (1 - momentum)`, per channel. */
+  updateState(weights: ReadonlyMap<string, Float32Array>, stats: BatchMoments): void {
+    const mean = this.stateWeight(weights, "moving_mean");
+    const variance = this.stateWeight(weights, "moving_variance");
+    const momentum = this.momentum;
+    for (let c = 0; c < stats.mean.length; c++) {
+      mean[c] = mean[c]! * momentum + stats.mean[c]! * (1 - momentum);
+      variance[c] = variance[c]! * momentum + stats.variance[c]! * (1 - momentum);
+    }
+  }
+
+  private stateWeight(weights: ReadonlyMap<string, Float32Array>, name: string): Float32Array {
+    const weight = weights.get(name);
+    if (weight === undefined) {
+      throw new RangeError(
+        `Cannot update the ${name} of BatchNormalization layer "${this.name}" as it is not among the ` +
+          `weights handed over: received ${[...weights.keys()].join(", ") || "none"}`,
+      );
+    }
+    return weight;
   }
 
   protected override makeWeights(inputShapes: Shape[]): WeightSpec[] {

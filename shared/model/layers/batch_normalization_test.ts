@@ -125,3 +125,24 @@ Deno.test("BatchNormalization's training gradient equals autodiff of the textboo
   ours.forEach((g, i) => assertClose(g.dataSync(), textbook[i]!.dataSync(), 1e-5));
   assert.ok(tf.max(tf.abs(ours[0]!)).dataSync()[0]! > 1e-3, "the input gradient is not trivially zero");
 });
+
+Deno.test("updateState moves the moving statistics toward the batch's by 1 - momentum, in place", () => {
+  const bn = new layers.BatchNormalization({ name: "bn", momentum: 0.75 });
+  const movingMean = Float32Array.of(0, 4);
+  const movingVariance = Float32Array.of(1, 1);
+  bn.updateState(
+    new Map([["moving_mean", movingMean], ["moving_variance", movingVariance]]),
+    { mean: Float32Array.of(4, 0), variance: Float32Array.of(5, 1) },
+  );
+  assert.deepEqual([...movingMean], [1, 3]);
+  assert.deepEqual([...movingVariance], [2, 1]);
+  assert.throws(
+    () => bn.updateState(new Map(), { mean: Float32Array.of(0), variance: Float32Array.of(0) }),
+    /Cannot update the moving_mean of BatchNormalization layer "bn" .*received none/,
+  );
+});
+
+Deno.test("only a trainable BatchNormalization exchanges partial results between slices", () => {
+  assert.equal(new layers.BatchNormalization().exchangesBetweenSlices, true);
+  assert.equal(new layers.BatchNormalization({ trainable: false }).exchangesBetweenSlices, false);
+});

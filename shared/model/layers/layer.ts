@@ -27,13 +27,42 @@ export interface WeightSpec {
   group?: string;
 }
 
-/** Batch statistics a BatchNormalization layer observed in a training step, for the moving averages. */
+/** Batch statistics a {@link BatchStatefulLayer} observed on its slice in a training step. */
 export interface BatchStats {
   layer: string;
   /** Per-channel mean over the slice. */
   mean: tf.Tensor;
   /** Per-channel biased variance over the slice. */
   variance: tf.Tensor;
+}
+
+/** One layer's batch statistics over the whole batch of a step (every slice's combined). */
+export interface BatchMoments {
+  /** Per-channel mean. */
+  mean: Float32Array;
+  /** Per-channel biased variance. */
+  variance: Float32Array;
+}
+
+/**
+ * A layer whose non-trainable weights follow the statistics of the batches it trains on, updated by
+ * the layer itself (Keras BatchNormalization's moving mean and variance). In training its `call`
+ * reports its slice's statistics in `ctx.batchStats`; where the statistics of every slice meet (the
+ * coordinator), the network hands the whole batch's to {@link updateState}.
+ */
+export interface BatchStatefulLayer {
+  /**
+   * True when, in training, the layer computes over the whole batch, so that the slices of a step
+   * split over processes exchange partial results ({@link SliceExchange}).
+   */
+  readonly exchangesBetweenSlices: boolean;
+  /** Folds the whole batch's statistics into `weights`: the layer's non-trainable weights by name, in place. */
+  updateState(weights: ReadonlyMap<string, Float32Array>, stats: BatchMoments): void;
+}
+
+/** Whether a layer updates its own state from batch statistics ({@link BatchStatefulLayer}). */
+export function isBatchStateful(layer: Layer): layer is Layer & BatchStatefulLayer {
+  return typeof (layer as Partial<BatchStatefulLayer>).updateState === "function";
 }
 
 /** Everything a layer call may need besides inputs and weights. */
@@ -44,7 +73,7 @@ export interface CallContext {
   step: number;
   /** Index in the global batch of this slice's first row. */
   rowOffset: number;
-  /** Filled by BatchNormalization in training mode. */
+  /** Filled in training mode by {@link BatchStatefulLayer}s (BatchNormalization). */
   batchStats: BatchStats[];
   /** Filled by layers ending in softmax/sigmoid: their logits, for stable cross-entropy. */
   logits: Map<string, { tensor: tf.Tensor; activation: "softmax" | "sigmoid" }>;
