@@ -44,7 +44,8 @@ import { LocalPool } from "./local_pool.ts";
 import { type LoadModelOptions, loadWeights, openModelArchive, saveModel, saveWeights } from "./saving.ts";
 import { createDistributedPool, type DistributedPoolOptions } from "./distributed/pool.ts";
 import type { WorkerPool } from "./pool.ts";
-import { evalLogs, trainLoop, type TrainReport } from "./trainer.ts";
+import { evalLogs } from "./running_metrics.ts";
+import { trainLoop, type TrainReport } from "./trainer.ts";
 
 export interface CompileOptions {
   /** @default "rmsprop" (Keras) */

@@ -4,19 +4,22 @@
  */
 import {
   type BackupReason,
+  type Callback,
   type CallbackList,
   type History,
   isRunBackup,
   type Logs,
   type RunAccess,
+  type RunBackup,
   type TrainingPosition,
 } from "../shared/callbacks/mod.ts";
-import { type Network, type Optimizer, Rng } from "../shared/model/mod.ts";
-import type { MetricSpec } from "../shared/model/mod.ts";
-import { type Dataset } from "./data.ts";
+import type { MetricSpec, Network, Optimizer } from "../shared/model/mod.ts";
+import type { Dataset } from "./data.ts";
+import { EpochPlan } from "./epoch_plan.ts";
 import type { WorkerPool } from "./pool.ts";
 import { type ReducedStep, reduceSlices } from "./reduce.ts";
-import { median } from "../shared/stats.ts";
+import { evalLogs, RunningMetrics } from "./running_metrics.ts";
+import { StepTimer } from "./step_timer.ts";
 
 /** Median timings of a step's phases, in milliseconds. */
 export interface StepTimings {
@@ -74,18 +77,6 @@ export function applyStep(target: TrainTarget, step: ReducedStep): void {
   target.network.updateStateFromBatch(step.batchStats);
 }
 
-/** Keras log names for an evaluation's sums. */
-export function evalLogs(
-  metrics: MetricSpec[],
-  r: { count: number; lossSum: number; metricSums: number[]; regLoss: number },
-  prefix = "",
-): Record<string, number> {
-  const logs: Record<string, number> = {};
-  metrics.forEach((m, i) => logs[prefix + m.name] = r.metricSums[i]! / r.count);
-  logs[prefix + "loss"] = r.lossSum / r.count + r.regLoss;
-  return logs;
-}
-
 /**
  * Raised when the loop stops at a step boundary because its `signal` was aborted (SIGTERM, SIGINT),
  * after writing the backups of every {@link RunBackup} callback. `onTrainEnd` does not run, so the
@@ -110,29 +101,97 @@ export class TrainingInterruptedError extends Error {
   }
 }
 
-/** The position at the start of `epoch`, keeping the run's totals. */
-function freshPosition(
-  epoch: number,
-  metrics: number,
-  run: { runSamples: number; runSteps: number },
-): TrainingPosition {
-  return {
-    epoch,
-    batch: 0,
-    stopTraining: false,
-    seen: 0,
-    lossSum: 0,
-    regSum: 0,
-    metricSums: new Array<number>(metrics).fill(0),
-    runSamples: run.runSamples,
-    runSteps: run.runSteps,
-  };
+/** Where the loop stands: the epoch and batch reached, the epoch's running metrics, the run's totals. */
+class LoopState {
+  epoch: number;
+  batch: number;
+  stopTraining: boolean;
+  running: RunningMetrics;
+  runSamples: number;
+  runSteps: number;
+
+  /** The state at the start of `epoch`, or at a resumed position. */
+  constructor(metrics: readonly MetricSpec[], from: TrainingPosition | { epoch: number }) {
+    const at = "batch" in from ? from : null;
+    this.epoch = from.epoch;
+    this.batch = at?.batch ?? 0;
+    this.stopTraining = at?.stopTraining ?? false;
+    this.running = new RunningMetrics(metrics, at ?? undefined);
+    this.runSamples = at?.runSamples ?? 0;
+    this.runSteps = at?.runSteps ?? 0;
+  }
+
+  /** Counts an applied step. */
+  advance(step: ReducedStep): void {
+    this.batch++;
+    this.runSamples += step.count;
+    this.runSteps++;
+    this.running.add(step);
+  }
+
+  /** Moves to the start of the next epoch, keeping the run's totals. */
+  nextEpoch(stopTraining: boolean): void {
+    this.epoch++;
+    this.batch = 0;
+    this.stopTraining = stopTraining;
+    this.running = new RunningMetrics(this.running.metrics);
+  }
+
+  /** A copy, for a backup or an error. */
+  position(): TrainingPosition {
+    return {
+      epoch: this.epoch,
+      batch: this.batch,
+      stopTraining: this.stopTraining,
+      ...this.running.sums(),
+      runSamples: this.runSamples,
+      runSteps: this.runSteps,
+    };
+  }
+}
+
+/** The callbacks that back up the run ({@link isRunBackup}), with the run they save. */
+class Backups {
+  readonly #list: (RunBackup & Callback)[];
+  readonly #run: RunAccess;
+
+  constructor(callbacks: CallbackList, target: TrainTarget, plan: EpochPlan) {
+    this.#list = callbacks.callbacks.filter(isRunBackup);
+    this.#run = {
+      params: target.network.params,
+      state: target.network.state,
+      optimizer: target.optimizer,
+      callbacks: callbacks.callbacks,
+      fit: {
+        batchSize: plan.batchSize,
+        stepsPerEpoch: plan.stepsPerEpoch,
+        samples: plan.samples,
+        seed: plan.seed,
+        shuffle: plan.shuffle,
+      },
+    };
+  }
+
+  get count(): number {
+    return this.#list.length;
+  }
+
+  /** Restores the run from the last backup that has one; returns its position, or null. */
+  async restore(): Promise<TrainingPosition | null> {
+    let position: TrainingPosition | null = null;
+    for (const b of this.#list) position = (await b.restoreRun(this.#run)) ?? position;
+    return position;
+  }
+
+  async save(reason: BackupReason, position: TrainingPosition): Promise<void> {
+    for (const b of this.#list) await b.backupRun(this.#run, position, reason);
+  }
 }
 
 /**
- * Runs the training loop. When a callback backs up the run ({@link isRunBackup}), the loop first asks
- * it to restore, then continues from the restored position: same epoch, same batch, same running sums,
- * so the result equals an uninterrupted run's.
+ * Runs the training loop (Keras `fit`). When a callback backs up the run ({@link isRunBackup}), the
+ * loop first asks it to restore, then continues from the restored position: same epoch, same batch,
+ * same running sums, so the result equals an uninterrupted run's.
  */
 export async function trainLoop(
   target: TrainTarget,
@@ -141,144 +200,100 @@ export async function trainLoop(
   opts: TrainLoopOptions,
 ): Promise<TrainReport> {
   const { callbacks, metrics } = opts;
-  const n = train.length;
-  const steps = Math.ceil(n / opts.batchSize);
-  const timings = { compute: [] as number[], reduce: [] as number[], optimizer: [] as number[] };
+  const plan = new EpochPlan({
+    samples: train.length,
+    batchSize: opts.batchSize,
+    shuffle: opts.shuffle,
+    seed: opts.seed,
+    ...(opts.order ? { order: opts.order } : {}),
+  });
+  const timer = new StepTimer(["compute_ms", "reduce_ms", "optimizer_ms"]);
   /** The reduced gradient of each step with workers, reused step after step. */
   const reduced = new Float32Array(target.network.params.length);
-  let samples = 0;
-  let epochsRun = 0;
-  let totalSteps = 0;
+  let samples = 0, steps = 0, epochsRun = 0;
+
   target.stopTraining = false;
   await callbacks.onTrainBegin();
-  const backups = callbacks.callbacks.filter(isRunBackup);
-  const run: RunAccess = {
-    params: target.network.params,
-    state: target.network.state,
-    optimizer: target.optimizer,
-    callbacks: callbacks.callbacks,
-    fit: {
-      batchSize: opts.batchSize,
-      stepsPerEpoch: steps,
-      samples: n,
-      seed: opts.seed,
-      shuffle: opts.shuffle,
-    },
-  };
-  let resumed: TrainingPosition | null = null;
-  for (const b of backups) resumed = (await b.restoreRun(run)) ?? resumed;
-  const pos: TrainingPosition = resumed
-    ? { ...resumed, metricSums: [...resumed.metricSums] }
-    : freshPosition(opts.initialEpoch, metrics.length, { runSamples: 0, runSteps: 0 });
-  target.stopTraining = pos.stopTraining;
-  const snapshot = (): TrainingPosition => ({ ...pos, metricSums: [...pos.metricSums] });
-  const backup = async (reason: BackupReason) => {
-    for (const b of backups) await b.backupRun(run, snapshot(), reason);
-  };
+  const backups = new Backups(callbacks, target, plan);
+  const resumed = await backups.restore();
+  const loop = new LoopState(metrics, resumed ?? { epoch: opts.initialEpoch });
+  target.stopTraining = loop.stopTraining;
   const stopIfAborted = async () => {
     if (!opts.signal?.aborted) return;
-    await backup("interrupt");
-    throw new TrainingInterruptedError(snapshot(), backups.length, opts.signal.reason);
+    await backups.save("interrupt", loop.position());
+    throw new TrainingInterruptedError(loop.position(), backups.count, opts.signal.reason);
   };
-  while (pos.epoch < opts.epochs && !target.stopTraining) {
-    await stopIfAborted();
-    await callbacks.onEpochBegin(pos.epoch);
-    const order = opts.order?.(pos.epoch) ??
-      (opts.shuffle ? new Rng(opts.seed, 0x100000 + pos.epoch).permutation(n) : identity(n));
-    while (pos.batch < steps) {
-      await stopIfAborted();
-      const b = pos.batch;
-      await callbacks.onBatchBegin(b);
-      const indices = order.subarray(b * opts.batchSize, Math.min(n, (b + 1) * opts.batchSize));
-      const t0 = performance.now();
+
+  /** One step: the pool computes the slices' gradients, the coordinator reduces and applies them. */
+  const trainStep = async (indices: Int32Array): Promise<ReducedStep> => {
+    timer.start();
+    let slices;
+    try {
+      slices = await pool.trainStep("train", {
+        step: target.optimizer.iterations,
+        indices,
+        params: target.network.params,
+        state: target.network.state,
+      });
+    } catch (error) {
       // A failed step changed nothing yet (lost workers, a vanished server): keep a backup of the
-      // position before it, so the run can resume exactly.
-      let slices;
-      try {
-        slices = await pool.trainStep("train", {
-          step: target.optimizer.iterations,
-          indices,
-          params: target.network.params,
-          state: target.network.state,
-        });
-      } catch (error) {
-        // A stop request that ended a wait inside the step (a pause for workers) is a stop, not a failure.
-        await stopIfAborted();
-        await backup("interrupt");
-        throw error;
-      }
-      const t1 = performance.now();
-      const step = reduceSlices(slices, reduced);
-      if (step.count !== indices.length) {
-        throw new Error(
-          `Step ${target.optimizer.iterations} covered ${step.count} samples instead of ${indices.length}: ` +
-            "a worker answered for the wrong slice",
-        );
-      }
-      const t2 = performance.now();
-      applyStep(target, step);
-      const t3 = performance.now();
-      timings.compute.push(t1 - t0);
-      timings.reduce.push(t2 - t1);
-      timings.optimizer.push(t3 - t2);
+      // position before it, so the run can resume exactly. A stop request that ended a wait inside
+      // the step (a pause for workers) is a stop, not a failure.
+      await stopIfAborted();
+      await backups.save("interrupt", loop.position());
+      throw error;
+    }
+    timer.lap("compute_ms");
+    const step = reduceSlices(slices, reduced);
+    if (step.count !== indices.length) {
+      throw new Error(
+        `Step ${target.optimizer.iterations} covered ${step.count} samples instead of ${indices.length}: ` +
+          "a worker answered for the wrong slice",
+      );
+    }
+    timer.lap("reduce_ms");
+    applyStep(target, step);
+    timer.lap("optimizer_ms");
+    return step;
+  };
+
+  while (loop.epoch < opts.epochs && !target.stopTraining) {
+    await stopIfAborted();
+    await callbacks.onEpochBegin(loop.epoch);
+    for (const { batch, indices } of plan.steps(loop.epoch, loop.batch)) {
+      await stopIfAborted();
+      await callbacks.onBatchBegin(batch);
+      const step = await trainStep(indices);
+      loop.advance(step);
       samples += step.count;
-      totalSteps++;
-      pos.batch++;
-      pos.seen += step.count;
-      pos.runSamples += step.count;
-      pos.runSteps++;
-      pos.lossSum += step.lossSum;
-      pos.regSum += step.regLoss * step.count;
-      step.metricSums.forEach((m, i) => pos.metricSums[i]! += m);
-      await callbacks.onBatchEnd(b, runningLogs(metrics, pos));
+      steps++;
+      await callbacks.onBatchEnd(batch, loop.running.logs());
       if (target.stopTraining) break;
-      await backup("batch");
+      await backups.save("batch", loop.position());
     }
     await stopIfAborted();
-    const logs = pos.seen > 0 ? runningLogs(metrics, pos) : {};
+    const logs = loop.running.logs();
     if (opts.validation) {
       await callbacks.onTestBegin();
       const r = await pool.evaluate("val", target.network.params, target.network.state, opts.batchSize);
-      const valLogs = evalLogs(metrics, r);
-      await callbacks.onTestEnd(valLogs);
+      await callbacks.onTestEnd(evalLogs(metrics, r));
       Object.assign(logs, evalLogs(metrics, r, "val_"));
     }
     logs.learning_rate = target.optimizer.learningRate;
-    await callbacks.onEpochEnd(pos.epoch, logs);
+    await callbacks.onEpochEnd(loop.epoch, logs);
     epochsRun++;
-    Object.assign(pos, freshPosition(pos.epoch + 1, metrics.length, pos), {
-      stopTraining: target.stopTraining,
-    });
-    await backup("epoch");
+    loop.nextEpoch(target.stopTraining);
+    await backups.save("epoch", loop.position());
   }
   await callbacks.onTrainEnd();
   return {
     epochsRun,
     samplesProcessed: samples,
-    steps: totalSteps,
+    steps,
     resumedFrom: resumed,
-    runSamplesProcessed: pos.runSamples,
-    timings: {
-      compute_ms: median(timings.compute),
-      reduce_ms: median(timings.reduce),
-      optimizer_ms: median(timings.optimizer),
-    },
+    runSamplesProcessed: loop.runSamples,
+    timings: timer.medians() as StepTimings,
   };
-}
-
-function runningLogs(metrics: MetricSpec[], pos: TrainingPosition): Record<string, number> {
-  return evalLogs(metrics, {
-    count: pos.seen,
-    lossSum: pos.lossSum,
-    metricSums: pos.metricSums,
-    regLoss: pos.regSum / pos.seen,
-  });
-}
-
-function identity(n: number): Int32Array {
-  const a = new Int32Array(n);
-  for (let i = 0; i < n; i++) a[i] = i;
-  return a;
 }
 
 export type { History, Logs };

@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  BACKUP_FILE,
-  BackupAndRestore,
-  type BackupOptimizer,
-  isRunBackup,
-  readBackup,
-  type RunAccess,
-  type TrainingPosition,
-} from "./backup_and_restore.ts";
+import { BACKUP_FILE, BackupAndRestore, readBackup } from "./backup_and_restore.ts";
+import { type BackupOptimizer, isRunBackup, type RunAccess, type TrainingPosition } from "./training_run.ts";
 import type { Callback } from "./callback.ts";
 import { EarlyStopping } from "./early_stopping.ts";
 import { History } from "./history.ts";

@@ -44,15 +44,17 @@ export {
   BackupAndRestore,
   type BackupAndRestoreOptions,
   type BackupContents,
+  isStateful,
+  readBackup,
+  type StatefulCallback,
+  writeBackup,
+} from "./backup_and_restore.ts";
+export {
   type BackupOptimizer,
   type BackupReason,
   type FitFingerprint,
   isRunBackup,
-  isStateful,
-  readBackup,
   type RunAccess,
   type RunBackup,
-  type StatefulCallback,
   type TrainingPosition,
-  writeBackup,
-} from "./backup_and_restore.ts";
+} from "./training_run.ts";
