@@ -9,6 +9,7 @@ import { type LossName, type OutputValue, perSampleLoss } from "./losses.ts";
 import { type MetricSpec, perSampleMetric } from "./metrics.ts";
 import type { CallContext, SliceExchange } from "./layers/mod.ts";
 import { readTensorsInto } from "./backends/readback.ts";
+import { disposeAbandonedTape } from "./tfjs_internals.ts";
 
 /** A batch of rows: one array per model input, plus labels (absent for predict). */
 export interface Batch {
@@ -43,20 +44,6 @@ export interface EngineSpec {
   loss: LossName;
   metrics: MetricSpec[];
   seed: number;
-}
-
-/**
- * TF.js frees the tensors its gradient tape saved for the backward pass when the pass completes. A pass
- * stopped half-way (a slice exchange aborted because another slice's worker was lost) leaves them on
- * the tape; this frees them. Reaches into the engine state of the pinned tfjs-core 4.22.
- */
-function disposeAbandonedTape(): void {
-  const state = (tf.engine() as unknown as {
-    state?: { activeTape?: { saved?: tf.Tensor[] }[] | null; gradientDepth?: number };
-  }).state;
-  if (!state?.activeTape || state.gradientDepth !== 0) return;
-  for (const node of state.activeTape) for (const t of node.saved ?? []) t.dispose();
-  state.activeTape = null;
 }
 
 export class Engine {
