@@ -7,14 +7,7 @@
  * @module
  */
 import * as tf from "npm:@tensorflow/tfjs-core@4.22.0";
-import { heapView, type WasmHeapBackend } from "./kernels/heap.ts";
-
-function wasmHeap(backend: tf.KernelBackend): WasmHeapBackend | undefined {
-  const candidate = backend as unknown as Partial<WasmHeapBackend>;
-  return candidate.wasm?.HEAPF32 instanceof Float32Array && candidate.dataIdMap
-    ? candidate as WasmHeapBackend
-    : undefined;
-}
+import { heapView, wasmHeapOf } from "./wasm_internals.ts";
 
 /** Copies the values of `tensors`, in order, into `out` from index `offset`; returns the index after them. */
 export function readTensorsInto(tensors: readonly tf.Tensor[], out: Float32Array, offset = 0): number {
@@ -30,7 +23,7 @@ export function readTensorsInto(tensors: readonly tf.Tensor[], out: Float32Array
     if (t.dtype !== "float32") {
       throw new TypeError(`Cannot read a ${t.dtype} tensor into a Float32Array: cast it to float32 first`);
     }
-    const heap = wasmHeap(tf.backend());
+    const heap = wasmHeapOf(tf.backend());
     // A view of the heap is taken right before its copy: nothing allocates in between.
     out.set(heap ? heapView(heap, t) : t.dataSync() as Float32Array, at);
     at += t.size;

@@ -22,14 +22,8 @@ import {
   Conv2DBackpropInput,
   FusedConv2D,
 } from "npm:@tensorflow/tfjs-core@4.22.0";
-import {
-  addBroadcast,
-  applyActivation,
-  checkActivation,
-  type FusedActivation,
-  heapView,
-  type WasmHeapBackend,
-} from "./heap.ts";
+import { addBroadcast, applyActivation, checkActivation, type FusedActivation } from "./epilogue.ts";
+import { heapView, type WasmHeapBackend, wasmHeapBackend } from "../wasm_internals.ts";
 import type { KernelContext } from "./kernel_context.ts";
 import { Scratch } from "./scratch.ts";
 
@@ -54,7 +48,7 @@ export function conv2dKernels(backendName: string, context: KernelContext): Kern
       attrs.pad,
       attrs.dimRoundingMode,
     );
-    return forward(context, scratch, args.backend as WasmHeapBackend, x, filter, info, {
+    return forward(context, scratch, wasmHeapBackend(args.backend), x, filter, info, {
       activation: "linear",
     });
   };
@@ -82,7 +76,7 @@ export function conv2dKernels(backendName: string, context: KernelContext): Kern
     return forward(
       context,
       scratch,
-      args.backend as WasmHeapBackend,
+      wasmHeapBackend(args.backend),
       inputs.x,
       inputs.filter,
       info,
@@ -101,7 +95,7 @@ export function conv2dKernels(backendName: string, context: KernelContext): Kern
       attrs.pad,
       attrs.dimRoundingMode,
     );
-    return gradInput(context, scratch, args.backend as WasmHeapBackend, dy, filter, info);
+    return gradInput(context, scratch, wasmHeapBackend(args.backend), dy, filter, info);
   };
   const backpropFilter: KernelFunc = (args) => {
     const { x, dy } = args.inputs as NamedTensorInfoMap & { x: TensorInfo; dy: TensorInfo };
@@ -115,7 +109,7 @@ export function conv2dKernels(backendName: string, context: KernelContext): Kern
       attrs.pad,
       attrs.dimRoundingMode,
     );
-    return gradFilter(context, scratch, args.backend as WasmHeapBackend, x, dy, info);
+    return gradFilter(context, scratch, wasmHeapBackend(args.backend), x, dy, info);
   };
   return [
     { kernelName: Conv2D, backendName, kernelFunc: conv2d },

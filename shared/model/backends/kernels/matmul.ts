@@ -13,14 +13,8 @@ import type {
 } from "npm:@tensorflow/tfjs-core@4.22.0";
 import { _FusedMatMul, BatchMatMul, broadcast_util, util } from "npm:@tensorflow/tfjs-core@4.22.0";
 import type { Blas } from "../blas.ts";
-import {
-  addBroadcast,
-  applyActivation,
-  checkActivation,
-  type FusedActivation,
-  heapView,
-  type WasmHeapBackend,
-} from "./heap.ts";
+import { addBroadcast, applyActivation, checkActivation, type FusedActivation } from "./epilogue.ts";
+import { heapView, type WasmHeapBackend, wasmHeapBackend } from "../wasm_internals.ts";
 import type { KernelContext } from "./kernel_context.ts";
 
 interface Epilogue {
@@ -38,7 +32,7 @@ export function matMulKernels(backendName: string, context: KernelContext): Kern
     if (a.dtype !== "float32" || b.dtype !== "float32") {
       return delegate(context, BatchMatMul, args);
     }
-    return matMul(context.blas, args.backend as WasmHeapBackend, a, b, attrs, { activation: "linear" });
+    return matMul(context.blas, wasmHeapBackend(args.backend), a, b, attrs, { activation: "linear" });
   };
   const fusedMatMul: KernelFunc = (args) => {
     const inputs = args.inputs as NamedTensorInfoMap & {
@@ -55,7 +49,7 @@ export function matMulKernels(backendName: string, context: KernelContext): Kern
     if (inputs.bias !== undefined) epilogue.bias = inputs.bias;
     if (inputs.preluActivationWeights !== undefined) epilogue.prelu = inputs.preluActivationWeights;
     if (attrs.leakyreluAlpha !== undefined) epilogue.leakyreluAlpha = attrs.leakyreluAlpha;
-    return matMul(context.blas, args.backend as WasmHeapBackend, inputs.a, inputs.b, attrs, epilogue);
+    return matMul(context.blas, wasmHeapBackend(args.backend), inputs.a, inputs.b, attrs, epilogue);
   };
   return [
     { kernelName: BatchMatMul, backendName, kernelFunc: batchMatMul },

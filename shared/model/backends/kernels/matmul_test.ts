@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "npm:@tensorflow/tfjs-core@4.22.0";
 import { maxError, randomValues, requireWasmBlas, runOn } from "../test_util.ts";
+import { wasmHeapBackend } from "../wasm_internals.ts";
 
 const TOLERANCE = 1e-4;
 
@@ -111,8 +112,7 @@ Deno.test("BatchMatMul on wasm-blas stays correct while the wasm heap grows", as
   };
   const expected = await runOn("cpu", compute);
   await tf.setBackend("wasm-blas");
-  const heapBytes = () =>
-    (tf.backend() as unknown as { wasm: { HEAPF32: Float32Array } }).wasm.HEAPF32.length * 4;
+  const heapBytes = () => wasmHeapBackend(tf.backend()).wasm.HEAPF32.length * 4;
   const before = heapBytes();
   const actual = await runOn("wasm-blas", compute);
   assert.ok(heapBytes() > before, `the heap should have grown beyond ${before} bytes`);

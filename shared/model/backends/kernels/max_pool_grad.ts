@@ -14,7 +14,7 @@ import {
   type MaxPoolGradAttrs,
   type TensorInfo,
 } from "npm:@tensorflow/tfjs-core@4.22.0";
-import { heapView, type WasmHeapBackend } from "./heap.ts";
+import { heapView, wasmHeapBackend } from "../wasm_internals.ts";
 import type { KernelContext } from "./kernel_context.ts";
 
 type Shape4 = [number, number, number, number];
@@ -49,7 +49,7 @@ export function maxPoolGradKernels(backendName: string, context: KernelContext):
           `current shape is [${dy.shape}]`,
       );
     }
-    const backend = args.backend as WasmHeapBackend;
+    const backend = wasmHeapBackend(args.backend);
     const dx = backend.makeOutput([...input.shape], "float32");
     scatterMax(heapView(backend, input), heapView(backend, dy), heapView(backend, dx), info);
     return dx;

@@ -13,7 +13,7 @@ import {
   type TensorInfo,
   util,
 } from "npm:@tensorflow/tfjs-core@4.22.0";
-import { heapView, type WasmHeapBackend } from "./heap.ts";
+import { heapView, wasmHeapBackend } from "../wasm_internals.ts";
 import type { KernelContext } from "./kernel_context.ts";
 
 /** Kernel config of `Sum` for `backendName`; needs the stock kernel for the cases it leaves alone. */
@@ -25,7 +25,7 @@ export function sumKernels(backendName: string, context: KernelContext): KernelC
     const { axis, keepDims } = args.attrs as unknown as SumAttrs;
     const leading = leadingAxes(x.shape, util.parseAxisParam(axis, x.shape));
     if (x.dtype !== "float32" || leading === 0) return stock(args);
-    const backend = args.backend as WasmHeapBackend;
+    const backend = wasmHeapBackend(args.backend);
     const kept = x.shape.slice(leading);
     const out = backend.makeOutput(
       keepDims ? [...x.shape.slice(0, leading).map(() => 1), ...kept] : kept,

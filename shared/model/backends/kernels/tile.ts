@@ -13,7 +13,7 @@ import type {
   TileAttrs,
 } from "npm:@tensorflow/tfjs-core@4.22.0";
 import { Tile } from "npm:@tensorflow/tfjs-core@4.22.0";
-import { heapView, type WasmHeapBackend } from "./heap.ts";
+import { heapView, wasmHeapBackend } from "../wasm_internals.ts";
 import type { KernelContext } from "./kernel_context.ts";
 
 /** Kernel config of `Tile` for `backendName`: float32 inputs here, other dtypes on the stock kernel. */
@@ -34,7 +34,7 @@ export function tileKernels(backendName: string, context: KernelContext): Kernel
           `current value is [${reps}]`,
       );
     }
-    const backend = args.backend as WasmHeapBackend;
+    const backend = wasmHeapBackend(args.backend);
     const outShape = x.shape.map((d, i) => d * reps[i]!);
     const out = backend.makeOutput(outShape, "float32");
     // Views only after the last allocation: makeOutput may grow (and detach) the heap.

@@ -12,7 +12,7 @@ import type {
   UnsortedSegmentSumAttrs,
 } from "npm:@tensorflow/tfjs-core@4.22.0";
 import { UnsortedSegmentSum, util } from "npm:@tensorflow/tfjs-core@4.22.0";
-import { heapView, type WasmHeapBackend } from "./heap.ts";
+import { heapView, wasmHeapBackend } from "../wasm_internals.ts";
 
 /** Kernel config of `UnsortedSegmentSum` for `backendName` (float32 values, int32 segment ids). */
 export function unsortedSegmentSumKernels(backendName: string): KernelConfig[] {
@@ -31,7 +31,7 @@ export function unsortedSegmentSumKernels(backendName: string): KernelConfig[] {
         `Cannot run UnsortedSegmentSum as segmentIds' shape [${segmentIds.shape}] must start x's shape [${x.shape}]`,
       );
     }
-    const backend = args.backend as WasmHeapBackend;
+    const backend = wasmHeapBackend(args.backend);
     const inner = x.shape.slice(idsRank);
     const out = backend.makeOutput([numSegments, ...inner], "float32");
     // Views only after the last allocation: makeOutput may grow (and detach) the heap.

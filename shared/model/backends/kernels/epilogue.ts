@@ -1,35 +1,10 @@
 /**
- * Direct access to the tensors of a tfjs `wasm` backend instance, and the element-wise epilogues
- * (bias, activation) shared by the BLAS kernels.
+ * The element-wise epilogues (bias, activation) shared by the BLAS kernels. Access to the wasm heap
+ * itself is in ../wasm_internals.ts.
  *
  * @module
  */
-import type { DataId, DataType, TensorInfo } from "npm:@tensorflow/tfjs-core@4.22.0";
-import { broadcast_util, util } from "npm:@tensorflow/tfjs-core@4.22.0";
-
-/** The parts of `BackendWasm` (tfjs-backend-wasm 4.22) the BLAS kernels read and write. */
-export interface WasmHeapBackend {
-  readonly wasm: { readonly HEAPF32: Float32Array };
-  readonly dataIdMap: { get(dataId: DataId): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: DataType): TensorInfo;
-}
-
-/**
- * A `Float32Array` view of `tensor` on the wasm heap. Take views only after the last allocation of the
- * kernel (`makeOutput` included): heap growth detaches the buffer under older views.
- */
-export function heapView(backend: WasmHeapBackend, tensor: TensorInfo): Float32Array {
-  const data = backend.dataIdMap.get(tensor.dataId);
-  if (data === undefined) {
-    throw new Error(
-      `Cannot read a ${tensor.dtype} tensor of shape [${tensor.shape}] as it is not on this wasm backend: ` +
-        "move it with tf.setBackend before calling the kernel",
-    );
-  }
-  const heap = backend.wasm.HEAPF32;
-  const start = data.memoryOffset >>> 2;
-  return heap.subarray(start, start + util.sizeFromShape(tensor.shape));
-}
+import { broadcast_util } from "npm:@tensorflow/tfjs-core@4.22.0";
 
 /** Activations that the fused kernels apply after the bias; the set of the stock wasm kernels. */
 export type FusedActivation = "linear" | "relu" | "relu6" | "elu" | "sigmoid" | "leakyrelu" | "prelu";
