@@ -48,3 +48,18 @@ Deno.test("a batchSize that is not a positive integer is rejected naming the val
     /samples must be an integer >= 0: received -1/,
   );
 });
+
+Deno.test("data that chooses its own order sets each epoch's rows, and must list every row once", () => {
+  const reversed = (epoch: number) => Int32Array.from({ length: 10 }, (_, i) => (9 - i + epoch) % 10);
+  const p = new EpochPlan({ samples: 10, batchSize: 4, shuffle: true, seed: 1, order: reversed });
+  assert.deepEqual([...p.steps(0)][0]!.indices, Int32Array.of(9, 8, 7, 6));
+  assert.deepEqual([...p.steps(1)][2]!.indices, Int32Array.of(2, 1));
+  const short = new EpochPlan({
+    samples: 10,
+    batchSize: 4,
+    shuffle: true,
+    seed: 1,
+    order: () => new Int32Array(3),
+  });
+  assert.throws(() => [...short.steps(2)], /epoch 2 as the data's order lists 3 rows instead of 10/);
+});
