@@ -4,36 +4,25 @@
  * backend's 2-D convolution kernels; "causal" padding pads the start of the sequence only.
  */
 import { tf } from "../tf.ts";
-import { type ActivationName, applyActivation, resolveActivation } from "../activations.ts";
-import { initializerConfig, type InitializerName, resolveInitializer } from "../initializers.ts";
-import type { Regularizer } from "../regularizers.ts";
+import { applyActivation } from "../activations.ts";
+import { initializerConfig } from "../initializers.ts";
 import {
   type CallContext,
   formatShape,
   kernelAndBias,
-  Layer,
-  type LayerOptions,
+  KernelLayer,
+  type KernelLayerOptions,
   type Shape,
   type WeightSpec,
 } from "./layer.ts";
 
-export interface Conv1DOptions extends LayerOptions {
+export interface Conv1DOptions extends KernelLayerOptions {
   /** @default 1 */
   strides?: number | [number];
   /** @default "valid" */
   padding?: "valid" | "same" | "causal";
   /** @default 1 */
   dilationRate?: number | [number];
-  /** @default "linear" */
-  activation?: string | null;
-  /** @default true */
-  useBias?: boolean;
-  /** @default "glorot_uniform" */
-  kernelInitializer?: string;
-  /** @default "zeros" */
-  biasInitializer?: string;
-  kernelRegularizer?: Regularizer | null;
-  biasRegularizer?: Regularizer | null;
 }
 
 function single(v: number | number[], what: string): number {
@@ -46,19 +35,13 @@ function single(v: number | number[], what: string): number {
   return n;
 }
 
-export class Conv1D extends Layer {
+export class Conv1D extends KernelLayer {
   readonly className = "Conv1D";
   readonly filters: number;
   readonly kernelSize: number;
   readonly strides: number;
   readonly padding: "valid" | "same" | "causal";
   readonly dilationRate: number;
-  readonly activation: ActivationName;
-  readonly useBias: boolean;
-  readonly kernelInitializer: InitializerName;
-  readonly biasInitializer: InitializerName;
-  readonly kernelRegularizer: Regularizer | null;
-  readonly biasRegularizer: Regularizer | null;
 
   constructor(filters: number, kernelSize: number | [number], opts: Conv1DOptions = {}) {
     super(opts);
@@ -78,12 +61,6 @@ export class Conv1D extends Layer {
           "above 1: use one or the other",
       );
     }
-    this.activation = resolveActivation(opts.activation);
-    this.useBias = opts.useBias ?? true;
-    this.kernelInitializer = resolveInitializer(opts.kernelInitializer ?? "glorot_uniform");
-    this.biasInitializer = resolveInitializer(opts.biasInitializer ?? "zeros");
-    this.kernelRegularizer = opts.kernelRegularizer ?? null;
-    this.biasRegularizer = opts.biasRegularizer ?? null;
   }
 
   override checkInputs(inputShapes: Shape[]): void {

@@ -1,35 +1,24 @@
 /** `Conv2D` on channels-last images: `activation(conv2d(x, kernel) + bias)`. */
 import { tf } from "../tf.ts";
-import { type ActivationName, applyActivation, resolveActivation } from "../activations.ts";
-import { initializerConfig, type InitializerName, resolveInitializer } from "../initializers.ts";
-import type { Regularizer } from "../regularizers.ts";
+import { applyActivation } from "../activations.ts";
+import { initializerConfig } from "../initializers.ts";
 import {
   type CallContext,
   formatShape,
   kernelAndBias,
-  Layer,
-  type LayerOptions,
+  KernelLayer,
+  type KernelLayerOptions,
   type Shape,
   type WeightSpec,
 } from "./layer.ts";
 
-export interface Conv2DOptions extends LayerOptions {
+export interface Conv2DOptions extends KernelLayerOptions {
   /** @default 1 */
   strides?: number | [number, number];
   /** @default "valid" */
   padding?: "valid" | "same";
   /** @default 1 */
   dilationRate?: number | [number, number];
-  /** @default "linear" */
-  activation?: string | null;
-  /** @default true */
-  useBias?: boolean;
-  /** @default "glorot_uniform" */
-  kernelInitializer?: string;
-  /** @default "zeros" */
-  biasInitializer?: string;
-  kernelRegularizer?: Regularizer | null;
-  biasRegularizer?: Regularizer | null;
 }
 
 function pair(v: number | [number, number], what: string): [number, number] {
@@ -40,19 +29,13 @@ function pair(v: number | [number, number], what: string): [number, number] {
   return p;
 }
 
-export class Conv2D extends Layer {
+export class Conv2D extends KernelLayer {
   readonly className = "Conv2D";
   readonly filters: number;
   readonly kernelSize: [number, number];
   readonly strides: [number, number];
   readonly padding: "valid" | "same";
   readonly dilationRate: [number, number];
-  readonly activation: ActivationName;
-  readonly useBias: boolean;
-  readonly kernelInitializer: InitializerName;
-  readonly biasInitializer: InitializerName;
-  readonly kernelRegularizer: Regularizer | null;
-  readonly biasRegularizer: Regularizer | null;
 
   constructor(filters: number, kernelSize: number | [number, number], opts: Conv2DOptions = {}) {
     super(opts);
@@ -71,12 +54,6 @@ export class Conv2D extends Layer {
         `Cannot create a Conv2D layer as padding must be "valid" or "same": received ${opts.padding}`,
       );
     }
-    this.activation = resolveActivation(opts.activation);
-    this.useBias = opts.useBias ?? true;
-    this.kernelInitializer = resolveInitializer(opts.kernelInitializer ?? "glorot_uniform");
-    this.biasInitializer = resolveInitializer(opts.biasInitializer ?? "zeros");
-    this.kernelRegularizer = opts.kernelRegularizer ?? null;
-    this.biasRegularizer = opts.biasRegularizer ?? null;
   }
 
   override checkInputs(inputShapes: Shape[]): void {

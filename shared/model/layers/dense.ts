@@ -1,42 +1,23 @@
 /** `Dense`: `activation(dot(x, kernel) + bias)` on the last axis. */
 import { tf } from "../tf.ts";
-import { type ActivationName, applyActivation, resolveActivation } from "../activations.ts";
-import { initializerConfig, type InitializerName, resolveInitializer } from "../initializers.ts";
-import type { Regularizer } from "../regularizers.ts";
+import { applyActivation } from "../activations.ts";
+import { initializerConfig } from "../initializers.ts";
 import {
   type CallContext,
   formatShape,
   kernelAndBias,
-  Layer,
-  type LayerOptions,
+  KernelLayer,
+  type KernelLayerOptions,
   type Shape,
   type WeightSpec,
 } from "./layer.ts";
 
-export interface DenseOptions extends LayerOptions {
-  /** @default "linear" */
-  activation?: string | null;
-  /** @default true */
-  useBias?: boolean;
-  /** @default "glorot_uniform" */
-  kernelInitializer?: string;
-  /** @default "zeros" */
-  biasInitializer?: string;
-  /** @default null */
-  kernelRegularizer?: Regularizer | null;
-  /** @default null */
-  biasRegularizer?: Regularizer | null;
-}
+/** Options of {@link Dense}. */
+export type DenseOptions = KernelLayerOptions;
 
-export class Dense extends Layer {
+export class Dense extends KernelLayer {
   readonly className = "Dense";
   readonly units: number;
-  readonly activation: ActivationName;
-  readonly useBias: boolean;
-  readonly kernelInitializer: InitializerName;
-  readonly biasInitializer: InitializerName;
-  readonly kernelRegularizer: Regularizer | null;
-  readonly biasRegularizer: Regularizer | null;
 
   constructor(units: number, opts: DenseOptions = {}) {
     super(opts);
@@ -46,12 +27,6 @@ export class Dense extends Layer {
       );
     }
     this.units = units;
-    this.activation = resolveActivation(opts.activation);
-    this.useBias = opts.useBias ?? true;
-    this.kernelInitializer = resolveInitializer(opts.kernelInitializer ?? "glorot_uniform");
-    this.biasInitializer = resolveInitializer(opts.biasInitializer ?? "zeros");
-    this.kernelRegularizer = opts.kernelRegularizer ?? null;
-    this.biasRegularizer = opts.biasRegularizer ?? null;
   }
 
   override checkInputs(inputShapes: Shape[]): void {

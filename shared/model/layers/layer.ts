@@ -4,7 +4,8 @@
  * themselves live in the model's flat parameter arrays, so a worker can run any layer from config alone.
  */
 import type { tf } from "../tf.ts";
-import type { InitializerName } from "../initializers.ts";
+import { type InitializerName, resolveInitializer } from "../initializers.ts";
+import { type ActivationName, resolveActivation } from "../activations.ts";
 import type { Regularizer } from "../regularizers.ts";
 
 /** A per-sample shape (no batch dimension). */
@@ -249,4 +250,40 @@ export function sizeOf(shape: Shape): number {
 /** Formats a per-sample shape with the batch dimension as Keras prints it: `[null,28,28]`. */
 export function formatShape(shape: Shape): string {
   return `[null,${shape.join(",")}]`;
+}
+
+/** Options of a layer with a kernel, an optional bias and an activation (Dense, Conv1D, Conv2D). */
+export interface KernelLayerOptions extends LayerOptions {
+  /** @default "linear" */
+  activation?: string | null;
+  /** @default true */
+  useBias?: boolean;
+  /** @default "glorot_uniform" */
+  kernelInitializer?: string;
+  /** @default "zeros" */
+  biasInitializer?: string;
+  /** @default null */
+  kernelRegularizer?: Regularizer | null;
+  /** @default null */
+  biasRegularizer?: Regularizer | null;
+}
+
+/** A layer with a kernel, an optional bias and an activation: the settings Dense and the convolutions share. */
+export abstract class KernelLayer extends Layer {
+  readonly activation: ActivationName;
+  readonly useBias: boolean;
+  readonly kernelInitializer: InitializerName;
+  readonly biasInitializer: InitializerName;
+  readonly kernelRegularizer: Regularizer | null;
+  readonly biasRegularizer: Regularizer | null;
+
+  constructor(opts: KernelLayerOptions) {
+    super(opts);
+    this.activation = resolveActivation(opts.activation);
+    this.useBias = opts.useBias ?? true;
+    this.kernelInitializer = resolveInitializer(opts.kernelInitializer ?? "glorot_uniform");
+    this.biasInitializer = resolveInitializer(opts.biasInitializer ?? "zeros");
+    this.kernelRegularizer = opts.kernelRegularizer ?? null;
+    this.biasRegularizer = opts.biasRegularizer ?? null;
+  }
 }
