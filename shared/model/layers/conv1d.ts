@@ -4,8 +4,6 @@
  * backend's 2-D convolution kernels; "causal" padding pads the start of the sequence only.
  */
 import { tf } from "../tf.ts";
-import { applyActivation } from "../activations.ts";
-import { initializerConfig } from "../initializers.ts";
 import {
   type CallContext,
   formatShape,
@@ -106,12 +104,7 @@ export class Conv1D extends KernelLayer {
       "NHWC",
       [1, this.dilationRate],
     );
-    let z: tf.Tensor = tf.reshape(z4, [b, z4.shape[2], this.filters]);
-    if (this.useBias) z = tf.add(z, weights[1]!);
-    if ((this.activation === "softmax" || this.activation === "sigmoid") && this.name) {
-      ctx.logits.set(this.name, { tensor: z, activation: this.activation });
-    }
-    return applyActivation(this.activation, z);
+    return this.biasAndActivation(tf.reshape(z4, [b, z4.shape[2], this.filters]), weights, ctx);
   }
 
   protected layerConfig(): Record<string, unknown> {
@@ -123,12 +116,7 @@ export class Conv1D extends KernelLayer {
       data_format: "channels_last",
       dilation_rate: [this.dilationRate],
       groups: 1,
-      activation: this.activation,
-      use_bias: this.useBias,
-      kernel_initializer: initializerConfig(this.kernelInitializer),
-      bias_initializer: initializerConfig(this.biasInitializer),
-      kernel_regularizer: this.kernelRegularizer?.toConfig() ?? null,
-      bias_regularizer: this.biasRegularizer?.toConfig() ?? null,
+      ...this.kernelConfig(),
       activity_regularizer: null,
       kernel_constraint: null,
       bias_constraint: null,

@@ -1,7 +1,5 @@
 /** `Conv2D` on channels-last images: `activation(conv2d(x, kernel) + bias)`. */
 import { tf } from "../tf.ts";
-import { applyActivation } from "../activations.ts";
-import { initializerConfig } from "../initializers.ts";
 import {
   type CallContext,
   formatShape,
@@ -89,7 +87,7 @@ export class Conv2D extends KernelLayer {
 
   call(inputs: tf.Tensor[], weights: tf.Tensor[], ctx: CallContext): tf.Tensor {
     const x = inputs[0] as tf.Tensor4D;
-    let z: tf.Tensor = tf.conv2d(
+    const z: tf.Tensor = tf.conv2d(
       x,
       weights[0] as tf.Tensor4D,
       this.strides,
@@ -97,11 +95,7 @@ export class Conv2D extends KernelLayer {
       "NHWC",
       this.dilationRate,
     );
-    if (this.useBias) z = tf.add(z, weights[1]!);
-    if ((this.activation === "softmax" || this.activation === "sigmoid") && this.name) {
-      ctx.logits.set(this.name, { tensor: z, activation: this.activation });
-    }
-    return applyActivation(this.activation, z);
+    return this.biasAndActivation(z, weights, ctx);
   }
 
   protected layerConfig(): Record<string, unknown> {
@@ -113,12 +107,7 @@ export class Conv2D extends KernelLayer {
       data_format: "channels_last",
       dilation_rate: this.dilationRate,
       groups: 1,
-      activation: this.activation,
-      use_bias: this.useBias,
-      kernel_initializer: initializerConfig(this.kernelInitializer),
-      bias_initializer: initializerConfig(this.biasInitializer),
-      kernel_regularizer: this.kernelRegularizer?.toConfig() ?? null,
-      bias_regularizer: this.biasRegularizer?.toConfig() ?? null,
+      ...this.kernelConfig(),
       activity_regularizer: null,
       kernel_constraint: null,
       bias_constraint: null,

@@ -1,7 +1,5 @@
 /** `Dense`: `activation(dot(x, kernel) + bias)` on the last axis. */
 import { tf } from "../tf.ts";
-import { applyActivation } from "../activations.ts";
-import { initializerConfig } from "../initializers.ts";
 import {
   type CallContext,
   formatShape,
@@ -64,15 +62,12 @@ export class Dense extends KernelLayer {
     if (this.activation === "relu" || this.activation === "linear") {
       y = tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel, bias, activation: this.activation });
     } else {
-      const z = bias
-        ? tf.add(tf.matMul(x as tf.Tensor2D, kernel), bias)
-        : tf.matMul(x as tf.Tensor2D, kernel);
-      if ((this.activation === "softmax" || this.activation === "sigmoid") && this.name) {
-        // The loss pairs logits with labels of the output's shape.
-        const logits = outShape.length !== 2 ? tf.reshape(z, outShape) : z;
-        ctx.logits.set(this.name, { tensor: logits, activation: this.activation });
-      }
-      y = applyActivation(this.activation, z);
+      y = this.biasAndActivation(
+        tf.matMul(x as tf.Tensor2D, kernel),
+        weights,
+        ctx,
+        outShape.length !== 2 ? outShape : undefined,
+      );
     }
     return outShape.length !== 2 ? tf.reshape(y, outShape) : y;
   }
@@ -80,12 +75,7 @@ export class Dense extends KernelLayer {
   protected layerConfig(): Record<string, unknown> {
     return {
       units: this.units,
-      activation: this.activation,
-      use_bias: this.useBias,
-      kernel_initializer: initializerConfig(this.kernelInitializer),
-      bias_initializer: initializerConfig(this.biasInitializer),
-      kernel_regularizer: this.kernelRegularizer?.toConfig() ?? null,
-      bias_regularizer: this.biasRegularizer?.toConfig() ?? null,
+      ...this.kernelConfig(),
       kernel_constraint: null,
       bias_constraint: null,
       quantization_config: null,

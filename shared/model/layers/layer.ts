@@ -3,9 +3,9 @@
  * from input shapes, and computes its output from inputs and weight tensors it is handed. The weights
  * themselves live in the model's flat parameter arrays, so a worker can run any layer from config alone.
  */
-import type { tf } from "../tf.ts";
-import { type InitializerName, resolveInitializer } from "../initializers.ts";
-import { type ActivationName, resolveActivation } from "../activations.ts";
+import { tf } from "../tf.ts";
+import { initializerConfig, type InitializerName, resolveInitializer } from "../initializers.ts";
+import { type ActivationName, applyActivation, resolveActivation } from "../activations.ts";
 import type { Regularizer } from "../regularizers.ts";
 
 /** A per-sample shape (no batch dimension). */
@@ -285,5 +285,35 @@ export abstract class KernelLayer extends Layer {
     this.biasInitializer = resolveInitializer(opts.biasInitializer ?? "zeros");
     this.kernelRegularizer = opts.kernelRegularizer ?? null;
     this.biasRegularizer = opts.biasRegularizer ?? null;
+  }
+
+  /**
+   * `activation(z + bias)`. For a softmax or sigmoid, `z + bias` is kept as the layer's logits (reshaped
+   * to `outShape` when given), which the loss pairs with the labels.
+   */
+  protected biasAndActivation(
+    z: tf.Tensor,
+    weights: tf.Tensor[],
+    ctx: CallContext,
+    outShape?: number[],
+  ): tf.Tensor {
+    const pre = this.useBias ? tf.add(z, weights[1]!) : z;
+    if ((this.activation === "softmax" || this.activation === "sigmoid") && this.name) {
+      const logits = outShape ? tf.reshape(pre, outShape) : pre;
+      ctx.logits.set(this.name, { tensor: logits, activation: this.activation });
+    }
+    return applyActivation(this.activation, pre);
+  }
+
+  /** Keras's config entries of these settings, in its order. */
+  protected kernelConfig(): Record<string, unknown> {
+    return {
+      activation: this.activation,
+      use_bias: this.useBias,
+      kernel_initializer: initializerConfig(this.kernelInitializer),
+      bias_initializer: initializerConfig(this.biasInitializer),
+      kernel_regularizer: this.kernelRegularizer?.toConfig() ?? null,
+      bias_regularizer: this.biasRegularizer?.toConfig() ?? null,
+    };
   }
 }
