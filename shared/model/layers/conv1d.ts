@@ -63,13 +63,10 @@ export class Conv1D extends KernelLayer {
 
   override checkInputs(inputShapes: Shape[]): void {
     const s = inputShapes[0]!;
-    if (s.length !== 2) {
-      throw new RangeError(
-        `Input 0 of layer "${this.name}" is incompatible with the layer: expected ndim=3 (batch, steps, ` +
-          `channels), found ndim=${s.length + 1}. Full shape received: ${formatShape(s)}. ` +
-          `Reshape sequences to [n, steps, channels], e.g. x.reshape([-1, ${s[0] ?? "steps"}, 1]).`,
-      );
-    }
+    this.expectRank(s, 3, {
+      dims: "batch, steps, channels",
+      fix: `Reshape sequences to [n, steps, channels], e.g. x.reshape([-1, ${s[0] ?? "steps"}, 1]).`,
+    });
     if (this.built && s[1] !== this.weightSpecs[0]!.shape[1]) {
       throw new RangeError(
         `Input 0 of layer "${this.name}" is incompatible with the layer: expected axis -1 of input shape to have ` +

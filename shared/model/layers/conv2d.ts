@@ -56,13 +56,10 @@ export class Conv2D extends KernelLayer {
 
   override checkInputs(inputShapes: Shape[]): void {
     const s = inputShapes[0]!;
-    if (s.length !== 3) {
-      throw new RangeError(
-        `Input 0 of layer "${this.name}" is incompatible with the layer: expected ndim=4 (batch, height, width, ` +
-          `channels), found ndim=${s.length + 1}. Full shape received: ${formatShape(s)}. ` +
-          `Reshape images to [n, height, width, channels], e.g. x.reshape([-1, 28, 28, 1]).`,
-      );
-    }
+    this.expectRank(s, 4, {
+      dims: "batch, height, width, channels",
+      fix: "Reshape images to [n, height, width, channels], e.g. x.reshape([-1, 28, 28, 1]).",
+    });
     if (this.built && s[2] !== this.weightSpecs[0]!.shape[2]) {
       throw new RangeError(
         `Input 0 of layer "${this.name}" is incompatible with the layer: expected axis -1 of input shape to have ` +

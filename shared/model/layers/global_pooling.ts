@@ -4,7 +4,7 @@
  * with size 1.
  */
 import { tf } from "../tf.ts";
-import { formatShape, Layer, type LayerOptions, type Shape } from "./layer.ts";
+import { Layer, type LayerOptions, type Shape } from "./layer.ts";
 
 export interface GlobalPoolingOptions extends LayerOptions {
   /** Keep the pooled axes with size 1. @default false */
@@ -22,15 +22,7 @@ abstract class GlobalPooling extends Layer {
   }
 
   override checkInputs(inputShapes: Shape[]): void {
-    const s = inputShapes[0]!;
-    if (s.length !== this.rank + 1) {
-      throw new RangeError(
-        `Input 0 of layer "${this.name}" is incompatible with the layer: expected ndim=${
-          this.rank + 2
-        }, found ` +
-          `ndim=${s.length + 1}. Full shape received: ${formatShape(s)}`,
-      );
-    }
+    this.expectRank(inputShapes[0]!, this.rank + 2);
   }
 
   computeOutputShape(inputShapes: Shape[]): Shape {

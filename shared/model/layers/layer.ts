@@ -147,6 +147,19 @@ export abstract class Layer {
   /** Throws a Keras-style error when an input shape does not fit this layer. */
   checkInputs(_inputShapes: Shape[]): void {}
 
+  /**
+   * Throws Keras's error for a per-sample input `shape` whose rank with the batch axis is not `ndim`;
+   * `dims` names the axes (e.g. "batch, steps, channels"), `fix` says what to do.
+   */
+  protected expectRank(shape: Shape, ndim: number, opts: { dims?: string; fix?: string } = {}): void {
+    if (shape.length + 1 === ndim) return;
+    throw new RangeError(
+      `Input 0 of layer "${this.name}" is incompatible with the layer: expected ndim=${ndim}` +
+        `${opts.dims ? ` (${opts.dims})` : ""}, found ndim=${shape.length + 1}. ` +
+        `Full shape received: ${formatShape(shape)}${opts.fix ? `. ${opts.fix}` : ""}`,
+    );
+  }
+
   protected makeWeights(_inputShapes: Shape[]): WeightSpec[] {
     return [];
   }

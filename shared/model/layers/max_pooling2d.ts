@@ -1,6 +1,6 @@
 /** `MaxPooling2D` on channels-last images. */
 import { tf } from "../tf.ts";
-import { formatShape, Layer, type LayerOptions, type Shape } from "./layer.ts";
+import { Layer, type LayerOptions, type Shape } from "./layer.ts";
 
 export interface MaxPooling2DOptions extends LayerOptions {
   /** @default [2, 2] */
@@ -26,12 +26,7 @@ export class MaxPooling2D extends Layer {
   }
 
   override checkInputs(inputShapes: Shape[]): void {
-    if (inputShapes[0]!.length !== 3) {
-      throw new RangeError(
-        `Input 0 of layer "${this.name}" is incompatible with the layer: expected ndim=4, found ndim=` +
-          `${inputShapes[0]!.length + 1}. Full shape received: ${formatShape(inputShapes[0]!)}`,
-      );
-    }
+    this.expectRank(inputShapes[0]!, 4);
   }
 
   computeOutputShape(inputShapes: Shape[]): Shape {

@@ -5,7 +5,7 @@
  * by the number of positions inside the input, as Keras does.
  */
 import { tf } from "../tf.ts";
-import { formatShape, Layer, type LayerOptions, type Shape } from "./layer.ts";
+import { Layer, type LayerOptions, type Shape } from "./layer.ts";
 
 export interface Pooling1DOptions extends LayerOptions {
   /** @default 2 */
@@ -63,15 +63,7 @@ abstract class Pooling extends Layer {
   }
 
   override checkInputs(inputShapes: Shape[]): void {
-    const s = inputShapes[0]!;
-    if (s.length !== this.rank + 1) {
-      throw new RangeError(
-        `Input 0 of layer "${this.name}" is incompatible with the layer: expected ndim=${
-          this.rank + 2
-        }, found ` +
-          `ndim=${s.length + 1}. Full shape received: ${formatShape(s)}`,
-      );
-    }
+    this.expectRank(inputShapes[0]!, this.rank + 2);
   }
 
   computeOutputShape(inputShapes: Shape[]): Shape {

@@ -11,7 +11,7 @@ import { tf } from "../tf.ts";
 import { type ActivationName, applyActivation, resolveActivation } from "../activations.ts";
 import { initializerConfig, type InitializerName, resolveInitializer } from "../initializers.ts";
 import type { Regularizer } from "../regularizers.ts";
-import { formatShape, Layer, type LayerOptions, type Shape, type WeightSpec } from "./layer.ts";
+import { Layer, type LayerOptions, type Shape, type WeightSpec } from "./layer.ts";
 
 export interface RecurrentOptions extends LayerOptions {
   /** @default "tanh" */
@@ -98,13 +98,10 @@ export abstract class Recurrent extends Layer {
 
   override checkInputs(inputShapes: Shape[]): void {
     const s = inputShapes[0]!;
-    if (s.length !== 2) {
-      throw new RangeError(
-        `Input 0 of layer "${this.name}" is incompatible with the layer: expected ndim=3 (batch, steps, ` +
-          `features), found ndim=${s.length + 1}. Full shape received: ${formatShape(s)}. Put an Embedding ` +
-          "before it for token ids, or reshape the data to [n, steps, features]",
-      );
-    }
+    this.expectRank(s, 3, {
+      dims: "batch, steps, features",
+      fix: "Put an Embedding before it for token ids, or reshape the data to [n, steps, features]",
+    });
   }
 
   /** A new, unbuilt layer with these options changed (Bidirectional's backward layer). */

@@ -3,7 +3,7 @@
  * `size[1]` times. Done by broadcasting, so the gradient is a sum over the repeats.
  */
 import { tf } from "../tf.ts";
-import { formatShape, Layer, type LayerOptions, type Shape } from "./layer.ts";
+import { Layer, type LayerOptions, type Shape } from "./layer.ts";
 
 export class UpSampling2D extends Layer {
   readonly className = "UpSampling2D";
@@ -30,13 +30,7 @@ export class UpSampling2D extends Layer {
   }
 
   override checkInputs(inputShapes: Shape[]): void {
-    const s = inputShapes[0]!;
-    if (s.length !== 3) {
-      throw new RangeError(
-        `Input 0 of layer "${this.name}" is incompatible with the layer: expected ndim=4, found ndim=` +
-          `${s.length + 1}. Full shape received: ${formatShape(s)}`,
-      );
-    }
+    this.expectRank(inputShapes[0]!, 4);
   }
 
   computeOutputShape(inputShapes: Shape[]): Shape {

@@ -1,6 +1,6 @@
 /** `ZeroPadding2D`: adds rows and columns of zeros around channels-last images. */
 import { tf } from "../tf.ts";
-import { formatShape, Layer, type LayerOptions, type Shape } from "./layer.ts";
+import { Layer, type LayerOptions, type Shape } from "./layer.ts";
 
 /** Keras's forms: `n` on all sides; `[h, w]` symmetric; `[[top, bottom], [left, right]]`. */
 export type Padding2D = number | [number, number] | [[number, number], [number, number]];
@@ -28,13 +28,7 @@ export class ZeroPadding2D extends Layer {
   }
 
   override checkInputs(inputShapes: Shape[]): void {
-    const s = inputShapes[0]!;
-    if (s.length !== 3) {
-      throw new RangeError(
-        `Input 0 of layer "${this.name}" is incompatible with the layer: expected ndim=4, found ndim=` +
-          `${s.length + 1}. Full shape received: ${formatShape(s)}`,
-      );
-    }
+    this.expectRank(inputShapes[0]!, 4);
   }
 
   computeOutputShape(inputShapes: Shape[]): Shape {
