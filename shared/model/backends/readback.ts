@@ -1,8 +1,8 @@
 /**
  * Reading tensors back into one flat array the caller owns (a gradient buffer, a slot of shared
  * memory): on the wasm backend each tensor is copied once, straight from the wasm heap; elsewhere
- * through `dataSync`. This replaces `concat(...).dataSync()`, which copies everything twice and
- * allocates a fresh array every step.
+ * through `dataSync`. `concat(...).dataSync()` would copy everything twice and allocate a fresh array
+ * on every call.
  *
  * @module
  */
@@ -18,12 +18,12 @@ export function readTensorsInto(tensors: readonly tf.Tensor[], out: Float32Array
         "give an array with room for every tensor",
     );
   }
+  const heap = wasmHeapOf(tf.backend());
   let at = offset;
   for (const t of tensors) {
     if (t.dtype !== "float32") {
       throw new TypeError(`Cannot read a ${t.dtype} tensor into a Float32Array: cast it to float32 first`);
     }
-    const heap = wasmHeapOf(tf.backend());
     // A view of the heap is taken right before its copy: nothing allocates in between.
     out.set(heap ? heapView(heap, t) : t.dataSync() as Float32Array, at);
     at += t.size;
