@@ -32,13 +32,14 @@ export {
   WHOLE_BATCH,
 } from "./layer.ts";
 export { LayerNormalization, type LayerNormalizationOptions } from "./layer_normalization.ts";
-export { MaxPooling2D, type MaxPooling2DOptions } from "./max_pooling2d.ts";
 export { Add, Average, Multiply, Subtract } from "./merge.ts";
 export { MultiHeadAttention, type MultiHeadAttentionOptions } from "./multi_head_attention.ts";
 export {
   AveragePooling1D,
   AveragePooling2D,
   MaxPooling1D,
+  MaxPooling2D,
+  type MaxPooling2DOptions,
   type Pooling1DOptions,
   type Pooling2DOptions,
 } from "./pooling.ts";

@@ -1,6 +1,6 @@
 /**
  * Local pooling on channels-last inputs: `MaxPooling1D` and `AveragePooling1D` over `[steps,
- * channels]`, `AveragePooling2D` over `[height, width, channels]` (`MaxPooling2D` has its own file).
+ * channels]`, `MaxPooling2D` and `AveragePooling2D` over `[height, width, channels]`.
  * The 1-D layers run as 2-D pooling over a height of one. Average pooling with "same" padding divides
  * by the number of positions inside the input, as Keras does.
  */
@@ -131,6 +131,23 @@ export class AveragePooling1D extends Pooling {
 
   call(inputs: tf.Tensor[]): tf.Tensor {
     return this.pool(inputs[0]!, "avg");
+  }
+}
+
+/** Options of {@link MaxPooling2D}. */
+export type MaxPooling2DOptions = Pooling2DOptions;
+
+/** `MaxPooling2D`: the maximum over `poolSize` windows of an image. */
+export class MaxPooling2D extends Pooling {
+  readonly className = "MaxPooling2D";
+  protected readonly rank = 2;
+
+  constructor(opts: MaxPooling2DOptions = {}) {
+    super("MaxPooling2D", 2, opts);
+  }
+
+  call(inputs: tf.Tensor[]): tf.Tensor {
+    return this.pool(inputs[0]!, "max");
   }
 }
 
