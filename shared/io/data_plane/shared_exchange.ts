@@ -97,7 +97,7 @@ export class SharedExchangeArea {
 
   /**
    * Writes slice `slice`'s part of exchange `call` of attempt `version`, waits for the other slices'
-   * and returns all parts in slice order (copies).
+   * and returns all parts in slice order (its own as given, the others copied).
    */
   gather(
     version: number,
@@ -123,7 +123,7 @@ export class SharedExchangeArea {
     Atomics.store(this.#words, own, tag);
 
     const parts: (Float32Array | undefined)[] = Array(slices);
-    parts[slice] = part.slice();
+    parts[slice] = part;
     let missing = slices - 1;
     for (let polls = 1; missing > 0; polls++) {
       for (let k = 0; k < slices; k++) {
