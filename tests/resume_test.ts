@@ -27,11 +27,16 @@ function collect(child: Deno.ChildProcess): { text: () => string; done: Promise<
   return { text: () => text, done: Promise.all([pump(child.stdout), pump(child.stderr)]).then(() => {}) };
 }
 
-async function until(what: string, check: () => Promise<boolean> | boolean, seconds = 120): Promise<void> {
+async function until(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  opts: { seconds?: number; everyMs?: number } = {},
+): Promise<void> {
+  const seconds = opts.seconds ?? 120;
   const deadline = Date.now() + seconds * 1000;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`Timed out after ${seconds}s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, opts.everyMs ?? 25));
   }
 }
 
@@ -72,15 +77,28 @@ Deno.test("a job stopped by SIGTERM and killed by SIGKILL resumes to the uninter
     "no temp file",
   );
 
-  // Resume, then SIGKILL right after a mid-epoch backup (every 50 steps) that this process wrote.
+  // Resume, then SIGKILL right after a mid-epoch backup (every 50 steps) that this process wrote. Each
+  // new backup file stops the job while the test reads it: an epoch-end backup a few steps later
+  // cannot replace it unseen, however fast the steps run.
   const second = job(broken, ["--resume"]);
   const secondOut = collect(second);
+  let exited = false;
+  void second.status.then(() => exited = true);
+  const latest = join(checkpointPaths(broken).backup, "latest.backup");
   let killedAt: TrainingPosition | null = null;
+  let seen = "";
   await until("a mid-epoch backup", async () => {
+    if (exited) throw new Error(`The resumed job ended before a mid-epoch backup:\n${secondOut.text()}`);
+    const stat = await Deno.stat(latest).catch(() => null);
+    const id = stat ? `${stat.ino}:${stat.mtime?.getTime()}` : "";
+    if (id === "" || id === seen) return false;
+    seen = id;
+    second.kill("SIGSTOP");
     const p = await backupPosition(broken).catch(() => null);
     if (p && p.runSteps > stopped.runSteps && p.batch > 0 && p.batch < STEPS_PER_EPOCH) killedAt = p;
+    else second.kill("SIGCONT");
     return killedAt !== null;
-  });
+  }, { everyMs: 2 });
   second.kill("SIGKILL");
   await second.status;
   await secondOut.done;
