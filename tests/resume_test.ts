@@ -50,6 +50,37 @@ async function backupPosition(dir: string): Promise<TrainingPosition | null> {
   return (await readBackup(checkpointPaths(dir).backup))?.position ?? null;
 }
 
+/**
+ * Waits for a backup that `wanted` accepts and returns its position with the job stopped (SIGSTOP).
+ * Each new backup file stops the job while the test reads it, so a later backup a few steps on cannot
+ * replace the wanted one unseen, however fast the steps run. Fails at once if the job ends first.
+ */
+async function stopAtBackup(
+  child: Deno.ChildProcess,
+  dir: string,
+  output: () => string,
+  wanted: (p: TrainingPosition) => boolean,
+): Promise<TrainingPosition> {
+  let exited = false;
+  void child.status.then(() => exited = true);
+  const latest = join(checkpointPaths(dir).backup, "latest.backup");
+  let found: TrainingPosition | null = null;
+  let seen = "";
+  await until("a backup", async () => {
+    if (exited) throw new Error(`The job ended before the awaited backup:\n${output()}`);
+    const stat = await Deno.stat(latest).catch(() => null);
+    const id = stat ? `${stat.ino}:${stat.mtime?.getTime()}` : "";
+    if (id === "" || id === seen) return false;
+    seen = id;
+    child.kill("SIGSTOP");
+    const p = await backupPosition(dir).catch(() => null);
+    if (p && wanted(p)) found = p;
+    else child.kill("SIGCONT");
+    return found !== null;
+  }, { everyMs: 2 });
+  return found!;
+}
+
 Deno.test("a job stopped by SIGTERM and killed by SIGKILL resumes to the uninterrupted job's weights", async () => {
   const root = await Deno.makeTempDir();
   const whole = join(root, "whole"), broken = join(root, "broken");
@@ -59,12 +90,14 @@ Deno.test("a job stopped by SIGTERM and killed by SIGKILL resumes to the uninter
   assert.equal((await reference.status).code, 0, referenceOut.text());
   await referenceOut.done;
 
-  // SIGTERM during the first epoch: the job stops at a step boundary, writes the backup, exits 143.
+  // SIGTERM right after the first mid-epoch backup (step 50 of 102): the job stops at a step boundary,
+  // writes the backup, exits 143. The point is found by steps, not by wall time: steps on a quiet
+  // machine are fast enough to finish two epochs in a fixed delay.
   const first = job(broken);
   const firstOut = collect(first);
-  await until("the first epoch to start", () => firstOut.text().includes("Epoch 1/3"));
-  await new Promise((r) => setTimeout(r, 700));
+  await stopAtBackup(first, broken, firstOut.text, (p) => p.runSteps === 50);
   first.kill("SIGTERM");
+  first.kill("SIGCONT");
   assert.equal((await first.status).code, 143, firstOut.text());
   await firstOut.done;
   assert.match(firstOut.text(), /SIGTERM received/);
@@ -77,33 +110,20 @@ Deno.test("a job stopped by SIGTERM and killed by SIGKILL resumes to the uninter
     "no temp file",
   );
 
-  // Resume, then SIGKILL right after a mid-epoch backup (every 50 steps) that this process wrote. Each
-  // new backup file stops the job while the test reads it: an epoch-end backup a few steps later
-  // cannot replace it unseen, however fast the steps run.
+  // Resume, then SIGKILL right after a mid-epoch backup (every 50 steps) that this process wrote.
   const second = job(broken, ["--resume"]);
   const secondOut = collect(second);
-  let exited = false;
-  void second.status.then(() => exited = true);
-  const latest = join(checkpointPaths(broken).backup, "latest.backup");
-  let killedAt: TrainingPosition | null = null;
-  let seen = "";
-  await until("a mid-epoch backup", async () => {
-    if (exited) throw new Error(`The resumed job ended before a mid-epoch backup:\n${secondOut.text()}`);
-    const stat = await Deno.stat(latest).catch(() => null);
-    const id = stat ? `${stat.ino}:${stat.mtime?.getTime()}` : "";
-    if (id === "" || id === seen) return false;
-    seen = id;
-    second.kill("SIGSTOP");
-    const p = await backupPosition(broken).catch(() => null);
-    if (p && p.runSteps > stopped.runSteps && p.batch > 0 && p.batch < STEPS_PER_EPOCH) killedAt = p;
-    else second.kill("SIGCONT");
-    return killedAt !== null;
-  }, { everyMs: 2 });
+  const killedAt = await stopAtBackup(
+    second,
+    broken,
+    secondOut.text,
+    (p) => p.runSteps > stopped.runSteps && p.batch > 0 && p.batch < STEPS_PER_EPOCH,
+  );
   second.kill("SIGKILL");
   await second.status;
   await secondOut.done;
   assert.match(secondOut.text(), /Resuming from the backup in .*backup: epoch \d, batch \d+ done/);
-  assert.equal(killedAt!.runSteps % 50, 0);
+  assert.equal(killedAt.runSteps % 50, 0);
 
   const third = job(broken, ["--resume", "--summary", join(root, "broken.json")]);
   const thirdOut = collect(third);
@@ -118,11 +138,11 @@ Deno.test("a job stopped by SIGTERM and killed by SIGKILL resumes to the uninter
   assert.deepEqual(res.history, ref.history, "History restored epoch by epoch");
   assert.equal(res.run_samples_processed, ref.samples_processed);
   assert.deepEqual(res.resumed_from, {
-    epoch: killedAt!.epoch,
-    batch: killedAt!.batch,
-    samples_processed: killedAt!.runSamples,
+    epoch: killedAt.epoch,
+    batch: killedAt.batch,
+    samples_processed: killedAt.runSamples,
   });
-  assert.equal(res.samples_processed, ref.samples_processed - killedAt!.runSamples);
+  assert.equal(res.samples_processed, ref.samples_processed - killedAt.runSamples);
   await assert.rejects(
     Deno.stat(join(checkpointPaths(broken).backup, "latest.backup")),
     Deno.errors.NotFound,
