@@ -125,29 +125,46 @@ const VALIDATORS: Record<string, new (data: never) => { validate(): void }> = {
   "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
 };
 
-/** The JobSet CRD's OpenAPI schema (release v0.12.0), compiled. */
-function jobSetValidator(): (object: unknown) => string | null {
-  const crd = parseYaml(
-    Deno.readTextFileSync(new URL("./fixtures/k8s/jobset.x-k8s.io_jobsets.yaml", import.meta.url)),
-  );
-  const version = crd.spec.versions.find((v: { name: string }) => v.name === "v1alpha2");
+/**
+ * The custom resources' OpenAPI schemas, compiled, by `apiVersion/kind`: JobSet v0.12.0, Kueue v0.19.2
+ * (LocalQueue, ResourceFlavor, ClusterQueue) and Volcano v1.15.1 (PodGroup), copied from the releases.
+ */
+function crdValidators(): Map<string, (object: unknown) => string | null> {
+  const files = [
+    "jobset.x-k8s.io_jobsets.yaml",
+    "kueue.x-k8s.io_localqueues.yaml",
+    "kueue.x-k8s.io_resourceflavors.yaml",
+    "kueue.x-k8s.io_clusterqueues.yaml",
+    "scheduling.volcano.sh_podgroups.yaml",
+  ];
   // Kubernetes' extensions (x-kubernetes-*) and formats (int32, int-or-string) are not JSON Schema.
   const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true });
-  const validate = ajv.compile(version.schema.openAPIV3Schema);
-  return (object) => validate(object) ? null : ajv.errorsText(validate.errors, { separator: "\n" });
+  const validators = new Map<string, (object: unknown) => string | null>();
+  for (const file of files) {
+    const crd = parseYaml(Deno.readTextFileSync(new URL(`./fixtures/k8s/${file}`, import.meta.url)));
+    for (const version of crd.spec.versions) {
+      const validate = ajv.compile(version.schema.openAPIV3Schema);
+      validators.set(
+        `${crd.spec.group}/${version.name}/${crd.spec.names.kind}`,
+        (object) => validate(object) ? null : ajv.errorsText(validate.errors, { separator: "\n" }),
+      );
+    }
+  }
+  return validators;
 }
 
-const VALIDATE_JOBSET = jobSetValidator();
+const CRD_VALIDATORS = crdValidators();
 
-/** Validates one rendered object; Kueue and Volcano objects are checked by their own tests. */
+/** Validates one rendered object against the API server's schema for its kind, or a custom resource's CRD. */
 function validateObject(where: string, object: K8sObject): void {
-  if (object.kind === "JobSet") {
-    const errors = VALIDATE_JOBSET(object);
-    assert.equal(errors, null, `${where}: JobSet/${object.metadata.name} is invalid:\n${errors}`);
+  const key = `${object.apiVersion}/${object.kind}`;
+  const custom = CRD_VALIDATORS.get(key);
+  if (custom) {
+    const errors = custom(object);
+    assert.equal(errors, null, `${where}: ${object.kind}/${object.metadata.name} is invalid:\n${errors}`);
     return;
   }
-  if (/^(kueue\.x-k8s\.io|scheduling\.volcano\.sh)\//.test(object.apiVersion)) return;
-  const Validator = VALIDATORS[`${object.apiVersion}/${object.kind}`];
+  const Validator = VALIDATORS[key];
   assert.ok(Validator, `${where}: no schema for ${object.apiVersion} ${object.kind}`);
   // kustomize wraps long base64 values over lines, which the API server's decoder skips.
   const unwrapped = object.kind === "Secret" && object.data
@@ -376,9 +393,18 @@ Deno.test({
     const broken = structuredClone(jobSet);
     broken.spec.failurePolicy.rules[0].action = "Retry";
     broken.spec.successPolicy.operator = "Some";
-    const errors = VALIDATE_JOBSET(broken) ?? "";
+    const errors = CRD_VALIDATORS.get("jobset.x-k8s.io/v1alpha2/JobSet")!(broken) ?? "";
     assert.match(errors, /failurePolicy\/rules\/0\/action must be equal to one of the allowed values/);
     assert.match(errors, /successPolicy\/operator/);
+    const podGroup = structuredClone(find(await render("volcano"), "PodGroup", "shoal"));
+    podGroup.spec.minMember = "five";
+    assert.match(CRD_VALIDATORS.get("scheduling.volcano.sh/v1beta1/PodGroup")!(podGroup) ?? "", /minMember/);
+    const queue = structuredClone(find(await render("kueue"), "ClusterQueue", "shoal"));
+    delete queue.spec.resourceGroups[0].flavors[0].resources[0].nominalQuota;
+    assert.match(
+      CRD_VALIDATORS.get("kueue.x-k8s.io/v1beta1/ClusterQueue")!(queue) ?? "",
+      /must have required property 'nominalQuota'/,
+    );
   },
 });
 
