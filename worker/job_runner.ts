@@ -29,6 +29,7 @@ import {
   type Service,
 } from "../shared/io/nats/mod.ts";
 import {
+  BodyBuffers,
   DataPlaneAuthError,
   dialDataPlane,
   type FrameChannel,
@@ -103,6 +104,14 @@ export class JobRunner {
   #exchange: WorkerSliceExchange | undefined;
   /** The data-plane connection, when the worker reached it. */
   #channel: FrameChannel | undefined;
+  /**
+   * Bodies of weights frames that come on the socket, in two slots used in turn: a version's weights
+   * stay in place until the next-but-one version arrives, when nothing reads them any more.
+   */
+  readonly #weightBodies = new BodyBuffers();
+  #weightsSlot = 0;
+  /** Where gradients sent on the socket are computed into: the reply is written before the next request is read. */
+  #socketGradients: Float32Array | undefined;
   /** Memory shared with a coordinator on this host: gradients written here, weights read there. */
   #shared: { grads: SharedRegion; weights: SharedRegion } | undefined;
   /** The slice-exchange area of the workers on the coordinator's host, when mapped. */
@@ -447,7 +456,7 @@ export class JobRunner {
    */
   async #serveChannel(channel: FrameChannel): Promise<void> {
     for (;;) {
-      const frame = await channel.next();
+      const frame = await channel.next((header, bytes) => this.#bodyInto(header, bytes));
       if (!frame) break;
       const parsed = DataFrame.safeParse(frame.header);
       if (!parsed.success) {
@@ -462,7 +471,7 @@ export class JobRunner {
       } else if (f.t === "req") {
         let reply: { header: WorkReply; body?: Body };
         try {
-          reply = await this.#onWork(f.req, frame.body, f.shmSlot);
+          reply = await this.#onWork(f.req, frame.body, { slot: f.shmSlot });
         } catch (error) {
           console.error(`Worker ${this.opts.name}: ${f.req.kind} request: ${reason(error)}`);
           reply = { header: this.#errorReply(error) };
@@ -479,6 +488,14 @@ export class JobRunner {
         `Worker ${this.opts.name}: ${(await channel.ended).message}; waiting for the coordinator's heartbeat`,
       );
     }
+  }
+
+  /** Where a frame's body is read to: a weights body into the slot not holding the current weights. */
+  #bodyInto(header: unknown, bytes: number): Uint8Array | undefined {
+    const h = header as { t?: unknown; shm?: unknown };
+    if (h.t !== "weights" || h.shm !== undefined) return undefined;
+    this.#weightsSlot ^= 1;
+    return this.#weightBodies.take(this.#weightsSlot, bytes);
   }
 
   /** The weights of a frame that names a slot of the coordinator's region (views, no copy). */
@@ -580,6 +597,16 @@ export class JobRunner {
     return new Float32Array(region.bytes.buffer, start, length);
   }
 
+  /**
+   * The gradient array of replies sent on the socket, reused: `#serveChannel` writes a reply whole
+   * before it reads the next request.
+   */
+  #gradientBuffer(): Float32Array {
+    const length = this.#engine!.network.params.length;
+    if (this.#socketGradients?.length !== length) this.#socketGradients = new Float32Array(length);
+    return this.#socketGradients;
+  }
+
   /** The slice exchange of a train request's slice; none when the slice is the whole batch. */
   #exchangeFor(
     header: { version: number; slice: number; slices: number; sharedExchange?: boolean },
@@ -591,11 +618,14 @@ export class JobRunner {
     return this.#exchange.forSlice(header.version, header.slice, header.slices, header.sharedExchange);
   }
 
-  /** Computes what a request asks for; throws for a request this worker cannot serve. */
+  /**
+   * Computes what a request asks for; throws for a request this worker cannot serve. `channel` is set
+   * for a request that came on the data-plane connection, with the shared-memory slot it named.
+   */
   async #onWork(
     header: WorkRequest,
     body: Uint8Array,
-    slot?: number,
+    channel?: { slot: number | undefined },
   ): Promise<{ header: WorkReply; body?: Body }> {
     const base = { job: this.spec.job, worker: this.opts.name };
     if (header.job !== this.spec.job) {
@@ -622,7 +652,9 @@ export class JobRunner {
           header.step,
           header.rowOffset,
           this.#exchangeFor(header),
-          header.encoding === "f32" ? this.#gradientSlot(slot) : undefined,
+          header.encoding === "f32" && channel
+            ? this.#gradientSlot(channel.slot) ?? this.#gradientBuffer()
+            : undefined,
         );
         const computeMs = performance.now() - t0;
         const base = {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Body } from "../../shared/io/nats/mod.ts";
-import type { FrameChannel, SharedRegion } from "../../shared/io/data_plane/mod.ts";
+import { BodyBuffers, type FrameChannel, type SharedRegion } from "../../shared/io/data_plane/mod.ts";
 import { DataFrame, type WeightsHeader, type WorkRequest } from "../../shared/io/protocol/mod.ts";
 import {
   LinkLostError,
@@ -22,7 +22,10 @@ const LEAVE_GRACE_MS = 100;
 interface Pending {
   resolve: (reply: Reply) => void;
   reject: (error: unknown) => void;
-  /** The slot of the worker's region the request named for its reply. */
+  /**
+   * The reply slot of a train request: a slot of the worker's region when it shares memory, else
+   * where the reply's body is read to on this side (see {@link DirectLink.#bodies}).
+   */
   slot: number | undefined;
 }
 
@@ -34,7 +37,12 @@ export class DirectLink implements WorkerLink {
   readonly #pending = new Map<number, Pending>();
   /** The worker's gradient region (two slots), when it shares memory with the coordinator. */
   readonly #grads: SharedRegion | undefined;
-  /** Train requests sent in the latest step: the first two get a slot of the region each. */
+  /**
+   * Receive buffers of train replies that come on the socket, one per slot: a slot is taken again only
+   * by a later step's request, which the coordinator sends once it is done with this step's gradients.
+   */
+  readonly #bodies = new BodyBuffers();
+  /** Train requests sent in the latest step: the first two get a reply slot each. */
   #slots = { step: -1, used: 0 };
   #nextId = 0;
 
@@ -79,7 +87,7 @@ export class DirectLink implements WorkerLink {
 
   async #readReplies(): Promise<void> {
     for (;;) {
-      const frame = await this.#channel.next();
+      const frame = await this.#channel.next((header, bytes) => this.#bodyInto(header, bytes));
       if (!frame) return;
       const parsed = DataFrame.safeParse(frame.header);
       if (!parsed.success || parsed.data.t !== "rep") {
@@ -111,6 +119,14 @@ export class DirectLink implements WorkerLink {
     }
   }
 
+  /** Where a reply's body is read to: its request's receive buffer, for a train reply on the socket. */
+  #bodyInto(header: unknown, bytes: number): Uint8Array | undefined {
+    if (this.#grads) return undefined;
+    const h = header as { t?: unknown; id?: unknown };
+    const slot = h.t === "rep" && typeof h.id === "number" ? this.#pending.get(h.id)?.slot : undefined;
+    return slot === undefined ? undefined : this.#bodies.take(slot, bytes);
+  }
+
   request(header: WorkRequest, body: Body | undefined, opts: RequestOptions): Promise<Reply> {
     const id = this.#nextId++;
     const { promise, resolve, reject } = Promise.withResolvers<Reply>();
@@ -128,7 +144,8 @@ export class DirectLink implements WorkerLink {
     if (opts.signal.aborted) onAbort();
     const slot = this.#slotFor(header);
     this.#pending.set(id, { resolve, reject, slot });
-    this.#channel.send({ t: "req", id, req: header, ...(slot === undefined ? {} : { shmSlot: slot }) }, body)
+    const shmSlot = this.#grads && slot !== undefined ? { shmSlot: slot } : {};
+    this.#channel.send({ t: "req", id, req: header, ...shmSlot }, body)
       .catch((
         error,
       ) => reject(new LinkLostError(error.message)));
@@ -140,11 +157,11 @@ export class DirectLink implements WorkerLink {
   }
 
   /**
-   * The slot of the worker's region a train reply goes into: the first two requests of a step get one
-   * each; a third of the same step (a worker recomputing others' slices) is answered on the socket.
+   * The reply slot of a train request: the first two requests of a step get one each; a third of the
+   * same step (a worker recomputing others' slices) gets a body of its own, on the socket.
    */
   #slotFor(header: WorkRequest): number | undefined {
-    if (!this.#grads || header.kind !== "train") return undefined;
+    if (header.kind !== "train") return undefined;
     if (this.#slots.step !== header.step) this.#slots = { step: header.step, used: 0 };
     const slot = this.#slots.used++;
     return slot < 2 ? slot : undefined;

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Body } from "../nats/codec.ts";
-import { type Frame, FrameReader, FrameWriter } from "./frames.ts";
+import { type BodyDestination, type Frame, FrameReader, FrameWriter } from "./frames.ts";
 
 /** The connection ended; `message` says why. */
 export class ChannelClosedError extends Error {
@@ -56,11 +56,14 @@ export class FrameChannel {
     return this.#reason !== undefined;
   }
 
-  /** The next frame, or `null` once the channel ended (see {@link ended} for why). */
-  async next(): Promise<Frame | null> {
+  /**
+   * The next frame, or `null` once the channel ended (see {@link ended} for why); `bodyInto` as in
+   * {@link FrameReader.next}.
+   */
+  async next(bodyInto?: BodyDestination): Promise<Frame | null> {
     if (this.#reason) return null;
     try {
-      const frame = await this.#reader.next();
+      const frame = await this.#reader.next(bodyInto);
       if (frame === null) this.close("the peer closed the connection");
       return frame;
     } catch (error) {

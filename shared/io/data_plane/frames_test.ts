@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FrameError, FrameReader, FrameWriter } from "./frames.ts";
+import { BodyBuffers, FrameError, FrameReader, FrameWriter } from "./frames.ts";
 import { encodeMessage } from "../nats/codec.ts";
 
 /** A byte source that returns `stream` in reads of at most `cut` bytes. */
@@ -100,4 +100,25 @@ Deno.test("a failed write fails that frame and every later one", async () => {
   await assert.rejects(writer.send({ a: 1 }), /broken pipe/);
   await assert.rejects(writer.send({ a: 2 }), /broken pipe/);
   assert.equal(writes, 1);
+});
+
+Deno.test("a body is read into the buffer its header names, and into its own when that does not fit", async () => {
+  const out = sink();
+  const writer = new FrameWriter(out);
+  const bodies = [300_000, 300_000, 200_000, 100].map((n, k) => new Uint8Array(n).fill(k + 1));
+  for (const [k, body] of bodies.entries()) await writer.send({ slot: k % 2 }, body);
+  const reader = new FrameReader(source(out.bytes(), 65_536), 1_000_000);
+  const buffers = new BodyBuffers();
+  const seen: Uint8Array[] = [];
+  for (let k = 0; k < bodies.length; k++) {
+    const frame = await reader.next((header, bytes) =>
+      k === 3 ? new Uint8Array(bytes + 1) : buffers.take((header as { slot: number }).slot, bytes)
+    );
+    assert.deepEqual(frame!.body, bodies[k]);
+    seen.push(frame!.body);
+  }
+  assert.equal(seen[2]!.buffer, seen[0]!.buffer, "slot 0's buffer is reused for a smaller body");
+  assert.notEqual(seen[1]!.buffer, seen[0]!.buffer);
+  assert.equal(seen[3]!.byteLength, 100, "a destination of the wrong length is not used");
+  assert.equal(seen[0]![0], 3, "a slot's earlier body is overwritten by the next one");
 });
