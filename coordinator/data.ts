@@ -1,6 +1,9 @@
 /**
- * Training data as the trainer handles it: one flat Float32Array per model input (and for labels), rows
- * first. Converts what users pass to `fit` (tensors, nested arrays, typed arrays) once, up front.
+ * Training data as the trainer handles it: one flat array per model input (and for labels), rows first.
+ * Converts what users pass to `fit` (tensors, nested arrays, typed arrays) once, up front. Inputs may be
+ * bytes (`Uint8Array`, e.g. image pixels): they are held as given and converted to float32 batch by
+ * batch, as Keras casts a uint8 array to the model's float inputs, so a dataset of images takes a
+ * quarter of the memory of its float copy. Scale them in the model (a `Rescaling(1 / 255)` layer).
  */
 import { tf } from "../shared/model/mod.ts";
 import type { Batch } from "../shared/model/mod.ts";
@@ -8,7 +11,7 @@ import type { Dataset as RowDataset } from "../shared/io/dataset/mod.ts";
 
 /** One array of rows: `shape[0]` rows of `shape.slice(1)` each. */
 export interface ArrayData {
-  data: Float32Array;
+  data: Float32Array | Uint8Array;
   shape: number[];
 }
 
@@ -59,7 +62,7 @@ function toArrayData(v: DataLike, what: string): ArrayData {
       t.dispose();
     }
   }
-  if (v && typeof v === "object" && v.data instanceof Float32Array && Array.isArray(v.shape)) {
+  if (isArrayData(v) && Array.isArray(v.shape)) {
     const size = v.shape.reduce((a, b) => a * b, 1);
     if (size !== v.data.length) {
       throw new RangeError(
@@ -69,7 +72,7 @@ function toArrayData(v: DataLike, what: string): ArrayData {
     return v;
   }
   throw new TypeError(
-    `Cannot use ${what}: pass a tf.Tensor, a nested number array, or { data: Float32Array, shape }`,
+    `Cannot use ${what}: pass a tf.Tensor, a nested number array, or { data: Float32Array | Uint8Array, shape }`,
   );
 }
 
@@ -99,9 +102,10 @@ export function toDataset(x: DataLike | DataLike[], y: DataLike | null | undefin
   return { inputs, y: labels, length };
 }
 
-/** Whether `v` is an {@link ArrayData} (`{ data: Float32Array, shape }`). */
+/** Whether `v` is an {@link ArrayData} (`{ data: Float32Array | Uint8Array, shape }`). */
 export function isArrayData(v: unknown): v is ArrayData {
-  return !!v && typeof v === "object" && (v as ArrayData).data instanceof Float32Array;
+  const data = !!v && typeof v === "object" ? (v as ArrayData).data : undefined;
+  return data instanceof Float32Array || data instanceof Uint8Array;
 }
 
 function rowSize(a: ArrayData): number {
@@ -123,7 +127,7 @@ export function sliceRows(ds: Dataset, start: number, end: number): Dataset {
   return { inputs: ds.inputs.map(cut), y: ds.y ? cut(ds.y) : null, length: end - start };
 }
 
-/** Copies the rows at `indices` into a batch. */
+/** Copies the rows at `indices` into a batch (as float32, whatever the arrays hold). */
 export function gatherRows(ds: Dataset, indices: ArrayLike<number>): Batch {
   if (ds.source) return ds.source.gather(indices);
   const take = (a: ArrayData) => {
@@ -138,11 +142,15 @@ export function gatherRows(ds: Dataset, indices: ArrayLike<number>): Batch {
   return { inputs: ds.inputs.map(take), y: ds.y ? take(ds.y) : null };
 }
 
-/** Rows `start..end` as a batch (views, no copy). */
+/** Rows `start..end` as a batch (views of float32 arrays, copies of byte arrays). */
 export function rangeBatch(ds: Dataset, start: number, end: number): Batch {
   if (ds.source) return ds.source.range(start, end);
   const s = sliceRows(ds, start, end);
-  return { inputs: s.inputs, y: s.y };
+  const float = (a: ArrayData) => ({
+    data: a.data instanceof Float32Array ? a.data : Float32Array.from(a.data),
+    shape: a.shape,
+  });
+  return { inputs: s.inputs.map(float), y: s.y && float(s.y) };
 }
 
 /** Per-sample shape of an array. */

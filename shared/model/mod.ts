@@ -46,6 +46,8 @@ export declare namespace layers {
   export type Pooling2DOptions = layerModule.Pooling2DOptions;
   export type ReLU = layerModule.ReLU;
   export type ReLUOptions = layerModule.ReLUOptions;
+  export type Rescaling = layerModule.Rescaling;
+  export type RescalingOptions = layerModule.RescalingOptions;
   export type Reshape = layerModule.Reshape;
   export type Subtract = layerModule.Subtract;
   export type UpSampling2D = layerModule.UpSampling2D;

@@ -33,6 +33,7 @@ import {
   type Recurrent,
   type RecurrentOptions,
   ReLU,
+  Rescaling,
   Reshape,
   SimpleRNN,
   Subtract,
@@ -327,6 +328,16 @@ const FACTORIES: Record<string, (c: Config) => Layer> = {
       negativeSlope: (c.negative_slope as number | undefined) ?? 0,
       threshold: (c.threshold as number | undefined) ?? 0,
     }),
+  Rescaling: (c) => {
+    if (typeof c.scale !== "number" || (c.offset !== undefined && typeof c.offset !== "number")) {
+      throw new RangeError(
+        `Rescaling with scale=${JSON.stringify(c.scale)} and offset=${
+          JSON.stringify(c.offset)
+        } is not supported: use one number each (per-channel lists are not)`,
+      );
+    }
+    return new Rescaling(c.scale, { ...common(c), offset: c.offset ?? 0 });
+  },
   Reshape: (c) => new Reshape((c.target_shape as number[]).map(Number), common(c)),
   ZeroPadding2D: (c) => {
     channelsLast("ZeroPadding2D", c);

@@ -27,6 +27,12 @@ export interface RowArray {
   shape: number[];
 }
 
+/** An array {@link encodeDataset} ships: float32, or bytes it converts. */
+export interface ShippableArray {
+  data: Float32Array | Uint8Array;
+  shape: number[];
+}
+
 /** The inputs (one per model input) and labels of a dataset, as shipped. */
 export interface DatasetArrays {
   inputs: RowArray[];
@@ -79,8 +85,13 @@ export interface ShippedDataset {
   body: Float32Array;
 }
 
-/** Lays every input array, then y, end to end, and hashes them with their shapes. */
-export async function encodeDataset(data: DatasetArrays): Promise<ShippedDataset> {
+/**
+ * Lays every input array, then y, end to end, and hashes them with their shapes. Byte arrays are
+ * shipped as float32 (the values converted, not scaled), so workers hold float32 rows.
+ */
+export async function encodeDataset(
+  data: { inputs: ShippableArray[]; y: ShippableArray | null },
+): Promise<ShippedDataset> {
   const arrays = [...data.inputs, ...(data.y ? [data.y] : [])];
   const body = new Float32Array(arrays.reduce((n, a) => n + a.data.length, 0));
   let o = 0;

@@ -47,6 +47,7 @@ export { GRU, type GRUOptions } from "./gru.ts";
 export { LSTM, type LSTMOptions } from "./lstm.ts";
 export type { Recurrent, RecurrentOptions } from "./recurrent.ts";
 export { ReLU, type ReLUOptions } from "./relu.ts";
+export { Rescaling, type RescalingOptions } from "./rescaling.ts";
 export { SimpleRNN } from "./simple_rnn.ts";
 export { Reshape } from "./reshape.ts";
 export { UpSampling2D } from "./up_sampling2d.ts";
