@@ -71,10 +71,15 @@ export async function resumeNotice(job: Job): Promise<string | null> {
     `step ${backup.optimizer.iterations}${job.resume ? "" : " (delete it to start over)"}`;
 }
 
-/** The chapter's classifier: 512-256-128 with BatchNorm and Dropout, softmax over 10 classes. */
+/**
+ * The chapter's classifier: 512-256-128 with BatchNorm and Dropout, softmax over 10 classes. It takes
+ * the pixels as bytes and scales them itself (`Rescaling(1 / 255)`), so the training set stays in
+ * memory as the 47 MB the file holds, not as a 188 MB float copy.
+ */
 export function fashionMnistModel(seed: number): Sequential {
   return new Sequential([
-    new layers.Dense(512, { activation: "relu", inputShape: [784] }),
+    new layers.Rescaling(1 / 255, { inputShape: [784] }),
+    new layers.Dense(512, { activation: "relu" }),
     new layers.BatchNormalization(),
     new layers.Dropout(0.3),
     new layers.Dense(256, { activation: "relu" }),
@@ -86,10 +91,9 @@ export function fashionMnistModel(seed: number): Sequential {
   ], { seed });
 }
 
+/** The first `n` images as rows of 784 bytes (a view of the file's pixels). */
 function images(data: Uint8Array, n: number): ArrayData {
-  const out = new Float32Array(n * 784);
-  for (let i = 0; i < out.length; i++) out[i] = data[i]! / 255;
-  return { data: out, shape: [n, 784] };
+  return { data: data.subarray(0, n * 784), shape: [n, 784] };
 }
 
 function labels(data: Uint8Array, n: number): ArrayData {
