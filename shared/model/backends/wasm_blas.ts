@@ -17,6 +17,7 @@ import { maxPoolGradKernels } from "./kernels/max_pool_grad.ts";
 import { sliceKernels } from "./kernels/slice.ts";
 import { sumKernels } from "./kernels/sum.ts";
 import { tileKernels } from "./kernels/tile.ts";
+import { identityKernels } from "./kernels/identity.ts";
 import { unsortedSegmentSumKernels } from "./kernels/unsorted_segment_sum.ts";
 
 /** Name under which {@link registerWasmBlasBackend} registers the backend. */
@@ -95,6 +96,7 @@ function registerKernels(blas: Blas): void {
       ...maxPoolGradKernels(WASM_BLAS, context),
       ...sumKernels(WASM_BLAS, context),
       ...unsortedSegmentSumKernels(WASM_BLAS),
+      ...identityKernels(WASM_BLAS, context),
     ].map((config) => [
       config.kernelName,
       config,

@@ -100,3 +100,21 @@ Deno.test("wasmBinaryDirectory points at the folder holding tfjs-backend-wasm.wa
   assert.ok(directory.endsWith("/"));
   assert.ok(Deno.statSync(`${directory}tfjs-backend-wasm.wasm`).isFile);
 });
+
+Deno.test("a clone on wasm-blas shares its source's memory and outlives it", async () => {
+  await requireWasmBlas();
+  await tf.setBackend("wasm-blas");
+  const before = tf.memory().numDataBuffers;
+  const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+  const copy = tf.clone(x);
+  assert.equal(tf.memory().numDataBuffers - before, 1, "one buffer for both tensors");
+  x.dispose();
+  assert.deepEqual(Array.from(copy.dataSync()), [1, 2, 3, 4]);
+  const y = tf.add(copy, 1);
+  assert.deepEqual(Array.from(copy.dataSync()), [1, 2, 3, 4], "a kernel does not write its input");
+  assert.deepEqual(Array.from(y.dataSync()), [2, 3, 4, 5]);
+  tf.dispose([copy, y]);
+  assert.equal(tf.memory().numDataBuffers, before, "the buffer is freed with its last tensor");
+  const strings = tf.clone(tf.tensor(["a", "b"]));
+  assert.deepEqual(strings.dataSync(), ["a", "b"]);
+});
