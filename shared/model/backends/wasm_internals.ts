@@ -61,3 +61,20 @@ export function heapView(backend: WasmHeapBackend, tensor: TensorInfo): Float32A
   const start = data.memoryOffset >>> 2;
   return heap.subarray(start, start + util.sizeFromShape(tensor.shape));
 }
+
+/** The byte offset of `tensor` on the wasm heap (where {@link heapView} starts). */
+export function heapOffset(backend: WasmHeapBackend, tensor: TensorInfo): number {
+  return heapView(backend, tensor).byteOffset;
+}
+
+/**
+ * The `WebAssembly.Memory` behind the backend's heap (`wasm.asm.memory` of the Emscripten module), for
+ * kernels of another wasm module that import it; undefined when the backend does not expose it or it
+ * is not the memory under `HEAPF32`.
+ */
+export function wasmMemoryOf(backend: WasmHeapBackend): WebAssembly.Memory | undefined {
+  const memory = (backend.wasm as { asm?: { memory?: unknown } }).asm?.memory;
+  return memory instanceof WebAssembly.Memory && memory.buffer === backend.wasm.HEAPF32.buffer
+    ? memory
+    : undefined;
+}

@@ -1,6 +1,8 @@
 /**
- * `MaxPoolGrad` (NHWC) for the wasm backend, in JavaScript: one pass over each pooling window that
- * adds the window's gradient onto the first largest input of the window (the `cpu` backend's rule).
+ * `MaxPoolGrad` (NHWC) for the wasm backend: one pass over each pooling window that adds the window's
+ * gradient onto the first largest input of the window (the `cpu` backend's rule), four channels at a
+ * time in SIMD on the backend's heap (simd/heap_kernels.wat), or in JavaScript where that module cannot
+ * bind the heap.
  * The stock wasm kernel recomputes every window's maximum once per input pixel and was half of a conv
  * net's training step.
  *
@@ -14,7 +16,8 @@ import {
   type MaxPoolGradAttrs,
   type TensorInfo,
 } from "npm:@tensorflow/tfjs-core@4.22.0";
-import { heapView, wasmHeapBackend } from "../wasm_internals.ts";
+import { heapOffset, heapView, wasmHeapBackend, wasmMemoryOf } from "../wasm_internals.ts";
+import { heapKernelsFor } from "../../simd/heap_kernels.ts";
 import type { KernelContext } from "./kernel_context.ts";
 
 type Shape4 = [number, number, number, number];
@@ -51,7 +54,29 @@ export function maxPoolGradKernels(backendName: string, context: KernelContext):
     }
     const backend = wasmHeapBackend(args.backend);
     const dx = backend.makeOutput([...input.shape], "float32");
-    scatterMax(heapView(backend, input), heapView(backend, dy), heapView(backend, dx), info);
+    const memory = wasmMemoryOf(backend);
+    const simd = memory && heapKernelsFor(memory);
+    if (simd) {
+      simd.max_pool_grad(
+        heapOffset(backend, input),
+        heapOffset(backend, dy),
+        heapOffset(backend, dx),
+        info.batchSize,
+        info.inHeight,
+        info.inWidth,
+        info.inChannels,
+        info.outHeight,
+        info.outWidth,
+        info.strideHeight,
+        info.strideWidth,
+        info.effectiveFilterHeight,
+        info.effectiveFilterWidth,
+        info.padInfo.top,
+        info.padInfo.left,
+      );
+    } else {
+      scatterMax(heapView(backend, input), heapView(backend, dy), heapView(backend, dx), info);
+    }
     return dx;
   };
   return [{ kernelName: MaxPoolGrad, backendName, kernelFunc: maxPoolGrad }];
@@ -62,7 +87,7 @@ export function maxPoolGradKernels(backendName: string, context: KernelContext):
  * position (row-major) whose value is strictly larger than all before it; a window of only NaN or
  * `-Infinity` passes no gradient.
  */
-function scatterMax(
+export function scatterMax(
   x: Float32Array,
   dy: Float32Array,
   dx: Float32Array,

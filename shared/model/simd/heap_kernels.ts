@@ -1,0 +1,47 @@
+/**
+ * The kernels of `heap_kernels.wat`, bound to the wasm backend's own memory: they work on tensors in
+ * place, by byte offset, in SIMD. One instance per memory; none when the memory cannot be imported (a
+ * shared memory of the threaded build), and the callers keep their JavaScript loops for that case.
+ *
+ * @module
+ */
+import { HEAP_KERNELS_WASM_BASE64 } from "./heap_kernels_wasm.ts";
+
+const MODULE = new WebAssembly.Module(Uint8Array.fromBase64(HEAP_KERNELS_WASM_BASE64));
+
+/** The exports of heap_kernels.wat; pointers are byte offsets, sizes are in elements. */
+export interface HeapKernels {
+  max_pool_grad(
+    x: number,
+    dy: number,
+    dx: number,
+    batch: number,
+    inHeight: number,
+    inWidth: number,
+    channels: number,
+    outHeight: number,
+    outWidth: number,
+    strideHeight: number,
+    strideWidth: number,
+    filterHeight: number,
+    filterWidth: number,
+    padTop: number,
+    padLeft: number,
+  ): void;
+}
+
+const bound = new WeakMap<WebAssembly.Memory, HeapKernels | null>();
+
+/** The kernels bound to `memory`, or undefined when they cannot import it. */
+export function heapKernelsFor(memory: WebAssembly.Memory): HeapKernels | undefined {
+  let kernels = bound.get(memory);
+  if (kernels === undefined) {
+    try {
+      kernels = new WebAssembly.Instance(MODULE, { env: { memory } }).exports as unknown as HeapKernels;
+    } catch {
+      kernels = null;
+    }
+    bound.set(memory, kernels);
+  }
+  return kernels ?? undefined;
+}

@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { assembleKernels } from "../../../tools/build_kernels.ts";
+import { HEAP_KERNELS_WASM_BASE64 } from "./heap_kernels_wasm.ts";
+import { heapKernelsFor } from "./heap_kernels.ts";
+import { initBackend, tf } from "../mod.ts";
+import { wasmHeapOf, wasmMemoryOf } from "../backends/wasm_internals.ts";
+
+Deno.test("heap_kernels_wasm.ts holds exactly what heap_kernels.wat assembles to", async () => {
+  assert.deepEqual(
+    Uint8Array.fromBase64(HEAP_KERNELS_WASM_BASE64),
+    await assembleKernels("heap"),
+    "heap_kernels.wat changed: run `deno task kernels`",
+  );
+});
+
+Deno.test("the heap kernels bind the wasm backend's memory, once per memory", async () => {
+  const backend = await initBackend("wasm-blas");
+  assert.equal(backend.name, "wasm-blas");
+  const memory = wasmMemoryOf(wasmHeapOf(tf.backend())!);
+  assert.ok(memory, "the wasm backend exposes its memory");
+  const kernels = heapKernelsFor(memory);
+  assert.ok(kernels);
+  assert.equal(heapKernelsFor(memory), kernels);
+  // A shared memory (the threaded build's) cannot be imported: the callers keep their JavaScript.
+  assert.equal(heapKernelsFor(new WebAssembly.Memory({ initial: 1, maximum: 2, shared: true })), undefined);
+});
+
+Deno.test("max_pool_grad passes no gradient through a window of only NaN or -Infinity", () => {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const kernels = heapKernelsFor(memory)!;
+  const f = new Float32Array(memory.buffer);
+  // One image 2x2, 5 channels (one SIMD group and a tail), one 2x2 window: x at 0, dy at 64, dx at 128.
+  const x = [
+    [Number.NaN, -Infinity, 1, 2, Number.NaN],
+    [Number.NaN, -Infinity, 3, 2, -Infinity],
+    [Number.NaN, -Infinity, 3, 1, Number.NaN],
+    [Number.NaN, -Infinity, 0, 2, -Infinity],
+  ].flat();
+  f.set(x, 0);
+  f.set([10, 20, 30, 40, 50], 64);
+  f.fill(7, 128, 148);
+  kernels.max_pool_grad(0, 256, 512, 1, 2, 2, 5, 1, 1, 2, 2, 2, 2, 0, 0);
+  const dx = Array.from(f.subarray(128, 148));
+  // Channel 2: the first 3 (pixel 1); channel 3: the first 2 (pixel 0); channels 0, 1, 4: none.
+  const expected = new Array(20).fill(0);
+  expected[1 * 5 + 2] = 30;
+  expected[0 * 5 + 3] = 40;
+  assert.deepEqual(dx, expected);
+});
