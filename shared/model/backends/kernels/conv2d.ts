@@ -148,6 +148,9 @@ function isPointwise(info: ConvInfo): boolean {
     info.strideWidth === 1 && pad.top === 0 && pad.left === 0 && pad.bottom === 0 && pad.right === 0;
 }
 
+/** Runs of at least this many floats are copied with `set` (a memcpy) instead of a loop. */
+const COPY_RUN = 16;
+
 /** Images per im2col chunk, so that a chunk's columns stay under {@link MAX_COLUMN_FLOATS}. */
 function imagesPerChunk(info: ConvInfo): number {
   const perImage = info.outHeight * info.outWidth * info.filterHeight * info.filterWidth * info.inChannels;
@@ -325,7 +328,9 @@ function im2col(x: Float32Array, info: ConvInfo, first: number, count: number, c
           for (let c = to; c < col + filterRow; c++) cols[c] = 0;
           if (dilationWidth === 1) {
             const source = lineBase + (ix0 + fx0) * inChannels - from;
-            for (let c = from; c < to; c++) cols[c] = x[source + c]!;
+            // A long run is one memcpy; a short one (a few channels) is cheaper as a loop.
+            if (to - from >= COPY_RUN) cols.set(x.subarray(source + from, source + to), from);
+            else for (let c = from; c < to; c++) cols[c] = x[source + c]!;
             continue;
           }
           for (let fx = fx0; fx < fx1; fx++) {
