@@ -18,13 +18,15 @@ export interface WasmHeapBackend {
   readonly wasm: { readonly HEAPF32: Float32Array };
   readonly dataIdMap: { get(dataId: DataId): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: DataType): TensorInfo;
+  /** Frees a tensor's memory once no tensor refers to it (a kernel's scratch). */
+  disposeData(dataId: DataId): boolean;
 }
 
 /** The backend as a {@link WasmHeapBackend}, or undefined when it has no wasm heap (cpu, webgl). */
 export function wasmHeapOf(backend: unknown): WasmHeapBackend | undefined {
   const b = backend as Partial<WasmHeapBackend> | null;
   return b?.wasm?.HEAPF32 instanceof Float32Array && typeof b.dataIdMap?.get === "function" &&
-      typeof b.makeOutput === "function"
+      typeof b.makeOutput === "function" && typeof b.disposeData === "function"
     ? b as WasmHeapBackend
     : undefined;
 }

@@ -28,6 +28,7 @@ export interface HeapKernels {
     padTop: number,
     padLeft: number,
   ): void;
+  column_sums(x: number, rows: number, width: number, acc: number, out: number): void;
 }
 
 const bound = new WeakMap<WebAssembly.Memory, HeapKernels | null>();

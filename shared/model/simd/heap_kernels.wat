@@ -116,6 +116,48 @@
       (br $b_loop)))
   )
 
+;; out[j] = Σᵢ x[i·width + j] over `rows` rows, accumulated in double precision in `acc` (8·width
+  ;; bytes of scratch) and rounded once: the bias gradient of a dense or convolution layer.
+  (func (export "column_sums") (param $x i32) (param $rows i32) (param $width i32) (param $acc i32)
+        (param $out i32)
+    (local $r i32) (local $j i32) (local $vec_w i32) (local $row i32) (local $a i32) (local $v v128)
+    (memory.fill (local.get $acc) (i32.const 0) (i32.shl (local.get $width) (i32.const 3)))
+    (local.set $vec_w (i32.and (local.get $width) (i32.const -4)))
+    (local.set $row (local.get $x))
+    (block $r_done (loop $r_loop
+      (br_if $r_done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $j (i32.const 0))
+      (block $j_done (loop $j_loop
+        (br_if $j_done (i32.ge_u (local.get $j) (local.get $vec_w)))
+        (local.set $v (v128.load (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2)))))
+        (local.set $a (i32.add (local.get $acc) (i32.shl (local.get $j) (i32.const 3))))
+        (v128.store (local.get $a)
+          (f64x2.add (v128.load (local.get $a)) (f64x2.promote_low_f32x4 (local.get $v))))
+        (v128.store offset=16 (local.get $a)
+          (f64x2.add (v128.load offset=16 (local.get $a))
+            (f64x2.promote_low_f32x4
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $j_loop)))
+      (block $t_done (loop $t_loop
+        (br_if $t_done (i32.ge_u (local.get $j) (local.get $width)))
+        (local.set $a (i32.add (local.get $acc) (i32.shl (local.get $j) (i32.const 3))))
+        (f64.store (local.get $a) (f64.add (f64.load (local.get $a))
+          (f64.promote_f32 (f32.load (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2)))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $t_loop)))
+      (local.set $row (i32.add (local.get $row) (i32.shl (local.get $width) (i32.const 2))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $r_loop)))
+    (local.set $j (i32.const 0))
+    (block $o_done (loop $o_loop
+      (br_if $o_done (i32.ge_u (local.get $j) (local.get $width)))
+      (f32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2)))
+        (f32.demote_f64 (f64.load (i32.add (local.get $acc) (i32.shl (local.get $j) (i32.const 3))))))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $o_loop)))
+  )
+
   ;; dx[at] += dy[from] (element indices).
   (func $add_grad (param $dx i32) (param $at i32) (param $dy i32) (param $from i32)
     (local $p i32)

@@ -47,3 +47,26 @@ Deno.test("max_pool_grad passes no gradient through a window of only NaN or -Inf
   expected[0 * 5 + 3] = 40;
   assert.deepEqual(dx, expected);
 });
+
+Deno.test("column_sums rounds double-precision column sums once, whatever the width", () => {
+  const memory = new WebAssembly.Memory({ initial: 4 });
+  const kernels = heapKernelsFor(memory)!;
+  const f = new Float32Array(memory.buffer);
+  let s = 11;
+  for (const [rows, width] of [[1, 1], [3, 4], [50, 7], [129, 64], [2, 3]]) {
+    const x = Float32Array.from(
+      { length: rows * width },
+      () => (s = (s * 16807) % 2147483647) / 2147483647 - 0.5,
+    );
+    f.set(x, 0);
+    const acc = 4 * x.length + 64, out = acc + 8 * width;
+    kernels.column_sums(0, rows, width, acc, out);
+    const expected = new Float32Array(width);
+    for (let j = 0; j < width; j++) {
+      let sum = 0;
+      for (let i = 0; i < rows; i++) sum += x[i * width + j]!;
+      expected[j] = sum;
+    }
+    assert.deepEqual(f.slice(out / 4, out / 4 + width), expected, `${rows}x${width}`);
+  }
+});

@@ -1,7 +1,8 @@
 /**
  * `Sum` over the leading axes of a float32 tensor (the bias gradient of a convolution or dense layer)
- * as column sums in JavaScript. The stock wasm kernel first transposes the input so that the reduced
- * axes are innermost, a full copy that cost more than the sum. Other reductions go to the stock kernel.
+ * as column sums (SIMD on the backend's heap, simd/heap_kernels.wat, else JavaScript), in double
+ * precision. The stock wasm kernel first transposes the input so that the reduced axes are innermost, a
+ * full copy that cost more than the sum. Other reductions go to the stock kernel.
  *
  * @module
  */
@@ -13,7 +14,8 @@ import {
   type TensorInfo,
   util,
 } from "npm:@tensorflow/tfjs-core@4.22.0";
-import { heapView, wasmHeapBackend } from "../wasm_internals.ts";
+import { heapOffset, heapView, wasmHeapBackend, wasmMemoryOf } from "../wasm_internals.ts";
+import { heapKernelsFor } from "../../simd/heap_kernels.ts";
 import type { KernelContext } from "./kernel_context.ts";
 
 /** Kernel config of `Sum` for `backendName`; needs the stock kernel for the cases it leaves alone. */
@@ -31,7 +33,24 @@ export function sumKernels(backendName: string, context: KernelContext): KernelC
       keepDims ? [...x.shape.slice(0, leading).map(() => 1), ...kept] : kept,
       "float32",
     );
-    columnSums(heapView(backend, x), util.sizeFromShape(kept), heapView(backend, out));
+    const width = util.sizeFromShape(kept);
+    const memory = wasmMemoryOf(backend);
+    const simd = memory && heapKernelsFor(memory);
+    if (simd) {
+      // Double-precision accumulators, as many bytes as two floats per column.
+      const acc = backend.makeOutput([2 * width], "float32");
+      const rows = width === 0 ? 0 : util.sizeFromShape(x.shape) / width;
+      simd.column_sums(
+        heapOffset(backend, x),
+        rows,
+        width,
+        heapOffset(backend, acc),
+        heapOffset(backend, out),
+      );
+      backend.disposeData(acc.dataId);
+    } else {
+      columnSums(heapView(backend, x), width, heapView(backend, out));
+    }
     return out;
   };
   return [{ kernelName: Sum, backendName, kernelFunc: sum }];
