@@ -158,6 +158,85 @@
       (br $o_loop)))
   )
 
+;; The adjoint of im2col for images `first .. first+count-1` (NHWC, no dilation): adds each row of
+  ;; `cols` (one per output pixel, filter_h·filter_w·ch values in HWC order) back onto the input pixels
+  ;; it was read from, dx += …; one contiguous run per filter row, four floats at a time. Sizes are in
+  ;; elements.
+  (func (export "col2im")
+        (param $cols i32) (param $dx i32) (param $first i32) (param $count i32)
+        (param $in_h i32) (param $in_w i32) (param $ch i32) (param $out_h i32) (param $out_w i32)
+        (param $filter_h i32) (param $filter_w i32) (param $stride_h i32) (param $stride_w i32)
+        (param $top i32) (param $left i32)
+    (local $image i32) (local $end i32) (local $oy i32) (local $ox i32) (local $fy i32) (local $iy i32)
+    (local $ix0 i32) (local $fx0 i32) (local $fx1 i32) (local $row i32) (local $col i32)
+    (local $row_len i32) (local $filter_row i32) (local $image_base i32)
+    (local $src i32) (local $dst i32) (local $len i32) (local $vec_end i32) (local $i i32)
+    (local.set $filter_row (i32.mul (local.get $filter_w) (local.get $ch)))
+    (local.set $row_len (i32.mul (local.get $filter_h) (local.get $filter_row)))
+    (local.set $image (local.get $first))
+    (local.set $end (i32.add (local.get $first) (local.get $count)))
+    (block $img_done (loop $img_loop
+      (br_if $img_done (i32.ge_u (local.get $image) (local.get $end)))
+      (local.set $image_base (i32.mul (local.get $image)
+        (i32.mul (i32.mul (local.get $in_h) (local.get $in_w)) (local.get $ch))))
+      (local.set $oy (i32.const 0))
+      (block $oy_done (loop $oy_loop
+        (br_if $oy_done (i32.ge_u (local.get $oy) (local.get $out_h)))
+        (local.set $ox (i32.const 0))
+        (block $ox_done (loop $ox_loop
+          (br_if $ox_done (i32.ge_u (local.get $ox) (local.get $out_w)))
+          ;; The filter taps [fx0, fx1) whose input column lies inside the image.
+          (local.set $ix0 (i32.sub (i32.mul (local.get $ox) (local.get $stride_w)) (local.get $left)))
+          (local.set $fx0 (i32.sub (i32.const 0) (local.get $ix0)))
+          (if (i32.lt_s (local.get $fx0) (i32.const 0)) (then (local.set $fx0 (i32.const 0))))
+          (local.set $fx1 (i32.sub (local.get $in_w) (local.get $ix0)))
+          (if (i32.gt_s (local.get $fx1) (local.get $filter_w)) (then (local.set $fx1 (local.get $filter_w))))
+          (if (i32.lt_s (local.get $fx0) (local.get $fx1)) (then
+            (local.set $col (local.get $row))
+            (local.set $fy (i32.const 0))
+            (block $fy_done (loop $fy_loop
+              (br_if $fy_done (i32.ge_u (local.get $fy) (local.get $filter_h)))
+              (local.set $iy (i32.add (i32.sub (i32.mul (local.get $oy) (local.get $stride_h)) (local.get $top))
+                (local.get $fy)))
+              (if (i32.and (i32.ge_s (local.get $iy) (i32.const 0)) (i32.lt_s (local.get $iy) (local.get $in_h)))
+                (then
+                  (local.set $src (i32.add (local.get $cols) (i32.shl
+                    (i32.add (local.get $col) (i32.mul (local.get $fx0) (local.get $ch))) (i32.const 2))))
+                  (local.set $dst (i32.add (local.get $dx) (i32.shl
+                    (i32.add (local.get $image_base)
+                      (i32.mul (i32.add (i32.mul (local.get $iy) (local.get $in_w))
+                        (i32.add (local.get $ix0) (local.get $fx0))) (local.get $ch)))
+                    (i32.const 2))))
+                  (local.set $len (i32.shl (i32.mul (i32.sub (local.get $fx1) (local.get $fx0)) (local.get $ch))
+                    (i32.const 2)))
+                  (local.set $vec_end (i32.and (local.get $len) (i32.const -16)))
+                  (local.set $i (i32.const 0))
+                  (block $v_done (loop $v_loop
+                    (br_if $v_done (i32.ge_u (local.get $i) (local.get $vec_end)))
+                    (v128.store (i32.add (local.get $dst) (local.get $i))
+                      (f32x4.add (v128.load (i32.add (local.get $dst) (local.get $i)))
+                        (v128.load (i32.add (local.get $src) (local.get $i)))))
+                    (local.set $i (i32.add (local.get $i) (i32.const 16)))
+                    (br $v_loop)))
+                  (block $s_done (loop $s_loop
+                    (br_if $s_done (i32.ge_u (local.get $i) (local.get $len)))
+                    (f32.store (i32.add (local.get $dst) (local.get $i))
+                      (f32.add (f32.load (i32.add (local.get $dst) (local.get $i)))
+                        (f32.load (i32.add (local.get $src) (local.get $i)))))
+                    (local.set $i (i32.add (local.get $i) (i32.const 4)))
+                    (br $s_loop)))))
+              (local.set $col (i32.add (local.get $col) (local.get $filter_row)))
+              (local.set $fy (i32.add (local.get $fy) (i32.const 1)))
+              (br $fy_loop)))))
+          (local.set $row (i32.add (local.get $row) (local.get $row_len)))
+          (local.set $ox (i32.add (local.get $ox) (i32.const 1)))
+          (br $ox_loop)))
+        (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
+        (br $oy_loop)))
+      (local.set $image (i32.add (local.get $image) (i32.const 1)))
+      (br $img_loop)))
+  )
+
   ;; dx[at] += dy[from] (element indices).
   (func $add_grad (param $dx i32) (param $at i32) (param $dy i32) (param $from i32)
     (local $p i32)

@@ -23,7 +23,14 @@ import {
   FusedConv2D,
 } from "npm:@tensorflow/tfjs-core@4.22.0";
 import { addBroadcast, applyActivation, checkActivation, type FusedActivation } from "./epilogue.ts";
-import { heapView, type WasmHeapBackend, wasmHeapBackend } from "../wasm_internals.ts";
+import {
+  heapOffset,
+  heapView,
+  type WasmHeapBackend,
+  wasmHeapBackend,
+  wasmMemoryOf,
+} from "../wasm_internals.ts";
+import { heapKernelsFor } from "../../simd/heap_kernels.ts";
 import type { KernelContext } from "./kernel_context.ts";
 import { Scratch } from "./scratch.ts";
 
@@ -214,31 +221,65 @@ function gradInput(
 ): TensorInfo {
   checkShape("dy", dy.shape, info.outShape);
   const dx = backend.makeOutput([...info.inShape], "float32");
-  const dyv = heapView(backend, dy);
-  const wv = heapView(backend, filter);
-  const dxv = heapView(backend, dx);
   const k = info.filterHeight * info.filterWidth * info.inChannels;
   const outC = info.outChannels;
   const pixels = info.outHeight * info.outWidth;
   if (isPointwise(info)) {
-    context.blas.sgemm({ m: info.batchSize * pixels, n: k, k: outC, a: dyv, b: wv, c: dxv, transB: true });
+    const [dyv, wv, dxv] = [dy, filter, dx].map((t) => heapView(backend, t));
+    context.blas.sgemm({ m: info.batchSize * pixels, n: k, k: outC, a: dyv!, b: wv!, c: dxv!, transB: true });
     return dx;
   }
-  dxv.fill(0);
   const chunk = imagesPerChunk(info);
-  const cols = scratch.take(chunk * pixels * k);
-  for (let first = 0; first < info.batchSize; first += chunk) {
-    const count = Math.min(chunk, info.batchSize - first);
-    context.blas.sgemm({
-      m: count * pixels,
-      n: k,
-      k: outC,
-      a: dyv.subarray(first * pixels * outC, (first + count) * pixels * outC),
-      b: wv,
-      c: cols,
-      transB: true,
-    });
-    col2im(cols, info, first, count, dxv);
+  // With the SIMD col2im (no dilation), the columns are a scratch tensor on the heap it works on.
+  const memory = wasmMemoryOf(backend);
+  const simd = info.dilationWidth === 1 && info.dilationHeight === 1 && memory
+    ? heapKernelsFor(memory)
+    : undefined;
+  const heapCols = simd ? backend.makeOutput([chunk * pixels * k], "float32") : undefined;
+  // Views only after the last allocation: makeOutput may grow (and detach) the heap.
+  const [dyv, wv, dxv] = [dy, filter, dx].map((t) => heapView(backend, t)) as [
+    Float32Array,
+    Float32Array,
+    Float32Array,
+  ];
+  const cols = heapCols ? heapView(backend, heapCols) : scratch.take(chunk * pixels * k);
+  dxv.fill(0);
+  try {
+    for (let first = 0; first < info.batchSize; first += chunk) {
+      const count = Math.min(chunk, info.batchSize - first);
+      context.blas.sgemm({
+        m: count * pixels,
+        n: k,
+        k: outC,
+        a: dyv.subarray(first * pixels * outC, (first + count) * pixels * outC),
+        b: wv,
+        c: cols.subarray(0, count * pixels * k),
+        transB: true,
+      });
+      if (simd && heapCols) {
+        simd.col2im(
+          heapOffset(backend, heapCols),
+          heapOffset(backend, dx),
+          first,
+          count,
+          info.inHeight,
+          info.inWidth,
+          info.inChannels,
+          info.outHeight,
+          info.outWidth,
+          info.filterHeight,
+          info.filterWidth,
+          info.strideHeight,
+          info.strideWidth,
+          info.padInfo.top,
+          info.padInfo.left,
+        );
+      } else {
+        col2im(cols, info, first, count, dxv);
+      }
+    }
+  } finally {
+    if (heapCols) backend.disposeData(heapCols.dataId);
   }
   return dx;
 }
