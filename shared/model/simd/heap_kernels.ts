@@ -29,6 +29,23 @@ export interface HeapKernels {
     padLeft: number,
   ): void;
   column_sums(x: number, rows: number, width: number, acc: number, out: number): void;
+  im2col(
+    x: number,
+    cols: number,
+    first: number,
+    count: number,
+    inHeight: number,
+    inWidth: number,
+    channels: number,
+    outHeight: number,
+    outWidth: number,
+    filterHeight: number,
+    filterWidth: number,
+    strideHeight: number,
+    strideWidth: number,
+    padTop: number,
+    padLeft: number,
+  ): void;
   col2im(
     cols: number,
     dx: number,

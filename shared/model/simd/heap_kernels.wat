@@ -158,7 +158,70 @@
       (br $o_loop)))
   )
 
-;; The adjoint of im2col for images `first .. first+count-1` (NHWC, no dilation): adds each row of
+;; im2col for images `first .. first+count-1` (NHWC, no dilation): writes one row of `cols` per output
+  ;; pixel, filter_h·filter_w·ch values in HWC order, zeros outside the image; each filter row's
+  ;; in-image part is one copy. Sizes are in elements.
+  (func (export "im2col")
+        (param $x i32) (param $cols i32) (param $first i32) (param $count i32)
+        (param $in_h i32) (param $in_w i32) (param $ch i32) (param $out_h i32) (param $out_w i32)
+        (param $filter_h i32) (param $filter_w i32) (param $stride_h i32) (param $stride_w i32)
+        (param $top i32) (param $left i32)
+    (local $image i32) (local $end i32) (local $oy i32) (local $ox i32) (local $fy i32) (local $iy i32)
+    (local $ix0 i32) (local $fx0 i32) (local $fx1 i32) (local $col i32)
+    (local $filter_row i32) (local $image_base i32) (local $head i32) (local $run i32)
+    (local.set $filter_row (i32.shl (i32.mul (local.get $filter_w) (local.get $ch)) (i32.const 2)))
+    (local.set $col (local.get $cols))
+    (local.set $image (local.get $first))
+    (local.set $end (i32.add (local.get $first) (local.get $count)))
+    (block $img_done (loop $img_loop
+      (br_if $img_done (i32.ge_u (local.get $image) (local.get $end)))
+      (local.set $image_base (i32.mul (local.get $image)
+        (i32.mul (i32.mul (local.get $in_h) (local.get $in_w)) (local.get $ch))))
+      (local.set $oy (i32.const 0))
+      (block $oy_done (loop $oy_loop
+        (br_if $oy_done (i32.ge_u (local.get $oy) (local.get $out_h)))
+        (local.set $ox (i32.const 0))
+        (block $ox_done (loop $ox_loop
+          (br_if $ox_done (i32.ge_u (local.get $ox) (local.get $out_w)))
+          (local.set $ix0 (i32.sub (i32.mul (local.get $ox) (local.get $stride_w)) (local.get $left)))
+          (local.set $fx0 (i32.sub (i32.const 0) (local.get $ix0)))
+          (if (i32.lt_s (local.get $fx0) (i32.const 0)) (then (local.set $fx0 (i32.const 0))))
+          (local.set $fx1 (i32.sub (local.get $in_w) (local.get $ix0)))
+          (if (i32.gt_s (local.get $fx1) (local.get $filter_w)) (then (local.set $fx1 (local.get $filter_w))))
+          (local.set $fy (i32.const 0))
+          (block $fy_done (loop $fy_loop
+            (br_if $fy_done (i32.ge_u (local.get $fy) (local.get $filter_h)))
+            (local.set $iy (i32.add (i32.sub (i32.mul (local.get $oy) (local.get $stride_h)) (local.get $top))
+              (local.get $fy)))
+            (if (i32.or (i32.or (i32.lt_s (local.get $iy) (i32.const 0)) (i32.ge_s (local.get $iy) (local.get $in_h)))
+                  (i32.ge_s (local.get $fx0) (local.get $fx1)))
+              (then (call $zero (local.get $col) (local.get $filter_row)))
+              (else
+                (local.set $head (i32.shl (i32.mul (local.get $fx0) (local.get $ch)) (i32.const 2)))
+                (local.set $run (i32.shl (i32.mul (i32.sub (local.get $fx1) (local.get $fx0)) (local.get $ch))
+                  (i32.const 2)))
+                (call $zero (local.get $col) (local.get $head))
+                (call $copy (i32.add (local.get $col) (local.get $head))
+                  (i32.add (local.get $x) (i32.shl
+                    (i32.add (local.get $image_base)
+                      (i32.mul (i32.add (i32.mul (local.get $iy) (local.get $in_w))
+                        (i32.add (local.get $ix0) (local.get $fx0))) (local.get $ch)))
+                    (i32.const 2)))
+                  (local.get $run))
+                (call $zero (i32.add (local.get $col) (i32.add (local.get $head) (local.get $run)))
+                  (i32.sub (local.get $filter_row) (i32.add (local.get $head) (local.get $run))))))
+            (local.set $col (i32.add (local.get $col) (local.get $filter_row)))
+            (local.set $fy (i32.add (local.get $fy) (i32.const 1)))
+            (br $fy_loop)))
+          (local.set $ox (i32.add (local.get $ox) (i32.const 1)))
+          (br $ox_loop)))
+        (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
+        (br $oy_loop)))
+      (local.set $image (i32.add (local.get $image) (i32.const 1)))
+      (br $img_loop)))
+  )
+
+  ;; The adjoint of im2col for images `first .. first+count-1` (NHWC, no dilation): adds each row of
   ;; `cols` (one per output pixel, filter_h·filter_w·ch values in HWC order) back onto the input pixels
   ;; it was read from, dx += …; one contiguous run per filter row, four floats at a time. Sizes are in
   ;; elements.
@@ -235,6 +298,39 @@
         (br $oy_loop)))
       (local.set $image (i32.add (local.get $image) (i32.const 1)))
       (br $img_loop)))
+  )
+
+  ;; Zeros `bytes` bytes (a multiple of 4) at `p`: vectors, then floats. Runs here are short (a few
+  ;; channels), where memory.fill's call costs more than the stores.
+  (func $zero (param $p i32) (param $bytes i32)
+    (local $i i32) (local $vec_end i32)
+    (local.set $vec_end (i32.and (local.get $bytes) (i32.const -16)))
+    (block $v_done (loop $v
+      (br_if $v_done (i32.ge_u (local.get $i) (local.get $vec_end)))
+      (v128.store (i32.add (local.get $p) (local.get $i)) (v128.const i32x4 0 0 0 0))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $v)))
+    (block $s_done (loop $s
+      (br_if $s_done (i32.ge_u (local.get $i) (local.get $bytes)))
+      (i32.store (i32.add (local.get $p) (local.get $i)) (i32.const 0))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $s)))
+  )
+
+  ;; Copies `bytes` bytes (a multiple of 4) from `src` to `dst` (not overlapping), as $zero does.
+  (func $copy (param $dst i32) (param $src i32) (param $bytes i32)
+    (local $i i32) (local $vec_end i32)
+    (local.set $vec_end (i32.and (local.get $bytes) (i32.const -16)))
+    (block $v_done (loop $v
+      (br_if $v_done (i32.ge_u (local.get $i) (local.get $vec_end)))
+      (v128.store (i32.add (local.get $dst) (local.get $i)) (v128.load (i32.add (local.get $src) (local.get $i))))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $v)))
+    (block $s_done (loop $s
+      (br_if $s_done (i32.ge_u (local.get $i) (local.get $bytes)))
+      (i32.store (i32.add (local.get $dst) (local.get $i)) (i32.load (i32.add (local.get $src) (local.get $i))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $s)))
   )
 
   ;; dx[at] += dy[from] (element indices).

@@ -30,7 +30,7 @@ import {
   wasmHeapBackend,
   wasmMemoryOf,
 } from "../wasm_internals.ts";
-import { heapKernelsFor } from "../../simd/heap_kernels.ts";
+import { type HeapKernels, heapKernelsFor } from "../../simd/heap_kernels.ts";
 import type { KernelContext } from "./kernel_context.ts";
 import { Scratch } from "./scratch.ts";
 
@@ -174,28 +174,47 @@ function forward(
   epilogue: Epilogue,
 ): TensorInfo {
   const out = backend.makeOutput([...info.outShape], "float32");
-  const xv = heapView(backend, x);
-  const wv = heapView(backend, filter);
-  const ov = heapView(backend, out);
   const k = info.filterHeight * info.filterWidth * info.inChannels;
   const n = info.outChannels;
   const pixels = info.outHeight * info.outWidth;
-  if (isPointwise(info)) {
+  const pointwise = isPointwise(info);
+  const chunk = imagesPerChunk(info);
+  const heap = pointwise ? undefined : heapColumns(backend, info, chunk * pixels * k);
+  // Views only after the last allocation: makeOutput may grow (and detach) the heap.
+  const [xv, wv, ov] = [x, filter, out].map((t) => heapView(backend, t)) as [
+    Float32Array,
+    Float32Array,
+    Float32Array,
+  ];
+  if (pointwise) {
     context.blas.sgemm({ m: info.batchSize * pixels, n, k, a: xv, b: wv, c: ov });
   } else {
-    const chunk = imagesPerChunk(info);
-    const cols = scratch.take(chunk * pixels * k);
-    for (let first = 0; first < info.batchSize; first += chunk) {
-      const count = Math.min(chunk, info.batchSize - first);
-      im2col(xv, info, first, count, cols);
-      context.blas.sgemm({
-        m: count * pixels,
-        n,
-        k,
-        a: cols,
-        b: wv,
-        c: ov.subarray(first * pixels * n, (first + count) * pixels * n),
-      });
+    const cols = heap ? heapView(backend, heap.tensor) : scratch.take(chunk * pixels * k);
+    try {
+      for (let first = 0; first < info.batchSize; first += chunk) {
+        const count = Math.min(chunk, info.batchSize - first);
+        if (heap) {
+          heap.simd.im2col(
+            heapOffset(backend, x),
+            heapOffset(backend, heap.tensor),
+            first,
+            count,
+            ...geometry(info),
+          );
+        } else {
+          im2col(xv, info, first, count, cols);
+        }
+        context.blas.sgemm({
+          m: count * pixels,
+          n,
+          k,
+          a: cols.subarray(0, count * pixels * k),
+          b: wv,
+          c: ov.subarray(first * pixels * n, (first + count) * pixels * n),
+        });
+      }
+    } finally {
+      if (heap) backend.disposeData(heap.tensor.dataId);
     }
   }
   if (epilogue.bias !== undefined) {
@@ -230,19 +249,14 @@ function gradInput(
     return dx;
   }
   const chunk = imagesPerChunk(info);
-  // With the SIMD col2im (no dilation), the columns are a scratch tensor on the heap it works on.
-  const memory = wasmMemoryOf(backend);
-  const simd = info.dilationWidth === 1 && info.dilationHeight === 1 && memory
-    ? heapKernelsFor(memory)
-    : undefined;
-  const heapCols = simd ? backend.makeOutput([chunk * pixels * k], "float32") : undefined;
+  const heap = heapColumns(backend, info, chunk * pixels * k);
   // Views only after the last allocation: makeOutput may grow (and detach) the heap.
   const [dyv, wv, dxv] = [dy, filter, dx].map((t) => heapView(backend, t)) as [
     Float32Array,
     Float32Array,
     Float32Array,
   ];
-  const cols = heapCols ? heapView(backend, heapCols) : scratch.take(chunk * pixels * k);
+  const cols = heap ? heapView(backend, heap.tensor) : scratch.take(chunk * pixels * k);
   dxv.fill(0);
   try {
     for (let first = 0; first < info.batchSize; first += chunk) {
@@ -256,30 +270,20 @@ function gradInput(
         c: cols.subarray(0, count * pixels * k),
         transB: true,
       });
-      if (simd && heapCols) {
-        simd.col2im(
-          heapOffset(backend, heapCols),
+      if (heap) {
+        heap.simd.col2im(
+          heapOffset(backend, heap.tensor),
           heapOffset(backend, dx),
           first,
           count,
-          info.inHeight,
-          info.inWidth,
-          info.inChannels,
-          info.outHeight,
-          info.outWidth,
-          info.filterHeight,
-          info.filterWidth,
-          info.strideHeight,
-          info.strideWidth,
-          info.padInfo.top,
-          info.padInfo.left,
+          ...geometry(info),
         );
       } else {
         col2im(cols, info, first, count, dxv);
       }
     }
   } finally {
-    if (heapCols) backend.disposeData(heapCols.dataId);
+    if (heap) backend.disposeData(heap.tensor.dataId);
   }
   return dx;
 }
@@ -294,38 +298,93 @@ function gradFilter(
 ): TensorInfo {
   checkShape("dy", dy.shape, info.outShape);
   const dw = backend.makeOutput([...info.filterShape], "float32");
-  const xv = heapView(backend, x);
-  const dyv = heapView(backend, dy);
-  const dwv = heapView(backend, dw);
   const k = info.filterHeight * info.filterWidth * info.inChannels;
   const outC = info.outChannels;
   const pixels = info.outHeight * info.outWidth;
-  if (info.batchSize === 0 || pixels === 0) {
+  const empty = info.batchSize === 0 || pixels === 0;
+  const pointwise = isPointwise(info);
+  const chunk = imagesPerChunk(info);
+  const heap = empty || pointwise ? undefined : heapColumns(backend, info, chunk * pixels * k);
+  // Views only after the last allocation: makeOutput may grow (and detach) the heap.
+  const [xv, dyv, dwv] = [x, dy, dw].map((t) => heapView(backend, t)) as [
+    Float32Array,
+    Float32Array,
+    Float32Array,
+  ];
+  if (empty) {
     dwv.fill(0);
     return dw;
   }
-  if (isPointwise(info)) {
+  if (pointwise) {
     const rows = info.batchSize * pixels;
     context.blas.sgemm({ m: k, n: outC, k: rows, a: xv, b: dyv, c: dwv, transA: true });
     return dw;
   }
-  const chunk = imagesPerChunk(info);
-  const cols = scratch.take(chunk * pixels * k);
-  for (let first = 0; first < info.batchSize; first += chunk) {
-    const count = Math.min(chunk, info.batchSize - first);
-    im2col(xv, info, first, count, cols);
-    context.blas.sgemm({
-      m: k,
-      n: outC,
-      k: count * pixels,
-      a: cols,
-      b: dyv.subarray(first * pixels * outC, (first + count) * pixels * outC),
-      c: dwv,
-      transA: true,
-      beta: first === 0 ? 0 : 1,
-    });
+  const cols = heap ? heapView(backend, heap.tensor) : scratch.take(chunk * pixels * k);
+  try {
+    for (let first = 0; first < info.batchSize; first += chunk) {
+      const count = Math.min(chunk, info.batchSize - first);
+      if (heap) {
+        heap.simd.im2col(
+          heapOffset(backend, x),
+          heapOffset(backend, heap.tensor),
+          first,
+          count,
+          ...geometry(info),
+        );
+      } else {
+        im2col(xv, info, first, count, cols);
+      }
+      context.blas.sgemm({
+        m: k,
+        n: outC,
+        k: count * pixels,
+        a: cols.subarray(0, count * pixels * k),
+        b: dyv.subarray(first * pixels * outC, (first + count) * pixels * outC),
+        c: dwv,
+        transA: true,
+        beta: first === 0 ? 0 : 1,
+      });
+    }
+  } finally {
+    if (heap) backend.disposeData(heap.tensor.dataId);
   }
   return dw;
+}
+
+/**
+ * A scratch tensor on the heap for one chunk's columns, with the SIMD kernels that fill and read it
+ * (simd/heap_kernels.wat im2col and col2im), when they can run: no dilation, and a heap they bind.
+ * Allocate it before taking views. The caller disposes of it.
+ */
+function heapColumns(
+  backend: WasmHeapBackend,
+  info: ConvInfo,
+  floats: number,
+): { simd: HeapKernels; tensor: TensorInfo } | undefined {
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return undefined;
+  const memory = wasmMemoryOf(backend);
+  const simd = memory && heapKernelsFor(memory);
+  return simd ? { simd, tensor: backend.makeOutput([floats], "float32") } : undefined;
+}
+
+type Geometry = [number, number, number, number, number, number, number, number, number, number, number];
+
+/** The image and filter geometry the heap kernels take after `first` and `count`. */
+function geometry(info: ConvInfo): Geometry {
+  return [
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.outHeight,
+    info.outWidth,
+    info.filterHeight,
+    info.filterWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+  ];
 }
 
 function checkShape(name: string, actual: readonly number[], expected: readonly number[]): void {
