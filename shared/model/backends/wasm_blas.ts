@@ -18,6 +18,7 @@ import { sliceKernels } from "./kernels/slice.ts";
 import { sumKernels } from "./kernels/sum.ts";
 import { tileKernels } from "./kernels/tile.ts";
 import { identityKernels } from "./kernels/identity.ts";
+import { batchNormKernels } from "./kernels/batch_norm.ts";
 import { unsortedSegmentSumKernels } from "./kernels/unsorted_segment_sum.ts";
 
 /** Name under which {@link registerWasmBlasBackend} registers the backend. */
@@ -97,6 +98,7 @@ function registerKernels(blas: Blas): void {
       ...sumKernels(WASM_BLAS, context),
       ...unsortedSegmentSumKernels(WASM_BLAS),
       ...identityKernels(WASM_BLAS, context),
+      ...batchNormKernels(WASM_BLAS),
     ].map((config) => [
       config.kernelName,
       config,

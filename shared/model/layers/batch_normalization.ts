@@ -8,6 +8,13 @@
  */
 import { tf } from "../tf.ts";
 import {
+  batchNormKernelsAvailable,
+  BN_GRAD,
+  BN_GRAD_SUMS,
+  BN_MOMENTS,
+  BN_NORMALIZE,
+} from "../backends/kernels/batch_norm.ts";
+import {
   type BatchMoments,
   type BatchStatefulLayer,
   type CallContext,
@@ -138,29 +145,41 @@ export class BatchNormalization extends Layer implements BatchStatefulLayer {
     const elements = x.size / channels;
     const layer = this.name!;
     const epsilon = this.epsilon;
+    // The fused passes (backends/kernels/batch_norm.ts) where the backend has them.
+    const fused = x.dtype === "float32" && batchNormKernelsAvailable();
+    const run = (kernel: string, inputs: tf.NamedTensorMap) =>
+      tf.engine().runKernel(kernel, inputs, {}) as tf.Tensor | tf.Tensor[];
     const forward = (xIn: tf.Tensor, gammaIn: tf.Tensor, betaIn: tf.Tensor, save: tf.GradSaveFunc) => {
-      const mean = tf.mean(xIn, axes);
-      const squares = tf.sum(tf.square(tf.sub(xIn, mean)), axes);
+      const [mean, squares] = fused
+        ? run(BN_MOMENTS, { x: xIn }) as [tf.Tensor, tf.Tensor]
+        : ((m) => [m, tf.sum(tf.square(tf.sub(xIn, m)), axes)])(tf.mean(xIn, axes));
       ctx.batchStats.push({ layer, mean: tf.keep(mean), variance: tf.keep(tf.div(squares, elements)) });
       const total = combineMoments(exchange.gather(countedPart(elements, [mean, squares])), channels);
       const invStd = tf.rsqrt(tf.add(f32(total.variance), epsilon));
-      const xHat = tf.mul(tf.sub(xIn, f32(total.mean)), invStd);
+      const [xHat, value] = fused
+        ? run(BN_NORMALIZE, { x: xIn, mean: f32(total.mean), invStd, gamma: gammaIn, beta: betaIn }) as [
+          tf.Tensor,
+          tf.Tensor,
+        ]
+        : ((h) => [h, tf.add(tf.mul(h, gammaIn), betaIn)])(tf.mul(tf.sub(xIn, f32(total.mean)), invStd));
       save([xHat, invStd, gammaIn]);
-      const value = tf.add(tf.mul(xHat, gammaIn), betaIn);
       return {
         value,
         gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
           const [xh, inv, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
           const grad = dy as tf.Tensor;
-          const dBeta = tf.sum(grad, axes);
-          const dGamma = tf.sum(tf.mul(grad, xh), axes);
+          const [dBeta, dGamma] = fused
+            ? run(BN_GRAD_SUMS, { dy: grad, xHat: xh }) as [tf.Tensor, tf.Tensor]
+            : [tf.sum(grad, axes), tf.sum(tf.mul(grad, xh), axes)];
           const [a, b] = combineGradientSums(
             exchange.gather(countedPart(rows, [dBeta, dGamma])),
             channels,
             rows * total.elements,
           );
-          const centered = tf.sub(tf.sub(grad, f32(a)), tf.mul(xh, f32(b)));
-          return [tf.mul(tf.mul(g, inv), centered), dGamma, dBeta];
+          const dx = fused
+            ? run(BN_GRAD, { dy: grad, xHat: xh, a: f32(a), b: f32(b), gamma: g, invStd: inv }) as tf.Tensor
+            : tf.mul(tf.mul(g, inv), tf.sub(tf.sub(grad, f32(a)), tf.mul(xh, f32(b))));
+          return [dx, dGamma, dBeta];
         },
       };
     };

@@ -46,6 +46,38 @@ export interface HeapKernels {
     padTop: number,
     padLeft: number,
   ): void;
+  bn_moments(x: number, rows: number, channels: number, acc: number, mean: number, squares: number): void;
+  bn_normalize(
+    x: number,
+    rows: number,
+    channels: number,
+    mean: number,
+    invStd: number,
+    gamma: number,
+    beta: number,
+    xHat: number,
+    y: number,
+  ): void;
+  bn_grad_sums(
+    dy: number,
+    xHat: number,
+    rows: number,
+    channels: number,
+    acc: number,
+    dBeta: number,
+    dGamma: number,
+  ): void;
+  bn_grad(
+    dy: number,
+    xHat: number,
+    rows: number,
+    channels: number,
+    a: number,
+    b: number,
+    gamma: number,
+    invStd: number,
+    dx: number,
+  ): void;
   col2im(
     cols: number,
     dx: number,

@@ -300,6 +300,217 @@
       (br $img_loop)))
   )
 
+;; BatchNormalization's passes over x of `rows` rows of `ch` channels (layers/batch_normalization.ts
+  ;; and backends/kernels/batch_norm.ts). `acc` is scratch of 16·ch bytes (two f64 per channel).
+
+  ;; Per channel, the mean and the sum of squared deviations from it, in double precision.
+  (func (export "bn_moments") (param $x i32) (param $rows i32) (param $ch i32) (param $acc i32)
+        (param $mean i32) (param $squares i32)
+    (local $r i32) (local $c i32) (local $row i32) (local $a i32) (local $m i32) (local $vec i32)
+    (local $v v128) (local $lo v128) (local $hi v128) (local $inv f64)
+    (memory.fill (local.get $acc) (i32.const 0) (i32.shl (local.get $ch) (i32.const 4)))
+    (local.set $vec (i32.and (local.get $ch) (i32.const -4)))
+    ;; Sums at acc[0 .. ch), squared deviations at acc[ch .. 2ch) (f64 each).
+    (local.set $m (i32.add (local.get $acc) (i32.shl (local.get $ch) (i32.const 3))))
+    (local.set $row (local.get $x))
+    (block $r1_done (loop $r1
+      (br_if $r1_done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $c (i32.const 0))
+      (block $c1_done (loop $c1
+        (br_if $c1_done (i32.ge_u (local.get $c) (local.get $vec)))
+        (local.set $v (v128.load (i32.add (local.get $row) (i32.shl (local.get $c) (i32.const 2)))))
+        (local.set $a (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 3))))
+        (v128.store (local.get $a) (f64x2.add (v128.load (local.get $a)) (f64x2.promote_low_f32x4 (local.get $v))))
+        (v128.store offset=16 (local.get $a) (f64x2.add (v128.load offset=16 (local.get $a))
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $c1)))
+      (block $t1_done (loop $t1
+        (br_if $t1_done (i32.ge_u (local.get $c) (local.get $ch)))
+        (local.set $a (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 3))))
+        (f64.store (local.get $a) (f64.add (f64.load (local.get $a))
+          (f64.promote_f32 (f32.load (i32.add (local.get $row) (i32.shl (local.get $c) (i32.const 2)))))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $t1)))
+      (local.set $row (i32.add (local.get $row) (i32.shl (local.get $ch) (i32.const 2))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $r1)))
+    ;; The means, in place of the sums.
+    (local.set $inv (f64.div (f64.const 1) (f64.convert_i32_u (local.get $rows))))
+    (local.set $c (i32.const 0))
+    (block $d_done (loop $d
+      (br_if $d_done (i32.ge_u (local.get $c) (local.get $ch)))
+      (local.set $a (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 3))))
+      (f64.store (local.get $a) (f64.mul (f64.load (local.get $a)) (local.get $inv)))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $d)))
+    (local.set $r (i32.const 0))
+    (local.set $row (local.get $x))
+    (block $r2_done (loop $r2
+      (br_if $r2_done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $c (i32.const 0))
+      (block $c2_done (loop $c2
+        (br_if $c2_done (i32.ge_u (local.get $c) (local.get $vec)))
+        (local.set $v (v128.load (i32.add (local.get $row) (i32.shl (local.get $c) (i32.const 2)))))
+        (local.set $a (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 3))))
+        (local.set $lo (f64x2.sub (f64x2.promote_low_f32x4 (local.get $v)) (v128.load (local.get $a))))
+        (local.set $hi (f64x2.sub
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))
+          (v128.load offset=16 (local.get $a))))
+        (local.set $a (i32.add (local.get $m) (i32.shl (local.get $c) (i32.const 3))))
+        (v128.store (local.get $a) (f64x2.add (v128.load (local.get $a)) (f64x2.mul (local.get $lo) (local.get $lo))))
+        (v128.store offset=16 (local.get $a)
+          (f64x2.add (v128.load offset=16 (local.get $a)) (f64x2.mul (local.get $hi) (local.get $hi))))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $c2)))
+      (block $t2_done (loop $t2
+        (br_if $t2_done (i32.ge_u (local.get $c) (local.get $ch)))
+        (local.set $a (i32.shl (local.get $c) (i32.const 3)))
+        (f64.store (i32.add (local.get $m) (local.get $a)) (f64.add (f64.load (i32.add (local.get $m) (local.get $a)))
+          (call $square (f64.sub
+            (f64.promote_f32 (f32.load (i32.add (local.get $row) (i32.shl (local.get $c) (i32.const 2)))))
+            (f64.load (i32.add (local.get $acc) (local.get $a)))))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $t2)))
+      (local.set $row (i32.add (local.get $row) (i32.shl (local.get $ch) (i32.const 2))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $r2)))
+    (local.set $c (i32.const 0))
+    (block $o_done (loop $o
+      (br_if $o_done (i32.ge_u (local.get $c) (local.get $ch)))
+      (f32.store (i32.add (local.get $mean) (i32.shl (local.get $c) (i32.const 2)))
+        (f32.demote_f64 (f64.load (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 3))))))
+      (f32.store (i32.add (local.get $squares) (i32.shl (local.get $c) (i32.const 2)))
+        (f32.demote_f64 (f64.load (i32.add (local.get $m) (i32.shl (local.get $c) (i32.const 3))))))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $o)))
+  )
+
+  (func $square (param $d f64) (result f64) (f64.mul (local.get $d) (local.get $d)))
+
+  ;; x̂ = (x − mean)·invStd and y = x̂·γ + β, in f32, operation for operation as the composed ops.
+  (func (export "bn_normalize") (param $x i32) (param $rows i32) (param $ch i32) (param $mean i32)
+        (param $inv i32) (param $gamma i32) (param $beta i32) (param $xhat i32) (param $y i32)
+    (local $r i32) (local $c i32) (local $o i32) (local $k i32) (local $vec i32) (local $h v128) (local $hs f32)
+    (local.set $vec (i32.and (local.get $ch) (i32.const -4)))
+    (block $r_done (loop $r_loop
+      (br_if $r_done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $c (i32.const 0))
+      (block $c_done (loop $c_loop
+        (br_if $c_done (i32.ge_u (local.get $c) (local.get $vec)))
+        (local.set $k (i32.shl (local.get $c) (i32.const 2)))
+        (local.set $h (f32x4.mul
+          (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $o))) (v128.load (i32.add (local.get $mean) (local.get $k))))
+          (v128.load (i32.add (local.get $inv) (local.get $k)))))
+        (v128.store (i32.add (local.get $xhat) (local.get $o)) (local.get $h))
+        (v128.store (i32.add (local.get $y) (local.get $o))
+          (f32x4.add (f32x4.mul (local.get $h) (v128.load (i32.add (local.get $gamma) (local.get $k))))
+            (v128.load (i32.add (local.get $beta) (local.get $k)))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $c_loop)))
+      (block $t_done (loop $t_loop
+        (br_if $t_done (i32.ge_u (local.get $c) (local.get $ch)))
+        (local.set $k (i32.shl (local.get $c) (i32.const 2)))
+        (local.set $hs (f32.mul
+          (f32.sub (f32.load (i32.add (local.get $x) (local.get $o))) (f32.load (i32.add (local.get $mean) (local.get $k))))
+          (f32.load (i32.add (local.get $inv) (local.get $k)))))
+        (f32.store (i32.add (local.get $xhat) (local.get $o)) (local.get $hs))
+        (f32.store (i32.add (local.get $y) (local.get $o))
+          (f32.add (f32.mul (local.get $hs) (f32.load (i32.add (local.get $gamma) (local.get $k))))
+            (f32.load (i32.add (local.get $beta) (local.get $k)))))
+        (local.set $o (i32.add (local.get $o) (i32.const 4)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $t_loop)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $r_loop)))
+  )
+
+  ;; Per channel Σdy and Σ(dy·x̂) (the product in f32, sums in double precision).
+  (func (export "bn_grad_sums") (param $dy i32) (param $xhat i32) (param $rows i32) (param $ch i32)
+        (param $acc i32) (param $dbeta i32) (param $dgamma i32)
+    (local $r i32) (local $c i32) (local $o i32) (local $a i32) (local $b i32) (local $vec i32)
+    (local $d v128) (local $p v128) (local $ds f32)
+    (memory.fill (local.get $acc) (i32.const 0) (i32.shl (local.get $ch) (i32.const 4)))
+    (local.set $vec (i32.and (local.get $ch) (i32.const -4)))
+    (block $r_done (loop $r_loop
+      (br_if $r_done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $c (i32.const 0))
+      (block $c_done (loop $c_loop
+        (br_if $c_done (i32.ge_u (local.get $c) (local.get $vec)))
+        (local.set $d (v128.load (i32.add (local.get $dy) (local.get $o))))
+        (local.set $p (f32x4.mul (local.get $d) (v128.load (i32.add (local.get $xhat) (local.get $o)))))
+        (local.set $a (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 3))))
+        (local.set $b (i32.add (local.get $a) (i32.shl (local.get $ch) (i32.const 3))))
+        (v128.store (local.get $a) (f64x2.add (v128.load (local.get $a)) (f64x2.promote_low_f32x4 (local.get $d))))
+        (v128.store offset=16 (local.get $a) (f64x2.add (v128.load offset=16 (local.get $a))
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $d) (local.get $d)))))
+        (v128.store (local.get $b) (f64x2.add (v128.load (local.get $b)) (f64x2.promote_low_f32x4 (local.get $p))))
+        (v128.store offset=16 (local.get $b) (f64x2.add (v128.load offset=16 (local.get $b))
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $p) (local.get $p)))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $c_loop)))
+      (block $t_done (loop $t_loop
+        (br_if $t_done (i32.ge_u (local.get $c) (local.get $ch)))
+        (local.set $ds (f32.load (i32.add (local.get $dy) (local.get $o))))
+        (local.set $a (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 3))))
+        (local.set $b (i32.add (local.get $a) (i32.shl (local.get $ch) (i32.const 3))))
+        (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (f64.promote_f32 (local.get $ds))))
+        (f64.store (local.get $b) (f64.add (f64.load (local.get $b))
+          (f64.promote_f32 (f32.mul (local.get $ds) (f32.load (i32.add (local.get $xhat) (local.get $o)))))))
+        (local.set $o (i32.add (local.get $o) (i32.const 4)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $t_loop)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $r_loop)))
+    (local.set $c (i32.const 0))
+    (block $w_done (loop $w
+      (br_if $w_done (i32.ge_u (local.get $c) (local.get $ch)))
+      (local.set $a (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 3))))
+      (f32.store (i32.add (local.get $dbeta) (i32.shl (local.get $c) (i32.const 2))) (f32.demote_f64 (f64.load (local.get $a))))
+      (f32.store (i32.add (local.get $dgamma) (i32.shl (local.get $c) (i32.const 2)))
+        (f32.demote_f64 (f64.load (i32.add (local.get $a) (i32.shl (local.get $ch) (i32.const 3))))))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $w)))
+  )
+
+  ;; dx = (γ·invStd)·((dy − a) − x̂·b), in f32, operation for operation as the composed ops.
+  (func (export "bn_grad") (param $dy i32) (param $xhat i32) (param $rows i32) (param $ch i32)
+        (param $a i32) (param $b i32) (param $gamma i32) (param $inv i32) (param $dx i32)
+    (local $r i32) (local $c i32) (local $o i32) (local $k i32) (local $vec i32)
+    (local.set $vec (i32.and (local.get $ch) (i32.const -4)))
+    (block $r_done (loop $r_loop
+      (br_if $r_done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $c (i32.const 0))
+      (block $c_done (loop $c_loop
+        (br_if $c_done (i32.ge_u (local.get $c) (local.get $vec)))
+        (local.set $k (i32.shl (local.get $c) (i32.const 2)))
+        (v128.store (i32.add (local.get $dx) (local.get $o))
+          (f32x4.mul
+            (f32x4.mul (v128.load (i32.add (local.get $gamma) (local.get $k))) (v128.load (i32.add (local.get $inv) (local.get $k))))
+            (f32x4.sub
+              (f32x4.sub (v128.load (i32.add (local.get $dy) (local.get $o))) (v128.load (i32.add (local.get $a) (local.get $k))))
+              (f32x4.mul (v128.load (i32.add (local.get $xhat) (local.get $o))) (v128.load (i32.add (local.get $b) (local.get $k)))))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $c_loop)))
+      (block $t_done (loop $t_loop
+        (br_if $t_done (i32.ge_u (local.get $c) (local.get $ch)))
+        (local.set $k (i32.shl (local.get $c) (i32.const 2)))
+        (f32.store (i32.add (local.get $dx) (local.get $o))
+          (f32.mul
+            (f32.mul (f32.load (i32.add (local.get $gamma) (local.get $k))) (f32.load (i32.add (local.get $inv) (local.get $k))))
+            (f32.sub
+              (f32.sub (f32.load (i32.add (local.get $dy) (local.get $o))) (f32.load (i32.add (local.get $a) (local.get $k))))
+              (f32.mul (f32.load (i32.add (local.get $xhat) (local.get $o))) (f32.load (i32.add (local.get $b) (local.get $k)))))))
+        (local.set $o (i32.add (local.get $o) (i32.const 4)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $t_loop)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $r_loop)))
+  )
+
   ;; Zeros `bytes` bytes (a multiple of 4) at `p`: vectors, then floats. Runs here are short (a few
   ;; channels), where memory.fill's call costs more than the stores.
   (func $zero (param $p i32) (param $bytes i32)
