@@ -84,14 +84,23 @@ export class Conv2D extends KernelLayer {
 
   call(inputs: tf.Tensor[], weights: tf.Tensor[], ctx: CallContext): tf.Tensor {
     const x = inputs[0] as tf.Tensor4D;
-    const z: tf.Tensor = tf.conv2d(
-      x,
-      weights[0] as tf.Tensor4D,
-      this.strides,
-      this.padding,
-      "NHWC",
-      this.dilationRate,
-    );
+    const filter = weights[0] as tf.Tensor4D;
+    // Bias and ReLU in the convolution's own pass (the kernel's epilogue), as Dense does; tfjs has no
+    // gradient of a fused dilated convolution.
+    const undilated = this.dilationRate.every((d) => d === 1);
+    if (undilated && (this.activation === "relu" || this.activation === "linear")) {
+      return tf.fused.conv2d({
+        x,
+        filter,
+        strides: this.strides,
+        pad: this.padding,
+        dataFormat: "NHWC",
+        dilations: this.dilationRate,
+        bias: this.useBias ? weights[1] : undefined,
+        activation: this.activation,
+      });
+    }
+    const z: tf.Tensor = tf.conv2d(x, filter, this.strides, this.padding, "NHWC", this.dilationRate);
     return this.biasAndActivation(z, weights, ctx);
   }
 

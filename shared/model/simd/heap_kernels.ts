@@ -78,6 +78,7 @@ export interface HeapKernels {
     invStd: number,
     dx: number,
   ): void;
+  bias_relu(out: number, bias: number, rows: number, cols: number, relu: number): void;
   col2im(
     cols: number,
     dx: number,

@@ -511,6 +511,41 @@
       (br $r_loop)))
   )
 
+;; The epilogue of a dense or convolution kernel: out[r, c] += bias[c] over `rows` rows of `cols`
+  ;; (no bias when `bias` is -1), then ReLU when `relu` is 1 as max(x, 0) (NaN stays NaN, -0 becomes 0).
+  (func (export "bias_relu") (param $out i32) (param $bias i32) (param $rows i32) (param $cols i32)
+        (param $relu i32)
+    (local $r i32) (local $c i32) (local $o i32) (local $vec i32) (local $v v128) (local $s f32)
+    (local.set $vec (i32.and (local.get $cols) (i32.const -4)))
+    (block $r_done (loop $r_loop
+      (br_if $r_done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $c (i32.const 0))
+      (block $c_done (loop $c_loop
+        (br_if $c_done (i32.ge_u (local.get $c) (local.get $vec)))
+        (local.set $v (v128.load (i32.add (local.get $out) (local.get $o))))
+        (if (i32.ne (local.get $bias) (i32.const -1)) (then
+          (local.set $v (f32x4.add (local.get $v)
+            (v128.load (i32.add (local.get $bias) (i32.shl (local.get $c) (i32.const 2))))))))
+        (if (local.get $relu) (then (local.set $v (f32x4.max (local.get $v) (v128.const f32x4 0 0 0 0)))))
+        (v128.store (i32.add (local.get $out) (local.get $o)) (local.get $v))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $c_loop)))
+      (block $t_done (loop $t_loop
+        (br_if $t_done (i32.ge_u (local.get $c) (local.get $cols)))
+        (local.set $s (f32.load (i32.add (local.get $out) (local.get $o))))
+        (if (i32.ne (local.get $bias) (i32.const -1)) (then
+          (local.set $s (f32.add (local.get $s)
+            (f32.load (i32.add (local.get $bias) (i32.shl (local.get $c) (i32.const 2))))))))
+        (if (local.get $relu) (then (local.set $s (f32.max (local.get $s) (f32.const 0)))))
+        (f32.store (i32.add (local.get $out) (local.get $o)) (local.get $s))
+        (local.set $o (i32.add (local.get $o) (i32.const 4)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $t_loop)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $r_loop)))
+  )
+
   ;; Zeros `bytes` bytes (a multiple of 4) at `p`: vectors, then floats. Runs here are short (a few
   ;; channels), where memory.fill's call costs more than the stores.
   (func $zero (param $p i32) (param $bytes i32)

@@ -70,3 +70,24 @@ Deno.test("column_sums rounds double-precision column sums once, whatever the wi
     assert.deepEqual(f.slice(out / 4, out / 4 + width), expected, `${rows}x${width}`);
   }
 });
+
+Deno.test("bias_relu adds the bias along the last axis and applies max(x, 0), tails included", () => {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const kernels = heapKernelsFor(memory)!;
+  const f = new Float32Array(memory.buffer);
+  for (const [rows, cols] of [[3, 5], [2, 8], [1, 3]]) {
+    const x = Float32Array.from({ length: rows * cols }, (_, i) => (i % 7) - 3.5);
+    x[1] = Number.NaN;
+    const bias = Float32Array.from({ length: cols }, (_, j) => j * 0.25 - 0.5);
+    for (const [withBias, relu] of [[true, 1], [true, 0], [false, 1]] as const) {
+      f.set(x, 0);
+      f.set(bias, 1024);
+      kernels.bias_relu(0, withBias ? 4096 : -1, rows, cols, relu);
+      const expected = Array.from(x, (v, i) => {
+        const b = withBias ? v + bias[i % cols]! : v;
+        return relu ? (Number.isNaN(b) ? b : Math.max(b, 0)) : b;
+      });
+      assert.deepEqual(Array.from(f.subarray(0, rows * cols)), Array.from(Float32Array.from(expected)));
+    }
+  }
+});

@@ -22,7 +22,7 @@ import {
   Conv2DBackpropInput,
   FusedConv2D,
 } from "npm:@tensorflow/tfjs-core@4.22.0";
-import { addBroadcast, applyActivation, checkActivation, type FusedActivation } from "./epilogue.ts";
+import { checkActivation, type Epilogue, runEpilogue } from "./epilogue.ts";
 import {
   heapOffset,
   heapView,
@@ -126,13 +126,6 @@ export function conv2dKernels(backendName: string, context: KernelContext): Kern
   ];
 }
 
-interface Epilogue {
-  bias?: TensorInfo;
-  activation: FusedActivation;
-  leakyreluAlpha?: number;
-  prelu?: TensorInfo;
-}
-
 function supported(a: TensorInfo, b: TensorInfo, dataFormat: string): boolean {
   return a.dtype === "float32" && b.dtype === "float32" && dataFormat === "NHWC";
 }
@@ -217,16 +210,7 @@ function forward(
       if (heap) backend.disposeData(heap.tensor.dataId);
     }
   }
-  if (epilogue.bias !== undefined) {
-    addBroadcast(ov, info.outShape, heapView(backend, epilogue.bias), epilogue.bias.shape);
-  }
-  const prelu = epilogue.prelu === undefined
-    ? undefined
-    : { values: heapView(backend, epilogue.prelu), shape: epilogue.prelu.shape };
-  applyActivation(ov, info.outShape, epilogue.activation, {
-    ...(epilogue.leakyreluAlpha === undefined ? {} : { leakyreluAlpha: epilogue.leakyreluAlpha }),
-    ...(prelu === undefined ? {} : { prelu }),
-  });
+  runEpilogue(backend, out, ov, info.outShape, epilogue);
   return out;
 }
 

@@ -1,10 +1,12 @@
 /**
- * The element-wise epilogues (bias, activation) shared by the BLAS kernels. Access to the wasm heap
- * itself is in ../wasm_internals.ts.
+ * The element-wise epilogues (bias, activation) shared by the BLAS kernels: SIMD on the wasm heap
+ * where it applies, JavaScript loops elsewhere. Access to the wasm heap itself is in ../wasm_internals.ts.
  *
  * @module
  */
-import { broadcast_util } from "npm:@tensorflow/tfjs-core@4.22.0";
+import { broadcast_util, type TensorInfo, util } from "npm:@tensorflow/tfjs-core@4.22.0";
+import { heapOffset, heapView, type WasmHeapBackend, wasmMemoryOf } from "../wasm_internals.ts";
+import { heapKernelsFor } from "../../simd/heap_kernels.ts";
 
 /** Activations that the fused kernels apply after the bias; the set of the stock wasm kernels. */
 export type FusedActivation = "linear" | "relu" | "relu6" | "elu" | "sigmoid" | "leakyrelu" | "prelu";
@@ -18,6 +20,55 @@ const ACTIVATIONS: ReadonlySet<string> = new Set([
   "leakyrelu",
   "prelu",
 ]);
+
+/** What a fused kernel adds to its product: bias, then activation (with its weights or slope). */
+export interface Epilogue {
+  bias?: TensorInfo;
+  activation: FusedActivation;
+  leakyreluAlpha?: number;
+  prelu?: TensorInfo;
+}
+
+/**
+ * Applies `epilogue` to `out` (whose view is `ov`, shape `outShape`) in place: SIMD on the heap
+ * (simd/heap_kernels.wat bias_relu) for a bias along the last axis and a linear or relu activation,
+ * else the JavaScript loops below.
+ */
+export function runEpilogue(
+  backend: WasmHeapBackend,
+  out: TensorInfo,
+  ov: Float32Array,
+  outShape: readonly number[],
+  epilogue: Epilogue,
+): void {
+  const { bias, activation } = epilogue;
+  const cols = outShape[outShape.length - 1] ?? 1;
+  const rowBias = bias === undefined ||
+    (util.sizeFromShape(bias.shape) === cols && bias.shape[bias.shape.length - 1] === cols);
+  const memory = (activation === "linear" || activation === "relu") && rowBias
+    ? wasmMemoryOf(backend)
+    : undefined;
+  const simd = memory && heapKernelsFor(memory);
+  if (simd) {
+    if (bias === undefined && activation === "linear") return;
+    simd.bias_relu(
+      heapOffset(backend, out),
+      bias === undefined ? -1 : heapOffset(backend, bias),
+      cols === 0 ? 0 : ov.length / cols,
+      cols,
+      activation === "relu" ? 1 : 0,
+    );
+    return;
+  }
+  if (bias !== undefined) addBroadcast(ov, outShape, heapView(backend, bias), bias.shape);
+  const prelu = epilogue.prelu === undefined
+    ? undefined
+    : { values: heapView(backend, epilogue.prelu), shape: epilogue.prelu.shape };
+  applyActivation(ov, outShape, activation, {
+    ...(epilogue.leakyreluAlpha === undefined ? {} : { leakyreluAlpha: epilogue.leakyreluAlpha }),
+    ...(prelu === undefined ? {} : { prelu }),
+  });
+}
 
 /** Returns `name` as a {@link FusedActivation}, or throws with the supported list. */
 export function checkActivation(kernel: string, name: string | undefined): FusedActivation {

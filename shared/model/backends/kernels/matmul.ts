@@ -13,16 +13,9 @@ import type {
 } from "npm:@tensorflow/tfjs-core@4.22.0";
 import { _FusedMatMul, BatchMatMul, broadcast_util, util } from "npm:@tensorflow/tfjs-core@4.22.0";
 import type { Blas } from "../blas.ts";
-import { addBroadcast, applyActivation, checkActivation, type FusedActivation } from "./epilogue.ts";
+import { checkActivation, type Epilogue, runEpilogue } from "./epilogue.ts";
 import { heapView, type WasmHeapBackend, wasmHeapBackend } from "../wasm_internals.ts";
 import type { KernelContext } from "./kernel_context.ts";
-
-interface Epilogue {
-  bias?: TensorInfo;
-  activation: FusedActivation;
-  leakyreluAlpha?: number;
-  prelu?: TensorInfo;
-}
 
 /** Kernel configs of `BatchMatMul` and `_FusedMatMul` for `backendName`. */
 export function matMulKernels(backendName: string, context: KernelContext): KernelConfig[] {
@@ -127,16 +120,7 @@ function matMul(
       });
     }
   }
-  if (epilogue.bias !== undefined) {
-    addBroadcast(ov, outShape, heapView(backend, epilogue.bias), epilogue.bias.shape);
-  }
-  const prelu = epilogue.prelu === undefined
-    ? undefined
-    : { values: heapView(backend, epilogue.prelu), shape: epilogue.prelu.shape };
-  applyActivation(ov, outShape, epilogue.activation, {
-    ...(epilogue.leakyreluAlpha === undefined ? {} : { leakyreluAlpha: epilogue.leakyreluAlpha }),
-    ...(prelu === undefined ? {} : { prelu }),
-  });
+  runEpilogue(backend, out, ov, outShape, epilogue);
   return out;
 }
 
