@@ -19,6 +19,7 @@ import { sumKernels } from "./kernels/sum.ts";
 import { tileKernels } from "./kernels/tile.ts";
 import { identityKernels } from "./kernels/identity.ts";
 import { batchNormKernels } from "./kernels/batch_norm.ts";
+import { registerReluGradient, reluGradKernels } from "./kernels/relu_grad.ts";
 import { unsortedSegmentSumKernels } from "./kernels/unsorted_segment_sum.ts";
 
 /** Name under which {@link registerWasmBlasBackend} registers the backend. */
@@ -99,11 +100,13 @@ function registerKernels(blas: Blas): void {
       ...unsortedSegmentSumKernels(WASM_BLAS),
       ...identityKernels(WASM_BLAS, context),
       ...batchNormKernels(WASM_BLAS),
+      ...reluGradKernels(WASM_BLAS),
     ].map((config) => [
       config.kernelName,
       config,
     ]),
   );
+  registerReluGradient();
   // Registering again (after tf.removeBackend) replaces the kernels bound to an earlier library.
   for (const config of tf.getKernelsForBackend(WASM_BLAS)) tf.unregisterKernel(config.kernelName, WASM_BLAS);
   for (const config of stock.values()) {

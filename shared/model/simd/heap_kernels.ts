@@ -79,6 +79,7 @@ export interface HeapKernels {
     dx: number,
   ): void;
   bias_relu(out: number, bias: number, rows: number, cols: number, relu: number): void;
+  relu_grad(dy: number, x: number, dx: number, n: number): void;
   col2im(
     cols: number,
     dx: number,
