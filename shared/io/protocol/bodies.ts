@@ -90,7 +90,7 @@ export interface ShippedDataset {
  * shipped as float32 (the values converted, not scaled), so workers hold float32 rows.
  */
 export async function encodeDataset(
-  data: { inputs: ShippableArray[]; y: ShippableArray | null },
+  data: { inputs: ShippableArray[]; y: ShippableArray | null; length: number },
 ): Promise<ShippedDataset> {
   const arrays = [...data.inputs, ...(data.y ? [data.y] : [])];
   const body = new Float32Array(arrays.reduce((n, a) => n + a.data.length, 0));
