@@ -14,6 +14,7 @@ import { conv2dKernels } from "./kernels/conv2d.ts";
 import type { KernelContext } from "./kernels/kernel_context.ts";
 import { matMulKernels } from "./kernels/matmul.ts";
 import { maxPoolGradKernels } from "./kernels/max_pool_grad.ts";
+import { depthwiseConv2dGradKernels } from "./kernels/depthwise_conv2d_grad.ts";
 import { sliceKernels } from "./kernels/slice.ts";
 import { sumKernels } from "./kernels/sum.ts";
 import { tileKernels } from "./kernels/tile.ts";
@@ -62,7 +63,8 @@ export function wasmBinaryDirectory(): string {
  * Points the stock `wasm` backend at its binary, and registers `wasm-blas`: a backend whose factory
  * builds a fresh `wasm` backend instance and whose kernels are the stock wasm kernels with
  * `BatchMatMul`, `_FusedMatMul`, `Conv2D`, `FusedConv2D`, `Conv2DBackpropInput` and
- * `Conv2DBackpropFilter` replaced, and JavaScript `Tile`, `MaxPoolGrad` and (over leading axes) `Sum`.
+ * `Conv2DBackpropFilter` replaced, and JavaScript `Tile`, `MaxPoolGrad`, the depthwise convolution's
+ * gradients and (over leading axes) `Sum`.
  * Safe to call more than once.
  *
  * Returns `{ name: "wasm" , notice }` without registering anything when OpenBLAS cannot be opened.
@@ -96,6 +98,7 @@ function registerKernels(blas: Blas): void {
       ...tileKernels(WASM_BLAS, context),
       ...sliceKernels(WASM_BLAS, context),
       ...maxPoolGradKernels(WASM_BLAS, context),
+      ...depthwiseConv2dGradKernels(WASM_BLAS, context),
       ...sumKernels(WASM_BLAS, context),
       ...unsortedSegmentSumKernels(WASM_BLAS),
       ...identityKernels(WASM_BLAS, context),
