@@ -1,8 +1,8 @@
 /**
- * Every layer added for Keras's sequence, attention and residual models, in three small models: a model
- * saved by Shoal loads back through the Keras-load path with the same predictions and Keras's weight
- * groups, and every trainable weight gets the same gradient on the plain `cpu` backend as on wasm-blas
- * (whose custom kernels these layers use).
+ * Every layer added for Keras's sequence, attention, residual and separable-convolution models, in four
+ * small models: a model saved by Shoal loads back through the Keras-load path with the same predictions
+ * and Keras's weight groups, and every trainable weight gets the same gradient on the plain `cpu` backend
+ * as on wasm-blas (whose custom kernels these layers use).
  */
 import assert from "node:assert/strict";
 import { Input, layers, Model, models, Sequential, tf } from "../mod.ts";
@@ -52,6 +52,32 @@ function imageModel(): Model {
   });
 }
 
+function separableModel(): Model {
+  const input = new Input({ shape: [9, 8, 3] });
+  const strided = new layers.DepthwiseConv2D(3, { strides: 2, padding: "same", depthMultiplier: 2 }).apply(
+    input,
+  );
+  const dilated = new layers.DepthwiseConv2D([3, 2], { dilationRate: [2, 1], activation: "relu" }).apply(
+    input,
+  );
+  const separable = new layers.SeparableConv2D(4, 3, {
+    padding: "same",
+    depthMultiplier: 2,
+    activation: "elu",
+  })
+    .apply(strided);
+  const wide = new layers.SeparableConv2D(3, [2, 3], { dilationRate: 2, useBias: false }).apply(dilated);
+  const merged = new layers.Concatenate().apply([
+    new layers.GlobalAveragePooling2D().apply(separable),
+    new layers.GlobalMaxPooling2D().apply(wide),
+  ]);
+  return new Model({
+    inputs: input,
+    outputs: new layers.Dense(2, { activation: "softmax" }).apply(merged),
+    seed: 6,
+  });
+}
+
 function sequenceModel(): Model {
   const input = new Input({ shape: [10, 3] });
   const conv = new layers.Conv1D(8, 3, { padding: "causal", activation: "silu" }).apply(input);
@@ -97,6 +123,12 @@ const CASES: { name: string; make: () => Model; x: () => tf.Tensor; groups: stri
     make: imageModel,
     x: () => tf.tensor(randomFloats(4 * 72, 2), [4, 6, 6, 2]),
     groups: ["layers/conv2d"],
+  },
+  {
+    name: "separable",
+    make: separableModel,
+    x: () => tf.tensor(randomFloats(4 * 216, 6), [4, 9, 8, 3]),
+    groups: ["layers/depthwise_conv2d", "layers/depthwise_conv2d_1", "layers/separable_conv2d"],
   },
   {
     name: "sequence",

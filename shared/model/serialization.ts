@@ -14,6 +14,8 @@ import {
   Conv1D,
   Conv2D,
   Dense,
+  DepthwiseConv2D,
+  type DepthwiseConv2DOptions,
   Dropout,
   Embedding,
   Flatten,
@@ -35,6 +37,7 @@ import {
   ReLU,
   Rescaling,
   Reshape,
+  SeparableConv2D,
   SimpleRNN,
   Subtract,
   UpSampling2D,
@@ -112,6 +115,23 @@ function recurrentFromConfig(entry: unknown, what: string): Recurrent {
   return layer;
 }
 
+/** The options DepthwiseConv2D and SeparableConv2D read from their configs. */
+function depthwiseOptions(c: Config): DepthwiseConv2DOptions {
+  return {
+    ...common(c),
+    strides: pair(c.strides ?? 1),
+    padding: (c.padding as "valid" | "same" | undefined) ?? "valid",
+    depthMultiplier: Number(c.depth_multiplier ?? 1),
+    dilationRate: pair(c.dilation_rate ?? 1),
+    activation: (c.activation as string | null) ?? "linear",
+    useBias: c.use_bias !== false,
+    depthwiseInitializer: initializerName(c.depthwise_initializer) ?? "glorot_uniform",
+    biasInitializer: initializerName(c.bias_initializer) ?? "zeros",
+    depthwiseRegularizer: regularizerOf(c.depthwise_regularizer),
+    biasRegularizer: regularizerOf(c.bias_regularizer),
+  };
+}
+
 function common(c: Config): { name: string; trainable: boolean } {
   return { name: String(c.name), trainable: c.trainable !== false };
 }
@@ -168,6 +188,18 @@ const FACTORIES: Record<string, (c: Config) => Layer> = {
       biasInitializer: initializerName(c.bias_initializer) ?? "zeros",
       kernelRegularizer: Regularizer.fromConfig(c.kernel_regularizer),
       biasRegularizer: Regularizer.fromConfig(c.bias_regularizer),
+    });
+  },
+  DepthwiseConv2D: (c) => {
+    channelsLast("DepthwiseConv2D", c);
+    return new DepthwiseConv2D(pair(c.kernel_size), depthwiseOptions(c));
+  },
+  SeparableConv2D: (c) => {
+    channelsLast("SeparableConv2D", c);
+    return new SeparableConv2D(Number(c.filters), pair(c.kernel_size), {
+      ...depthwiseOptions(c),
+      pointwiseInitializer: initializerName(c.pointwise_initializer) ?? "glorot_uniform",
+      pointwiseRegularizer: regularizerOf(c.pointwise_regularizer),
     });
   },
   MaxPooling2D: (c) =>
