@@ -13,6 +13,7 @@ import {
 } from "../shared/callbacks/mod.ts";
 import { Conv2D, Dense, Flatten } from "../shared/model/layers/mod.ts";
 import {
+  applyInSequence,
   type BackendName,
   didYouMean,
   Engine,
@@ -660,11 +661,12 @@ export class Model implements CallbackModel {
       .filter((l) => functional || !(l instanceof InputLayer))
       .map((l) => {
         const node = l.inboundNodes[0]!;
-        const connected = node.inputs.map((t) => `${t.node.layer.name}[${t.node.index}][0]`).join(", ") ||
-          "-";
+        const connected = node.inputs.map((t) => `${t.node.layer.name}[${t.node.index}][${t.index}]`)
+          .join(", ") || "-";
+        const shapes = node.outputs.map((t) => `(None, ${t.shape.join(", ")})`);
         return [
           `${l.name} (${l.className})`,
-          `(None, ${node.output.shape.join(", ")})`,
+          shapes.length === 1 ? shapes[0]! : `[${shapes.join(", ")}]`,
           l.countParams().toLocaleString("en-US"),
           connected,
         ];
@@ -757,7 +759,7 @@ export class Sequential extends Model {
     let x: SymbolicTensor = input;
     for (const l of this.pendingLayers) {
       if (l instanceof InputLayer) continue;
-      x = l.apply(x);
+      x = applyInSequence(l, x);
     }
     this.setNetwork(
       new Network({

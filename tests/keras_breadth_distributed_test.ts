@@ -2,10 +2,12 @@
  * The five Keras 3 models beyond the chapter (residual CNN, 1-D conv net, LSTM and bidirectional GRU on
  * token ids, transformer block), loaded from Keras's files and trained on two real worker processes,
  * end with the weights of the same training in one process. The token-id models check that integer
- * inputs reach the workers' Embedding layers intact over the data plane.
+ * inputs reach the workers' Embedding layers intact over the data plane. So do two models of layers
+ * that workers rebuild from the coordinator's config: separable convolutions, and recurrent layers'
+ * returned states (outputs wired by their index in the config).
  */
 import assert from "node:assert/strict";
-import { type Model, models, tf } from "../mod.ts";
+import { Input, layers, Model, models, tf } from "../mod.ts";
 import type { ArrayData } from "../coordinator/data.ts";
 
 const FIXTURES = new URL("./fixtures/keras_breadth/", import.meta.url).pathname;
@@ -93,5 +95,56 @@ for (const c of CASES) {
     assert.ok(stateDiff <= 1e-5, `non-trainable weights differ by ${stateDiff}`);
     const losses = [history.history.loss!, localHistory.history.loss!];
     losses[0]!.forEach((v, i) => assert.ok(Math.abs(v - losses[1]![i]!) <= 1e-5, `loss ${losses}`));
+  });
+}
+
+function separableModel(): Model {
+  const input = new Input({ shape: [8, 8, 2] });
+  const depthwise = new layers.DepthwiseConv2D(3, { depthMultiplier: 2, padding: "same", activation: "relu" })
+    .apply(input);
+  const separable = new layers.SeparableConv2D(4, 3, { strides: 2 }).apply(depthwise);
+  const dilated = new layers.SeparableConv2D(3, 2, { dilationRate: 2 }).apply(depthwise);
+  const features = new layers.Concatenate().apply([
+    new layers.GlobalAveragePooling2D().apply(separable),
+    new layers.GlobalMaxPooling2D().apply(dilated),
+  ]);
+  return new Model({
+    inputs: input,
+    outputs: new layers.Dense(2, { activation: "softmax" }).apply(features),
+    seed: 2,
+  });
+}
+
+function statesModel(): Model {
+  const input = new Input({ shape: [7] });
+  const embedded = new layers.Embedding(30, 4).apply(input);
+  const [, h, c] = new layers.LSTM(5, { returnState: true }).apply(embedded);
+  return new Model({
+    inputs: input,
+    outputs: new layers.Dense(2, { activation: "softmax" }).apply(new layers.Concatenate().apply([h!, c!])),
+    seed: 2,
+  });
+}
+
+const BUILT: (Case & { make: () => Model })[] = [
+  { name: "separable convolutions", make: separableModel, label: (r) => r[5]! > 0.5 ? 1 : 0 },
+  { name: "LSTM states", make: statesModel, vocab: 30, label: (r) => r[2]! < 15 ? 1 : 0 },
+];
+
+for (const c of BUILT) {
+  Deno.test(`${c.name}: 2 worker processes end with the in-process weights`, async () => {
+    const compiled = () => {
+      const model = c.make();
+      model.compile({ optimizer: "adam", loss: "sparse_categorical_crossentropy" });
+      return model;
+    };
+    const local = compiled();
+    const { x, y } = dataFor(c, local);
+    await local.fit(x, y, FIT);
+    const model = compiled();
+    await model.fit(x, y, { ...FIT, distribute: { workers: 2 } });
+    assert.equal(model.lastFit!.workers, 2);
+    const diff = maxAbsDiff(model.network.params, local.network.params);
+    assert.ok(diff <= 1e-5, `max abs weight difference ${diff} > 1e-5`);
   });
 }

@@ -1,8 +1,8 @@
 /**
- * Every layer added for Keras's sequence, attention, residual and separable-convolution models, in four
- * small models: a model saved by Shoal loads back through the Keras-load path with the same predictions
- * and Keras's weight groups, and every trainable weight gets the same gradient on the plain `cpu` backend
- * as on wasm-blas (whose custom kernels these layers use).
+ * Every layer added for Keras's sequence, attention, residual and separable-convolution models, and
+ * recurrent layers' returned states, in five small models: a model saved by Shoal loads back through the
+ * Keras-load path with the same predictions and Keras's weight groups, and every trainable weight gets
+ * the same gradient on the plain `cpu` backend as on wasm-blas (whose custom kernels these layers use).
  */
 import assert from "node:assert/strict";
 import { Input, layers, Model, models, Sequential, tf } from "../mod.ts";
@@ -78,6 +78,21 @@ function separableModel(): Model {
   });
 }
 
+/** A classifier on an LSTM's and a bidirectional GRU's final states (`returnState`). */
+function statesModel(): Model {
+  const input = new Input({ shape: [6] });
+  const embedded = new layers.Embedding(20, 4).apply(input);
+  const [sequence, h, c] = new layers.LSTM(5, { returnState: true, returnSequences: true }).apply(embedded);
+  const gru = new layers.GRU(3, { returnState: true, goBackwards: true });
+  const [, forwardH, backwardH] = new layers.Bidirectional(gru, { mergeMode: "sum" }).apply(sequence!);
+  const features = new layers.Concatenate().apply([h!, c!, forwardH!, backwardH!]);
+  return new Model({
+    inputs: input,
+    outputs: new layers.Dense(2, { activation: "softmax" }).apply(features),
+    seed: 7,
+  });
+}
+
 function sequenceModel(): Model {
   const input = new Input({ shape: [10, 3] });
   const conv = new layers.Conv1D(8, 3, { padding: "causal", activation: "silu" }).apply(input);
@@ -129,6 +144,12 @@ const CASES: { name: string; make: () => Model; x: () => tf.Tensor; groups: stri
     make: separableModel,
     x: () => tf.tensor(randomFloats(4 * 216, 6), [4, 9, 8, 3]),
     groups: ["layers/depthwise_conv2d", "layers/depthwise_conv2d_1", "layers/separable_conv2d"],
+  },
+  {
+    name: "states",
+    make: statesModel,
+    x: () => tf.tensor(randomInts(4 * 6, 20, 8), [4, 6], "int32"),
+    groups: ["layers/lstm/cell", "layers/bidirectional/forward_layer/cell"],
   },
   {
     name: "sequence",

@@ -85,7 +85,7 @@ export {
   type WeightSpec,
   WHOLE_BATCH,
 } from "./layers/mod.ts";
-export { type LayoutEntry, ModelMismatchError, Network } from "./network.ts";
+export { applyInSequence, type LayoutEntry, ModelMismatchError, Network } from "./network.ts";
 export { type Batch, Engine, type EngineSpec, type EvalResult, type SliceResult } from "./engine.ts";
 export { LOSS_NAMES, type LossName, resolveLoss } from "./losses.ts";
 export { type MetricSpec, resolveMetric } from "./metrics.ts";

@@ -201,7 +201,8 @@ export class Network {
       if (node.layer instanceof InputLayer) continue;
       const xs = node.inputs.map((t) => values.get(t)!);
       const ws = node.layer.weightSpecs.map((s) => byPath.get(`${node.layer.name}/${s.name}`)!);
-      values.set(node.output, node.layer.call(xs, ws, ctx));
+      const ys = node.layer.callAll(xs, ws, ctx);
+      node.outputs.forEach((t, i) => values.set(t, ys[i]!));
     }
     return this.outputs.map((t) => values.get(t)!);
   }
@@ -260,7 +261,7 @@ export class Network {
         compile_config: null,
       };
     }
-    const ref = (t: SymbolicTensor) => [t.node.layer.name, t.node.index, 0];
+    const ref = (t: SymbolicTensor) => [t.node.layer.name, t.node.index, t.index];
     return {
       module: "keras.src.models.functional",
       class_name: "Functional",
@@ -311,7 +312,7 @@ function layerEntry(layer: Layer, functional: boolean): Config {
         config: {
           shape: [null, ...t.shape],
           dtype: "float32",
-          keras_history: [t.node.layer.name, t.node.index, 0],
+          keras_history: [t.node.layer.name, t.node.index, t.index],
         },
       }));
       return { args: tensors.length === 1 || layer.inputsAsArguments ? tensors : [tensors], kwargs: {} };
@@ -339,7 +340,7 @@ function sequentialFromConfig(c: Config, seed: number): Network {
     input = new Input({ shape: shape.slice(1) as number[] });
   }
   let x = input;
-  for (const l of rest) x = l.apply(x);
+  for (const l of rest) x = applyInSequence(l, x);
   return new Network({
     inputs: [input],
     outputs: [x],
@@ -349,18 +350,43 @@ function sequentialFromConfig(c: Config, seed: number): Network {
   });
 }
 
+/**
+ * Calls the next layer of a Sequential model on `x`. Keras's error for a layer with several outputs
+ * (a recurrent layer with `returnState`), which only the Functional API can wire.
+ */
+export function applyInSequence(layer: Layer, x: SymbolicTensor): SymbolicTensor {
+  const outputs = layer.applyAll(x);
+  if (outputs.length !== 1) {
+    throw new TypeError(
+      `Cannot add layer "${
+        layer.name ?? layer.className
+      }" to a Sequential model as it has ${outputs.length} ` +
+        "outputs (returnState=true): all layers in a Sequential model should have a single output tensor. " +
+        "Use the Functional API (new Model({ inputs, outputs })) for multi-output layers",
+    );
+  }
+  return outputs[0]!;
+}
+
 function inputFor(layer: InputLayer): SymbolicTensor {
-  const node: Node = { layer, inputs: [], index: 0, output: undefined! };
+  const node: Node = { layer, inputs: [], index: 0, output: undefined!, outputs: [] };
   node.output = new SymbolicTensor(layer.shape, node);
+  node.outputs = [node.output];
   layer.inboundNodes.push(node);
   return node.output;
 }
 
 function functionalFromConfig(c: Config, seed: number): Network {
-  type Entry = { class_name: string; config: Config; name?: string; inbound_nodes?: { args: unknown[] }[] };
+  type Entry = {
+    class_name: string;
+    config: Config;
+    name?: string;
+    inbound_nodes?: { args: unknown[]; kwargs?: Config }[];
+  };
   const entries = (c.layers ?? []) as Entry[];
   const byName = new Map<string, Layer>();
-  const outputsOf = new Map<string, SymbolicTensor[]>();
+  /** Per layer, per node, every output of the call. */
+  const outputsOf = new Map<string, SymbolicTensor[][]>();
   const pending = [...entries];
   // Layers may be listed before their inputs' producers only in odd configs; resolve in passes.
   for (let guard = 0; pending.length > 0 && guard <= entries.length; guard++) {
@@ -368,16 +394,19 @@ function functionalFromConfig(c: Config, seed: number): Network {
       const e = pending[i]!;
       const name = String(e.name ?? e.config.name);
       const nodes = e.inbound_nodes ?? [];
-      const resolved = nodes.map((n) => historyRefs(n.args).map(([l, idx]) => outputsOf.get(l)?.[idx]));
+      refuseTensorKeywords(name, nodes);
+      const resolved = nodes.map((n) =>
+        historyRefs(n.args).map(([l, node, index]) => outputsOf.get(l)?.[node]?.[index])
+      );
       if (resolved.some((r) => r.some((t) => t === undefined))) continue;
       const layer = byName.get(name) ?? layerFromConfig(e);
       if (!layer.name) layer.name = name;
       byName.set(name, layer);
-      if (layer instanceof InputLayer) outputsOf.set(name, [inputFor(layer)]);
+      if (layer instanceof InputLayer) outputsOf.set(name, [[inputFor(layer)]]);
       else {
         outputsOf.set(
           name,
-          resolved.map((ts) => layer.apply(ts.length === 1 ? ts[0]! : ts as SymbolicTensor[])),
+          resolved.map((ts) => layer.applyAll(ts.length === 1 ? ts[0]! : ts as SymbolicTensor[])),
         );
       }
       pending.splice(i--, 1);
@@ -392,7 +421,7 @@ function functionalFromConfig(c: Config, seed: number): Network {
   }
   const refs = (v: unknown) => {
     const list = (Array.isArray(v) && Array.isArray(v[0]) ? v : [v]) as [string, number, number][];
-    return list.map(([l, idx]) => outputsOf.get(l)![idx]!);
+    return list.map(([l, node, index]) => outputsOf.get(l)![node]![index ?? 0]!);
   };
   return new Network({
     inputs: refs(c.input_layers),
@@ -403,13 +432,31 @@ function functionalFromConfig(c: Config, seed: number): Network {
   });
 }
 
-function historyRefs(args: unknown): [string, number][] {
-  const out: [string, number][] = [];
+/**
+ * Throws for a call that passes tensors as keyword arguments (a recurrent layer's `initial_state`, an
+ * attention `attention_mask`): Shoal layers take tensors as inputs only, and ignoring one would run a
+ * different model.
+ */
+function refuseTensorKeywords(layer: string, nodes: { kwargs?: Config }[]): void {
+  for (const node of nodes) {
+    for (const [key, value] of Object.entries(node.kwargs ?? {})) {
+      if (historyRefs(value).length === 0) continue;
+      throw new TypeError(
+        `Cannot rebuild the model as layer "${layer}" is called with a tensor as its ${key} argument, ` +
+          `which Shoal does not support yet: build the model without ${key}`,
+      );
+    }
+  }
+}
+
+/** Every `[layer, node index, tensor index]` that `args` refers to. */
+function historyRefs(args: unknown): [string, number, number][] {
+  const out: [string, number, number][] = [];
   const walk = (v: unknown) => {
     if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === "object" && (v as Config).class_name === "__keras_tensor__") {
       const h = ((v as Config).config as { keras_history: [string, number, number] }).keras_history;
-      out.push([h[0], h[1]]);
+      out.push([h[0], h[1], h[2] ?? 0]);
     }
   };
   walk(args);

@@ -114,7 +114,11 @@ export function tfjsTopology(network: Network): Config {
       ...common,
     };
   }
-  const ref = (t: { node: { layer: Layer; index: number } }) => [t.node.layer.name, t.node.index, 0];
+  const ref = (t: { node: { layer: Layer; index: number }; index: number }) => [
+    t.node.layer.name,
+    t.node.index,
+    t.index,
+  ];
   return {
     class_name: "Model",
     config: {

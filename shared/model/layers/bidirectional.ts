@@ -3,9 +3,10 @@
  * merges the two outputs (`merge_mode`: concat, sum, mul, ave). With `returnSequences` the backward
  * outputs are put back in forward time order before the merge, as Keras does. Weights: the forward
  * layer's, then the backward layer's, stored in Keras's `forward_layer/cell` and `backward_layer/cell`.
+ * When the layer returns its states, a call gives `[output, ...forward states, ...backward states]`.
  */
 import { tf } from "../tf.ts";
-import { Layer, type LayerOptions, type Shape, type WeightSpec } from "./layer.ts";
+import { Layer, type LayerOptions, type Shape, type SymbolicTensor, type WeightSpec } from "./layer.ts";
 import type { Recurrent } from "./recurrent.ts";
 
 export type MergeMode = "concat" | "sum" | "mul" | "ave";
@@ -19,14 +20,15 @@ export interface BidirectionalOptions extends LayerOptions {
 
 const MERGE_MODES: readonly MergeMode[] = ["concat", "sum", "mul", "ave"];
 
-export class Bidirectional extends Layer {
+/** `L`: the wrapped layer's type, whose `returnState` types {@link apply}. */
+export class Bidirectional<L extends Recurrent = Recurrent> extends Layer {
   readonly className = "Bidirectional";
-  readonly forwardLayer: Recurrent;
+  readonly forwardLayer: L;
   readonly backwardLayer: Recurrent;
   readonly mergeMode: MergeMode;
 
   /** `layer` runs forward; the backward layer is `backwardLayer` or a copy of `layer` run backward. */
-  constructor(layer: Recurrent, opts: BidirectionalOptions = {}) {
+  constructor(layer: L, opts: BidirectionalOptions = {}) {
     super(opts);
     this.mergeMode = opts.mergeMode ?? "concat";
     if (!MERGE_MODES.includes(this.mergeMode)) {
@@ -45,11 +47,13 @@ export class Bidirectional extends Layer {
         goBackwards: !layer.goBackwards,
       });
     }
-    if (this.backwardLayer.returnSequences !== layer.returnSequences) {
-      throw new RangeError(
-        "Cannot create a Bidirectional layer as the forward and backward layers differ in returnSequences: " +
-          "give both the same value",
-      );
+    for (const key of ["returnSequences", "returnState"] as const) {
+      if (this.backwardLayer[key] !== layer[key]) {
+        throw new RangeError(
+          `Cannot create a Bidirectional layer as the forward and backward layers differ in ${key}: ` +
+            "give both the same value",
+        );
+      }
     }
   }
 
@@ -78,11 +82,43 @@ export class Bidirectional extends Layer {
     return [...out.slice(0, -1), 2 * out[out.length - 1]!];
   }
 
+  /** The merged output's shape, then with `returnState` the forward layer's states and the backward's. */
+  override computeOutputShapes(inputShapes: Shape[]): Shape[] {
+    const states = (layer: Recurrent) => layer.computeOutputShapes(inputShapes).slice(1);
+    return [
+      this.computeOutputShape(inputShapes),
+      ...states(this.forwardLayer),
+      ...states(this.backwardLayer),
+    ];
+  }
+
+  /**
+   * Calls the layer on symbolic tensors: `[output, ...forward states, ...backward states]` when the
+   * wrapped layer has `returnState: true`, else the output.
+   */
+  override apply(
+    this: Bidirectional<Recurrent<true>>,
+    inputs: SymbolicTensor | SymbolicTensor[],
+  ): SymbolicTensor[];
+  override apply(inputs: SymbolicTensor | SymbolicTensor[]): SymbolicTensor;
+  override apply(inputs: SymbolicTensor | SymbolicTensor[]): SymbolicTensor | SymbolicTensor[] {
+    const outputs = this.applyAll(inputs);
+    return this.forwardLayer.returnState ? outputs : outputs[0]!;
+  }
+
   call(inputs: tf.Tensor[], weights: tf.Tensor[]): tf.Tensor {
+    return this.callAll(inputs, weights)[0]!;
+  }
+
+  override callAll(inputs: tf.Tensor[], weights: tf.Tensor[]): tf.Tensor[] {
     const n = this.forwardLayer.weightSpecs.length;
-    const forward = this.forwardLayer.call(inputs, weights.slice(0, n));
-    let backward = this.backwardLayer.call(inputs, weights.slice(n));
-    if (this.backwardLayer.returnSequences) backward = tf.reverse(backward, 1);
+    const [forward, ...forwardStates] = this.forwardLayer.callAll(inputs, weights.slice(0, n));
+    const [backward, ...backwardStates] = this.backwardLayer.callAll(inputs, weights.slice(n));
+    return [this.merge(forward!, backward!), ...forwardStates, ...backwardStates];
+  }
+
+  private merge(forward: tf.Tensor, backwardOutput: tf.Tensor): tf.Tensor {
+    const backward = this.backwardLayer.returnSequences ? tf.reverse(backwardOutput, 1) : backwardOutput;
     switch (this.mergeMode) {
       case "concat":
         return tf.concat([forward, backward], -1);

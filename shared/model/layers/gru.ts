@@ -15,13 +15,13 @@ export interface GRUOptions extends RecurrentOptions {
   resetAfter?: boolean;
 }
 
-export class GRU extends Recurrent {
+export class GRU<S extends boolean = boolean> extends Recurrent<S> {
   readonly className = "GRU";
   protected readonly gates = 3;
   readonly recurrentActivation: ActivationName;
   readonly resetAfter: boolean;
 
-  constructor(units: number, opts: GRUOptions = {}) {
+  constructor(units: number, opts: GRUOptions & { returnState?: S } = {}) {
     super("GRU", units, opts);
     this.recurrentActivation = resolveActivation(opts.recurrentActivation ?? "sigmoid");
     this.resetAfter = opts.resetAfter ?? true;
@@ -36,8 +36,8 @@ export class GRU extends Recurrent {
     return tf.reshape(tf.slice(bias, [0, 0], [1, 3 * this.units]), [3 * this.units]);
   }
 
-  copyWith(changes: { name: string; goBackwards: boolean }): GRU {
-    return new GRU(this.units, { ...(this.options as GRUOptions), ...changes });
+  copyWith(changes: { name: string; goBackwards: boolean }): GRU<S> {
+    return new GRU<S>(this.units, { ...(this.options as GRUOptions & { returnState?: S }), ...changes });
   }
 
   protected step(

@@ -50,9 +50,10 @@ export class InputLayer extends Layer {
 export class Input extends SymbolicTensor {
   constructor(opts: { shape: number[]; name?: string }) {
     const layer = new InputLayer(opts);
-    const node: Node = { layer, inputs: [], index: 0, output: undefined! };
+    const node: Node = { layer, inputs: [], index: 0, output: undefined!, outputs: [] };
     super(layer.shape, node);
     node.output = this;
+    node.outputs = [this];
     layer.inboundNodes.push(node);
   }
 }

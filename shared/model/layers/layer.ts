@@ -166,8 +166,21 @@ export abstract class Layer {
 
   abstract computeOutputShape(inputShapes: Shape[]): Shape;
 
+  /**
+   * The shapes of every output of a call, the output first: more than one for a layer that also
+   * returns its states (Keras `return_state`).
+   */
+  computeOutputShapes(inputShapes: Shape[]): Shape[] {
+    return [this.computeOutputShape(inputShapes)];
+  }
+
   /** Computes the output; `weights` follow {@link weightSpecs} order. */
   abstract call(inputs: tf.Tensor[], weights: tf.Tensor[], ctx: CallContext): tf.Tensor;
+
+  /** Computes every output of a call ({@link computeOutputShapes}), the output first. */
+  callAll(inputs: tf.Tensor[], weights: tf.Tensor[], ctx: CallContext): tf.Tensor[] {
+    return [this.call(inputs, weights, ctx)];
+  }
 
   /** The layer-specific part of the Keras 3 config (`units`, `activation`, …). */
   protected abstract layerConfig(): Record<string, unknown>;
@@ -196,6 +209,11 @@ export abstract class Layer {
 
   /** Calls the layer on symbolic tensors (Functional API): `new layers.Dense(8).apply(input)`. */
   apply(inputs: SymbolicTensor | SymbolicTensor[]): SymbolicTensor {
+    return this.applyAll(inputs)[0]!;
+  }
+
+  /** Calls the layer on symbolic tensors and returns every output of the call, the output first. */
+  applyAll(inputs: SymbolicTensor | SymbolicTensor[]): SymbolicTensor[] {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     if (list.length === 0) {
       throw new TypeError(`Cannot call layer ${this.className} on an empty list of inputs`);
@@ -203,10 +221,17 @@ export abstract class Layer {
     const shapes = list.map((t) => t.shape);
     if (!this.built) this.build(shapes);
     else this.checkInputs(shapes);
-    const node: Node = { layer: this, inputs: list, index: this.inboundNodes.length, output: undefined! };
-    node.output = new SymbolicTensor(this.computeOutputShape(shapes), node);
+    const node: Node = {
+      layer: this,
+      inputs: list,
+      index: this.inboundNodes.length,
+      output: undefined!,
+      outputs: [],
+    };
+    node.outputs = this.computeOutputShapes(shapes).map((shape, i) => new SymbolicTensor(shape, node, i));
+    node.output = node.outputs[0]!;
     this.inboundNodes.push(node);
-    return node.output;
+    return node.outputs;
   }
 }
 
@@ -216,12 +241,18 @@ export interface Node {
   inputs: SymbolicTensor[];
   /** Position of this node in `layer.inboundNodes`. */
   index: number;
+  /** The first output of the call. */
   output: SymbolicTensor;
+  /** Every output of the call, `output` first (a recurrent layer's states follow with `returnState`). */
+  outputs: SymbolicTensor[];
 }
 
-/** A symbolic tensor of the Functional API (Keras `KerasTensor`): a shape and the node that makes it. */
+/**
+ * A symbolic tensor of the Functional API (Keras `KerasTensor`): a shape, the node that makes it, and
+ * its position among that node's outputs (Keras's `keras_history` is `[layer, node index, index]`).
+ */
 export class SymbolicTensor {
-  constructor(readonly shape: Shape, readonly node: Node) {}
+  constructor(readonly shape: Shape, readonly node: Node, readonly index = 0) {}
 }
 
 /** The weights of a Dense or Conv2D layer: a trainable `kernel` and, when used, a trainable `bias`. */

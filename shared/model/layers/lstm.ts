@@ -14,14 +14,14 @@ export interface LSTMOptions extends RecurrentOptions {
   unitForgetBias?: boolean;
 }
 
-export class LSTM extends Recurrent {
+export class LSTM<S extends boolean = boolean> extends Recurrent<S> {
   readonly className = "LSTM";
   protected readonly gates = 4;
-  protected override readonly stateCount = 2;
+  override readonly stateCount = 2;
   readonly recurrentActivation: ActivationName;
   readonly unitForgetBias: boolean;
 
-  constructor(units: number, opts: LSTMOptions = {}) {
+  constructor(units: number, opts: LSTMOptions & { returnState?: S } = {}) {
     super("LSTM", units, opts);
     this.recurrentActivation = resolveActivation(opts.recurrentActivation ?? "sigmoid");
     this.unitForgetBias = opts.unitForgetBias ?? true;
@@ -33,8 +33,8 @@ export class LSTM extends Recurrent {
       : this.biasInitializer;
   }
 
-  copyWith(changes: { name: string; goBackwards: boolean }): LSTM {
-    return new LSTM(this.units, { ...(this.options as LSTMOptions), ...changes });
+  copyWith(changes: { name: string; goBackwards: boolean }): LSTM<S> {
+    return new LSTM<S>(this.units, { ...(this.options as LSTMOptions & { returnState?: S }), ...changes });
   }
 
   protected step(projected: tf.Tensor2D, states: StepStates, recurrentKernel: tf.Tensor2D): StepStates {

@@ -11,7 +11,7 @@ import { tf } from "../tf.ts";
 import { type ActivationName, applyActivation, resolveActivation } from "../activations.ts";
 import { initializerConfig, type InitializerName, resolveInitializer } from "../initializers.ts";
 import type { Regularizer } from "../regularizers.ts";
-import { Layer, type LayerOptions, type Shape, type WeightSpec } from "./layer.ts";
+import { Layer, type LayerOptions, type Shape, type SymbolicTensor, type WeightSpec } from "./layer.ts";
 
 export interface RecurrentOptions extends LayerOptions {
   /** @default "tanh" */
@@ -29,7 +29,10 @@ export interface RecurrentOptions extends LayerOptions {
   biasRegularizer?: Regularizer | null;
   /** Output the whole sequence `[steps, units]` rather than the last output. @default false */
   returnSequences?: boolean;
-  /** Also return the final states; not supported (Shoal layers have one output). @default false */
+  /**
+   * Also return the final states: a call gives `[output, ...states]` (LSTM: `[output, h, c]`; GRU and
+   * SimpleRNN: `[output, h]`), as Keras's `return_state`. @default false
+   */
   returnState?: boolean;
   /** Run through the sequence from its end; the output sequence is then in that order. @default false */
   goBackwards?: boolean;
@@ -42,7 +45,11 @@ export interface RecurrentOptions extends LayerOptions {
 /** What one step gives: the output and the states to carry (the output is the first state). */
 export type StepStates = tf.Tensor[];
 
-export abstract class Recurrent extends Layer {
+/**
+ * The base of the recurrent layers. `S` is the type of `returnState`, so that `apply` is typed as
+ * returning `[output, ...states]` for a layer made with `returnState: true` and one tensor otherwise.
+ */
+export abstract class Recurrent<S extends boolean = boolean> extends Layer {
   readonly units: number;
   readonly activation: ActivationName;
   readonly useBias: boolean;
@@ -53,25 +60,20 @@ export abstract class Recurrent extends Layer {
   readonly recurrentRegularizer: Regularizer | null;
   readonly biasRegularizer: Regularizer | null;
   readonly returnSequences: boolean;
+  readonly returnState: S;
   readonly goBackwards: boolean;
   /** Blocks of `units` columns in the kernels: 1 (SimpleRNN), 3 (GRU), 4 (LSTM). */
   protected abstract readonly gates: number;
-  /** Number of states carried between steps (LSTM: h and c). */
-  protected readonly stateCount: number = 1;
+  /** Number of states carried between steps (LSTM: h and c), returned after the output with `returnState`. */
+  readonly stateCount: number = 1;
   /** The options the layer was made with, for {@link copyWith}. */
   protected readonly options: RecurrentOptions;
 
-  constructor(className: string, units: number, opts: RecurrentOptions) {
+  constructor(className: string, units: number, opts: RecurrentOptions & { returnState?: S }) {
     super(opts);
     if (!Number.isInteger(units) || units <= 0) {
       throw new RangeError(
         `Cannot create a ${className} layer as units must be a positive integer: received units=${units}`,
-      );
-    }
-    if (opts.returnState) {
-      throw new TypeError(
-        `Cannot create a ${className} layer with returnState=true as Shoal layers have one output: use ` +
-          "returnSequences to read the outputs, and returnState=false",
       );
     }
     for (const key of ["dropout", "recurrentDropout"] as const) {
@@ -93,6 +95,7 @@ export abstract class Recurrent extends Layer {
     this.recurrentRegularizer = opts.recurrentRegularizer ?? null;
     this.biasRegularizer = opts.biasRegularizer ?? null;
     this.returnSequences = opts.returnSequences ?? false;
+    this.returnState = (opts.returnState ?? false) as S;
     this.goBackwards = opts.goBackwards ?? false;
   }
 
@@ -105,7 +108,7 @@ export abstract class Recurrent extends Layer {
   }
 
   /** A new, unbuilt layer with these options changed (Bidirectional's backward layer). */
-  abstract copyWith(changes: { name: string; goBackwards: boolean }): Recurrent;
+  abstract copyWith(changes: { name: string; goBackwards: boolean }): Recurrent<S>;
 
   /** The bias's shape (GRU with `reset_after` has two rows). */
   protected biasShape(): number[] {
@@ -155,6 +158,23 @@ export abstract class Recurrent extends Layer {
     return this.returnSequences ? [inputShapes[0]![0]!, this.units] : [this.units];
   }
 
+  /** The output's shape, then with `returnState` one `[units]` per state. */
+  override computeOutputShapes(inputShapes: Shape[]): Shape[] {
+    const states = this.returnState ? Array.from({ length: this.stateCount }, () => [this.units]) : [];
+    return [this.computeOutputShape(inputShapes), ...states];
+  }
+
+  /**
+   * Calls the layer on symbolic tensors: `[output, ...states]` for a layer made with `returnState:
+   * true` (`const [out, h, c] = lstm.apply(x)`), else the output.
+   */
+  override apply(this: Recurrent<true>, inputs: SymbolicTensor | SymbolicTensor[]): SymbolicTensor[];
+  override apply(inputs: SymbolicTensor | SymbolicTensor[]): SymbolicTensor;
+  override apply(inputs: SymbolicTensor | SymbolicTensor[]): SymbolicTensor | SymbolicTensor[] {
+    const outputs = this.applyAll(inputs);
+    return this.returnState ? outputs : outputs[0]!;
+  }
+
   /** The bias added to the input projection (all of it, or GRU's input row). */
   protected inputBias(bias: tf.Tensor | undefined): tf.Tensor | undefined {
     return bias;
@@ -176,6 +196,17 @@ export abstract class Recurrent extends Layer {
   }
 
   call(inputs: tf.Tensor[], weights: tf.Tensor[]): tf.Tensor {
+    return this.run(inputs, weights)[0]!;
+  }
+
+  /** The output, then with `returnState` the final states (in the order the steps carry them). */
+  override callAll(inputs: tf.Tensor[], weights: tf.Tensor[]): tf.Tensor[] {
+    const [output, ...states] = this.run(inputs, weights);
+    return this.returnState ? [output!, ...states] : [output!];
+  }
+
+  /** Runs through the sequence: the output, then every final state. */
+  private run(inputs: tf.Tensor[], weights: tf.Tensor[]): tf.Tensor[] {
     const x = inputs[0]!;
     const [batch, steps, features] = x.shape as [number, number, number];
     const [kernel, recurrentKernel, bias] = weights as [tf.Tensor2D, tf.Tensor2D, tf.Tensor | undefined];
@@ -193,14 +224,14 @@ export abstract class Recurrent extends Layer {
       states = this.step(p, states, recurrentKernel, bias);
       if (this.returnSequences) outputs.push(states[0]!);
     }
-    return this.returnSequences ? tf.stack(outputs, 1) : states[0]!;
+    return [this.returnSequences ? tf.stack(outputs, 1) : states[0]!, ...states];
   }
 
   /** Config keys every recurrent layer writes. */
   protected recurrentConfig(): Record<string, unknown> {
     return {
       return_sequences: this.returnSequences,
-      return_state: false,
+      return_state: this.returnState,
       go_backwards: this.goBackwards,
       stateful: false,
       unroll: false,

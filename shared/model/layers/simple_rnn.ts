@@ -2,16 +2,19 @@
 import { tf } from "../tf.ts";
 import { Recurrent, type RecurrentOptions, type StepStates } from "./recurrent.ts";
 
-export class SimpleRNN extends Recurrent {
+export class SimpleRNN<S extends boolean = boolean> extends Recurrent<S> {
   readonly className = "SimpleRNN";
   protected readonly gates = 1;
 
-  constructor(units: number, opts: RecurrentOptions = {}) {
+  constructor(units: number, opts: RecurrentOptions & { returnState?: S } = {}) {
     super("SimpleRNN", units, opts);
   }
 
-  copyWith(changes: { name: string; goBackwards: boolean }): SimpleRNN {
-    return new SimpleRNN(this.units, { ...(this.options as RecurrentOptions), ...changes });
+  copyWith(changes: { name: string; goBackwards: boolean }): SimpleRNN<S> {
+    return new SimpleRNN<S>(this.units, {
+      ...(this.options as RecurrentOptions & { returnState?: S }),
+      ...changes,
+    });
   }
 
   protected step(projected: tf.Tensor2D, states: StepStates, recurrentKernel: tf.Tensor2D): StepStates {
