@@ -1,6 +1,7 @@
 /**
  * `deno task example NAME [--workers N] [--quick] [--out DIR] [--seed N]`: runs one of the Keras
- * chapter's examples.
+ * chapter's examples, or one of the two text models (a bidirectional LSTM classifier and a transformer
+ * encoder on synthetic reviews).
  */
 import { didYouMean } from "../shared/model/suggest.ts";
 import { type ExampleOptions, parseExampleArgs, USAGE } from "./options.ts";
@@ -17,6 +18,8 @@ export const EXAMPLES: Readonly<
   save_resume: () => import("./save_resume.ts"),
   tensorboard: () => import("./tensorboard.ts"),
   common_mistakes: () => import("./common_mistakes.ts"),
+  text_classifier: () => import("./text_classifier.ts"),
+  transformer_encoder: () => import("./transformer_encoder.ts"),
 };
 
 const LIST = `Examples: ${Object.keys(EXAMPLES).join(", ")}`;

@@ -216,3 +216,56 @@ Deno.test("common_mistakes shows each mistake's message and the fix", async () =
   inRange(number(stdout, "With a Flatten layer: final training accuracy"), 0.5, 1, "Flatten");
   assert.match(stdout, /Two predict calls on the same inputs: max difference 0 \(identical: true\)/);
 });
+
+/** Checks a text example's output; returns its test loss and accuracy. */
+function checkTextExample(stdout: string): { loss: number; accuracy: number } {
+  assert.match(
+    stdout,
+    /^Synthetic reviews: 2400 for training, 400 for testing, 241 words, padded to 24 ids$/m,
+  );
+  assert.match(stdout, /^Epoch 3\/3$/m);
+  const predictions = [...stdout.matchAll(/^".+": positive with probability (\d\.\d{3})$/gm)];
+  assert.equal(predictions.length, 3, stdout);
+  return { loss: number(stdout, "Test loss:"), accuracy: number(stdout, "Test accuracy:") };
+}
+
+let textClassifierLoss: number | undefined;
+
+Deno.test("text_classifier trains Embedding and a bidirectional LSTM on synthetic reviews", async () => {
+  const { stdout } = await runExample("text_classifier");
+  assert.match(stdout, /^First review: ".+" → label [01]$/m);
+  assert.match(stdout, /bidirectional \(Bidirectional\) +│ \(None, 64\)/);
+  assert.match(stdout, /Total params: 24,417/);
+  const { loss, accuracy } = checkTextExample(stdout);
+  inRange(accuracy, 0.6, 1, "test accuracy");
+  textClassifierLoss = loss;
+});
+
+Deno.test("text_classifier on two worker processes sends the word ids and ends where one process does", async () => {
+  const { stdout } = await runExample("text_classifier", "--workers", "2");
+  const { loss, accuracy } = checkTextExample(stdout);
+  inRange(accuracy, 0.6, 1, "test accuracy");
+  if (textClassifierLoss !== undefined) {
+    assert.ok(
+      Math.abs(loss - textClassifierLoss) <= 2e-4,
+      `2 workers ${loss} vs in-process ${textClassifierLoss}`,
+    );
+  }
+});
+
+Deno.test("transformer_encoder trains an encoder block on token and position embeddings", async () => {
+  const { stdout } = await runExample("transformer_encoder");
+  for (
+    const layer of [
+      "tokens (InputLayer)",
+      "positions (InputLayer)",
+      "multi_head_attention (MultiHeadAttention)",
+    ]
+  ) {
+    assert.ok(stdout.includes(layer), `missing ${layer} in summary:\n${stdout}`);
+  }
+  const losses = [...stdout.matchAll(/ - loss: (\d+\.\d+)/g)].map((m) => Number(m[1]));
+  assert.equal(losses.length, 3, stdout);
+  assert.ok(losses[2]! < losses[0]!, `loss did not decrease: ${losses}`);
+  inRange(checkTextExample(stdout).accuracy, 0.5, 1, "test accuracy");
+});

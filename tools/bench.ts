@@ -10,17 +10,24 @@
  *    (2 ÷ 1) per round, and Shoal 2 workers ÷ DDP 2 processes. One extra row shows 2 workers on NATS.
  * 3. `exchange`: the step's weights/gradient exchange on each transport against raw loopback TCP
  *    (tools/bench_exchange.ts, in a process of its own); its JSON result is the last line printed.
+ * 4. `text` (only when named in SHOAL_BENCH_PARTS): in-process training throughput of the two text
+ *    examples' models, the bidirectional LSTM classifier and the transformer encoder (batch 64, the
+ *    synthetic reviews), against the same models in PyTorch (tools/torch_text_reference.py).
  *
  * PyTorch rows need /usr/bin/python3 with torch (Debian python3-torch); they are left empty otherwise.
  * Environment: SHOAL_BENCH_SAMPLES (in-process samples per run, default 3200), SHOAL_BENCH_STEPS (steps
  * per distributed run, default 40), SHOAL_BENCH_PAIRS (pairs per comparison, default 3), SHOAL_BACKEND
  * (default auto), SHOAL_BENCH_MODELS (default `mlp,conv`), SHOAL_BENCH_PARTS (default
- * `local,distributed,exchange`).
+ * `local,distributed,exchange`; add `text` for part 4), SHOAL_BENCH_TEXT_SAMPLES (rows per text run,
+ * default 1280).
  *
  * @module
  */
 import { loadDataset } from "../shared/io/datasets.ts";
-import { initBackend, optimizers } from "../shared/model/mod.ts";
+import { initBackend, optimizers, tf } from "../shared/model/mod.ts";
+import { textClassifier } from "../examples/text_classifier.ts";
+import { positionsFor, transformerEncoder } from "../examples/transformer_encoder.ts";
+import { MAX_LEN, reviews, VOCABULARY } from "../examples/text_data.ts";
 import { fashionMnistModel } from "../coordinator/main.ts";
 import { type DistributedRow, peakRssMiB } from "../coordinator/bench_distributed.ts";
 import { convNet } from "./conv_net.ts";
@@ -31,6 +38,7 @@ const STEPS = Number(Deno.env.get("SHOAL_BENCH_STEPS") ?? 40);
 const PAIRS = Number(Deno.env.get("SHOAL_BENCH_PAIRS") ?? 3);
 const MODELS = new Set((Deno.env.get("SHOAL_BENCH_MODELS") ?? "mlp,conv").split(","));
 const PARTS = new Set((Deno.env.get("SHOAL_BENCH_PARTS") ?? "local,distributed,exchange").split(","));
+const TEXT_SAMPLES = Number(Deno.env.get("SHOAL_BENCH_TEXT_SAMPLES") ?? 1280);
 
 /** The environment for python: OpenBLAS core-type and cache overrides meant for Deno's OpenBLAS removed. */
 function pythonEnv(): Record<string, string> {
@@ -136,6 +144,62 @@ async function inProcessRows(x: Float32Array, y: Float32Array): Promise<Record<s
 }
 
 /**
+ * One epoch of `TEXT_SAMPLES` synthetic reviews through a text example's model in-process, after a
+ * warm-up of five batches (as the PyTorch script): samples per second.
+ */
+async function shoalText(kind: "bilstm" | "transformer", batch: number): Promise<number> {
+  const { x, y } = reviews(TEXT_SAMPLES, 1);
+  const model = kind === "bilstm" ? textClassifier(1) : transformerEncoder(1);
+  model.compile(
+    kind === "bilstm"
+      ? { optimizer: new optimizers.Adam({ learningRate: 0.01 }), loss: "binary_crossentropy" }
+      : { optimizer: "adam", loss: "sparse_categorical_crossentropy" },
+  );
+  const inputs = (rows: tf.Tensor2D) =>
+    kind === "bilstm" ? rows : { tokens: rows, positions: positionsFor(rows.shape[0]) };
+  const warm = Math.min(TEXT_SAMPLES, 5 * batch);
+  const fit = { epochs: 1, batchSize: batch, verbose: 0 as const, shuffle: false };
+  await model.fit(inputs(x.slice(0, warm)), y.slice(0, warm), fit);
+  await model.fit(inputs(x), y, fit);
+  tf.dispose([x, y]);
+  return Math.round(model.lastFit!.samplesProcessed / model.lastFit!.wallSeconds);
+}
+
+async function textRows(): Promise<Record<string, unknown>[]> {
+  const rows: Record<string, unknown>[] = [];
+  const batch = 64;
+  for (const kind of ["bilstm", "transformer"] as const) {
+    const shoal: number[] = [], torch: (number | null)[] = [], ratios: (number | null)[] = [];
+    for (let pair = 0; pair < PAIRS; pair++) {
+      const s = await shoalText(kind, batch);
+      const t = await python("./torch_text_reference.py", [
+        kind,
+        String(batch),
+        String(TEXT_SAMPLES),
+        String(VOCABULARY.length),
+        String(MAX_LEN),
+      ]);
+      shoal.push(s);
+      torch.push(t);
+      ratios.push(ratio(s, t));
+    }
+    const summary = summarize(ratios);
+    const row = {
+      model: kind,
+      batch,
+      shoal_samples_per_s: shoal.join(" / "),
+      pytorch_samples_per_s: torch.map((t) => t ?? "-").join(" / "),
+      ratio_per_pair: summary.pairs,
+      median_ratio: summary.median,
+      outlier: summary.outlier,
+    };
+    rows.push(row);
+    console.log(JSON.stringify(row));
+  }
+  return rows;
+}
+
+/**
  * Shoal's distributed rows in a fresh process (coordinator/bench_distributed.ts), as a user's run
  * would be: this process's heap, grown by the other rows, would add its collections to the steps.
  */
@@ -233,6 +297,7 @@ if (import.meta.main) {
   const y = Float32Array.from(data.yTrain.subarray(0, SAMPLES));
   const local = PARTS.has("local") ? await inProcessRows(x, y) : [];
   const distributed = PARTS.has("distributed") ? await distributedTable() : [];
+  const text = PARTS.has("text") ? await textRows() : [];
   if (local.length) {
     console.log("\nIn-process training, Shoal / PyTorch (one thread each), alternating pairs:");
     console.table(local);
@@ -242,6 +307,10 @@ if (import.meta.main) {
       "Scaling to 2 workers: Shoal (2 workers ÷ in-process) vs PyTorch DDP (2 processes ÷ 1), per round:",
     );
     console.table(distributed);
+  }
+  if (text.length) {
+    console.log("Text examples in-process, Shoal / PyTorch (one thread each), alternating pairs:");
+    console.table(text);
   }
   console.log(
     `coordinator peak RSS: ${peakRssMiB("self")} MiB; bench wall time ${
