@@ -94,7 +94,9 @@ export class Bidirectional<L extends Recurrent = Recurrent> extends Layer {
 
   /**
    * Calls the layer on symbolic tensors: `[output, ...forward states, ...backward states]` when the
-   * wrapped layer has `returnState: true`, else the output.
+   * wrapped layer has `returnState: true`, else the output. TypeScript types the list only when the
+   * wrapped layer is made first (`const lstm = new layers.LSTM(8, { returnState: true })`); a layer made
+   * inside the call is typed as returning one tensor, so use {@link applyAll} there.
    */
   override apply(
     this: Bidirectional<Recurrent<true>>,
