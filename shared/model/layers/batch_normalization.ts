@@ -139,6 +139,7 @@ export class BatchNormalization extends Layer implements BatchStatefulLayer {
    */
   private normalizeOverBatch(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, ctx: CallContext): tf.Tensor {
     const exchange: SliceExchange = ctx.exchange ?? WHOLE_BATCH;
+    const whole = exchange === WHOLE_BATCH;
     const channels = x.shape[x.shape.length - 1]!;
     const axes = x.shape.map((_, k) => k).slice(0, -1);
     const rows = x.shape[0]!;
@@ -153,15 +154,22 @@ export class BatchNormalization extends Layer implements BatchStatefulLayer {
       const [mean, squares] = fused
         ? run(BN_MOMENTS, { x: xIn }) as [tf.Tensor, tf.Tensor]
         : ((m) => [m, tf.sum(tf.square(tf.sub(xIn, m)), axes)])(tf.mean(xIn, axes));
-      ctx.batchStats.push({ layer, mean: tf.keep(mean), variance: tf.keep(tf.div(squares, elements)) });
-      const total = combineMoments(exchange.gather(countedPart(elements, [mean, squares])), channels);
-      const invStd = tf.rsqrt(tf.add(f32(total.variance), epsilon));
+      const variance = tf.div(squares, elements);
+      ctx.batchStats.push({ layer, mean: tf.keep(mean), variance: tf.keep(variance) });
+      // A batch computed in one piece needs no exchange and no read-back: its own moments are the
+      // batch's (combineMoments of one part gives these values, bit for bit).
+      const total = whole
+        ? { mean, variance, elements }
+        : ((t) => ({ mean: f32(t.mean), variance: f32(t.variance), elements: t.elements }))(
+          combineMoments(exchange.gather(countedPart(elements, [mean, squares])), channels),
+        );
+      const invStd = tf.rsqrt(tf.add(total.variance, epsilon));
       const [xHat, value] = fused
-        ? run(BN_NORMALIZE, { x: xIn, mean: f32(total.mean), invStd, gamma: gammaIn, beta: betaIn }) as [
+        ? run(BN_NORMALIZE, { x: xIn, mean: total.mean, invStd, gamma: gammaIn, beta: betaIn }) as [
           tf.Tensor,
           tf.Tensor,
         ]
-        : ((h) => [h, tf.add(tf.mul(h, gammaIn), betaIn)])(tf.mul(tf.sub(xIn, f32(total.mean)), invStd));
+        : ((h) => [h, tf.add(tf.mul(h, gammaIn), betaIn)])(tf.mul(tf.sub(xIn, total.mean), invStd));
       save([xHat, invStd, gammaIn]);
       return {
         value,
@@ -171,14 +179,15 @@ export class BatchNormalization extends Layer implements BatchStatefulLayer {
           const [dBeta, dGamma] = fused
             ? run(BN_GRAD_SUMS, { dy: grad, xHat: xh }) as [tf.Tensor, tf.Tensor]
             : [tf.sum(grad, axes), tf.sum(tf.mul(grad, xh), axes)];
-          const [a, b] = combineGradientSums(
+          // One piece: Σ rows·Σdy / (rows·M) is Σdy / M, and the same for Σ(dy·x̂), bit for bit.
+          const [a, b] = whole ? [tf.div(dBeta, elements), tf.div(dGamma, elements)] : combineGradientSums(
             exchange.gather(countedPart(rows, [dBeta, dGamma])),
             channels,
             rows * total.elements,
-          );
+          ).map(f32);
           const dx = fused
-            ? run(BN_GRAD, { dy: grad, xHat: xh, a: f32(a), b: f32(b), gamma: g, invStd: inv }) as tf.Tensor
-            : tf.mul(tf.mul(g, inv), tf.sub(tf.sub(grad, f32(a)), tf.mul(xh, f32(b))));
+            ? run(BN_GRAD, { dy: grad, xHat: xh, a: a!, b: b!, gamma: g, invStd: inv }) as tf.Tensor
+            : tf.mul(tf.mul(g, inv), tf.sub(tf.sub(grad, a!), tf.mul(xh, b!)));
           return [dx, dGamma, dBeta];
         },
       };
