@@ -25,6 +25,8 @@ export interface EpochPlanOptions {
 export interface PlannedStep {
   batch: number;
   indices: Int32Array;
+  /** The rows of the epoch's next step (read ahead while this one computes); null for the last. */
+  next: Int32Array | null;
 }
 
 /** The epochs of one `fit`: every row once per epoch, in an order that depends only on the seed and epoch. */
@@ -78,9 +80,10 @@ export class EpochPlan {
   /** The steps of `epoch` from batch `from` on (a resumed epoch skips the batches it already applied). */
   *steps(epoch: number, from = 0): Generator<PlannedStep> {
     const order = this.order(epoch);
+    const rows = (batch: number) =>
+      order.subarray(batch * this.batchSize, Math.min(this.samples, (batch + 1) * this.batchSize));
     for (let batch = from; batch < this.stepsPerEpoch; batch++) {
-      const start = batch * this.batchSize;
-      yield { batch, indices: order.subarray(start, Math.min(this.samples, start + this.batchSize)) };
+      yield { batch, indices: rows(batch), next: batch + 1 < this.stepsPerEpoch ? rows(batch + 1) : null };
     }
   }
 }

@@ -11,6 +11,11 @@ Deno.test("every row is trained on once per epoch, in batches of batchSize and a
     const steps = [...p.steps(epoch)];
     assert.deepEqual(steps.map((s) => s.batch), [0, 1, 2]);
     assert.deepEqual(steps.map((s) => s.indices.length), [4, 4, 2]);
+    assert.deepEqual(
+      steps.map((s) => s.next),
+      [steps[1]!.indices, steps[2]!.indices, null],
+      "rows to read ahead",
+    );
     const rows = steps.flatMap((s) => [...s.indices]).sort((a, b) => a - b);
     assert.deepEqual(rows, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   }

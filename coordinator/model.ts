@@ -412,23 +412,17 @@ export class Model implements CallbackModel {
     );
     const steps = Math.ceil(ds.length / batchSize);
     const bar = progressBar(verbose, steps);
-    await pool.setData("eval", ds);
-    const r = await pool.evaluate(
-      "eval",
-      this.network.params,
-      this.network.state,
-      batchSize,
-      (batch, sums) => {
+    let r;
+    try {
+      await pool.setData("eval", ds);
+      r = await pool.evaluate("eval", this.network.params, this.network.state, batchSize, (batch, sums) => {
         if (batch + 1 < steps) {
-          bar?.update(
-            batch + 1,
-            Object.entries(evalLogs(compiled.metrics, sums)),
-            false,
-          );
+          bar?.update(batch + 1, Object.entries(evalLogs(compiled.metrics, sums)), false);
         }
-      },
-    );
-    await pool.close();
+      });
+    } finally {
+      await pool.close();
+    }
     const logs = evalLogs(compiled.metrics, r);
     bar?.update(steps, Object.entries(logs), true);
     return [logs.loss!, ...compiled.metrics.map((m) => logs[m.name]!)];
@@ -447,11 +441,15 @@ export class Model implements CallbackModel {
     const pool = new LocalPool(new Engine(this.network, { ...compiled, seed: this.seed }), backend.name);
     const steps = Math.ceil(ds.length / batchSize);
     const bar = progressBar(verbose, steps);
-    await pool.setData("predict", ds);
-    const out = await pool.predict("predict", this.network.params, this.network.state, batchSize, (batch) => {
-      if (batch + 1 < steps) bar?.update(batch + 1, [], false);
-    });
-    await pool.close();
+    let out;
+    try {
+      await pool.setData("predict", ds);
+      out = await pool.predict("predict", this.network.params, this.network.state, batchSize, (batch) => {
+        if (batch + 1 < steps) bar?.update(batch + 1, [], false);
+      });
+    } finally {
+      await pool.close();
+    }
     bar?.update(steps, [], true);
     return tf.tensor(out, [ds.length, ...this.network.outputShapes[0]!]);
   }

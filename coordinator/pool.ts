@@ -12,6 +12,8 @@ export interface StepRequest {
   step: number;
   /** Row indices of the global batch, in batch order. */
   indices: Int32Array;
+  /** Row indices of the following step's batch, when known: pools read them while this step computes. */
+  next?: Int32Array | null;
   params: Float32Array;
   state: Float32Array;
 }

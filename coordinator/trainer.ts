@@ -225,13 +225,14 @@ export async function trainLoop(
   };
 
   /** One step: the pool computes the slices' gradients, the coordinator reduces and applies them. */
-  const trainStep = async (indices: Int32Array): Promise<ReducedStep> => {
+  const trainStep = async (indices: Int32Array, next: Int32Array | null): Promise<ReducedStep> => {
     timer.start();
     let slices;
     try {
       slices = await pool.trainStep("train", {
         step: target.optimizer.iterations,
         indices,
+        next,
         params: target.network.params,
         state: target.network.state,
       });
@@ -260,10 +261,10 @@ export async function trainLoop(
   while (loop.epoch < opts.epochs && !target.stopTraining) {
     await stopIfAborted();
     await callbacks.onEpochBegin(loop.epoch);
-    for (const { batch, indices } of plan.steps(loop.epoch, loop.batch)) {
+    for (const { batch, indices, next } of plan.steps(loop.epoch, loop.batch)) {
       await stopIfAborted();
       await callbacks.onBatchBegin(batch);
-      const step = await trainStep(indices);
+      const step = await trainStep(indices, next);
       loop.advance(step);
       samples += step.count;
       steps++;

@@ -52,8 +52,8 @@ import {
   type WorkReply,
   WorkRequest,
 } from "../shared/io/protocol/mod.ts";
-import { type CachedDataset, gatherBatch, rangeOf, type WorkerDataset } from "./dataset.ts";
-import { openSpec } from "../shared/io/dataset/mod.ts";
+import { type CachedDataset, closeDataset, gatherBatch, rangeOf, type WorkerDataset } from "./dataset.ts";
+import { PrefetchingReader } from "../shared/io/dataset/mod.ts";
 import {
   BlockingSliceExchange,
   type ExchangeRoute,
@@ -216,6 +216,7 @@ export class JobRunner {
       this.#syncArea?.close();
       this.#shared?.grads.close();
       this.#shared?.weights.close();
+      for (const ds of this.#datasets.values()) closeDataset(ds);
     }
   }
 
@@ -640,15 +641,18 @@ export class JobRunner {
         this.#onFiles(header);
         return { header: { kind: "data", ...base, cached: true } };
       case "train": {
-        const indices = decodeIndices(body);
+        // The body's last `ahead` indices are this worker's likely slice of the next step: read ahead.
+        const all = decodeIndices(body);
+        const indices = all.subarray(0, all.length - (header.ahead ?? 0));
         const ds = this.#dataset(header.data);
+        const batch = await gatherBatch(ds, indices, all.subarray(indices.length));
         const w = await this.#weightsFor(header.version);
         this.#hooks.beforeTrain?.(header.step);
         const t0 = performance.now();
         const r = this.#engine!.trainSlice(
           w.params,
           w.state,
-          gatherBatch(ds, indices),
+          batch,
           header.step,
           header.rowOffset,
           this.#exchangeFor(header),
@@ -678,11 +682,16 @@ export class JobRunner {
         for (let c = header.first; c < header.end; c++) {
           ranges.push([c * header.batchSize, Math.min(ds.length, (c + 1) * header.batchSize)]);
         }
+        const rows = (k: number) => rangeOf(ds, ranges[k]![0], ranges[k]![1], ranges[k + 1]);
         if (header.kind === "eval") {
-          const chunks = ranges.map(([s, e]) => engine.evaluate(w.params, w.state, rangeOf(ds, s, e)));
+          const chunks = [];
+          for (let k = 0; k < ranges.length; k++) {
+            chunks.push(engine.evaluate(w.params, w.state, await rows(k)));
+          }
           return { header: { kind: "eval", ...base, chunks } };
         }
-        const parts = ranges.map(([s, e]) => engine.predict(w.params, w.state, rangeOf(ds, s, e)));
+        const parts = [];
+        for (let k = 0; k < ranges.length; k++) parts.push(engine.predict(w.params, w.state, await rows(k)));
         const outputs = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
         let o = 0;
         for (const p of parts) {
@@ -736,7 +745,9 @@ export class JobRunner {
    */
   #onFiles(header: Extract<WorkRequest, { kind: "files" }>): void {
     try {
-      this.#datasets.set(header.name, openSpec(header.spec));
+      const previous = this.#datasets.get(header.name);
+      if (previous) closeDataset(previous);
+      this.#datasets.set(header.name, new PrefetchingReader(header.spec));
     } catch (error) {
       console.error(`Worker ${this.opts.name}: leaving job ${this.spec.job}: ${reason(error)}`);
       setTimeout(() => this.#ended("refused"), 0);

@@ -187,6 +187,7 @@ export class StepRunner {
     try {
       results = await settleAll(
         slices.map(([start, end], k) => {
+          const ahead = nextSlice(req.next, k, parts);
           const header: WorkRequest = {
             kind: "train",
             job: this.#opts.job,
@@ -198,13 +199,14 @@ export class StepRunner {
             slices: slices.length,
             encoding: this.#opts.gradEncoding,
             ...(sharedExchange ? { sharedExchange } : {}),
+            ...(ahead.length > 0 ? { ahead: ahead.length } : {}),
           };
           let nonFinite = tally.nonFinite;
           return this.#onSomeMember(
             `step ${req.step} slice ${k} (rows ${start}..${end})`,
             k,
             header,
-            encodeIndices(req.indices.slice(start, end)),
+            encodeIndices(concat(req.indices.subarray(start, end), ahead)),
             (reply, member) => {
               const accepted = this.#acceptTrain(reply, member, req.step, end - start, nonFinite > 0);
               if (typeof accepted === "string" && accepted.startsWith("non-finite")) {
@@ -488,6 +490,23 @@ export class StepRunner {
     }
     return Math.min(requestTimeoutMs, Math.max(stepTimeoutFloorMs, stepTimeoutFactor * expected));
   }
+}
+
+/**
+ * The rows slice `k` of `parts` takes from the next step's batch when the members stay the same: what
+ * its worker reads ahead while it computes this step. Empty when the next batch is not known.
+ */
+export function nextSlice(next: Int32Array | null | undefined, k: number, parts: number): Int32Array {
+  if (!next) return new Int32Array(0);
+  const m = next.length;
+  return next.subarray(Math.floor((k * m) / parts), Math.floor(((k + 1) * m) / parts));
+}
+
+function concat(a: Int32Array, b: Int32Array): Int32Array {
+  const out = new Int32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /**

@@ -25,7 +25,7 @@ import {
   type WorkerLink,
 } from "./links.ts";
 import { Roster } from "./roster.ts";
-import { type StepHost, StepRunner } from "./step_runner.ts";
+import { nextSlice, type StepHost, StepRunner } from "./step_runner.ts";
 
 const DATA = twoClassProblem(64);
 
@@ -260,4 +260,11 @@ Deno.test("a first deadline comes from the worker's setup measurements, later on
   await step(0);
   assert.equal(runner.deadlineMs(member, "train", 32), 3000, "measured rounds replace the estimate");
   assert.equal(runner.deadlineMs(member, "data", 32), 120_000);
+});
+
+Deno.test("each slice reads ahead the rows its member takes of the next batch when the members stay", () => {
+  const next = Int32Array.from([9, 8, 7, 6, 5]);
+  assert.deepEqual([0, 1, 2].map((k) => [...nextSlice(next, k, 3)]), [[9], [8, 7], [6, 5]]);
+  assert.equal(nextSlice(null, 0, 2).length, 0);
+  assert.equal(nextSlice(undefined, 1, 2).length, 0);
 });

@@ -12,12 +12,15 @@ import { encodeNpy } from "../npy.ts";
 import { CsvSource } from "./csv_source.ts";
 import { expandShards } from "./glob.ts";
 import { NpzSource } from "./npz_source.ts";
+import { checkPrefetch, DEFAULT_PREFETCH } from "./prefetch.ts";
 import { bufferedOrder, globalOrder, identityOrder } from "./order.ts";
 import { type ElementSpec, MemoryRows, type RowArray, type Rows, type RowSource } from "./rows.ts";
 
 const Shape = z.array(z.int().nonnegative());
 const Element = z.object({ inputs: z.array(Shape), y: Shape.nullable() });
 const FileRows = z.object({ path: z.string().min(1), rows: z.int().nonnegative() });
+/** Batches a reader reads ahead of need (see prefetch.ts); absent: 1. */
+const Prefetch = z.int().min(0).max(2).optional();
 
 /**
  * How another process opens the same rows: the files (absolute paths) with the row count each had,
@@ -30,6 +33,7 @@ export const DatasetSpecSchema = z.discriminatedUnion("kind", [
     inputs: z.array(z.string()),
     y: z.string().nullable(),
     element: Element,
+    prefetch: Prefetch,
   }),
   z.object({
     kind: z.literal("csv"),
@@ -37,6 +41,7 @@ export const DatasetSpecSchema = z.discriminatedUnion("kind", [
     inputs: z.array(z.array(z.string())),
     y: z.array(z.string()).nullable(),
     element: Element,
+    prefetch: Prefetch,
   }),
 ]);
 
@@ -151,6 +156,29 @@ export class Dataset implements RowSource {
       shuffleBuffer: bufferSize,
       ...(this.#cleanup ? { cleanup: this.#cleanup } : {}),
     });
+  }
+
+  /**
+   * The same rows, with `bufferSize` batches read ahead while a batch computes (tf.data
+   * `prefetch(buffer_size)`), in this process and in every worker. File-backed datasets read one
+   * batch ahead by default; `prefetch(0)` reads each batch when it is needed. Rows in memory need no
+   * reading ahead: for them this changes nothing.
+   *
+   * @param bufferSize 0, 1 or 2: memory holds each batch read ahead.
+   */
+  prefetch(bufferSize: number): Dataset {
+    checkPrefetch(bufferSize);
+    return new Dataset(this.#source, {
+      spec: this.spec && { ...this.spec, prefetch: bufferSize },
+      shardRows: this.#shardRows,
+      shuffleBuffer: this.shuffleBuffer,
+      ...(this.#cleanup ? { cleanup: this.#cleanup } : {}),
+    });
+  }
+
+  /** Batches read ahead while one computes: 0 for rows in memory. */
+  get prefetchDepth(): number {
+    return this.spec === null ? 0 : this.spec.prefetch ?? DEFAULT_PREFETCH;
   }
 
   /** Removes what the dataset wrote (the spill directory of {@link fromGenerator}); else nothing. */

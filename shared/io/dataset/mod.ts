@@ -19,4 +19,5 @@ export {
 } from "./dataset.ts";
 export type { ElementSpec, RowArray, Rows, RowSource } from "./rows.ts";
 export { MemoryRows } from "./rows.ts";
+export { checkPrefetch, DEFAULT_PREFETCH, MAX_PREFETCH, PrefetchingReader } from "./prefetch.ts";
 export { bufferedOrder, globalOrder, identityOrder } from "./order.ts";

@@ -203,6 +203,11 @@ export const WorkRequest = z.discriminatedUnion("kind", [
     encoding: FloatEncodingSchema,
     /** The attempt's slices exchange in the shared area of the coordinator's host, not through it. */
     sharedExchange: z.boolean().optional(),
+    /**
+     * The body's last `ahead` row indices are not this slice's: they are the rows this worker's slice
+     * of the next step will likely take, for a file-backed dataset to read while this slice computes.
+     */
+    ahead: z.int().nonnegative().optional(),
   }),
   z.object({
     kind: z.enum(["eval", "predict"]),
