@@ -9,6 +9,10 @@ import { zipSync } from "npm:fflate@0.8.3";
 import { callbacks, datasets } from "../mod.ts";
 import { encodeNpy } from "../shared/io/npy.ts";
 import { FEATURES, twoClassModel, twoClassProblem } from "./support/two_class.ts";
+import { DatasetError } from "../shared/io/dataset_error.ts";
+import { startNatsServer } from "../shared/io/nats/mod.ts";
+import { ExternalWorker } from "./support/external_worker.ts";
+import { EventLog } from "./support/pool_events.ts";
 
 const DATA = twoClassProblem(400);
 const TRAIN_ROWS = 320;
@@ -135,7 +139,7 @@ Deno.test("2 workers that open the shards themselves end with the in-process wei
   });
 });
 
-Deno.test("a worker that cannot open the shards names the path and its host, and the run stops", async () => {
+Deno.test("when no worker can open the shards the run ends with an error naming the path and the host", async () => {
   await withShards(async (dir) => {
     const train = await datasets.fromNpz(join(dir, "train-*.npz"), { x: "x", y: "y" });
     await Deno.rename(join(dir, "train-1.npz"), join(dir, "moved.npz"));
@@ -143,9 +147,42 @@ Deno.test("a worker that cannot open the shards names the path and its host, and
     await assert.rejects(
       model.fit(train, { ...FIT, distribute: { workers: 1 } }),
       (e: Error) =>
-        e.message.includes(join(dir, "train-1.npz")) && e.message.includes(`host ${Deno.hostname()}`) &&
-        /could not open dataset "train"/.test(e.message),
+        e instanceof DatasetError && e.message.includes(join(dir, "train-1.npz")) &&
+        e.message.includes(`host ${Deno.hostname()}`) &&
+        /no worker could open its files \(worker w0: .*\)\. Mount the dataset at the same path/.test(
+          e.message,
+        ),
     );
+  });
+});
+
+Deno.test("a worker that cannot read the shards says so and leaves; the run ends on the others with the same weights", async () => {
+  const reference = await arraysRun();
+  await withShards(async (dir) => {
+    await using server = await startNatsServer();
+    const blind = new ExternalWorker("blind", server.url, [], [`--deny-read=${dir}`]);
+    const sees = new ExternalWorker("sees", server.url);
+    try {
+      const log = new EventLog();
+      const train = await datasets.fromNpz(join(dir, "train-*.npz"), { x: "x", y: "y" });
+      const model = twoClassModel();
+      await model.fit(train, {
+        ...FIT,
+        distribute: { nats: server.url, workers: 2, listeners: log.listeners },
+      });
+      const refused = log.find("refused", (e) => e.worker === "blind");
+      assert.match(refused.reason, /could not open dataset "train"/);
+      assert.ok(refused.reason.includes(join(dir, "train-0.npz")), refused.reason);
+      assert.ok(refused.reason.includes(`host ${Deno.hostname()}`), refused.reason);
+      assert.ok(!log.has("refused", (e) => e.worker === "sees"), log.toString());
+      await blind.waitFor(/leaving job .*Cannot open .*train-0\.npz on host /);
+      assert.equal(model.lastFit!.workers, 1);
+      assert.equal(model.lastFit!.samplesProcessed, 2 * TRAIN_ROWS);
+      const diff = maxAbsDiff(model.network.params, reference.model.network.params);
+      assert.ok(diff <= 1e-5, `max abs weight difference ${diff} > 1e-5`);
+    } finally {
+      await Promise.all([blind.stop(), sees.stop()]);
+    }
   });
 });
 

@@ -54,6 +54,7 @@ import {
 } from "../../shared/io/protocol/mod.ts";
 import type { Dataset } from "../data.ts";
 import type { Dataset as RowDataset, DatasetSpec } from "../../shared/io/dataset/mod.ts";
+import { DatasetError } from "../../shared/io/dataset_error.ts";
 import { launchWorkers, type LocalWorkers } from "../launcher.ts";
 import type { PoolCloseOutcome, StepRequest, WorkerPool } from "../pool.ts";
 import {
@@ -767,9 +768,23 @@ export class DistributedPool implements WorkerPool {
     const shipped = data.source ? fileDataset(data.source) : await encodeDataset(data);
     // Joiners from now on receive it too (see #catchUp).
     this.#datasets.set(name, shipped);
+    const unreadable = new Map<string, string>();
     await this.#runner.retrying(`shipping dataset "${name}"`, async (attempt) => {
-      await settleAll(this.#roster.live.map((m) => this.#ship(m, name, shipped, attempt.signal)), attempt);
+      await settleAll(
+        this.#roster.live.map((m) => this.#ship(m, name, shipped, attempt.signal, unreadable)),
+        attempt,
+      );
     });
+    if ("spec" in shipped && this.#roster.live.length === 0 && unreadable.size > 0) {
+      const path = shipped.spec.files[0]!.path;
+      throw new DatasetError(
+        path,
+        `Cannot train on dataset "${name}" as no worker could open its files (${
+          [...unreadable].map(([worker, error]) => `worker ${worker}: ${error}`).join("; ")
+        }). Mount the dataset at the same path (${path}) on every worker's host, read-only is enough, ` +
+          "or start workers where it is.",
+      );
+    }
     this.#lengths.set(name, data.length);
   }
 
@@ -782,8 +797,9 @@ export class DistributedPool implements WorkerPool {
     name: string,
     data: ShippedDataset | FileDataset,
     signal: AbortSignal,
+    unreadable?: Map<string, string>,
   ): Promise<boolean> {
-    if ("spec" in data) return await this.#open(member, name, data, signal);
+    if ("spec" in data) return await this.#open(member, name, data, signal, unreadable);
     const total = data.body.length;
     const send = async (probe: boolean, offset: number, end: number): Promise<boolean | undefined> => {
       const header: WorkRequest = {
@@ -824,14 +840,25 @@ export class DistributedPool implements WorkerPool {
 
   /**
    * Has one member open a file-backed dataset itself; only row indices travel afterwards. A worker
-   * that cannot open the files answers why (naming the path and its host) and leaves the job.
+   * that cannot open the files answers why (naming the path and its host) and leaves the job: it is
+   * refused for good (never sent the data instead), and what it said is added to `unreadable`. False
+   * when the member was lost or refused.
    */
-  async #open(member: Member, name: string, data: FileDataset, signal: AbortSignal): Promise<boolean> {
+  async #open(
+    member: Member,
+    name: string,
+    data: FileDataset,
+    signal: AbortSignal,
+    unreadable?: Map<string, string>,
+  ): Promise<boolean> {
     const header: WorkRequest = { kind: "files", job: this.job, name, spec: data.spec };
     const reply = await this.#runner.request(member, header, undefined, signal);
     if (!reply) return false;
     if (reply.header.kind === "error") {
-      throw new Error(`Worker ${member.name} could not open dataset "${name}": ${reply.header.error}`);
+      const error = reply.header.error;
+      unreadable?.set(member.name, error);
+      this.#roster.refuse(member, `Worker ${member.name} could not open dataset "${name}": ${error}`);
+      return false;
     }
     return true;
   }

@@ -151,6 +151,22 @@ export class Roster {
     joiner?.member?.link.close("it was lost while joining");
   }
 
+  /**
+   * Refuses a worker for good (it cannot serve the job, e.g. it cannot open the dataset's files): a
+   * live member leaves the live set, a joiner is forgotten, and its joins are refused from now on.
+   * One `refused` event says why (no `dropped` event: it was not lost).
+   */
+  refuse(member: Member, reason: string): void {
+    this.refused.set(member.name, reason);
+    this.#events.emit({ type: "refused", worker: member.name, reason });
+    if (this.live.includes(member)) {
+      this.live = this.live.filter((w) => w !== member);
+      member.link.close(reason);
+    } else if (this.joiners.get(member.name)?.member === member) {
+      this.forget(member.name);
+    }
+  }
+
   /** Moves a prepared joiner into the live set (it takes slices from now on). */
   admit(name: string, step: number): void {
     const joiner = this.joiners.get(name);
