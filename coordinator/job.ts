@@ -49,7 +49,8 @@ export const JobSchema = z.strictObject({
   ).default("fashion-mnist"),
   epochs: int(1).default(50),
   batchSize: int(1).default(64),
-  validationSplit: fraction().default(0.15),
+  /** Absent: 0.15 of the built-in data; never with trainData (rows in files are not split). */
+  validationSplit: fraction().optional(),
   learningRate: number().gt(0, "must be > 0").default(0.001),
   patience: int(0).default(5),
   workers: int(0).default(0),
@@ -85,6 +86,13 @@ export const JobSchema = z.strictObject({
     error: `must be one of ${BACKEND_REQUESTS.join(", ")}`,
   }).default("auto"),
   limitTrain: int(1).optional(),
+  trainData: path().optional(),
+  validationData: path().optional(),
+  testData: path().optional(),
+  xKey: z.string({ error: "must be the name of an array in the shards" }).min(1, "must not be empty")
+    .default("x"),
+  yKey: z.string({ error: "must be the name of an array in the shards" }).min(1, "must not be empty")
+    .default("y"),
   summary: path().optional(),
   verbose: z.union([z.literal(0), z.literal(1), z.literal(2)], {
     error: "must be 0 (silent), 1 (progress bar) or 2 (one line per epoch)",
@@ -126,6 +134,11 @@ const FLAGS = {
   seed: { type: "string" },
   backend: { type: "string" },
   "limit-train": { type: "string" },
+  "train-data": { type: "string" },
+  "validation-data": { type: "string" },
+  "test-data": { type: "string" },
+  "x-key": { type: "string" },
+  "y-key": { type: "string" },
   summary: { type: "string" },
   verbose: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -142,7 +155,7 @@ Options (a flag overrides the config file, which overrides the default):
   --example NAME           fashion-mnist (default; fashion_mnist works too)
   --epochs N               default 50
   --batch-size N           global batch size, split over workers; default 64
-  --validation-split F     default 0.15
+  --validation-split F     default 0.15 (of the built-in data; not with --train-data)
   --learning-rate F        default 0.001
   --patience N             EarlyStopping patience; default 5
   --workers N              0 = in-process (default); N = N worker processes over NATS
@@ -171,12 +184,20 @@ ${NATS_AUTH_USAGE}
   --resume                 continue from the backup in --checkpoint-dir
   --seed N                 default 42
   --backend NAME           auto|tensorflow-gpu|tensorflow|wasm-blas|wasm|cpu; default auto
-  --limit-train N          train on the first N training samples (smoke runs)
+  --limit-train N          train on the first N training samples (smoke runs; built-in data)
+  --train-data GLOB        train on .npz shards (numpy.savez) instead of the built-in data, e.g.
+                           'data/train-*.npz' (quote it): each process reads its rows from the files
+  --validation-data GLOB   shards evaluated at each epoch's end (val_loss); without it the callbacks
+                           monitor loss
+  --test-data GLOB         shards evaluated once at the end (test accuracy)
+  --x-key NAME             the array of the model's input in every shard; default x
+  --y-key NAME             the array of the labels (class ids 0-9); default y
   --summary FILE           write a JSON summary of the run
   --verbose 0|1|2          default 2 (one line per epoch)
 
-Relative paths (--config, --logdir, --checkpoint-dir, --summary, credential files, and paths in the
-config file) are taken from the folder you run the command in.
+Relative paths (--config, --logdir, --checkpoint-dir, --summary, --train-data, --validation-data,
+--test-data, credential files, and paths in the config file) are taken from the folder you run the
+command in. \`deno task shards --out DIR\` writes Fashion-MNIST as shards to try --train-data with.
 `;
 
 const NUMERIC = new Set([
@@ -258,7 +279,16 @@ function flagError(e: Error & { code?: string }): JobConfigError {
 }
 
 /** The job's fields that hold file or folder paths. */
-const PATH_FIELDS = ["logdir", "checkpointDir", "summary", "dataTlsCert", "dataTlsKey"] as const;
+const PATH_FIELDS = [
+  "logdir",
+  "checkpointDir",
+  "summary",
+  "dataTlsCert",
+  "dataTlsKey",
+  "trainData",
+  "validationData",
+  "testData",
+] as const;
 const NATS_AUTH_PATH_FIELDS = [
   "passwordFile",
   "tokenFile",
@@ -280,6 +310,32 @@ function resolvePaths(job: Job, cwd: string): void {
     for (const field of NATS_AUTH_PATH_FIELDS) {
       const value = auth[field];
       if (value !== undefined) auth[field] = userPath(value, cwd);
+    }
+  }
+}
+
+/** Throws a {@link JobConfigError} for data options that do not go together. */
+function checkDataOptions(job: Job, origin: Origin): void {
+  if (job.trainData === undefined) {
+    for (const key of ["validationData", "testData"] as const) {
+      if (job[key] !== undefined) {
+        throw new JobConfigError(
+          `Cannot run the job as ${origin(key)} needs trainData (--train-data GLOB): the built-in ` +
+            "data brings its own validation split and test set. Pass --train-data too, or remove it",
+        );
+      }
+    }
+    return;
+  }
+  for (const key of ["validationSplit", "limitTrain"] as const) {
+    if (job[key] !== undefined) {
+      throw new JobConfigError(
+        `Cannot run the job as ${origin(key)} applies to the built-in data only: rows in files are ` +
+          "read where they lie, not split or cut. " +
+          (key === "validationSplit"
+            ? "Write validation shards and pass --validation-data GLOB instead"
+            : "Train on fewer shards instead (a narrower --train-data pattern)"),
+      );
     }
   }
 }
@@ -415,6 +471,7 @@ export async function parseJob(args: string[], options: ParseJobOptions = {}): P
         `only ${job.dataTlsCert === undefined ? "the key" : "the certificate"} was given`,
     );
   }
+  checkDataOptions(job, origin);
   resolvePaths(job, cwd);
   return job;
 }

@@ -25,12 +25,18 @@ import { plotHistory } from "../shared/io/plot/mod.ts";
 import { initBackend, layers, optimizers } from "../shared/model/mod.ts";
 import type { Callback } from "../shared/callbacks/mod.ts";
 import type { ArrayData } from "./data.ts";
+import { type Dataset as RowDataset, fromNpz } from "../shared/io/dataset/mod.ts";
+import { DatasetError } from "../shared/io/dataset_error.ts";
+import type { History } from "../shared/callbacks/mod.ts";
 import { NotEnoughWorkersError, StoppedWaitingError } from "./distributed/pool.ts";
 import { EXIT_BAD_INPUT, exitCodeFor, signalExitCode } from "./exit_codes.ts";
 import { natsAuthFromEnvAndFlags } from "../shared/io/nats/mod.ts";
 import { type Job, JobConfigError, parseJob, USAGE } from "./job.ts";
-import { type DistributeOptions, Sequential } from "./model.ts";
+import { type DistributeOptions, type FitOptions, Sequential } from "./model.ts";
 import { TrainingInterruptedError } from "./trainer.ts";
+
+/** The share of the built-in training data the chapter holds out for validation. */
+export const DEFAULT_VALIDATION_SPLIT = 0.15;
 
 /** Steps between two backups of a `--checkpoint-dir` job (besides one at each epoch end). */
 export const BACKUP_EVERY_STEPS = 50;
@@ -74,11 +80,13 @@ export async function resumeNotice(job: Job): Promise<string | null> {
 /**
  * The chapter's classifier: 512-256-128 with BatchNorm and Dropout, softmax over 10 classes. It takes
  * the pixels as bytes and scales them itself (`Rescaling(1 / 255)`), so the training set stays in
- * memory as the 47 MB the file holds, not as a 188 MB float copy.
+ * memory as the 47 MB the file holds, not as a 188 MB float copy. Rows of another shape than `[784]`
+ * (images `[28, 28]` in shards) are flattened after scaling.
  */
-export function fashionMnistModel(seed: number): Sequential {
+export function fashionMnistModel(seed: number, inputShape: number[] = [784]): Sequential {
   return new Sequential([
-    new layers.Rescaling(1 / 255, { inputShape: [784] }),
+    new layers.Rescaling(1 / 255, { inputShape }),
+    ...(inputShape.length === 1 ? [] : [new layers.Flatten()]),
     new layers.Dense(512, { activation: "relu" }),
     new layers.BatchNormalization(),
     new layers.Dropout(0.3),
@@ -98,6 +106,100 @@ function images(data: Uint8Array, n: number): ArrayData {
 
 function labels(data: Uint8Array, n: number): ArrayData {
   return { data: Float32Array.from(data.subarray(0, n)), shape: [n] };
+}
+
+/** The job's data: the model's input shape, how to fit on it, and its test evaluation. */
+interface JobData {
+  inputShape: number[];
+  /** Whether the fit evaluates validation data at each epoch's end (callbacks monitor val_loss). */
+  validated: boolean;
+  fit(model: Sequential, opts: FitOptions): Promise<History>;
+  /** The test loss and accuracy, or null without test data. */
+  test(model: Sequential): Promise<{ loss: number; accuracy: number } | null>;
+}
+
+/** The built-in Fashion-MNIST: the chapter's validation split and test set, in memory. */
+async function builtinData(job: Job): Promise<JobData> {
+  const ds = await loadDataset("fashion_mnist");
+  const nTrain = Math.min(job.limitTrain ?? ds.yTrain.length, ds.yTrain.length);
+  const xTrain = images(ds.xTrain.data, nTrain);
+  const yTrain = labels(ds.yTrain, nTrain);
+  return {
+    inputShape: [784],
+    validated: true,
+    fit: (model, opts) =>
+      model.fit(xTrain, yTrain, {
+        ...opts,
+        validationSplit: job.validationSplit ?? DEFAULT_VALIDATION_SPLIT,
+      }),
+    test: async (model) => {
+      const x = images(ds.xTest.data, ds.yTest.length);
+      const [loss, accuracy] = await model.evaluate(x, labels(ds.yTest, ds.yTest.length), { verbose: 0 });
+      return { loss: loss!, accuracy: accuracy! };
+    },
+  };
+}
+
+/**
+ * Opens `pattern`'s shards with the job's keys; prints what it found. Throws a {@link DatasetError}
+ * (exit 2) for an empty glob, a missing key, a truncated shard or shards that differ.
+ */
+async function openShards(job: Job, flag: string, pattern: string): Promise<RowDataset> {
+  let ds: RowDataset;
+  try {
+    ds = await fromNpz(pattern, { x: job.xKey, y: job.yKey });
+  } catch (e) {
+    if (!(e instanceof DatasetError)) throw e;
+    const keys = /no such array/.test(e.message) ? " Name the arrays with --x-key and --y-key." : "";
+    throw new DatasetError(e.file, `${e.message} (${flag} ${pattern})${keys}`, { cause: e });
+  }
+  const { inputs, y } = ds.element;
+  if (y === null || y.length !== 0) {
+    throw new DatasetError(
+      pattern,
+      `Cannot train the classifier on ${pattern} (${flag}) as "${job.yKey}" must hold one class id per ` +
+        `row (shape [n]): its rows have shape [${y}]. Save the labels as integers 0-9, not one-hot, ` +
+        "or name the labels' array with --y-key",
+    );
+  }
+  console.log(
+    `${flag} ${pattern}: ${ds.length} rows in ${ds.shardRows.length} shard${
+      ds.shardRows.length === 1 ? "" : "s"
+    }, "${job.xKey}" rows of [${inputs[0]}], "${job.yKey}" class ids`,
+  );
+  return ds;
+}
+
+/** Shards named by --train-data, --validation-data and --test-data, read where they lie. */
+async function fileData(job: Job): Promise<JobData> {
+  const train = await openShards(job, "--train-data", job.trainData!);
+  const inputShape = train.element.inputs[0]!;
+  const other = async (flag: string, pattern: string | undefined) => {
+    if (pattern === undefined) return null;
+    const ds = await openShards(job, flag, pattern);
+    if (JSON.stringify(ds.element) !== JSON.stringify(train.element)) {
+      throw new DatasetError(
+        pattern,
+        `Cannot use ${pattern} (${flag}) with ${job.trainData} as its "${job.xKey}" rows have shape ` +
+          `[${ds.element.inputs[0]}] where the training shards' have [${inputShape}]. Write every split ` +
+          "with the same row shape.",
+      );
+    }
+    return ds;
+  };
+  const validation = await other("--validation-data", job.validationData);
+  const test = await other("--test-data", job.testData);
+  return {
+    inputShape,
+    validated: validation !== null,
+    fit: (model, opts) =>
+      model.fit(train, { ...opts, ...(validation ? { validationData: validation } : {}) }),
+    test: async (model) => {
+      if (!test) return null;
+      const [loss, accuracy] = await model.evaluate(test, { verbose: 0 });
+      return { loss: loss!, accuracy: accuracy! };
+    },
+  };
 }
 
 /** The data plane's TLS files: the flags, else SHOAL_DATA_TLS_CERT and SHOAL_DATA_TLS_KEY (Kubernetes Secrets). */
@@ -137,38 +239,34 @@ function distributeOptions(job: Job): DistributeOptions {
 export async function runJob(job: Job, signal?: AbortSignal): Promise<Record<string, unknown>> {
   const notice = await resumeNotice(job);
   if (notice) console.log(notice);
+  const data = job.trainData ? await fileData(job) : await builtinData(job);
   const backend = await initBackend(job.backend);
   console.log(`backend: ${backend.name} (${backend.reason})`);
-  const ds = await loadDataset("fashion_mnist");
-  const nTrain = Math.min(job.limitTrain ?? ds.yTrain.length, ds.yTrain.length);
-  const xTrain = images(ds.xTrain.data, nTrain);
-  const yTrain = labels(ds.yTrain, nTrain);
-  const xTest = images(ds.xTest.data, ds.yTest.length);
-  const yTest = labels(ds.yTest, ds.yTest.length);
 
-  const model = fashionMnistModel(job.seed);
+  const model = fashionMnistModel(job.seed, data.inputShape);
   if (job.verbose > 0) model.summary();
   model.compile({
     optimizer: new optimizers.Adam({ learningRate: job.learningRate }),
     loss: "sparse_categorical_crossentropy",
     metrics: ["accuracy"],
   });
+  const monitor = data.validated ? "val_loss" : "loss";
+  if (!data.validated) console.log("No --validation-data: EarlyStopping and ReduceLROnPlateau monitor loss");
   const callbacks: Callback[] = [
-    new EarlyStopping({ monitor: "val_loss", patience: job.patience, restoreBestWeights: true }),
-    new ReduceLROnPlateau({ monitor: "val_loss", factor: 0.5, patience: 3, minLr: 1e-6, verbose: 1 }),
+    new EarlyStopping({ monitor, patience: job.patience, restoreBestWeights: true }),
+    new ReduceLROnPlateau({ monitor, factor: 0.5, patience: 3, minLr: 1e-6, verbose: 1 }),
   ];
   if (job.logdir) callbacks.push(new TensorBoard({ logDir: job.logdir, histogramFreq: 1 }));
   const paths = job.checkpointDir ? checkpointPaths(job.checkpointDir) : null;
   if (paths) {
     callbacks.push(
-      new ModelCheckpoint(paths.best, { monitor: "val_loss", saveBestOnly: true }),
+      new ModelCheckpoint(paths.best, { monitor, saveBestOnly: true }),
       new BackupAndRestore({ backupDir: paths.backup, saveFreq: BACKUP_EVERY_STEPS }),
     );
   }
-  const history = await model.fit(xTrain, yTrain, {
+  const history = await data.fit(model, {
     epochs: job.epochs,
     batchSize: job.batchSize,
-    validationSplit: job.validationSplit,
     callbacks,
     verbose: job.verbose,
     seed: job.seed,
@@ -180,14 +278,18 @@ export async function runJob(job: Job, signal?: AbortSignal): Promise<Record<str
     await model.saveWeights(paths.final);
     console.log(`Final weights written to ${paths.final}`);
   }
-  const [testLoss, testAccuracy] = await model.evaluate(xTest, yTest, { verbose: 0 });
-  console.log(`\nTest accuracy: ${testAccuracy!.toFixed(4)}`);
-  console.log(`Test loss: ${testLoss!.toFixed(4)}`);
+  const test = await data.test(model);
+  if (test) {
+    console.log(`\nTest accuracy: ${test.accuracy.toFixed(4)}`);
+    console.log(`Test loss: ${test.loss.toFixed(4)}`);
+  } else {
+    console.log("\nNo --test-data: no test accuracy");
+  }
   const fit = model.lastFit!;
   const summary = {
     epochs_run: fit.epochsRun,
     history: history.history,
-    test: { loss: testLoss, accuracy: testAccuracy },
+    test,
     wall_s: Math.round(fit.wallSeconds * 10) / 10,
     train_samples_per_s: Math.round(fit.samplesProcessed / fit.wallSeconds),
     samples_processed: fit.samplesProcessed,

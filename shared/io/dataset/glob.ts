@@ -27,7 +27,7 @@ export function expandShards(pattern: string): string[] {
   if (!/[*?]/.test(name)) return [absolute];
   let names: string[];
   try {
-    names = [...Deno.readDirSync(dir)].filter((e) => !e.isDirectory).map((e) => e.name);
+    names = [...Deno.readDirSync(dir)].filter((e) => !e.isDirectory).map((e) => e.name).sort();
   } catch (cause) {
     throw new DatasetError(
       pattern,
