@@ -342,6 +342,7 @@ const COMMON_KINDS = [
   "NetworkPolicy/shoal-default-deny",
   "NetworkPolicy/shoal-nats",
   "PersistentVolumeClaim/shoal-data",
+  "PersistentVolumeClaim/shoal-dataset",
   "Secret/shoal-data-tls",
   "Secret/shoal-nats-credentials",
   "Secret/shoal-nats-tls",
@@ -801,6 +802,73 @@ Deno.test({
   },
 });
 
+/** Where a pod mounts the claim `claim`: the volume and each container's mount of it. */
+function claimMounts(
+  pod: PodSpec,
+  claim: string,
+): { volume: Volume | undefined; mounts: { container: string; mountPath: string; readOnly?: boolean }[] } {
+  const volume = pod.volumes?.find((v) => v.persistentVolumeClaim?.claimName === claim);
+  const mounts = pod.containers.flatMap((c) =>
+    (c.volumeMounts ?? []).filter((m) => m.name === volume?.name).map((m) => ({ container: c.name, ...m }))
+  );
+  return { volume, mounts };
+}
+
+Deno.test({
+  name: "the dataset volume: read-only at /datasets in the coordinator and every worker, on every variant",
+  ignore: !HAS_KUBECTL,
+  async fn() {
+    for (const overlay of OVERLAYS) {
+      const objects = await render(overlay);
+      const claim = find(objects, "PersistentVolumeClaim", "shoal-dataset").spec;
+      // Pods on many nodes mount it at once.
+      assert.ok(
+        claim.accessModes.some((m: string) => m === "ReadWriteMany" || m === "ReadOnlyMany"),
+        `${overlay}: shoal-dataset is ${claim.accessModes}`,
+      );
+      for (const role of ["coordinator", "worker"] as const) {
+        const pod = jobSpec(objects, role).template.spec;
+        const { volume, mounts } = claimMounts(pod, "shoal-dataset");
+        assert.equal(
+          volume?.persistentVolumeClaim?.readOnly,
+          true,
+          `${overlay}/${role}: the claim is read-only`,
+        );
+        assert.deepEqual(
+          mounts,
+          [{ container: role, name: volume!.name, mountPath: "/datasets", readOnly: true }],
+          `${overlay}/${role}: mounted read-only at /datasets`,
+        );
+      }
+      // No other pod of the run mounts it, and none writable.
+      for (const [where, template] of podTemplates(objects)) {
+        for (const m of claimMounts(template.spec, "shoal-dataset").mounts) {
+          assert.equal(m.readOnly, true, `${overlay}: ${where}/${m.container} mounts the dataset writable`);
+        }
+      }
+    }
+    // The fill Job alone writes it, to the folder the job file's commented trainData names.
+    const fill = await render({ dir: `${await k8sDir()}/dataset-fill` });
+    assert.deepEqual(fill.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
+      "Job/shoal-dataset-fill",
+      "PersistentVolumeClaim/shoal-dataset",
+    ]);
+    for (const object of fill) validateObject("dataset-fill", object);
+    const job = find(fill, "Job", "shoal-dataset-fill").spec as JobSpec;
+    const { volume, mounts } = claimMounts(job.template.spec, "shoal-dataset");
+    assert.notEqual(volume?.persistentVolumeClaim?.readOnly, true);
+    assert.deepEqual(mounts.map((m) => [m.mountPath, m.readOnly ?? false]), [["/datasets", false]]);
+    const c = container(job, "fill");
+    assert.deepEqual(c.command, ["deno", "task", "shards"]);
+    assert.equal(flag(c, "--out"), "/datasets/fashion-mnist");
+    assert.equal(c.securityContext?.readOnlyRootFilesystem, true);
+    for (const overlay of OVERLAYS) {
+      const jobFile = find(await render(overlay), "ConfigMap", "shoal-job").data?.["job.yaml"] ?? "";
+      assert.match(jobFile, /# trainData: \/datasets\/fashion-mnist\/train-\*\.npz/, overlay);
+    }
+  },
+});
+
 /** A pod's container as a local process: volumes become directories under `root`. */
 interface LocalContainer {
   command: string;
@@ -820,6 +888,7 @@ async function localContainer(
   const pod = job.template.spec;
   const podName = podRef.name;
   const mounts: [string, string][] = [];
+  const writes: (() => Promise<void>)[] = [];
   for (const mount of c.volumeMounts ?? []) {
     const volume = pod.volumes?.find((v) => v.name === mount.name);
     assert.ok(volume, `${podName}: volume ${mount.name} is not defined`);
@@ -836,14 +905,25 @@ async function localContainer(
     } else if (volume.persistentVolumeClaim) {
       dir = `${root}/pvc/${volume.persistentVolumeClaim.claimName}`;
     }
-    await Deno.mkdir(dir, { recursive: true });
-    for (const { key, path } of items ?? Object.keys(files).map((key) => ({ key, path: key }))) {
-      assert.ok(files[key] !== undefined, `${podName}: volume ${volume.name} has no key ${key}`);
-      await Deno.writeTextFile(`${dir}/${path}`, files[key]!);
-    }
+    const into = dir;
+    writes.push(async () => {
+      await Deno.mkdir(into, { recursive: true });
+      for (const { key, path } of items ?? Object.keys(files).map((key) => ({ key, path: key }))) {
+        assert.ok(files[key] !== undefined, `${podName}: volume ${volume.name} has no key ${key}`);
+        // Paths in the job file name the pod's mounts, as the flags do: here, their directories.
+        await Deno.writeTextFile(`${into}/${path}`, volume.configMap ? inMounts(files[key]!) : files[key]!);
+      }
+    });
     mounts.push([mount.mountPath, dir]);
   }
   mounts.sort((a, b) => b[0].length - a[0].length);
+  /** `text` with each path under a mount path moved to its directory (in one pass: dirs are paths too). */
+  function inMounts(text: string): string {
+    const alternatives = mounts.map(([mountPath]) => mountPath.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+    const re = new RegExp(`(?<=^|[\\s"':])(${alternatives.join("|")})(?=/)`, "gm");
+    return text.replace(re, (mountPath) => mounts.find(([m]) => m === mountPath)![1]);
+  }
+  for (const write of writes) await write();
   const local = (value: string) => {
     for (const [from, to] of Object.entries(services)) value = value.replaceAll(from, to);
     for (const [mountPath, dir] of mounts) {
@@ -918,6 +998,7 @@ interface LocalRun extends AsyncDisposable {
 async function startLocalRun(
   job: (spec: Record<string, unknown>) => Record<string, unknown>,
   workerArgs: (args: string[]) => string[] = (a) => a,
+  prepare: (root: string, logs: string[]) => Promise<void> = () => Promise.resolve(),
 ): Promise<LocalRun> {
   const objects = await render("cpu");
   const natsSet = find(objects, "StatefulSet", "shoal-nats");
@@ -956,6 +1037,7 @@ async function startLocalRun(
     };
     const tiny = (text: string) =>
       stringifyYaml(job({ ...parseYaml(text), epochs: 1, limitTrain: 300, joinTimeout: 60, verbose: 0 }));
+    await prepare(root, logs);
     const coordinatorJob = jobSpec(objects, "coordinator");
     const workerJob = jobSpec(objects, "worker");
     assert.equal(workerJob.parallelism, 2);
@@ -1078,6 +1160,66 @@ Deno.test({
       assert.deepEqual(await workerCodes(run, 60_000), [75, 75], run.logs.slice(-20).join("\n"));
       assert.ok(run.logs.some((l) => /leaving the job as vanished/.test(l)), run.logs.slice(-20).join("\n"));
     }
+  },
+});
+
+Deno.test({
+  name: "the rendered fill Job writes shards to the dataset volume, and the rendered run trains from them",
+  ignore: !HAS_KUBECTL,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    /** Runs the fill Job's command, on fewer rows, where the run's pods will find its volume. */
+    const fill = async (root: string, logs: string[]) => {
+      const objects = await render({ dir: `${await k8sDir()}/dataset-fill` });
+      const job = find(objects, "Job", "shoal-dataset-fill").spec as JobSpec;
+      const lc = await localContainer(
+        objects,
+        job,
+        container(job, "fill"),
+        { name: "fill-x1" },
+        root,
+        {},
+        (t) => t,
+      );
+      const rows = ["--train-rows", "1500", "--validation-rows", "300", "--test-rows", "300"];
+      const status = await spawn({ ...lc, args: [...lc.args, ...rows] }, logs, "fill").status;
+      assert.equal(status.code, 0, logs.join("\n"));
+    };
+    await using run = await startLocalRun(
+      (job) => {
+        const { validationSplit: _split, limitTrain: _limit, ...rest } = job;
+        return {
+          ...rest,
+          trainData: "/datasets/fashion-mnist/train-*.npz",
+          validationData: "/datasets/fashion-mnist/val-*.npz",
+          testData: "/datasets/fashion-mnist/test-*.npz",
+        };
+      },
+      (a) => a,
+      fill,
+    );
+    const status = await waitStatus(run.coordinator, 240_000);
+    assert.equal(
+      status?.code,
+      0,
+      `the coordinator did not finish cleanly:\n${run.logs.slice(-60).join("\n")}`,
+    );
+    assert.deepEqual(await workerCodes(run, 30_000), [0, 0], run.logs.slice(-30).join("\n"));
+    const dataset = run.data.replace(/shoal-data$/, "shoal-dataset");
+    assert.ok(
+      run.logs.some((l) =>
+        l.includes(`--train-data ${dataset}/fashion-mnist/train-*.npz: 1200 rows in 1 shard`)
+      ),
+      run.logs.filter((l) => l.startsWith("coordinator")).join("\n"),
+    );
+    const shards = [...Deno.readDirSync(`${dataset}/fashion-mnist`)].map((e) => e.name).sort();
+    assert.deepEqual(shards, ["test-000.npz", "train-000.npz", "val-000.npz"], "no .partial file is left");
+    const summary = JSON.parse(await Deno.readTextFile(`${run.data}/summary.json`));
+    assert.equal(summary.workers, 2);
+    assert.equal(summary.samples_processed, 1200);
+    assert.equal(summary.history.val_loss.length, 1);
+    assert.ok(summary.test.accuracy > 0.12, `test accuracy ${summary.test.accuracy}`);
   },
 });
 

@@ -23,8 +23,10 @@ COPY worker ./worker
 COPY shared ./shared
 COPY tools ./tools
 COPY mod.ts ./
-# Type-check everything at build time: the root filesystem is read-only at run time.
-RUN deno cache --frozen coordinator/main.ts worker/main.ts \
+# Type-check everything at build time: the root filesystem is read-only at run time. The dataset
+# reader thread is loaded by URL at run time, not imported: cache it by name.
+RUN deno cache --frozen coordinator/main.ts worker/main.ts tools/write_shards.ts \
+    shared/io/dataset/reader_thread.ts \
   && chmod -R a+rX /app /deno-dir
 USER 1000:1000
 ENTRYPOINT ["deno", "task"]

@@ -27,7 +27,8 @@ COPY worker ./worker
 COPY shared ./shared
 COPY coordinator ./coordinator
 COPY mod.ts ./
-RUN deno cache worker/main.ts \
+# The dataset reader thread is loaded by URL at run time, not imported: cache it by name.
+RUN deno cache worker/main.ts shared/io/dataset/reader_thread.ts \
   && chmod -R a+rX /app /deno-dir
 USER 1000:1000
 ENTRYPOINT ["deno", "task"]
