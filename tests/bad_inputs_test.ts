@@ -5,7 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
-import { layers, models, Sequential, tf } from "../mod.ts";
+import { zipSync } from "npm:fflate@0.8.3";
+import { datasets, layers, models, Sequential, tf } from "../mod.ts";
+import { DatasetError } from "../shared/io/dataset_error.ts";
 import { loadDataset } from "../shared/io/datasets.ts";
 import { encodeNpy, parseNpy } from "../shared/io/npy.ts";
 import {
@@ -240,6 +242,77 @@ Deno.test("broken dataset files name the file, what is wrong and what to do", as
     );
     return Promise.resolve();
   });
+});
+
+Deno.test("broken npz shards name the shard, what is wrong and the fix, before any training", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-bad-shards-" });
+  const fixtures = new URL("./fixtures/datasets/", import.meta.url).pathname;
+  const shard = async (
+    name: string,
+    arrays: Record<string, { data: Float32Array | Uint8Array; shape: number[] }>,
+  ) => {
+    const files: Record<string, [Uint8Array, { level: 0 }]> = {};
+    for (const [k, a] of Object.entries(arrays)) files[`${k}.npy`] = [encodeNpy(a), { level: 0 }];
+    await Deno.writeFile(`${dir}/${name}`, zipSync(files));
+    return `${dir}/${name}`;
+  };
+  const good = () => ({
+    x: { data: new Float32Array(6), shape: [3, 2] },
+    y: { data: new Uint8Array(3), shape: [3] },
+  });
+  try {
+    const whole = await Deno.readFile(await shard("good.npz", good()));
+    await Deno.writeFile(`${dir}/cut.npz`, whole.subarray(0, whole.length - 40));
+    const bigEndian = encodeNpy({ data: new Float32Array(6), shape: [3, 2] });
+    bigEndian[new TextDecoder().decode(bigEndian).indexOf("'<f4'") + 1] = ">".charCodeAt(0);
+    await Deno.writeFile(`${dir}/swapped.npz`, zipSync({ "x.npy": [bigEndian, { level: 0 }] }));
+    await shard("mixed-0.npz", good());
+    await shard("mixed-1.npz", { ...good(), x: { data: new Float32Array(9), shape: [3, 3] } });
+    await shard("rows-0.npz", { ...good(), y: { data: new Uint8Array(2), shape: [2] } });
+    const cases: [string, string, { x: string; y?: string }, RegExp][] = [
+      [
+        "an empty glob",
+        `${dir}/train-*.npz`,
+        { x: "x" },
+        /no file in .* matches train-\*\.npz: .*Check the pattern/,
+      ],
+      [
+        "a missing key",
+        `${dir}/good.npz`,
+        { x: "images", y: "y" },
+        /good\.npz .*no such array: it holds \[x, y\]/,
+      ],
+      [
+        "a compressed shard",
+        `${fixtures}/compressed.npz`,
+        { x: "x" },
+        /compressed\.npz.*numpy\.savez instead of numpy\.savez_compressed/,
+      ],
+      ["a truncated shard", `${dir}/cut.npz`, { x: "x" }, /cut\.npz .*truncated.*write it again/],
+      [
+        "an unsupported dtype",
+        `${dir}/swapped.npz`,
+        { x: "x" },
+        /swapped\.npz:x\.npy: dtype '>f4' is not supported.*astype/,
+      ],
+      [
+        "shards of different row shapes",
+        `${dir}/mixed-*.npz`,
+        { x: "x" },
+        /mixed-1\.npz with .*mixed-0\.npz .*<f4 rows of \[2\], .*<f4 rows of \[3\]\. Write all shards with the same/,
+      ],
+      ["arrays of different row counts", `${dir}/rows-0.npz`, { x: "x", y: "y" }, /"x" has 3, "y" has 2/],
+    ];
+    for (const [name, pattern, keys, expected] of cases) {
+      await corpusCase(t, `npz ${name}`, async () => {
+        const e = await rejection(() => datasets.fromNpz(pattern, keys));
+        assert.ok(e instanceof DatasetError, `${e.name}: ${e.message}`);
+        assert.match(e.message, expected);
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 // ---------------------------------------------------------------------------------------------------------
