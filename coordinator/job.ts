@@ -93,6 +93,7 @@ export const JobSchema = z.strictObject({
     .default("x"),
   yKey: z.string({ error: "must be the name of an array in the shards" }).min(1, "must not be empty")
     .default("y"),
+  prefetch: int(0).max(2, "must be 0, 1 or 2 (batches held in memory)").default(1),
   summary: path().optional(),
   verbose: z.union([z.literal(0), z.literal(1), z.literal(2)], {
     error: "must be 0 (silent), 1 (progress bar) or 2 (one line per epoch)",
@@ -139,6 +140,7 @@ const FLAGS = {
   "test-data": { type: "string" },
   "x-key": { type: "string" },
   "y-key": { type: "string" },
+  prefetch: { type: "string" },
   summary: { type: "string" },
   verbose: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -192,6 +194,7 @@ ${NATS_AUTH_USAGE}
   --test-data GLOB         shards evaluated once at the end (test accuracy)
   --x-key NAME             the array of the model's input in every shard; default x
   --y-key NAME             the array of the labels (class ids 0-9); default y
+  --prefetch N             batches of shards read ahead while one computes: 0, 1 (default) or 2
   --summary FILE           write a JSON summary of the run
   --verbose 0|1|2          default 2 (one line per epoch)
 
@@ -212,6 +215,7 @@ const NUMERIC = new Set([
   "seed",
   "limit-train",
   "verbose",
+  "prefetch",
 ]);
 
 function camel(flag: string): string {

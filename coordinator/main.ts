@@ -147,7 +147,7 @@ async function builtinData(job: Job): Promise<JobData> {
 async function openShards(job: Job, flag: string, pattern: string): Promise<RowDataset> {
   let ds: RowDataset;
   try {
-    ds = await fromNpz(pattern, { x: job.xKey, y: job.yKey });
+    ds = (await fromNpz(pattern, { x: job.xKey, y: job.yKey })).prefetch(job.prefetch);
   } catch (e) {
     if (!(e instanceof DatasetError)) throw e;
     const keys = /no such array/.test(e.message) ? " Name the arrays with --x-key and --y-key." : "";

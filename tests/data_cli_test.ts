@@ -66,8 +66,17 @@ const FLAGS = [
 
 Deno.test("deno task train trains from shards in-process and with a worker that opens them", async () => {
   await withShards(async (dir) => {
-    for (const workers of ["0", "1"]) {
-      const r = await run(MAIN, [...FLAGS, "--workers", workers, "--summary", `run-${workers}.json`], dir);
+    for (const [workers, prefetch] of [["0", "1"], ["1", "2"]]) {
+      const args = [
+        ...FLAGS,
+        "--workers",
+        workers,
+        "--prefetch",
+        prefetch,
+        "--summary",
+        `run-${workers}.json`,
+      ];
+      const r = await run(MAIN, args, dir);
       assert.equal(r.code, 0, r.out);
       assert.match(r.out, /--train-data \/.*\/fm\/train-\*\.npz: 600 rows in 3 shards, "x" rows of \[784\]/);
       assert.match(r.out, /--validation-data \/.*\/fm\/val-\*\.npz: 100 rows in 1 shard,/);
@@ -150,6 +159,12 @@ Deno.test("bad shards and data flags exit 2 naming the file or the flag and the 
         async () => {},
         ["--train-data", "fm/train-*.npz", "--validation-split", "0.2"],
         /--validation-split applies to the built-in data only.* pass --validation-data GLOB instead/,
+      ],
+      [
+        "a prefetch of 3 batches",
+        async () => {},
+        ["--train-data", "fm/train-*.npz", "--prefetch", "3"],
+        /--prefetch must be 0, 1 or 2 \(batches held in memory\): current value is 3/,
       ],
       [
         "test data without training data",

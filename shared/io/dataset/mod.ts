@@ -1,5 +1,6 @@
 /**
- * Datasets read by row: in memory, from sharded `.npz` or CSV files, or spilled from a generator.
+ * Datasets read by row: in memory, from sharded `.npz` or CSV files, or spilled from a generator;
+ * file-backed rows read a batch ahead in a reader thread while the current batch computes.
  *
  * @module
  */

@@ -69,10 +69,10 @@ function rebuild(e: { name: string; message: string; file?: string | undefined }
 
 /**
  * The rows of a file-backed dataset, read ahead in a thread: take this batch with {@link gather}
- * (which returns at once), call {@link prefetch} with the rows the next batch will take, then await
- * this batch's rows and compute. A batch that was not read
- * ahead (the first of an epoch, a retried step, a slice that moved to another worker) is read at once
- * on the calling thread, so a wrong guess costs one read, never a wrong row.
+ * (which takes it off the reads ahead at once), call {@link prefetch} with the rows the next batch
+ * will take, then await this batch's rows and compute. A batch that was not read ahead (the first of
+ * an epoch, a retried step, a slice that moved to another worker) is read at once on the calling
+ * thread, so a wrong guess costs one read, never a wrong row.
  */
 export class PrefetchingReader {
   /** The rows read on the calling thread: checks the files at once, and serves what was not read ahead. */
