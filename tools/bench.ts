@@ -13,13 +13,17 @@
  * 4. `text` (only when named in SHOAL_BENCH_PARTS): in-process training throughput of the two text
  *    examples' models, the bidirectional LSTM classifier and the transformer encoder (batch 64, the
  *    synthetic reviews), against the same models in PyTorch (tools/torch_text_reference.py).
+ * 5. `prefetch` (only when named in SHOAL_BENCH_PARTS): one epoch over Fashion-MNIST written as npz
+ *    shards, each batch read when needed (`prefetch(0)`) against read one batch ahead (`prefetch(1)`),
+ *    in fresh processes (tools/bench_prefetch.ts; SHOAL_BENCH_COLD=1 drops the page cache before each
+ *    run, as root).
  *
  * PyTorch rows need /usr/bin/python3 with torch (Debian python3-torch); they are left empty otherwise.
  * Environment: SHOAL_BENCH_SAMPLES (in-process samples per run, default 3200), SHOAL_BENCH_STEPS (steps
  * per distributed run, default 40), SHOAL_BENCH_PAIRS (pairs per comparison, default 3), SHOAL_BACKEND
  * (default auto), SHOAL_BENCH_MODELS (default `mlp,conv`), SHOAL_BENCH_PARTS (default
- * `local,distributed,exchange`; add `text` for part 4), SHOAL_BENCH_TEXT_SAMPLES (rows per text run,
- * default 1280).
+ * `local,distributed,exchange`; add `text` for part 4, `prefetch` for part 5), SHOAL_BENCH_TEXT_SAMPLES
+ * (rows per text run, default 1280), SHOAL_BENCH_SHARD_ROWS (rows of the prefetch part, default 60000).
  *
  * @module
  */
@@ -311,6 +315,15 @@ if (import.meta.main) {
   if (text.length) {
     console.log("Text examples in-process, Shoal / PyTorch (one thread each), alternating pairs:");
     console.table(text);
+  }
+  // In fresh processes, one per epoch: each run's reads and heap are its own.
+  if (PARTS.has("prefetch")) {
+    const script = new URL("./bench_prefetch.ts", import.meta.url).pathname;
+    await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", script, "--pairs", String(PAIRS)],
+      stdout: "inherit",
+      stderr: "inherit",
+    }).output();
   }
   console.log(
     `coordinator peak RSS: ${peakRssMiB("self")} MiB; bench wall time ${
