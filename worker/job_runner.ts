@@ -33,6 +33,7 @@ import {
   DataPlaneAuthError,
   dialDataPlane,
   type FrameChannel,
+  parseDataAddress,
   sharedMemoryAvailable,
   SharedRegion,
 } from "../shared/io/data_plane/mod.ts";
@@ -48,6 +49,7 @@ import {
   type JobSpec,
   jobSubjects,
   type ReadyRequest,
+  type RingPeer,
   WeightsHeader,
   type WorkReply,
   WorkRequest,
@@ -62,6 +64,7 @@ import {
   type WorkerSliceExchange,
 } from "./slice_exchange.ts";
 import { blockingSocketsAvailable } from "../shared/io/data_plane/blocking_unix.ts";
+import { RingNode } from "./ring_node.ts";
 import type { WorkerHooks, WorkerOptions } from "./worker.ts";
 
 /** How a job ended for this worker. */
@@ -77,6 +80,14 @@ interface Weights {
   version: number;
   params: Float32Array;
   state: Float32Array;
+}
+
+/** Weights arriving in parts down the chain of workers (ring reduction). */
+interface ChainedWeights {
+  header: WeightsHeader;
+  chain: readonly RingPeer[];
+  floats: Float32Array;
+  received: number;
 }
 
 /** Rows of the forward pass timed at setup (the coordinator derives first deadlines from it). */
@@ -110,12 +121,19 @@ export class JobRunner {
    */
   readonly #weightBodies = new BodyBuffers();
   #weightsSlot = 0;
-  /** Where gradients sent on the socket are computed into: the reply is written before the next request is read. */
+  /** Where gradients sent on the socket are computed into: a reply is written before the next request runs. */
   #socketGradients: Float32Array | undefined;
   /** Memory shared with a coordinator on this host: gradients written here, weights read there. */
   #shared: { grads: SharedRegion; weights: SharedRegion } | undefined;
   /** The slice-exchange area of the workers on the coordinator's host, when mapped. */
   #syncArea: SharedRegion | undefined;
+  /** This worker's place in the ring, when the job reduces on one. */
+  #ring: RingNode | undefined;
+  /** Weights coming down the chain, and the chain (ring order) of the latest complete version. */
+  #chained: ChainedWeights | undefined;
+  #chain: { version: number; peers: readonly RingPeer[] } | undefined;
+  /** Settles once the parts of `version` forwarded so far were handed to the next worker's connection. */
+  #forwarded: { version: number; sent: Promise<void> } | undefined;
   readonly #hooks: WorkerHooks;
   #ended!: (outcome: JobOutcome) => void;
   readonly #endedPromise = new Promise<JobOutcome>((resolve) => this.#ended = resolve);
@@ -213,6 +231,7 @@ export class JobRunner {
       this.#channel?.close("the worker left the job");
       await Promise.all(services.map((s) => s.stop()));
       await this.#exchange?.close();
+      await this.#ring?.close();
       this.#syncArea?.close();
       this.#shared?.grads.close();
       this.#shared?.weights.close();
@@ -292,6 +311,7 @@ export class JobRunner {
       if (network.exchangesBetweenSlices) {
         this.#exchange = await this.#startExchange(link.address, link.caCerts);
       }
+      const ring = await this.#startRing(Math.max(MIN_FRAME_BYTES, 2 * modelBytes + (1 << 20)));
       const device = opts.gpu !== undefined
         ? `gpu:${opts.gpu}`
         : backend.name === "tensorflow-gpu"
@@ -306,6 +326,7 @@ export class JobRunner {
         state: manifest(network.stateLayout),
         link: this.#channel ? "direct" : "nats",
         ...(link.note ? { linkNote: link.note } : {}),
+        ...(ring ? { ringAddresses: [...ring.addresses] } : {}),
         warmupMs,
       };
     } catch (error) {
@@ -341,6 +362,38 @@ export class JobRunner {
       }
       : { via: "nats", servers: opts.nats, ...(opts.auth ? { auth: opts.auth } : {}) };
     return await ThreadSliceExchange.start({ route, name: opts.name, job: spec.job });
+  }
+
+  /**
+   * Listens for ring neighbours when the job may reduce on a ring and this worker reached the data
+   * plane: on a Unix socket where the coordinator offers one, and on TCP where it does (loopback when
+   * the coordinator listens there, otherwise every interface, advertised by this host's address).
+   * A data plane over TLS gets no ring: the workers hold no certificates.
+   */
+  async #startRing(maxBodyBytes: number): Promise<RingNode | undefined> {
+    const plane = this.spec.dataPlane;
+    if (!this.#channel || !plane || (this.spec.allreduce ?? "star") === "star") return undefined;
+    const addresses = plane.addresses.map(parseDataAddress);
+    if (addresses.some((a) => a.kind === "tls")) return undefined;
+    const tcp = addresses.find((a) => a.kind === "tcp");
+    const loopback = tcp?.kind === "tcp" && /^(127\.|localhost$|::1$|\[::1\]$)/.test(tcp.hostname);
+    this.#ring = await RingNode.start({
+      job: this.spec.job,
+      secret: plane.secret,
+      name: this.opts.name,
+      unix: addresses.some((a) => a.kind === "unix"),
+      ...(tcp
+        ? {
+          tcp: loopback
+            ? { listen: { hostname: "127.0.0.1", port: 0 } }
+            : { listen: { hostname: "0.0.0.0", port: 0 }, advertise: hostAddress() },
+        }
+        : {}),
+      maxBodyBytes,
+      onWeightsPart: (header, body) => this.#onWeightsPart(header, body),
+      onWarning: (message) => console.warn(`Worker ${this.opts.name}: ${message}`),
+    });
+    return this.#ring;
   }
 
   /** Milliseconds of one forward pass over {@link WARMUP_ROWS} rows of zeros (after one untimed pass). */
@@ -456,6 +509,9 @@ export class JobRunner {
    * one stops beating (the job vanished).
    */
   async #serveChannel(channel: FrameChannel): Promise<void> {
+    // Requests run one after the other while frames keep being read: an abort or a probe reaches a
+    // worker that waits in the ring.
+    let requests = Promise.resolve();
     for (;;) {
       const frame = await channel.next((header, bytes) => this.#bodyInto(header, bytes));
       if (!frame) break;
@@ -470,14 +526,22 @@ export class JobRunner {
       if (f.t === "weights") {
         this.#onWeights(f, f.shm === undefined ? frame.body : this.#sharedWeights(f));
       } else if (f.t === "req") {
-        let reply: { header: WorkReply; body?: Body };
-        try {
-          reply = await this.#onWork(f.req, frame.body, { slot: f.shmSlot });
-        } catch (error) {
-          console.error(`Worker ${this.opts.name}: ${f.req.kind} request: ${reason(error)}`);
-          reply = { header: this.#errorReply(error) };
-        }
-        await this.#reply(channel, f.id, reply, f.shmSlot).catch(() => {});
+        requests = requests.then(async () => {
+          let reply: { header: WorkReply; body?: Body };
+          try {
+            reply = await this.#onWork(f.req, frame.body, { slot: f.shmSlot });
+          } catch (error) {
+            console.error(`Worker ${this.opts.name}: ${f.req.kind} request: ${reason(error)}`);
+            reply = { header: this.#errorReply(error) };
+          }
+          await this.#reply(channel, f.id, reply, f.shmSlot).catch(() => {});
+        });
+      } else if (f.t === "wpart") {
+        this.#onWeightsPart(f, frame.body);
+      } else if (f.t === "abort") {
+        this.#ring?.abort(f.version, f.reason);
+      } else if (f.t === "ping") {
+        void channel.send({ t: "pong", id: f.id }).catch(() => {});
       } else if (f.t === "leave") {
         if (!f.ended) console.warn(`Worker ${this.opts.name}: job ${this.spec.job} let it go: ${f.reason}`);
         this.#ended(f.ended ? "ended" : "dropped");
@@ -550,6 +614,56 @@ export class JobRunner {
     for (const wake of waiters) wake();
   }
 
+  /**
+   * A part of weights coming down the chain: kept, and forwarded to the next worker of the chain
+   * (the part's bytes, no copy); the last part makes the version current. Parts of an older version
+   * than the one arriving are dropped.
+   */
+  #onWeightsPart(f: Extract<DataFrame, { t: "wpart" }>, body: Uint8Array): void {
+    if (f.job !== this.spec.job) return;
+    const total = f.paramsLength + f.stateLength;
+    if (f.chain) {
+      if (this.#chained && this.#chained.header.version > f.version) return;
+      this.#chained = {
+        header: { job: f.job, version: f.version, paramsLength: f.paramsLength, stateLength: f.stateLength },
+        chain: f.chain,
+        floats: new Float32Array(total),
+        received: 0,
+      };
+      this.#ring?.retain(f.chain);
+    }
+    const arriving = this.#chained;
+    if (!arriving || arriving.header.version !== f.version) return;
+    const part = body.byteLength / 4;
+    if (f.offset !== arriving.received || f.offset + part > total || body.byteLength % 4 !== 0) {
+      this.#chained = undefined;
+      throw new RangeError(
+        `Cannot take weights part ${f.offset}..${
+          f.offset + part
+        } of version ${f.version}: ${arriving.received} of ${total} arrived`,
+      );
+    }
+    new Uint8Array(arriving.floats.buffer, f.offset * 4, body.byteLength).set(body);
+    arriving.received += part;
+    const at = arriving.chain.findIndex((p) => p.name === this.opts.name);
+    const next = at >= 0 ? arriving.chain[at + 1] : undefined;
+    if (next && this.#ring) {
+      const { t: _, chain: __, ...header } = f;
+      const sent = this.#ring.send(next, {
+        t: "wpart",
+        ...header,
+        ...(f.offset === 0 ? { chain: [...arriving.chain] } : {}),
+      }, arriving.floats.subarray(f.offset, f.offset + part)).catch((error) =>
+        console.warn(`Worker ${this.opts.name}: forwarding weights to ${next.name}: ${reason(error)}`)
+      );
+      this.#forwarded = { version: f.version, sent };
+    }
+    if (arriving.received < total) return;
+    this.#chained = undefined;
+    this.#chain = { version: f.version, peers: arriving.chain };
+    this.#onWeights(arriving.header, new Uint8Array(arriving.floats.buffer));
+  }
+
   async #weightsFor(version: number): Promise<Weights> {
     const deadline = Date.now() + (this.opts.weightsTimeoutMs ?? 60_000);
     while (this.#weights?.version !== version) {
@@ -600,7 +714,7 @@ export class JobRunner {
 
   /**
    * The gradient array of replies sent on the socket, reused: `#serveChannel` writes a reply whole
-   * before it reads the next request.
+   * before it runs the next request.
    */
   #gradientBuffer(): Float32Array {
     const length = this.#engine!.network.params.length;
@@ -617,6 +731,37 @@ export class JobRunner {
       throw new Error(`Worker ${this.opts.name} has no slice exchange for job ${this.spec.job}`);
     }
     return this.#exchange.forSlice(header.version, header.slice, header.slices, header.sharedExchange);
+  }
+
+  /** This slice's reduce-scatter on the ring of the weights' chain (slice k is rank k). */
+  #reduceOnRing(
+    header: Extract<WorkRequest, { kind: "train" }>,
+    count: number,
+    grads: Float32Array,
+  ): Promise<{ start: number; end: number; values: Float32Array }> {
+    const peers = this.#chain?.version === header.version ? this.#chain.peers : undefined;
+    if (!this.#ring || !peers || !header.ring) {
+      throw new Error(
+        `Worker ${this.opts.name} cannot reduce step ${header.step} on a ring: ${
+          this.#ring
+            ? `no chain came with weights version ${header.version}`
+            : "it does not listen for neighbours"
+        }`,
+      );
+    }
+    if (peers.length !== header.slices || peers[header.slice]?.name !== this.opts.name) {
+      throw new Error(
+        `Worker ${this.opts.name} cannot reduce slice ${header.slice} of ${header.slices} on a ring of ${peers.length} ` +
+          `whose rank ${header.slice} is ${peers[header.slice]?.name}`,
+      );
+    }
+    return this.#ring.reduceScatter({
+      version: header.version,
+      ring: peers,
+      rank: header.slice,
+      grads,
+      weight: count / header.ring.total,
+    });
   }
 
   /**
@@ -647,6 +792,9 @@ export class JobRunner {
         const ds = this.#dataset(header.data);
         const batch = await gatherBatch(ds, indices, all.subarray(indices.length));
         const w = await this.#weightsFor(header.version);
+        // The next workers of the chain get the weights before this one computes: a computing worker
+        // forwards nothing, and a slice exchange would wait for theirs.
+        if (this.#forwarded?.version === header.version) await this.#forwarded.sent;
         this.#hooks.beforeTrain?.(header.step);
         const t0 = performance.now();
         const r = this.#engine!.trainSlice(
@@ -657,7 +805,7 @@ export class JobRunner {
           header.rowOffset,
           this.#exchangeFor(header),
           header.encoding === "f32" && channel
-            ? this.#gradientSlot(channel.slot) ?? this.#gradientBuffer()
+            ? (header.ring ? undefined : this.#gradientSlot(channel.slot)) ?? this.#gradientBuffer()
             : undefined,
         );
         const computeMs = performance.now() - t0;
@@ -671,7 +819,14 @@ export class JobRunner {
         };
         const reply = this.#hooks.trainReply?.({ header: base, grads: r.grads }) ??
           { header: base, grads: r.grads };
-        return encodeTrainReply(reply.header, r, reply.grads);
+        if (!header.ring) return encodeTrainReply(reply.header, r, reply.grads);
+        const t1 = performance.now();
+        const shard = await this.#reduceOnRing(header, r.count, reply.grads);
+        return encodeTrainReply(
+          { ...reply.header, shard: { start: shard.start, end: shard.end }, ringMs: performance.now() - t1 },
+          r,
+          shard.values,
+        );
       }
       case "eval":
       case "predict": {
@@ -758,4 +913,15 @@ export class JobRunner {
 
 function reason(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** This host's first non-loopback IPv4 address (where ring neighbours on other hosts dial), or its name. */
+function hostAddress(): string {
+  try {
+    const found = Deno.networkInterfaces().find((i) => i.family === "IPv4" && !i.address.startsWith("127."));
+    if (found) return found.address;
+  } catch {
+    // No permission to list interfaces.
+  }
+  return Deno.hostname();
 }

@@ -144,7 +144,11 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane 
     ...(tls ? { tls } : {}),
     maxBodyBytes: opts.maxBodyBytes,
     refusal: opts.refusal,
-    onChannel: (channel, admitted) => opts.onChannel(channel, admitted.worker, admitted.role),
+    onChannel: (channel, admitted) => {
+      // Ring connections go from worker to worker, never to the coordinator.
+      if (admitted.role === "ring") return channel.close("the coordinator takes no ring connection");
+      opts.onChannel(channel, admitted.worker, admitted.role);
+    },
     onRefused: opts.onRefused,
   });
   return { listener, secret };

@@ -7,7 +7,12 @@
  */
 import type { Body } from "../../shared/io/nats/mod.ts";
 import { BodyBuffers, type FrameChannel, type SharedRegion } from "../../shared/io/data_plane/mod.ts";
-import { DataFrame, type WeightsHeader, type WorkRequest } from "../../shared/io/protocol/mod.ts";
+import {
+  DataFrame,
+  type RingPeer,
+  type WeightsHeader,
+  type WorkRequest,
+} from "../../shared/io/protocol/mod.ts";
 import {
   LinkLostError,
   LinkTimeoutError,
@@ -18,6 +23,8 @@ import {
 
 /** Milliseconds a dropped worker's `leave` frame gets before its connection closes. */
 const LEAVE_GRACE_MS = 100;
+/** Values per weights part sent down the chain of a ring (1 MiB of float32). */
+export const CHAIN_PART_FLOATS = 256 * 1024;
 
 interface Pending {
   resolve: (reply: Reply) => void;
@@ -45,6 +52,8 @@ export class DirectLink implements WorkerLink {
   /** Train requests sent in the latest step: the first two get a reply slot each. */
   #slots = { step: -1, used: 0 };
   #nextId = 0;
+  /** Probes waiting for their pong, by id. */
+  readonly #probes = new Map<number, () => void>();
 
   /** True when the worker maps the slice-exchange area of this host (shared_exchange.ts). */
   readonly sharesExchange: boolean;
@@ -90,6 +99,10 @@ export class DirectLink implements WorkerLink {
       const frame = await this.#channel.next((header, bytes) => this.#bodyInto(header, bytes));
       if (!frame) return;
       const parsed = DataFrame.safeParse(frame.header);
+      if (parsed.success && parsed.data.t === "pong") {
+        this.#probes.get(parsed.data.id)?.();
+        continue;
+      }
       if (!parsed.success || parsed.data.t !== "rep") {
         this.#channel.close(
           `the worker sent a frame that is not a reply: ${JSON.stringify(frame.header).slice(0, 200)}`,
@@ -170,6 +183,51 @@ export class DirectLink implements WorkerLink {
   async sendWeights(header: WeightsHeader, body: Body, slot?: number): Promise<void> {
     if (this.#grads && slot !== undefined) await this.#channel.send({ t: "weights", ...header, shm: slot });
     else await this.#channel.send({ t: "weights", ...header }, body);
+  }
+
+  /** Bytes read and written on the worker's connection so far. */
+  get traffic(): { read: number; written: number } {
+    return this.#channel.traffic;
+  }
+
+  /**
+   * Sends weights to the first worker of a ring's chain in parts of {@link CHAIN_PART_FLOATS}
+   * values; the first part names the chain, down which each worker forwards them.
+   */
+  async sendChain(header: WeightsHeader, params: Float32Array, state: Float32Array, chain: RingPeer[]) {
+    const total = params.length + state.length;
+    for (let offset = 0; offset < total || offset === 0; offset += CHAIN_PART_FLOATS) {
+      const end = Math.min(total, offset + CHAIN_PART_FLOATS);
+      const parts = [
+        ...(offset < params.length ? [params.subarray(offset, Math.min(end, params.length))] : []),
+        ...(end > params.length
+          ? [state.subarray(Math.max(0, offset - params.length), end - params.length)]
+          : []),
+      ];
+      await this.#channel.send({ t: "wpart", ...header, offset, ...(offset === 0 ? { chain } : {}) }, parts);
+      if (end >= total) break;
+    }
+  }
+
+  /** Tells the worker to give up attempt `version` of the ring (its waits end). */
+  abortRing(version: number, reason: string): void {
+    void this.#channel.send({ t: "abort", version, reason }).catch(() => {});
+  }
+
+  /** True when the worker answers a probe within `timeoutMs` (a stopped worker does not). */
+  async probe(timeoutMs: number): Promise<boolean> {
+    const id = this.#nextId++;
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    this.#probes.set(id, () => resolve(true));
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    void this.#channel.ended.then(() => resolve(false));
+    this.#channel.send({ t: "ping", id }).catch(() => resolve(false));
+    try {
+      return await promise;
+    } finally {
+      clearTimeout(timer);
+      this.#probes.delete(id);
+    }
   }
 
   close(reason: string, ended = false): void {

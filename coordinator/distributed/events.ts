@@ -56,6 +56,8 @@ export type PoolEvent =
   | { type: "data-refused"; peer: string; reason: string }
   /** A worker's data-plane connection ended. */
   | { type: "data-lost"; worker: string; reason: string }
+  /** The reduction changed (the first step, or the workers changed): `ring` or `star`, and why. */
+  | { type: "allreduce"; use: "star" | "ring"; step: number; workers: number; reason: string }
   /** Anything else worth a line (mixed backends, a failed heartbeat, a joiner given up). */
   | { type: "warning"; message: string };
 
@@ -126,6 +128,10 @@ export function describeEvent(job: string, e: PoolEvent): string | undefined {
       return `Job ${job}: refused a data-plane connection from ${e.peer}: ${e.reason}`;
     case "data-lost":
       return undefined;
+    case "allreduce":
+      return e.step < 0
+        ? undefined
+        : `Job ${job} reduces on the ${e.use} from step ${e.step} with ${e.workers} workers (${e.reason})`;
     case "warning":
       return `Job ${job}: ${e.message}`;
   }

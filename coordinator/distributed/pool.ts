@@ -40,6 +40,8 @@ import {
   SharedRegion,
 } from "../../shared/io/data_plane/mod.ts";
 import {
+  type Allreduce,
+  AllreduceSchema,
   DataFrame,
   encodeDataset,
   encodeWeights,
@@ -72,6 +74,7 @@ import { NatsLink } from "./nats_link.ts";
 import { type Joiner, type Member, Roster } from "./roster.ts";
 import { settleAll, StepRunner, type StepTimings } from "./step_runner.ts";
 import { SyncHub } from "./sync_hub.ts";
+import { chooseAllreduce } from "./allreduce.ts";
 
 /** How to reach or start the workers. */
 export interface DistributedPoolOptions {
@@ -123,6 +126,15 @@ export interface DistributedPoolOptions {
   heartbeatSeconds?: number;
   /** Heartbeats a worker may miss, while connected, before it leaves the job as vanished. @default 10 */
   heartbeatMisses?: number;
+  /**
+   * How gradients are reduced: `star` at the coordinator (its link carries 2·N·S bytes per step for
+   * N workers and S model bytes), `ring` among the workers over the data plane (a reduce-scatter,
+   * one shard each to the coordinator, the weights down a chain of workers: about 2·S on the
+   * coordinator's link whatever N is), or `auto`, which picks per step (coordinator/distributed/
+   * allreduce.ts). A step whose workers cannot all take part in a ring (a worker on NATS, a TLS
+   * data plane) runs on the star. @default "star"
+   */
+  allreduce?: Allreduce;
   /** Gradient encoding on the wire. @default "f32" */
   gradEncoding?: FloatEncoding;
   /** Job id carried by every subject. @default random */
@@ -184,6 +196,9 @@ interface PendingChannel {
   hello: Promise<{ grads: SharedRegion; exchange: boolean } | undefined>;
 }
 
+/** Milliseconds a worker of a ring has to answer a probe when a member missed its deadline. */
+const PROBE_TIMEOUT_MS = 1000;
+
 /** Milliseconds a worker has for its hello on a new `work` connection. */
 const HELLO_TIMEOUT_MS = 5000;
 
@@ -227,6 +242,8 @@ export class DistributedPool implements WorkerPool {
   readonly #services: Service[] = [];
   #version = 0;
   #closed = false;
+  /** The reduction of the latest attempt and its workers, to announce a change once. */
+  #reduction = "";
   /** Aborted when the pool closes: ends dataset shipping to joiners. */
   readonly #closing = new AbortController();
   /** True while `create` waits for the first workers: setup failures end the start. */
@@ -262,7 +279,13 @@ export class DistributedPool implements WorkerPool {
       {
         boundary: () => this.#boundary(),
         recover: () => this.#recover(),
-        publishWeights: (params, state) => this.#publishWeights(params, state),
+        publishWeights: (params, state, ring) => this.#publishWeights(params, state, ring),
+        ringFor: (members) => this.#ringFor(members),
+        abortRing: (version, reason, members) => {
+          for (const m of members) if (m.link instanceof DirectLink) m.link.abortRing(version, reason);
+        },
+        probe: (member) =>
+          member.link instanceof DirectLink ? member.link.probe(PROBE_TIMEOUT_MS) : Promise.resolve(true),
         beginExchange: (version, workers) =>
           this.#hub.begin(
             version,
@@ -386,6 +409,7 @@ export class DistributedPool implements WorkerPool {
       backend: this.#opts.backend,
       gradEncoding: this.#opts.gradEncoding ?? "f32",
       transport: this.#data ? this.#opts.transport ?? "auto" : "nats",
+      allreduce: this.#opts.allreduce ?? "star",
       ...(this.#data
         ? { dataPlane: { addresses: [...this.#data.listener.addresses], secret: this.#data.secret } }
         : {}),
@@ -885,12 +909,67 @@ export class DistributedPool implements WorkerPool {
   }
 
   /**
-   * Sends params ‖ state to every live member: over each direct link (in order before the requests
-   * that name this version), and once through the server for NATS-linked members.
+   * True when an attempt on `members` reduces on a ring (allreduce.ts); announces a change of the
+   * reduction or of its workers as an event.
    */
-  async #publishWeights(params: Float32Array, state: Float32Array): Promise<number> {
+  #ringFor(members: readonly Member[]): boolean {
+    const net = this.#engine.network;
+    const choice = chooseAllreduce(
+      this.#opts.allreduce ?? "star",
+      members.map((m) => ({
+        name: m.name,
+        ringAddresses: m.ringAddresses,
+        sharesMemory: m.link instanceof DirectLink && m.link.sharesMemory,
+      })),
+      4 * (net.params.length + net.state.length),
+    );
+    const key = `${choice.use} ${members.map((m) => m.name).join(",")}`;
+    if (key !== this.#reduction && (this.#opts.allreduce ?? "star") !== "star") {
+      this.#reduction = key;
+      this.events.emit({
+        type: "allreduce",
+        use: choice.use,
+        step: this.#runner.currentStep,
+        workers: members.length,
+        reason: choice.reason,
+      });
+    }
+    return choice.use === "ring";
+  }
+
+  /**
+   * Bytes the coordinator read and wrote on its workers' data-plane connections so far (live direct
+   * links only): what its link carries, for measurements.
+   */
+  traffic(): { read: number; written: number } {
+    let read = 0, written = 0;
+    for (const m of this.#roster.live) {
+      if (!(m.link instanceof DirectLink)) continue;
+      read += m.link.traffic.read;
+      written += m.link.traffic.written;
+    }
+    return { read, written };
+  }
+
+  /**
+   * Sends params ‖ state to every live member: over each direct link (in order before the requests
+   * that name this version), and once through the server for NATS-linked members. With `ring`, once,
+   * to the ring's first member, which forwards them down the chain.
+   */
+  async #publishWeights(
+    params: Float32Array,
+    state: Float32Array,
+    ring?: readonly Member[],
+  ): Promise<number> {
     const version = ++this.#version;
     const { header, body } = encodeWeights(this.job, version, params, state);
+    if (ring) {
+      const chain = ring.map((m) => ({ name: m.name, addresses: [...m.ringAddresses!] }));
+      const head = ring[0]!.link as DirectLink;
+      // Not awaited: a stopped worker does not read, and its request's deadline decides.
+      void head.sendChain(header, params, state, chain).catch(() => {});
+      return version;
+    }
     const live = this.#roster.live;
     // Workers on this host read the weights where they were written, in one of two slots: a worker
     // still reading the version before sees its slot unchanged.
@@ -974,6 +1053,25 @@ function validate(opts: DistributedPoolOptions): number {
   if (opts.gpus && opts.nats !== undefined) {
     throw new TypeError(
       "Cannot combine gpus with nats: gpus spawns local workers, nats waits for external ones",
+    );
+  }
+  if (opts.allreduce !== undefined && !AllreduceSchema.safeParse(opts.allreduce).success) {
+    throw new RangeError(
+      `Cannot distribute as allreduce must be star, ring or auto: received allreduce=${
+        JSON.stringify(opts.allreduce)
+      }`,
+    );
+  }
+  if (opts.allreduce === "ring" && opts.transport === "nats") {
+    throw new RangeError(
+      "Cannot reduce on a ring with transport=nats: the workers of a ring send each other shards over the data plane. " +
+        "Use transport auto or direct, or allreduce star",
+    );
+  }
+  if (opts.allreduce === "ring" && opts.dataTls) {
+    throw new RangeError(
+      "Cannot reduce on a ring with a TLS data plane (dataTls): workers hold no certificates for their own listeners. " +
+        "Use allreduce star (or auto, which keeps such a job on the star)",
     );
   }
   if (opts.transport !== undefined && !["auto", "direct", "nats"].includes(opts.transport)) {

@@ -21,6 +21,8 @@ export interface Member {
   warmup: { ms: number; rows: number };
   /** Milliseconds of the worker's round trip to the coordinator, measured when it joined. */
   rttMs: number;
+  /** Where the worker listens for its ring neighbour, when it does. */
+  ringAddresses?: readonly string[];
 }
 
 /** A worker between its join request and its admission. */
@@ -127,6 +129,7 @@ export class Roster {
       link,
       warmup: { ms: header.warmupMs, rows: header.warmupRows },
       rttMs: header.rttMs,
+      ...(header.ringAddresses ? { ringAddresses: header.ringAddresses } : {}),
     };
     return joiner;
   }

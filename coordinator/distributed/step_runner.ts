@@ -10,7 +10,10 @@
  * a kind one derived from what the worker measured at setup (a forward pass, its round trip) and the
  * model's size. When the slices exchange partial results mid-step (BatchNormalization), a slice cannot
  * be recomputed alone: a lost member or a rejected slice aborts the attempt for all slices and the step
- * runs again. When the connection to NATS drops, the attempt runs again under new weights (version),
+ * runs again. A step reduced on a ring (allreduce.ts) is computed together too: a lost or stopped member
+ * aborts the ring for all, and the attempt runs again on the survivors with a new ring; when a member
+ * misses its deadline there, every member of the ring is probed first and the silent ones are dropped
+ * (the others only waited for them). When the connection to NATS drops, the attempt runs again under new weights (version),
  * after the host waited for it; a step is computed for the trainer once, so no update is applied twice.
  *
  * @module
@@ -24,6 +27,8 @@ import {
 } from "../../shared/io/protocol/mod.ts";
 import { type Engine, type EvalResult, firstNonFinite, type SliceResult } from "../../shared/model/mod.ts";
 import type { StepRequest } from "../pool.ts";
+import { reduceSlices } from "../reduce.ts";
+import { shardBounds } from "../../shared/allreduce/mod.ts";
 import type { PoolEvents } from "./events.ts";
 import { ConnectionInterruptedError, LinkLostError, LinkTimeoutError, type Reply } from "./links.ts";
 import type { Member, Roster } from "./roster.ts";
@@ -46,8 +51,17 @@ export interface StepHost {
   boundary(): Promise<void>;
   /** After an interrupted attempt: waits for the connection and the members. */
   recover(): Promise<void>;
-  /** Sends params ‖ state to every live member; returns the version requests name. */
-  publishWeights(params: Float32Array, state: Float32Array): Promise<number>;
+  /**
+   * Sends params ‖ state to every live member, or down the chain of `ring` (its members in ring
+   * order); returns the version requests name.
+   */
+  publishWeights(params: Float32Array, state: Float32Array, ring?: readonly Member[]): Promise<number>;
+  /** True when the slices of an attempt on `members` (slice k on members[k]) reduce on a ring. */
+  ringFor(members: readonly Member[]): boolean;
+  /** Tells the members of a failed ring attempt to stop waiting in it. */
+  abortRing(version: number, reason: string, members: readonly Member[]): void;
+  /** True when `member` answers a probe promptly (false for a stopped or lost one). */
+  probe(member: Member): Promise<boolean>;
   /**
    * The slice exchange of attempt `version` runs with `workers[k]` on slice k; true when the slices
    * exchange in memory they share rather than through the coordinator.
@@ -92,6 +106,8 @@ export type StepTimings = {
   shared_replies: number;
   /** Attempts whose slices exchanged BatchNorm statistics in memory they share (not through the coordinator). */
   shared_exchanges: number;
+  /** Steps reduced on a ring of workers (the others on the star). */
+  ring_steps: number;
 };
 
 /** See the module doc. */
@@ -110,7 +126,10 @@ export class StepRunner {
     transfer: [] as number[],
     sharedReplies: 0,
     sharedExchanges: 0,
+    ringSteps: 0,
   };
+  /** The reduced gradient of ring steps, assembled from the shards (reused). */
+  #ringGrads: Float32Array | undefined;
   /** The step being computed (−1 before the first), and the last one computed. */
   currentStep = -1;
   #lastStep = -1;
@@ -133,6 +152,7 @@ export class StepRunner {
       transfer_ms: median(this.#times.transfer),
       shared_replies: this.#times.sharedReplies,
       shared_exchanges: this.#times.sharedExchanges,
+      ring_steps: this.#times.ringSteps,
     };
   }
 
@@ -169,8 +189,6 @@ export class StepRunner {
     tally: StepTally,
   ): Promise<SliceResult[]> {
     const t0 = performance.now();
-    const version = await this.#host.publishWeights(req.params, req.state);
-    const t1 = performance.now();
     const n = req.indices.length;
     const parts = this.#roster.live.length;
     const slices: [number, number][] = [];
@@ -178,8 +196,15 @@ export class StepRunner {
       const start = Math.floor((k * n) / parts), end = Math.floor(((k + 1) * n) / parts);
       if (end > start) slices.push([start, end]);
     }
-    const together = this.#engine.network.exchangesBetweenSlices && slices.length > 1;
-    const sharedExchange = together &&
+    const members = this.#roster.live.slice(0, slices.length);
+    const ring = slices.length > 1 && this.#host.ringFor(members);
+    const version = await this.#host.publishWeights(req.params, req.state, ring ? members : undefined);
+    const t1 = performance.now();
+    const exchange = this.#engine.network.exchangesBetweenSlices && slices.length > 1;
+    const together = exchange || ring;
+    const paramCount = this.#engine.network.params.length;
+    const blame = ring ? this.#ringBlame(members) : undefined;
+    const sharedExchange = exchange &&
       this.#host.beginExchange(version, slices.map((_, k) => this.#roster.live[k]!.name));
     if (sharedExchange) this.#times.sharedExchanges++;
     let computeMax = 0;
@@ -200,6 +225,7 @@ export class StepRunner {
             encoding: this.#opts.gradEncoding,
             ...(sharedExchange ? { sharedExchange } : {}),
             ...(ahead.length > 0 ? { ahead: ahead.length } : {}),
+            ...(ring ? { ring: { total: n } } : {}),
           };
           let nonFinite = tally.nonFinite;
           return this.#onSomeMember(
@@ -208,7 +234,8 @@ export class StepRunner {
             header,
             encodeIndices(concat(req.indices.subarray(start, end), ahead)),
             (reply, member) => {
-              const accepted = this.#acceptTrain(reply, member, req.step, end - start, nonFinite > 0);
+              const shard = ring ? shardBounds(paramCount, slices.length, k) : undefined;
+              const accepted = this.#acceptTrain(reply, member, req.step, end - start, nonFinite > 0, shard);
               if (typeof accepted === "string" && accepted.startsWith("non-finite")) {
                 nonFinite++;
                 tally.nonFinite++;
@@ -222,13 +249,15 @@ export class StepRunner {
             attempt.signal,
             end - start,
             !together,
+            blame,
           );
         }),
         attempt,
       );
     } catch (error) {
       if (!together) throw error;
-      this.#host.abortExchange(version, reasonOf(error));
+      if (exchange) this.#host.abortExchange(version, reasonOf(error));
+      if (ring) this.#host.abortRing(version, reasonOf(error), members);
       if (error instanceof RetryAttempt && ++tally.failures > 2 * this.#roster.known.size + 2) {
         throw new Error(
           `Cannot complete step ${req.step} in job ${this.#opts.job} after ${tally.failures} attempts: ${error.message}`,
@@ -241,7 +270,39 @@ export class StepRunner {
     this.#times.round.push(round);
     this.#times.compute.push(computeMax);
     this.#times.transfer.push(round - computeMax);
-    return results;
+    if (!ring) return results;
+    this.#times.ringSteps++;
+    // The shards are the reduced gradient; the rest (sums, BatchNorm statistics) reduces as on the star.
+    const grads = this.#ringGrads?.length === paramCount
+      ? this.#ringGrads
+      : (this.#ringGrads = new Float32Array(paramCount));
+    results.forEach((r, k) => grads.set(r.grads, shardBounds(paramCount, slices.length, k)[0]));
+    const rest = reduceSlices(results.map((r) => ({ ...r, grads: new Float32Array(0) })));
+    return [{ ...rest, grads }];
+  }
+
+  /**
+   * What a ring attempt does when one member misses its deadline: the others may only be waiting for
+   * a stopped neighbour, so every member is probed and the silent ones are dropped; when all answer,
+   * the member that missed it is. One probe round per attempt.
+   */
+  #ringBlame(members: readonly Member[]): (missed: Member, timeoutMs: number) => Promise<void> {
+    let blaming: Promise<void> | undefined;
+    return (missed, timeoutMs) =>
+      blaming ??= (async () => {
+        const answered = await Promise.all(members.map((m) => this.#host.probe(m)));
+        const silent = members.filter((_, i) => !answered[i]);
+        const seconds = timeoutMs / 1000;
+        if (silent.length === 0) silent.push(missed);
+        for (const member of silent) {
+          const reason = member === missed
+            ? `no reply within its step deadline of ${seconds.toFixed(1)} s (ring)`
+            : `no answer to a probe after worker ${missed.name} missed its ring step deadline of ${
+              seconds.toFixed(1)
+            } s`;
+          this.#roster.drop(member, reason, this.currentStep, seconds);
+        }
+      })();
   }
 
   /**
@@ -277,6 +338,7 @@ export class StepRunner {
     step: number,
     count: number,
     nonFiniteSeen: boolean,
+    shard?: [number, number],
   ): { result: SliceResult; computeMs: number } | string {
     const h = reply.header;
     if (h.kind === "error") return `the worker failed: ${h.error}`;
@@ -286,6 +348,12 @@ export class StepRunner {
     if (h.kind !== "train") return `it is a ${h.kind} reply, not a train reply`;
     if (h.step !== step) return `it is for step ${h.step}, not the current step ${step}`;
     if (h.count !== count) return `it covers ${h.count} samples, not the slice's ${count}`;
+    if (shard && (h.shard?.start !== shard[0] || h.shard?.end !== shard[1])) {
+      return `it holds ${
+        h.shard ? `shard ${h.shard.start}..${h.shard.end}` : "a whole gradient"
+      }, not the ring's shard ${shard[0]}..${shard[1]}`;
+    }
+    if (!shard && h.shard) return `it holds a ring shard where the step reduces on the star`;
     const result = decodeTrainReply(h, reply.body, this.#engine.network.params.length);
     if (typeof result === "string") return result;
     const bad = firstNonFinite(result.grads) ??
@@ -415,6 +483,7 @@ export class StepRunner {
     signal: AbortSignal,
     rows: number,
     failover = true,
+    onMissed?: (member: Member, timeoutMs: number) => Promise<void>,
   ): Promise<T> {
     const attempts = 2 * this.#roster.known.size + 2;
     let lastReason = "";
@@ -423,7 +492,7 @@ export class StepRunner {
       const live = this.#roster.live;
       const member = live[(preferred + attempt) % live.length];
       if (!member) throw new RetryAttempt(`no worker is left to compute ${what}`);
-      const reply = await this.request(member, header, body, signal, rows);
+      const reply = await this.request(member, header, body, signal, rows, onMissed);
       if (!reply && !failover) throw new RetryAttempt(`worker ${member.name} was lost computing ${what}`);
       if (!reply) continue;
       const result = accept(reply, member);
@@ -445,7 +514,8 @@ export class StepRunner {
 
   /**
    * One request to one member; `undefined` (and the member dropped) when it is lost or missed its
-   * deadline. Throws {@link RetryAttempt} when the coordinator's connection was interrupted.
+   * deadline (with `onMissed`, that decides whom to drop for a missed deadline). Throws
+   * {@link RetryAttempt} when the coordinator's connection was interrupted.
    */
   async request(
     member: Member,
@@ -453,6 +523,7 @@ export class StepRunner {
     body: Body | undefined,
     signal: AbortSignal,
     rows = 0,
+    onMissed?: (member: Member, timeoutMs: number) => Promise<void>,
   ): Promise<Reply | undefined> {
     const timeoutMs = this.deadlineMs(member, header.kind, rows);
     const t0 = performance.now();
@@ -468,6 +539,10 @@ export class StepRunner {
       if (signal.aborted) throw error;
       if (error instanceof ConnectionInterruptedError) throw new RetryAttempt(error.message);
       if (!(error instanceof LinkLostError || error instanceof LinkTimeoutError)) throw error;
+      if (error instanceof LinkTimeoutError && onMissed) {
+        await onMissed(member, timeoutMs);
+        return undefined;
+      }
       const missed = error instanceof LinkTimeoutError ? timeoutMs / 1000 : undefined;
       this.#roster.drop(member, error.message, this.currentStep, missed);
       return undefined;

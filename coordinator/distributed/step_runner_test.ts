@@ -133,6 +133,9 @@ function setup(plans: Behaviour[][], bn = false) {
       return false;
     },
     abortExchange: (_v, reason) => void exchange.aborted.push(reason),
+    ringFor: () => false,
+    abortRing: () => {},
+    probe: () => Promise.resolve(true),
   };
   const runner = new StepRunner(roster, engine, host, bus, {
     job: "j",

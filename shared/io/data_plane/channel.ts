@@ -46,6 +46,11 @@ export class FrameChannel {
     this.#reader.maxBodyBytes = bytes;
   }
 
+  /** Bytes this end read and wrote on the connection so far, frames whole (for traffic measurements). */
+  get traffic(): { read: number; written: number } {
+    return { read: this.#reader.bytesRead, written: this.#writer.bytesWritten };
+  }
+
   /** Settles with the reason once the channel ended. */
   get ended(): Promise<ChannelClosedError> {
     return this.#ended.promise;

@@ -81,6 +81,11 @@ export class FrameReader {
     this.maxBodyBytes = maxBodyBytes;
   }
 
+  /** Bytes of the frames read so far (prefixes, headers, padding and bodies). */
+  get bytesRead(): number {
+    return this.#offset;
+  }
+
   /**
    * The next frame; `null` when the stream ends between frames. Throws {@link FrameError}. `bodyInto`
    * may name where the body goes once the header is known: an array of exactly the body's length that
@@ -196,9 +201,15 @@ export class FrameWriter {
   readonly #sink: ByteSink;
   #tail: Promise<void> = Promise.resolve();
   #failed: unknown;
+  #written = 0;
 
   constructor(sink: ByteSink) {
     this.#sink = sink;
+  }
+
+  /** Bytes of the frames handed to the stream so far. */
+  get bytesWritten(): number {
+    return this.#written;
   }
 
   /**
@@ -220,6 +231,7 @@ export class FrameWriter {
     const write = async () => {
       await writeAll(this.#sink, head);
       if (!join) { for (const part of parts) await writeAll(this.#sink, part); }
+      this.#written += head.length + (join ? 0 : bodyLength);
     };
     const sent = this.#tail.then(() => {
       if (this.#failed !== undefined) throw this.#failed;

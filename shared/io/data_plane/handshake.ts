@@ -24,8 +24,11 @@ export const DATA_PROTOCOL = "shoal-data/1";
 /** Milliseconds a handshake may take before the connection is dropped. */
 export const HANDSHAKE_TIMEOUT_MS = 5000;
 
-/** What a connection carries: a worker's requests and replies, or its slice exchange. */
-export type ChannelRole = "work" | "sync";
+/**
+ * What a connection carries: a worker's requests and replies, its slice exchange, or (worker to
+ * worker) the ring's shards and the chained weights.
+ */
+export type ChannelRole = "work" | "sync" | "ring";
 
 /** The data-plane handshake failed: the peer lacks the secret, or speaks another protocol. */
 export class DataPlaneAuthError extends Error {
@@ -43,7 +46,7 @@ const Auth = z.object({
   protocol: z.string(),
   job: Name,
   worker: Name,
-  role: z.enum(["work", "sync"]),
+  role: z.enum(["work", "sync", "ring"]),
   nonce: Hex,
   proof: Hex,
 });

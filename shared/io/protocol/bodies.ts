@@ -193,7 +193,8 @@ export function encodeTrainReply(
 
 /**
  * The slice result of a train reply, or why its body cannot be one: a gradient of another length
- * than `paramCount`, or a body that does not hold what the header describes.
+ * than `paramCount` (a ring reply: than its shard), or a body that does not hold what the header
+ * describes. A ring reply's `grads` are its reduced shard.
  */
 export function decodeTrainReply(
   header: Extract<WorkReply, { kind: "train" }>,
@@ -204,8 +205,11 @@ export function decodeTrainReply(
   const gradBytes = header.gradLength * bytesPer;
   const statsStart = Math.ceil(gradBytes / 8) * 8;
   const statFloats = header.batchStats.reduce((n, s) => n + 2 * s.channels, 0);
-  if (header.gradLength !== paramCount || body.length !== statsStart + statFloats * 4) {
-    return `its gradient has ${header.gradLength} values (${body.length} body bytes), the model has ${paramCount}`;
+  const expected = header.shard ? header.shard.end - header.shard.start : paramCount;
+  if (header.gradLength !== expected || body.length !== statsStart + statFloats * 4) {
+    return `its gradient has ${header.gradLength} values (${body.length} body bytes), ${
+      header.shard ? `its shard ${header.shard.start}..${header.shard.end}` : "the model"
+    } has ${expected}`;
   }
   const grads = decodeF32(body.subarray(0, gradBytes), header.encoding);
   const stats = asFloat32(body.subarray(statsStart));

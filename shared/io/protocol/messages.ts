@@ -25,6 +25,14 @@
  * | `leave` | work | coordinator → worker | — |
  * | `part` | sync | worker → coordinator | the slice's part, f32 |
  * | `gathered` / `abort` | sync | coordinator → workers | every slice's part in slice order, f32 / — |
+ * | `wpart` | work, ring | coordinator → first worker → next worker … | a part of params ‖ state, f32 |
+ * | `rchunk` | ring | worker → next worker | a chunk of a shard in transit, f32 |
+ * | `abort` | work | coordinator → worker | — (stop the ring of that attempt) |
+ * | `ping` / `pong` | work | coordinator → worker → coordinator | — |
+ *
+ * With `allreduce: "ring"` (see {@link AllreduceSchema}) workers also listen: each dials its next
+ * neighbour (a `ring` connection, the same handshake and secret), the weights travel down the chain
+ * in `wpart` frames, and each worker's train reply carries its reduced shard instead of its gradient.
  *
  * A worker that cannot reach the data plane (or a job with `transport: "nats"`) gets the same
  * messages through NATS instead:
@@ -98,6 +106,19 @@ export const Hello = z.object({ job: JobIdSchema, wanted: z.int().positive() });
 export const TransportSchema = z.enum(["auto", "direct", "nats"]);
 export type Transport = z.output<typeof TransportSchema>;
 
+/**
+ * How gradients are reduced: `star` at the coordinator (it receives every worker's gradient and sends
+ * every worker the weights), `ring` among the workers (a reduce-scatter, then one shard each to the
+ * coordinator, and the weights down a chain of workers), `auto` picks per step (coordinator/distributed/
+ * allreduce.ts).
+ */
+export const AllreduceSchema = z.enum(["star", "ring", "auto"]);
+export type Allreduce = z.output<typeof AllreduceSchema>;
+
+/** A worker of a ring: its name and where it listens for its previous neighbour. */
+export const RingPeer = z.object({ name: WorkerNameSchema, addresses: z.array(z.string()).min(1) });
+export type RingPeer = z.output<typeof RingPeer>;
+
 /** A worker offering itself to a job. */
 export const JoinRequest = z.object({
   job: JobIdSchema,
@@ -124,6 +145,8 @@ export const JobSpec = z.object({
   /** Where the data plane listens and its secret; absent with `transport: "nats"`. */
   dataPlane: z.object({ addresses: z.array(z.string()).min(1), secret: z.string().regex(/^[0-9a-f]{64}$/) })
     .optional(),
+  /** How gradients are reduced; a worker listens for ring neighbours unless it is `star`. @default "star" */
+  allreduce: AllreduceSchema.optional(),
 });
 
 /** Accepted (with the job) or refused (with why). */
@@ -150,6 +173,8 @@ export const ReadyRequest = z.object({
   warmupRows: z.int().positive(),
   /** Milliseconds of the worker's join request round trip. */
   rttMs: z.number().nonnegative(),
+  /** Where the worker listens for its ring neighbour, when the job reduces on a ring. */
+  ringAddresses: z.array(z.string()).min(1).optional(),
   error: z.string().optional(),
 });
 
@@ -208,6 +233,11 @@ export const WorkRequest = z.discriminatedUnion("kind", [
      * of the next step will likely take, for a file-backed dataset to read while this slice computes.
      */
     ahead: z.int().nonnegative().optional(),
+    /**
+     * The slices reduce on the ring of the weights' chain (slice k is ring rank k): the worker scales
+     * its gradient by its rows ÷ `total`, and replies with its reduced shard.
+     */
+    ring: z.object({ total: z.int().positive() }).optional(),
   }),
   z.object({
     kind: z.enum(["eval", "predict"]),
@@ -245,6 +275,10 @@ export const WorkReply = z.discriminatedUnion("kind", [
     gradLength: z.int().nonnegative(),
     batchStats: z.array(z.object({ layer: z.string(), channels: z.int().nonnegative() })),
     computeMs: z.number(),
+    /** A ring reply: the body holds the reduced values `[start, end)` of the step's gradient. */
+    shard: z.object({ start: z.int().nonnegative(), end: z.int().nonnegative() }).optional(),
+    /** Milliseconds of the ring's reduce-scatter on this worker. */
+    ringMs: z.number().optional(),
   }),
   z.object({ kind: z.literal("eval"), job: z.string(), worker: z.string(), chunks: z.array(EvalSums) }),
   z.object({
@@ -370,5 +404,24 @@ export const DataFrame = z.discriminatedUnion("t", [
     call: z.int().nonnegative(),
   }),
   z.object({ t: z.literal("abort"), version: z.int().nonnegative(), reason: z.string() }),
+  /**
+   * Floats `offset …` of weights `version` (params ‖ state), down the chain: the first part names the
+   * chain (ring order), whose first worker hears it from the coordinator and each forwards to the next.
+   */
+  WeightsHeader.extend({
+    t: z.literal("wpart"),
+    offset: z.int().nonnegative(),
+    chain: z.array(RingPeer).min(1).optional(),
+  }),
+  /** Chunk `chunk` of the shard worker → `to` sends in round `round` of the ring of attempt `version`. */
+  z.object({
+    t: z.literal("rchunk"),
+    version: z.int().nonnegative(),
+    to: WorkerNameSchema,
+    round: z.int().nonnegative(),
+    chunk: z.int().nonnegative(),
+  }),
+  z.object({ t: z.literal("ping"), id: z.int().nonnegative() }),
+  z.object({ t: z.literal("pong"), id: z.int().nonnegative() }),
 ]);
 export type DataFrame = z.output<typeof DataFrame>;

@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { chooseAllreduce, RING_MIN_MODEL_BYTES, type RingCandidate } from "./allreduce.ts";
+
+const linked = (n: number, sharesMemory = false): RingCandidate[] =>
+  Array.from(
+    { length: n },
+    (_, k) => ({ name: `w${k}`, ringAddresses: [`tcp://127.0.0.1:${7000 + k}`], sharesMemory }),
+  );
+const BIG = 8 * RING_MIN_MODEL_BYTES;
+
+Deno.test("star stays star; ring is ring from 2 workers on", () => {
+  assert.equal(chooseAllreduce("star", linked(16), BIG).use, "star");
+  assert.equal(chooseAllreduce("ring", linked(1), BIG).use, "star");
+  assert.equal(chooseAllreduce("ring", linked(2), 100).use, "ring");
+});
+
+Deno.test("auto picks the ring for 3 or more workers, a model of 1 MiB or more, and bytes over links", () => {
+  assert.equal(chooseAllreduce("auto", linked(3), BIG).use, "ring");
+  assert.match(chooseAllreduce("auto", linked(2), BIG).reason, /2 workers, a ring pays from 3/);
+  assert.match(chooseAllreduce("auto", linked(8), 1000).reason, /1000 bytes are below 1048576/);
+  assert.match(chooseAllreduce("auto", linked(8, true), BIG).reason, /every worker shares memory/);
+});
+
+Deno.test("a worker without a ring address keeps the step on the star, and is named", () => {
+  const workers = linked(4);
+  delete workers[2]!.ringAddresses;
+  const choice = chooseAllreduce("ring", workers, BIG);
+  assert.equal(choice.use, "star");
+  assert.match(choice.reason, /worker\(s\) w2 cannot take part in a ring/);
+});

@@ -1,0 +1,377 @@
+/**
+ * A worker's place in the ring (shared/allreduce/ring.ts): it listens for its previous neighbour on
+ * the data plane (a Unix socket beside the coordinator's, a TCP port where the coordinator offers
+ * one; the same handshake and job secret, role `ring`), dials its next neighbour, and runs the
+ * reduce-scatter of one attempt over these two connections. Weights parts (`wpart`) arriving on a ring
+ * connection go to the job's handler, which forwards them down the chain.
+ *
+ * Frames of an attempt name its weights version: frames of an older attempt are dropped on arrival,
+ * and the coordinator's `abort` of an attempt ends its waits (a neighbour lost or stopped mid-ring),
+ * so the worker takes the next attempt with a new ring.
+ *
+ * @module
+ */
+import {
+  type DataListener,
+  dialDataPlane,
+  type FrameChannel,
+  type ListenAddress,
+  listenDataPlane,
+} from "../shared/io/data_plane/mod.ts";
+import { DataFrame, type RingPeer } from "../shared/io/protocol/mod.ts";
+import {
+  addTerm,
+  chunkCount,
+  firstTerm,
+  receivedShard,
+  RING_CHUNK_FLOATS,
+  sentShard,
+  shardBounds,
+} from "../shared/allreduce/mod.ts";
+import { asFloat32 } from "../shared/io/nats/mod.ts";
+
+/** Options of {@link RingNode.start}. */
+export interface RingNodeOptions {
+  job: string;
+  secret: string;
+  /** This worker's name (its neighbours dial it under it). */
+  name: string;
+  /** Listen on a Unix socket (workers on this host dial it first). */
+  unix: boolean;
+  /** TCP address to listen on, and the host neighbours dial; none for a Unix socket only. */
+  tcp?: { listen: ListenAddress; advertise?: string };
+  /** Largest frame body read from a neighbour. */
+  maxBodyBytes: number;
+  /** Values per chunk. @default RING_CHUNK_FLOATS */
+  chunkFloats?: number;
+  /** A weights part from the previous neighbour (the chain of weights). */
+  onWeightsPart: (header: Extract<DataFrame, { t: "wpart" }>, body: Uint8Array) => void;
+  /** A connection problem worth a line in the worker's log. */
+  onWarning?: (message: string) => void;
+}
+
+/** What one rank contributes to and gets from one reduce-scatter. */
+export interface ReduceScatterRequest {
+  /** The attempt (weights version). */
+  version: number;
+  /** The ring, in rank order. */
+  ring: readonly RingPeer[];
+  /** This worker's rank in `ring`. */
+  rank: number;
+  /** This worker's whole gradient. */
+  grads: Float32Array;
+  /** This worker's share of the batch: its rows ÷ the batch's rows. */
+  weight: number;
+}
+
+/** The reduced values `[start, end)` of the gradient this rank holds after a reduce-scatter. */
+export interface ReducedShard {
+  start: number;
+  end: number;
+  values: Float32Array;
+}
+
+/** The ring's wait ended: the attempt was aborted, or a neighbour's connection ended. */
+export class RingAbortedError extends Error {
+  override name = "RingAbortedError";
+}
+
+interface Chunk {
+  header: Extract<DataFrame, { t: "rchunk" }>;
+  values: Float32Array;
+}
+
+interface Incoming {
+  channel: FrameChannel;
+  chunks: Chunk[];
+}
+
+/** See the module doc. */
+export class RingNode {
+  readonly #opts: RingNodeOptions;
+  readonly #listener: DataListener;
+  readonly #chunkFloats: number;
+  /** The connection from each neighbour that dialed this worker, and its chunks not yet taken. */
+  readonly #incoming = new Map<string, Incoming>();
+  /** The connection to each neighbour this worker dialed, with the tail of its ordered sends. */
+  readonly #outgoing = new Map<
+    string,
+    { key: string; channel: Promise<FrameChannel>; tail: Promise<void> }
+  >();
+  /** Wakes the reduce-scatter waiting for a chunk (or for an abort). */
+  #wake: (() => void) | undefined;
+  /** Attempts up to this version were aborted; the latest abort's reason. */
+  #aborted = { version: -1, reason: "" };
+  /** Frames of attempts older than this are dropped on arrival. */
+  #oldest = 0;
+  #closed = false;
+
+  private constructor(opts: RingNodeOptions, listener: DataListener) {
+    this.#opts = opts;
+    this.#listener = listener;
+    this.#chunkFloats = opts.chunkFloats ?? RING_CHUNK_FLOATS;
+  }
+
+  /** Starts listening; resolves once neighbours can dial {@link addresses}. */
+  static async start(opts: RingNodeOptions): Promise<RingNode> {
+    // Connections admitted before the node exists wait for it.
+    const made: { node?: RingNode } = {};
+    const pending: [FrameChannel, string][] = [];
+    const listener = await listenDataPlane({
+      job: opts.job,
+      secret: opts.secret,
+      unix: opts.unix,
+      ...(opts.tcp ? { listen: opts.tcp.listen } : {}),
+      ...(opts.tcp?.advertise !== undefined ? { advertise: opts.tcp.advertise } : {}),
+      maxBodyBytes: opts.maxBodyBytes,
+      onChannel: (channel, admitted) => {
+        if (admitted.role !== "ring") {
+          return channel.close(`a ${admitted.role} connection is no ring connection`);
+        }
+        if (made.node) made.node.#accept(channel, admitted.worker);
+        else pending.push([channel, admitted.worker]);
+      },
+      onRefused: (peer, reason) => opts.onWarning?.(`refused a ring connection from ${peer}: ${reason}`),
+    });
+    const node = made.node = new RingNode(opts, listener);
+    for (const [channel, worker] of pending) node.#accept(channel, worker);
+    return node;
+  }
+
+  /** Where neighbours dial this worker, in order. */
+  get addresses(): readonly string[] {
+    return this.#listener.addresses;
+  }
+
+  /** Bytes read and written on the ring connections (open ones). */
+  get traffic(): { read: number; written: number } {
+    let read = 0, written = 0;
+    for (const { channel } of this.#incoming.values()) {
+      read += channel.traffic.read;
+      written += channel.traffic.written;
+    }
+    return { read, written };
+  }
+
+  #accept(channel: FrameChannel, from: string): void {
+    this.#incoming.get(from)?.channel.close("replaced by a newer ring connection");
+    const incoming: Incoming = { channel, chunks: [] };
+    this.#incoming.set(from, incoming);
+    void this.#read(incoming, from);
+  }
+
+  async #read(incoming: Incoming, from: string): Promise<void> {
+    const { channel } = incoming;
+    for (;;) {
+      const frame = await channel.next();
+      if (!frame) break;
+      const parsed = DataFrame.safeParse(frame.header);
+      if (!parsed.success || (parsed.data.t !== "rchunk" && parsed.data.t !== "wpart")) {
+        channel.close(`worker ${from} sent a frame that is no ring frame`);
+        break;
+      }
+      const f = parsed.data;
+      if (f.t === "wpart") {
+        try {
+          this.#opts.onWeightsPart(f, frame.body);
+        } catch (error) {
+          this.#opts.onWarning?.(`weights part from ${from}: ${reasonOf(error)}`);
+        }
+        continue;
+      }
+      if (f.to !== this.#opts.name) {
+        channel.close(`worker ${from} sent a chunk meant for ${f.to}`);
+        break;
+      }
+      if (f.version < this.#oldest || f.version <= this.#aborted.version) continue;
+      incoming.chunks.push({ header: f, values: asFloat32(frame.body) });
+      this.#wake?.();
+    }
+    this.#wake?.();
+  }
+
+  /**
+   * Sends one frame to `peer`, after every frame sent to it before; dials it first when no connection
+   * to it (at these addresses) is open. Rejects when the connection cannot be made or ends.
+   */
+  send(peer: RingPeer, header: DataFrame, body?: Float32Array): Promise<void> {
+    const key = peer.addresses.join(" ");
+    let out = this.#outgoing.get(peer.name);
+    if (!out || out.key !== key) {
+      if (out) void out.channel.then((c) => c.close("the neighbour moved"), () => {});
+      const channel = this.#dial(peer);
+      out = { key, channel, tail: Promise.resolve() };
+      this.#outgoing.set(peer.name, out);
+      const entry = out;
+      void channel.then(
+        (c) =>
+          c.ended.then(() => this.#outgoing.get(peer.name) === entry && this.#outgoing.delete(peer.name)),
+        () => this.#outgoing.get(peer.name) === entry && this.#outgoing.delete(peer.name),
+      );
+    }
+    const sent = out.tail.then(async () => (await out.channel).send(header, body));
+    out.tail = sent.catch(() => {});
+    return sent;
+  }
+
+  async #dial(peer: RingPeer): Promise<FrameChannel> {
+    try {
+      const { channel } = await dialDataPlane(peer.addresses, {
+        job: this.#opts.job,
+        secret: this.#opts.secret,
+        worker: this.#opts.name,
+        role: "ring",
+        maxBodyBytes: 0,
+      });
+      // Nothing comes back on it; reading sees its end at once.
+      void (async () => {
+        while (await channel.next());
+      })();
+      return channel;
+    } catch (error) {
+      throw new Error(
+        `Cannot reach ring neighbour ${peer.name} at ${peer.addresses.join(", ")}: ${reasonOf(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  /** Closes the connections to workers outside `ring` (a ring without a dropped worker). */
+  retain(ring: readonly RingPeer[]): void {
+    const names = new Set(ring.map((p) => p.name));
+    for (const [name, out] of this.#outgoing) {
+      if (names.has(name)) continue;
+      this.#outgoing.delete(name);
+      void out.channel.then((c) => c.close("the worker left the ring"), () => {});
+    }
+  }
+
+  /** Ends the waits of attempts up to `version` (the coordinator gave the attempt up). */
+  abort(version: number, reason: string): void {
+    if (version <= this.#aborted.version) return;
+    this.#aborted = { version, reason };
+    this.#wake?.();
+  }
+
+  /**
+   * This rank's part of the reduce-scatter of attempt `version`: sends its weighted shard
+   * `rank − 1`, then, N − 1 times, takes a shard's chunks from the previous neighbour, adds its own
+   * term, and forwards them, or keeps them in the last round (its own shard). Throws a
+   * {@link RingAbortedError} when the attempt is aborted or the previous neighbour's connection ends.
+   */
+  async reduceScatter(req: ReduceScatterRequest): Promise<ReducedShard> {
+    const { version, ring, rank, grads, weight } = req;
+    const n = ring.length, length = grads.length;
+    const [start, end] = shardBounds(length, n, rank);
+    if (n === 1) return { start, end, values: firstTerm(grads, weight) };
+    this.#oldest = Math.max(this.#oldest, version);
+    for (const incoming of this.#incoming.values()) {
+      incoming.chunks = incoming.chunks.filter((c) => c.header.version >= version);
+    }
+    const next = ring[(rank + 1) % n]!, prev = ring[(rank + n - 1) % n]!.name;
+    const chunks = (shard: number): [number, number][] => {
+      const [a, b] = shardBounds(length, n, shard);
+      return Array.from({ length: chunkCount(b - a, this.#chunkFloats) }, (_, j) => {
+        const from = a + j * this.#chunkFloats;
+        return [from, Math.min(b, from + this.#chunkFloats)];
+      });
+    };
+    const send = (round: number, chunk: number, values: Float32Array) =>
+      this.#orAbort(version, this.send(next, { t: "rchunk", version, to: next.name, round, chunk }, values));
+    const first = chunks(sentShard(rank, n, 0));
+    for (let j = 0; j < first.length; j++) {
+      const [a, b] = first[j]!;
+      await send(0, j, firstTerm(grads.subarray(a, b), weight));
+    }
+    const values = new Float32Array(end - start);
+    for (let round = 0; round < n - 1; round++) {
+      const shard = receivedShard(rank, n, round);
+      const parts = chunks(shard);
+      for (let j = 0; j < parts.length; j++) {
+        const [a, b] = parts[j]!;
+        const chunk = await this.#take(prev, version);
+        if (chunk.header.round !== round || chunk.header.chunk !== j || chunk.values.length !== b - a) {
+          throw new RingAbortedError(
+            `Cannot reduce attempt ${version}: worker ${prev} sent round ${chunk.header.round} chunk ${chunk.header.chunk} ` +
+              `(${chunk.values.length} values) where round ${round} chunk ${j} (${b - a} values) was due`,
+          );
+        }
+        addTerm(chunk.values, grads.subarray(a, b), weight);
+        if (round < n - 2) await send(round + 1, j, chunk.values);
+        else values.set(chunk.values, a - start);
+      }
+    }
+    return { start, end, values };
+  }
+
+  /** The next chunk of attempt `version` from worker `from`. */
+  async #take(from: string, version: number): Promise<Chunk> {
+    for (;;) {
+      this.#checkAborted(version);
+      const incoming = this.#incoming.get(from);
+      while (incoming?.chunks.length && incoming.chunks[0]!.header.version < version) incoming.chunks.shift();
+      const chunk = incoming?.chunks[0];
+      if (chunk && chunk.header.version === version) {
+        incoming.chunks.shift();
+        return chunk;
+      }
+      if (incoming?.channel.isClosed) {
+        throw new RingAbortedError(
+          `Cannot reduce attempt ${version}: the ring connection from worker ${from} ended (${
+            (await incoming.channel.ended).message
+          })`,
+        );
+      }
+      if (this.#closed) {
+        throw new RingAbortedError(`Cannot reduce attempt ${version}: the worker left the job`);
+      }
+      await new Promise<void>((resolve) => this.#wake = resolve);
+      this.#wake = undefined;
+    }
+  }
+
+  /** `promise`, or a {@link RingAbortedError} as soon as attempt `version` is aborted. */
+  async #orAbort<T>(version: number, promise: Promise<T>): Promise<T> {
+    this.#checkAborted(version);
+    let stop: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      stop = () => reject(new RingAbortedError(`Cannot reduce attempt ${version}: ${this.#aborted.reason}`));
+    });
+    const previous = this.#wake;
+    // A send that waits on a stopped neighbour ends on the abort; the wake also serves #take.
+    this.#wake = () => {
+      previous?.();
+      if (version <= this.#aborted.version || this.#closed) stop!();
+    };
+    try {
+      return await Promise.race([promise, aborted]);
+    } finally {
+      this.#wake = undefined;
+    }
+  }
+
+  #checkAborted(version: number): void {
+    if (version <= this.#aborted.version) {
+      throw new RingAbortedError(`Cannot reduce attempt ${version}: ${this.#aborted.reason}`);
+    }
+  }
+
+  /** Stops listening and closes every ring connection. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#wake?.();
+    for (const { channel } of this.#incoming.values()) channel.close("the worker left the job");
+    for (const out of this.#outgoing.values()) {
+      void out.channel.then((c) => c.close("the worker left the job"), () => {});
+    }
+    this.#incoming.clear();
+    this.#outgoing.clear();
+    await this.#listener.close();
+  }
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
