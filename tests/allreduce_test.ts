@@ -1,0 +1,106 @@
+/**
+ * The ring all-reduce with real worker processes over a real nats-server: N workers reducing on a
+ * ring end where the in-process run ends (plain, with Dropout, with whole-batch BatchNorm), every step
+ * runs on the ring, and the ring's fixed reduction order makes a run reproducible bit for bit.
+ */
+import assert from "node:assert/strict";
+import { layers } from "../mod.ts";
+import type { Model } from "../coordinator/model.ts";
+import { twoClassModel, twoClassProblem } from "./support/two_class.ts";
+import { EventLog } from "./support/pool_events.ts";
+
+type Kind = "dense" | "batchnorm";
+
+/** `batchnorm`: BatchNormalization then Dropout, so masks and whole-batch statistics both count. */
+const build = (kind: Kind): Model =>
+  twoClassModel(kind === "batchnorm" ? [new layers.BatchNormalization(), new layers.Dropout(0.3)] : []);
+
+/** 320 rows, batch 32, 2 epochs: 20 steps (the last 64 rows validate). */
+const FIT = { epochs: 2, batchSize: 32, verbose: 0 as const, validationSplit: 0.2 };
+const DATA = twoClassProblem(400);
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+function historyDiff(a: Record<string, number[]>, b: Record<string, number[]>): number {
+  assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
+  let m = 0;
+  for (const key of Object.keys(a)) a[key]!.forEach((v, i) => m = Math.max(m, Math.abs(v - b[key]![i]!)));
+  return m;
+}
+
+async function inProcess(kind: Kind) {
+  const model = build(kind);
+  const history = await model.fit(DATA.x, DATA.y, FIT);
+  return { model, history: history.history as Record<string, number[]> };
+}
+
+async function onRing(kind: Kind, workers: number, log = new EventLog()) {
+  const model = build(kind);
+  const history = await model.fit(DATA.x, DATA.y, {
+    ...FIT,
+    distribute: { workers, allreduce: "ring", listeners: log.listeners },
+  });
+  assert.equal(model.lastFit!.workers, workers);
+  assert.equal(model.lastFit!.steps, 20);
+  assert.equal(
+    model.lastFit!.timings.ring_steps,
+    workers > 1 ? 20 : 0,
+    `${workers} workers: every step reduces on the ring (one worker needs no reduction)`,
+  );
+  return { model, history: history.history as Record<string, number[]> };
+}
+
+Deno.test("ring: 1, 2, 3, 5 and 8 workers end with the in-process weights and History", async () => {
+  const local = await inProcess("dense");
+  for (const workers of [1, 2, 3, 5, 8]) {
+    const log = new EventLog();
+    const { model, history } = await onRing("dense", workers, log);
+    if (workers > 1) {
+      const choice = log.find("allreduce", (e) => e.step === 0, "the reduction of the first step");
+      assert.deepEqual([choice.use, choice.workers], ["ring", workers]);
+    }
+    const diff = maxAbsDiff(model.network.params, local.model.network.params);
+    assert.ok(diff <= 1e-5, `${workers} workers: max abs weight difference ${diff} > 1e-5`);
+    const h = historyDiff(history, local.history);
+    assert.ok(h <= 1e-5, `${workers} workers: History differs by ${h}`);
+  }
+});
+
+Deno.test("ring: Dropout and whole-batch BatchNorm with 2, 3, 5 and 8 workers match the in-process run", async () => {
+  const local = await inProcess("batchnorm");
+  for (const workers of [2, 3, 5, 8]) {
+    const { model, history } = await onRing("batchnorm", workers);
+    const h = historyDiff(history, local.history);
+    assert.ok(h <= 1e-4, `${workers} workers: History differs by ${h}`);
+    const diff = maxAbsDiff(model.network.params, local.model.network.params);
+    assert.ok(diff <= 1e-5, `${workers} workers: max abs weight difference ${diff}`);
+    const stateDiff = maxAbsDiff(model.network.state, local.model.network.state);
+    assert.ok(stateDiff <= 1e-5, `${workers} workers: moving statistics differ by ${stateDiff}`);
+  }
+});
+
+Deno.test("ring: the reduction order is fixed, so two runs with the same N end with the same bits", async () => {
+  const first = await onRing("dense", 3);
+  const second = await onRing("dense", 3);
+  assert.deepEqual(second.model.network.params, first.model.network.params);
+  assert.deepEqual(second.history, first.history);
+});
+
+Deno.test("auto keeps a small model on the star and says why", async () => {
+  const log = new EventLog();
+  const model = build("dense");
+  await model.fit(DATA.x, DATA.y, {
+    ...FIT,
+    epochs: 1,
+    distribute: { workers: 3, allreduce: "auto", listeners: log.listeners },
+  });
+  assert.equal(model.lastFit!.timings.ring_steps, 0);
+  const choice = log.find("allreduce", (e) => e.step === 0, "the reduction of the first step");
+  assert.equal(choice.use, "star");
+  assert.match(choice.reason, /^auto: the model's \d+ bytes are below 1048576/);
+});
