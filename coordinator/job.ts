@@ -65,6 +65,7 @@ export const JobSchema = z.strictObject({
   joinTimeout: number().gt(0, "must be > 0").default(60),
   gradEncoding: z.enum(["f32", "bf16"], { error: "must be f32 or bf16" }).default("f32"),
   transport: z.enum(["auto", "direct", "nats"], { error: "must be auto, direct or nats" }).default("auto"),
+  allreduce: z.enum(["star", "ring", "auto"], { error: "must be star, ring or auto" }).default("star"),
   dataListen: z.string().regex(
     /^(\[[0-9a-fA-F:.]+\]|[^:/\s\[\]]+):\d{1,5}$/,
     "must be HOST:PORT, e.g. 0.0.0.0:7070",
@@ -124,6 +125,7 @@ const FLAGS = {
   "join-timeout": { type: "string" },
   "grad-encoding": { type: "string" },
   transport: { type: "string" },
+  allreduce: { type: "string" },
   "data-listen": { type: "string" },
   "data-advertise": { type: "string" },
   "data-unix": { type: "string" },
@@ -173,6 +175,11 @@ ${NATS_AUTH_USAGE}
   --transport T            how weights and gradients travel: direct (the data plane, a connection
                            from each worker to this process), nats (through the NATS server), or
                            auto (default: direct where a worker reaches it, NATS otherwise)
+  --allreduce A            how gradients are reduced: star (default: every gradient to this process),
+                           ring (the workers reduce-scatter among themselves over the data plane and
+                           send one shard each: this process's link carries ~2x the model whatever
+                           the number of workers), or auto (ring from 3 workers and a 1 MiB model
+                           when their bytes cross a link)
   --data-listen HOST:PORT  TCP address of the data plane; default 127.0.0.1:0 with the embedded
                            server, 0.0.0.0:0 with --nats (workers on this host use a Unix socket)
   --data-advertise HOST[:PORT]  address workers dial for it (a Kubernetes Service name)

@@ -227,6 +227,7 @@ function distributeOptions(job: Job): DistributeOptions {
     joinTimeoutSeconds: job.joinTimeout,
     gradEncoding: job.gradEncoding,
     transport: job.transport,
+    allreduce: job.allreduce,
     ...(job.dataListen ? { dataListen: job.dataListen } : {}),
     ...(job.dataAdvertise ? { dataAdvertise: job.dataAdvertise } : {}),
     dataUnix: job.dataUnix,

@@ -17,6 +17,9 @@
  *    shards, each batch read when needed (`prefetch(0)`) against read one batch ahead (`prefetch(1)`),
  *    in fresh processes (tools/bench_prefetch.ts; SHOAL_BENCH_COLD=1 drops the page cache before each
  *    run, as root).
+ * 6. `scale` (only when named in SHOAL_BENCH_PARTS: it starts 60 workers): the coordinator's bytes per step with
+ *    the star and the ring reduction for 2, 4, 8 and 16 workers (tools/bench_scale.ts), one JSON line
+ *    per row.
  *
  * PyTorch rows need /usr/bin/python3 with torch (Debian python3-torch); they are left empty otherwise.
  * Environment: SHOAL_BENCH_SAMPLES (in-process samples per run, default 3200), SHOAL_BENCH_STEPS (steps
@@ -36,6 +39,7 @@ import { fashionMnistModel } from "../coordinator/main.ts";
 import { type DistributedRow, peakRssMiB } from "../coordinator/bench_distributed.ts";
 import { convNet } from "./conv_net.ts";
 import { median } from "../shared/stats.ts";
+import { scaleRows } from "./bench_scale.ts";
 
 const SAMPLES = Number(Deno.env.get("SHOAL_BENCH_SAMPLES") ?? 3200);
 const STEPS = Number(Deno.env.get("SHOAL_BENCH_STEPS") ?? 40);
@@ -325,6 +329,7 @@ if (import.meta.main) {
       stderr: "inherit",
     }).output();
   }
+  if (PARTS.has("scale")) await scaleRows();
   console.log(
     `coordinator peak RSS: ${peakRssMiB("self")} MiB; bench wall time ${
       Math.round((performance.now() - started) / 1000)
