@@ -1,13 +1,17 @@
 /**
  * The ring all-reduce with real worker processes over a real nats-server: N workers reducing on a
  * ring end where the in-process run ends (plain, with Dropout, with whole-batch BatchNorm), every step
- * runs on the ring, and the ring's fixed reduction order makes a run reproducible bit for bit.
+ * runs on the ring, and the ring's fixed reduction order makes a run reproducible bit for bit. A
+ * worker killed or stopped mid-ring is dropped (only it: its neighbours only waited), the step runs
+ * again on a ring of the survivors, and every sample is trained on once.
  */
 import assert from "node:assert/strict";
 import { layers } from "../mod.ts";
 import type { Model } from "../coordinator/model.ts";
 import { twoClassModel, twoClassProblem } from "./support/two_class.ts";
 import { EventLog } from "./support/pool_events.ts";
+import { FAULTY_WORKER } from "./support/faulty_worker.ts";
+import { Callback } from "../shared/callbacks/mod.ts";
 
 type Kind = "dense" | "batchnorm";
 
@@ -103,4 +107,115 @@ Deno.test("auto keeps a small model on the star and says why", async () => {
   const choice = log.find("allreduce", (e) => e.step === 0, "the reduction of the first step");
   assert.equal(choice.use, "star");
   assert.match(choice.reason, /^auto: the model's \d+ bytes are below 1048576/);
+});
+
+/** Process ids of this process's children whose command line holds every one of `needles`. */
+function childPids(...needles: string[]): number[] {
+  const found: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const cmd = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
+      if (ppid === Deno.pid && needles.every((n) => cmd.includes(n) || cmd.some((a) => a.endsWith(n)))) {
+        found.push(Number(entry.name));
+      }
+    } catch {
+      // Exited while listing.
+    }
+  }
+  return found;
+}
+
+/** Asserts a faulty ring run trained on every sample once, applied 20 steps, and ended like the clean run. */
+async function assertLikeClean(model: Model, history: Record<string, number[]>, what: string) {
+  const clean = await inProcess("dense");
+  assert.equal(model.lastFit!.samplesProcessed, FIT.epochs * 320, `${what}: samples processed`);
+  assert.equal(model.lastFit!.steps, 20, `${what}: steps applied`);
+  assert.equal(model.lastFit!.timings.ring_steps, 20, `${what}: every applied step reduced on a ring`);
+  const diff = maxAbsDiff(model.network.params, clean.model.network.params);
+  assert.ok(diff <= 1e-5, `${what}: max abs weight difference to the clean run is ${diff}`);
+  const h = historyDiff(history, clean.history);
+  assert.ok(h <= 1e-4, `${what}: History differs by ${h}`);
+}
+
+Deno.test("ring: a worker SIGKILLed mid-ring is dropped and the step runs again on a ring of the survivors", async () => {
+  const log = new EventLog();
+  const model = build("dense");
+  const history = await model.fit(DATA.x, DATA.y, {
+    ...FIT,
+    distribute: {
+      workers: 3,
+      allreduce: "ring",
+      listeners: log.listeners,
+      workerEntry: FAULTY_WORKER,
+      workerArgs: [[], ["--fault", "sigkill-at-step-3"], []],
+    },
+  });
+  const lost = log.find("dropped", (e) => e.worker === "w1", "drop of w1");
+  assert.equal(lost.step, 3);
+  assert.equal(lost.workers, 2);
+  assert.deepEqual(log.all("dropped").map((e) => e.worker), ["w1"], "only the killed worker was dropped");
+  log.find("attempt-retried", (e) => e.what === "step 3", "step 3 ran again");
+  const ring = log.find("allreduce", (e) => e.step === 3, "the new ring at step 3");
+  assert.deepEqual([ring.use, ring.workers], ["ring", 2]);
+  assert.equal(model.lastFit!.workers, 2);
+  await assertLikeClean(model, history.history as Record<string, number[]>, "SIGKILL");
+});
+
+Deno.test("ring: a worker SIGSTOPped mid-ring is found by a probe, dropped, and rejoins the ring when continued", async () => {
+  const log = new EventLog();
+  const model = build("dense");
+  let continued = false;
+  const resume = (e: { type: string; worker?: string }) => {
+    if (e.type !== "dropped" || e.worker !== "w1" || continued) return;
+    continued = true;
+    for (const pid of childPids("faulty_worker.ts", "w1")) Deno.kill(pid, "SIGCONT");
+  };
+  try {
+    const history = await model.fit(DATA.x, DATA.y, {
+      ...FIT,
+      // Room for w1 to hear it was dropped and join again before the run ends.
+      callbacks: [
+        new (class extends Callback {
+          override async onBatchEnd(): Promise<void> {
+            if (continued && !log.has("joined", (e) => e.worker === "w1" && e.rejoined)) {
+              await new Promise((resolve) => setTimeout(resolve, 200));
+            }
+          }
+        })(),
+      ],
+      distribute: {
+        workers: 3,
+        allreduce: "ring",
+        stepTimeoutFloorSeconds: 1,
+        heartbeatSeconds: 0.2,
+        listeners: [...log.listeners, resume],
+        workerEntry: FAULTY_WORKER,
+        workerArgs: [[], ["--fault", "sigstop-at-step-3"], []],
+      },
+    });
+    const lost = log.find("dropped", (e) => e.worker === "w1", "drop of w1");
+    assert.equal(lost.step, 3);
+    assert.ok(lost.deadlineSeconds !== undefined, "dropped for a missed deadline");
+    assert.match(
+      lost.reason,
+      /^(no reply within its step deadline|no answer to a probe after worker w\d missed)/,
+    );
+    assert.deepEqual(
+      log.all("dropped").map((e) => e.worker),
+      ["w1"],
+      "the workers waiting for w1 were not dropped",
+    );
+    const smaller = log.find("allreduce", (e) => e.step === 3, "the ring of the survivors");
+    assert.deepEqual([smaller.use, smaller.workers], ["ring", 2]);
+    const back = log.find("joined", (e) => e.worker === "w1" && e.rejoined, "rejoin of w1");
+    const grown = log.find("allreduce", (e) => e.step >= back.step && e.workers === 3, "w1 back in the ring");
+    assert.equal(grown.use, "ring");
+    assert.equal(model.lastFit!.workers, 3);
+    await assertLikeClean(model, history.history as Record<string, number[]>, "SIGSTOP");
+  } finally {
+    for (const pid of childPids("faulty_worker.ts", "w1")) Deno.kill(pid, "SIGCONT");
+  }
 });

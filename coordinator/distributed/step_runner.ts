@@ -493,7 +493,11 @@ export class StepRunner {
       const member = live[(preferred + attempt) % live.length];
       if (!member) throw new RetryAttempt(`no worker is left to compute ${what}`);
       const reply = await this.request(member, header, body, signal, rows, onMissed);
-      if (!reply && !failover) throw new RetryAttempt(`worker ${member.name} was lost computing ${what}`);
+      if (!reply && !failover) {
+        // In a ring, a member that missed its deadline may stay: a probe found the one it waited for.
+        const how = this.#roster.live.includes(member) ? "waited past its deadline" : "was lost";
+        throw new RetryAttempt(`worker ${member.name} ${how} computing ${what}`);
+      }
       if (!reply) continue;
       const result = accept(reply, member);
       if (typeof result !== "string") return result;

@@ -7,7 +7,10 @@
  * - `wrong-length-once`: that gradient one value short;
  * - `wrong-step-once`, `wrong-job-once`, `wrong-worker-once`: that reply for another step, job, or
  *   under another worker's name;
- * - `exit-once`: the process ends (code 3) when the first training request arrives.
+ * - `exit-once`: the process ends (code 3) when the first training request arrives;
+ * - `sigkill-at-step-3`, `sigstop-at-step-3`: the process sends itself SIGKILL or SIGSTOP when the
+ *   training request of step 3 arrives (its weights forwarded down a ring's chain, so its neighbours
+ *   compute and then wait for it in the ring).
  *
  * @module
  */
@@ -24,18 +27,26 @@ const FAULTS = [
   "wrong-job-once",
   "wrong-worker-once",
   "exit-once",
+  "sigkill-at-step-3",
+  "sigstop-at-step-3",
 ] as const;
 type Fault = typeof FAULTS[number];
 
 /** The hooks that inject `fault` once. */
 function faultHooks(fault: Fault, name: string): WorkerHooks {
   let pending = true;
+  const signals = fault === "sigkill-at-step-3" || fault === "sigstop-at-step-3";
   return {
-    beforeTrain() {
+    beforeTrain(step) {
       if (fault === "exit-once") Deno.exit(3);
+      if (signals && step === 3 && pending) {
+        pending = false;
+        console.warn(`Worker ${name}: injecting test fault ${fault}`);
+        Deno.kill(Deno.pid, fault === "sigkill-at-step-3" ? "SIGKILL" : "SIGSTOP");
+      }
     },
     trainReply<H extends TrainReplyFields>(reply: { header: H; grads: Float32Array }) {
-      if (!pending) return reply;
+      if (!pending || signals) return reply;
       pending = false;
       const { header, grads } = reply;
       console.warn(`Worker ${name}: injecting test fault ${fault} at step ${header.step}`);
