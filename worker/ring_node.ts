@@ -5,6 +5,9 @@
  * reduce-scatter of one attempt over these two connections. Weights parts (`wpart`) arriving on a ring
  * connection go to the job's handler, which forwards them down the chain.
  *
+ * Memory: a ring connection is read one chunk ahead at most (its reader waits until the chunk was
+ * taken), so beside the model a worker holds its shard, the chunk it adds to, and the one it sends.
+ *
  * Frames of an attempt name its weights version: frames of an older attempt are dropped on arrival,
  * and the coordinator's `abort` of an attempt ends its waits (a neighbour lost or stopped mid-ring),
  * so the worker takes the next attempt with a new ring.
@@ -83,7 +86,10 @@ interface Chunk {
 
 interface Incoming {
   channel: FrameChannel;
+  /** At most one chunk: the connection is read on only once it was taken (back-pressure). */
   chunks: Chunk[];
+  /** Wakes the connection's reader once its chunk was taken or dropped. */
+  taken: (() => void) | undefined;
 }
 
 /** See the module doc. */
@@ -154,8 +160,10 @@ export class RingNode {
   }
 
   #accept(channel: FrameChannel, from: string): void {
-    this.#incoming.get(from)?.channel.close("replaced by a newer ring connection");
-    const incoming: Incoming = { channel, chunks: [] };
+    const replaced = this.#incoming.get(from);
+    replaced?.channel.close("replaced by a newer ring connection");
+    replaced?.taken?.();
+    const incoming: Incoming = { channel, chunks: [], taken: undefined };
     this.#incoming.set(from, incoming);
     void this.#read(incoming, from);
   }
@@ -186,6 +194,9 @@ export class RingNode {
       if (f.version < this.#oldest || f.version <= this.#aborted.version) continue;
       incoming.chunks.push({ header: f, values: asFloat32(frame.body) });
       this.#wake?.();
+      while (incoming.chunks.length > 0 && !channel.isClosed) {
+        await new Promise<void>((resolve) => incoming.taken = resolve);
+      }
     }
     this.#wake?.();
   }
@@ -252,7 +263,18 @@ export class RingNode {
   abort(version: number, reason: string): void {
     if (version <= this.#aborted.version) return;
     this.#aborted = { version, reason };
+    this.#drop(version + 1);
     this.#wake?.();
+  }
+
+  /** Drops the chunks of attempts older than `version`, so their connections are read on. */
+  #drop(version: number): void {
+    for (const incoming of this.#incoming.values()) {
+      const kept = incoming.chunks.filter((c) => c.header.version >= version);
+      if (kept.length === incoming.chunks.length) continue;
+      incoming.chunks = kept;
+      incoming.taken?.();
+    }
   }
 
   /**
@@ -267,9 +289,7 @@ export class RingNode {
     const [start, end] = shardBounds(length, n, rank);
     if (n === 1) return { start, end, values: firstTerm(grads, weight) };
     this.#oldest = Math.max(this.#oldest, version);
-    for (const incoming of this.#incoming.values()) {
-      incoming.chunks = incoming.chunks.filter((c) => c.header.version >= version);
-    }
+    this.#drop(version);
     const next = ring[(rank + 1) % n]!, prev = ring[(rank + n - 1) % n]!.name;
     const chunks = (shard: number): [number, number][] => {
       const [a, b] = shardBounds(length, n, shard);
@@ -311,10 +331,15 @@ export class RingNode {
     for (;;) {
       this.#checkAborted(version);
       const incoming = this.#incoming.get(from);
-      while (incoming?.chunks.length && incoming.chunks[0]!.header.version < version) incoming.chunks.shift();
       const chunk = incoming?.chunks[0];
+      if (chunk && chunk.header.version < version) {
+        incoming!.chunks.shift();
+        incoming!.taken?.();
+        continue;
+      }
       if (chunk && chunk.header.version === version) {
-        incoming.chunks.shift();
+        incoming!.chunks.shift();
+        incoming!.taken?.();
         return chunk;
       }
       if (incoming?.channel.isClosed) {
@@ -362,7 +387,10 @@ export class RingNode {
   async close(): Promise<void> {
     this.#closed = true;
     this.#wake?.();
-    for (const { channel } of this.#incoming.values()) channel.close("the worker left the job");
+    for (const { channel, taken } of this.#incoming.values()) {
+      channel.close("the worker left the job");
+      taken?.();
+    }
     for (const out of this.#outgoing.values()) {
       void out.channel.then((c) => c.close("the worker left the job"), () => {});
     }

@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { newJobSecret } from "../shared/io/data_plane/mod.ts";
+import { weightedSum } from "../shared/model/mod.ts";
+import { shardBounds } from "../shared/allreduce/mod.ts";
+import type { RingPeer } from "../shared/io/protocol/mod.ts";
+import { RingAbortedError, RingNode } from "./ring_node.ts";
+
+/** `n` ring nodes of one job on Unix sockets, cutting shards in chunks of `chunkFloats` values. */
+async function nodes(
+  n: number,
+  chunkFloats: number,
+): Promise<{ nodes: RingNode[]; ring: RingPeer[] } & AsyncDisposable> {
+  const secret = newJobSecret();
+  const made = await Promise.all(
+    Array.from({ length: n }, (_, k) =>
+      RingNode.start({
+        job: "ringtest",
+        secret,
+        name: `w${k}`,
+        unix: true,
+        maxBodyBytes: 1 << 20,
+        chunkFloats,
+        onWeightsPart: () => {},
+      })),
+  );
+  return {
+    nodes: made,
+    ring: made.map((node, k) => ({ name: `w${k}`, addresses: [...node.addresses] })),
+    [Symbol.asyncDispose]: async () => void await Promise.all(made.map((node) => node.close())),
+  };
+}
+
+function random(length: number, seed: number): Float32Array {
+  let s = seed;
+  return Float32Array.from(
+    { length },
+    () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1,
+  );
+}
+
+Deno.test("ring nodes on real sockets reduce-scatter to the star's weighted sum, the same bits every time", async () => {
+  for (const n of [2, 3, 5]) {
+    await using ring = await nodes(n, 5);
+    const length = 37;
+    const grads = Array.from({ length: n }, (_, k) => random(length, 3 + k));
+    const weights = Array.from({ length: n }, (_, k) => (k + 1) / ((n * (n + 1)) / 2));
+    const star = new Float32Array(length);
+    weightedSum(star, grads, weights);
+    const runs: Float32Array[] = [];
+    for (const version of [1, 2]) {
+      const shards = await Promise.all(
+        ring.nodes.map((node, rank) =>
+          node.reduceScatter({ version, ring: ring.ring, rank, grads: grads[rank]!, weight: weights[rank]! })
+        ),
+      );
+      const reduced = new Float32Array(length);
+      shards.forEach((s, rank) => {
+        assert.deepEqual([s.start, s.end], shardBounds(length, n, rank));
+        reduced.set(s.values, s.start);
+      });
+      let diff = 0;
+      reduced.forEach((v, i) => diff = Math.max(diff, Math.abs(v - star[i]!)));
+      assert.ok(diff <= 1e-6, `${n} ranks: max difference to the star ${diff}`);
+      runs.push(reduced);
+    }
+    assert.deepEqual(runs[1], runs[0], `${n} ranks: two attempts gave different bits`);
+  }
+});
+
+Deno.test("an aborted attempt ends a rank's wait for its neighbour with the reason", async () => {
+  await using ring = await nodes(2, 4);
+  const waiting = ring.nodes[0]!.reduceScatter({
+    version: 7,
+    ring: ring.ring,
+    rank: 0,
+    grads: random(10, 1),
+    weight: 0.5,
+  });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  ring.nodes[0]!.abort(7, "worker w1 was lost");
+  await assert.rejects(waiting, (e) => e instanceof RingAbortedError && /worker w1 was lost/.test(e.message));
+  // The next attempt runs, and chunks of the aborted one are not taken for it.
+  const grads = [random(10, 1), random(10, 2)];
+  const shards = await Promise.all(
+    ring.nodes.map((node, rank) =>
+      node.reduceScatter({ version: 8, ring: ring.ring, rank, grads: grads[rank]!, weight: 0.5 })
+    ),
+  );
+  assert.equal(shards[1]!.values[0], Math.fround(Math.fround(0.5 * grads[0]![5]!) + 0.5 * grads[1]![5]!));
+});
+
+Deno.test("a neighbour's connection that ends fails the wait at once, naming it", async () => {
+  await using ring = await nodes(3, 4);
+  const grads = random(12, 1);
+  const waiting = ring.nodes[2]!.reduceScatter({
+    version: 1,
+    ring: ring.ring,
+    rank: 2,
+    grads,
+    weight: 1 / 3,
+  });
+  // w1 (rank 2's previous neighbour) sends its first chunk, then leaves.
+  const sent = ring.nodes[1]!.reduceScatter({ version: 1, ring: ring.ring, rank: 1, grads, weight: 1 / 3 });
+  sent.catch(() => {});
+  const failed = assert.rejects(
+    waiting,
+    (e) => e instanceof RingAbortedError && /the ring connection from worker w1 ended/.test(e.message),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await ring.nodes[1]!.close();
+  await failed;
+});
