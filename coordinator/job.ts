@@ -483,6 +483,13 @@ export async function parseJob(args: string[], options: ParseJobOptions = {}): P
     );
   }
   checkDataOptions(job, origin);
+  if (job.allreduce === "ring" && (job.transport === "nats" || job.dataTlsCert !== undefined)) {
+    throw new JobConfigError(
+      `Cannot run the job as --allreduce ring needs the data plane without TLS between workers: ${
+        job.transport === "nats" ? "--transport is nats" : "--data-tls-cert is given"
+      }. Use --allreduce star, or auto (which keeps such a job on the star)`,
+    );
+  }
   resolvePaths(job, cwd);
   return job;
 }

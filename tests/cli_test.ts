@@ -57,6 +57,16 @@ Deno.test("bad flags and config files exit 2 naming the field and the expectatio
         /--backend must be one of auto, .*wasm-blas.*: current value is "tpu"/,
       ],
       [
+        "unknown allreduce",
+        ["--allreduce", "tree"],
+        /--allreduce must be star, ring or auto: current value is "tree"/,
+      ],
+      [
+        "ring through NATS",
+        ["--allreduce", "ring", "--transport", "nats"],
+        /--allreduce ring needs the data plane without TLS between workers: --transport is nats\. Use --allreduce star/,
+      ],
+      [
         "unknown example",
         ["--example", "mnist"],
         /--example must be one of fashion-mnist: current value is "mnist"/,
