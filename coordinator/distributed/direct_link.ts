@@ -23,8 +23,8 @@ import {
 
 /** Milliseconds a dropped worker's `leave` frame gets before its connection closes. */
 const LEAVE_GRACE_MS = 100;
-/** Values per weights part sent down the chain of a ring (1 MiB of float32). */
-export const CHAIN_PART_FLOATS = 256 * 1024;
+/** Values per weights part sent down the chain of a ring (64 KiB of float32): the chain's pipeline fills in N of them. */
+export const CHAIN_PART_FLOATS = 16 * 1024;
 
 interface Pending {
   resolve: (reply: Reply) => void;

@@ -17,8 +17,11 @@
  */
 import { addScaled } from "../model/vector.ts";
 
-/** Values per chunk on a ring connection (1 MiB of float32). */
-export const RING_CHUNK_FLOATS = 256 * 1024;
+/**
+ * Values per chunk on a ring connection (64 KiB of float32): small enough that the pipeline fills in
+ * little time even on a long ring, large enough that a frame's overhead is small.
+ */
+export const RING_CHUNK_FLOATS = 16 * 1024;
 
 /** Values `[start, end)` of shard `shard` of a vector of `length` values cut into `shards` shards. */
 export function shardBounds(length: number, shards: number, shard: number): [number, number] {
