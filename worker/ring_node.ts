@@ -149,16 +149,6 @@ export class RingNode {
     return this.#listener.addresses;
   }
 
-  /** Bytes read and written on the ring connections (open ones). */
-  get traffic(): { read: number; written: number } {
-    let read = 0, written = 0;
-    for (const { channel } of this.#incoming.values()) {
-      read += channel.traffic.read;
-      written += channel.traffic.written;
-    }
-    return { read, written };
-  }
-
   #accept(channel: FrameChannel, from: string): void {
     const replaced = this.#incoming.get(from);
     replaced?.channel.close("replaced by a newer ring connection");
