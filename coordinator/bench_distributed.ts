@@ -217,14 +217,15 @@ if (import.meta.main) {
   const { fashionMnistModel } = await import("./main.ts");
   const data = await loadDataset("fashion_mnist");
   const n = 4096;
-  const x = new Float32Array(n * 784);
-  for (let i = 0; i < x.length; i++) x[i] = data.xTrain.data[i]! / 255;
+  // The MLP takes the pixels as bytes and scales them itself (Rescaling); the conv net takes them scaled.
+  const pixels = data.xTrain.data.subarray(0, n * 784);
   if (values.model !== "mlp" && values.model !== "conv") {
     throw new TypeError(
       `Cannot run the benchmark as --model must be mlp or conv: current value is ${values.model}`,
     );
   }
   const conv = values.model === "conv";
+  const x = conv ? Float32Array.from(pixels, (v) => v / 255) : pixels;
   const ds = toDataset({ data: x, shape: conv ? [n, 28, 28, 1] : [n, 784] }, {
     data: Float32Array.from(data.yTrain.subarray(0, n)),
     shape: [n],

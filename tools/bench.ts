@@ -99,7 +99,12 @@ function summarize(ratios: (number | null)[]): { pairs: string; median: number |
 }
 
 /** One epoch of `samples` rows in-process (after a warm-up epoch): samples per second. */
-async function shoalInProcess(kind: "mlp" | "conv", batch: number, x: Float32Array, y: Float32Array) {
+async function shoalInProcess(
+  kind: "mlp" | "conv",
+  batch: number,
+  x: Float32Array | Uint8Array,
+  y: Float32Array,
+) {
   const model = kind === "mlp" ? fashionMnistModel(1) : convNet(1);
   model.compile({
     optimizer: new optimizers.Adam(),
@@ -119,14 +124,18 @@ async function shoalInProcess(kind: "mlp" | "conv", batch: number, x: Float32Arr
   };
 }
 
-async function inProcessRows(x: Float32Array, y: Float32Array): Promise<Record<string, unknown>[]> {
+async function inProcessRows(
+  pixels: Uint8Array,
+  x: Float32Array,
+  y: Float32Array,
+): Promise<Record<string, unknown>[]> {
   const rows: Record<string, unknown>[] = [];
   for (const [kind, batch] of [["mlp", 64], ["mlp", 128], ["mlp", 256], ["conv", 64]] as const) {
     if (!MODELS.has(kind)) continue;
     const shoal: number[] = [], torch: (number | null)[] = [], ratios: (number | null)[] = [];
     let phases = { compute_ms: 0, optimizer_ms: 0 };
     for (let pair = 0; pair < PAIRS; pair++) {
-      const s = await shoalInProcess(kind, batch, x, y);
+      const s = await shoalInProcess(kind, batch, kind === "mlp" ? pixels : x, y);
       phases = s;
       const t = await python("./torch_reference.py", [kind, String(batch), String(SAMPLES)]);
       shoal.push(s.samples_per_s);
@@ -300,10 +309,12 @@ if (import.meta.main) {
       `${PAIRS} alternating pairs per comparison`,
   );
   const data = await loadDataset("fashion_mnist");
-  const x = new Float32Array(SAMPLES * 784);
-  for (let i = 0; i < x.length; i++) x[i] = data.xTrain.data[i]! / 255;
+  // The MLP takes the pixels as bytes and scales them itself (Rescaling), as `deno task train` does;
+  // the conv net takes them scaled.
+  const pixels = data.xTrain.data.subarray(0, SAMPLES * 784);
+  const x = Float32Array.from(pixels, (v) => v / 255);
   const y = Float32Array.from(data.yTrain.subarray(0, SAMPLES));
-  const local = PARTS.has("local") ? await inProcessRows(x, y) : [];
+  const local = PARTS.has("local") ? await inProcessRows(pixels, x, y) : [];
   const distributed = PARTS.has("distributed") ? await distributedTable() : [];
   const text = PARTS.has("text") ? await textRows() : [];
   if (local.length) {

@@ -19,8 +19,8 @@ const batch = Number(Deno.args[1] ?? 64);
 const PROFILE_RUNS = 10;
 const backend = await initBackend((Deno.env.get("SHOAL_BACKEND") ?? "auto") as "auto");
 const ds = await loadDataset("fashion_mnist");
-const x = new Float32Array(batch * 784);
-for (let i = 0; i < x.length; i++) x[i] = ds.xTrain.data[i]! / 255;
+// The MLP scales the pixels itself (Rescaling), as `deno task train` does; the conv net takes them scaled.
+const x = Float32Array.from(ds.xTrain.data.subarray(0, batch * 784), (v) => kind === "mlp" ? v : v / 255);
 const y = Float32Array.from(ds.yTrain.subarray(0, batch));
 const model = kind === "mlp" ? fashionMnistModel(1) : convNet(1);
 const loss = "sparse_categorical_crossentropy" as const;
