@@ -3,57 +3,29 @@
  * formulas and defaults. Workers never apply an optimizer: they only compute gradients.
  */
 import { KernelArena } from "./simd/arena.ts";
+import { type LearningRateSchedule, scheduleFromConfig } from "./schedules.ts";
 
-/** `optimizers.schedules.ExponentialDecay`: `lr = initial * rate^(step / decaySteps)`. */
-export class ExponentialDecay {
-  readonly initialLearningRate: number;
-  readonly decaySteps: number;
-  readonly decayRate: number;
-  readonly staircase: boolean;
+export type LearningRate = number | LearningRateSchedule;
 
-  constructor(
-    opts: { initialLearningRate: number; decaySteps: number; decayRate: number; staircase?: boolean },
-  ) {
-    this.initialLearningRate = opts.initialLearningRate;
-    this.decaySteps = opts.decaySteps;
-    this.decayRate = opts.decayRate;
-    this.staircase = opts.staircase ?? false;
-    if (!(this.decaySteps > 0)) {
-      throw new RangeError(
-        `Cannot create ExponentialDecay as decaySteps must be > 0: received ${opts.decaySteps}`,
-      );
-    }
-    if (!(this.initialLearningRate > 0)) {
-      throw new RangeError(
-        `Cannot create ExponentialDecay as initialLearningRate must be > 0: received ${opts.initialLearningRate}`,
-      );
-    }
-  }
-
-  /** The learning rate at optimizer step `step` (0-based). */
-  at(step: number): number {
-    let p = step / this.decaySteps;
-    if (this.staircase) p = Math.floor(p);
-    return this.initialLearningRate * Math.pow(this.decayRate, p);
-  }
-
-  toConfig(): Record<string, unknown> {
-    return {
-      module: "keras.optimizers.schedules",
-      class_name: "ExponentialDecay",
-      config: {
-        initial_learning_rate: this.initialLearningRate,
-        decay_steps: this.decaySteps,
-        decay_rate: this.decayRate,
-        staircase: this.staircase,
-        name: "ExponentialDecay",
-      },
-      registered_name: null,
-    };
-  }
+/**
+ * What every Keras optimizer takes (Keras's `base_optimizer_keyword_args`). At most one of
+ * `clipnorm`, `clipvalue` and `globalClipnorm` may be set; Keras clips the gradients first, then
+ * decays the weights, then runs the update.
+ */
+export interface OptimizerOptions {
+  /** A number or a schedule; each optimizer documents its default. */
+  learningRate?: LearningRate;
+  /** Decoupled weight decay: before each update, `w -= w * weightDecay * lr`. @default null (none) */
+  weightDecay?: number | null;
+  /** Each variable's gradient is rescaled to at most this L2 norm. @default null */
+  clipnorm?: number | null;
+  /** Each gradient value is clipped to [-clipvalue, clipvalue]. @default null */
+  clipvalue?: number | null;
+  /** All gradients are rescaled together so that their global L2 norm is at most this. @default null */
+  globalClipnorm?: number | null;
+  /** Keras config `name`; each optimizer documents its default. */
+  name?: string;
 }
-
-export type LearningRate = number | ExponentialDecay;
 
 type Config = Record<string, unknown>;
 
@@ -102,20 +74,47 @@ export abstract class Optimizer {
   /** Keras class name (`Adam`), as `compile_config` stores it. */
   abstract readonly className: string;
   /** Keras config `name` (`adam`). */
-  abstract readonly name: string;
+  readonly name: string;
+  readonly weightDecay: number | null;
+  readonly clipnorm: number | null;
+  readonly clipvalue: number | null;
+  readonly globalClipnorm: number | null;
   /** Number of updates applied (Keras `optimizer.iterations`). */
   iterations = 0;
   /** Per-parameter state arrays (Adam: momentum then velocity), created on first use. */
   slots: Float32Array[] = [];
   #lr: LearningRate;
+  /** The clipped gradient, reused step after step (only when clipping). */
+  #clipped: Float32Array | undefined;
 
-  constructor(learningRate: LearningRate) {
+  /** `defaults` are the subclass's Keras defaults for the options every optimizer has. */
+  constructor(opts: OptimizerOptions, defaults: { learningRate: number; name: string }) {
+    const learningRate = opts.learningRate ?? defaults.learningRate;
     if (typeof learningRate === "number" && !(learningRate >= 0 && Number.isFinite(learningRate))) {
       throw new RangeError(
         `Cannot create an optimizer as learningRate must be a finite number >= 0: received ${learningRate}`,
       );
     }
     this.#lr = learningRate;
+    this.name = opts.name ?? defaults.name;
+    this.weightDecay = opts.weightDecay ?? null;
+    this.clipnorm = opts.clipnorm ?? null;
+    this.clipvalue = opts.clipvalue ?? null;
+    this.globalClipnorm = opts.globalClipnorm ?? null;
+    const clips = { clipnorm: this.clipnorm, clipvalue: this.clipvalue, globalClipnorm: this.globalClipnorm };
+    for (const [key, value] of Object.entries({ weightDecay: this.weightDecay, ...clips })) {
+      if (value !== null && !(value >= 0 && Number.isFinite(value))) {
+        throw new RangeError(
+          `Cannot create an optimizer as ${key} must be a finite number >= 0 or null: received ${value}`,
+        );
+      }
+    }
+    if (Object.values(clips).filter((v) => v !== null).length > 1) {
+      throw new RangeError(
+        "Cannot create an optimizer as only one of clipnorm, clipvalue and globalClipnorm can be set: " +
+          `received clipnorm=${this.clipnorm}, clipvalue=${this.clipvalue}, globalClipnorm=${this.globalClipnorm}`,
+      );
+    }
   }
 
   /** The current learning rate (a schedule is evaluated at `iterations`). */
@@ -140,7 +139,7 @@ export abstract class Optimizer {
   }
 
   /** The schedule, when one is used. */
-  get schedule(): ExponentialDecay | null {
+  get schedule(): LearningRateSchedule | null {
     return typeof this.#lr === "number" ? null : this.#lr;
   }
 
@@ -157,8 +156,13 @@ export abstract class Optimizer {
     return this.slotPlan.reduce((n, call) => n + call.length, 0);
   }
 
-  /** Applies one update to `params` in place and advances `iterations`. */
-  apply(params: Float32Array, grads: Float32Array): void {
+  /**
+   * Applies one update to `params` in place and advances `iterations`, as Keras's `apply`: clips the
+   * gradients (`grads` itself is left as it is), decays the weights, then runs the update.
+   * `variables` are where the trainable variables sit in `params` (clipnorm clips each on its own);
+   * without them `params` is one variable.
+   */
+  apply(params: Float32Array, grads: Float32Array, variables?: readonly VariableSlice[]): void {
     if (grads.length !== params.length) {
       throw new RangeError(
         `Cannot apply gradients as their length ${grads.length} differs from the parameter count ${params.length}`,
@@ -167,8 +171,42 @@ export abstract class Optimizer {
     if (this.slots.length === 0) {
       this.slots = Array.from({ length: this.slotCount }, () => new Float32Array(params.length));
     }
-    this.update(params, grads, this.learningRate);
+    const lr = this.learningRate;
+    const g = this.#clip(grads, variables);
+    if (this.weightDecay !== null) {
+      const wd = this.weightDecay;
+      for (let i = 0; i < params.length; i++) params[i] = params[i]! - params[i]! * wd * lr;
+    }
+    this.update(params, g, lr);
     this.iterations++;
+  }
+
+  /** Keras `_clip_gradients`: clipnorm per variable, else globalClipnorm, else clipvalue. */
+  #clip(grads: Float32Array, variables: readonly VariableSlice[] | undefined): Float32Array {
+    if (!this.clipnorm && !this.globalClipnorm && !this.clipvalue) return grads;
+    if (this.#clipped?.length !== grads.length) this.#clipped = new Float32Array(grads.length);
+    const out = this.#clipped;
+    out.set(grads);
+    if (this.clipnorm) {
+      const c = this.clipnorm;
+      for (const v of variables ?? [{ offset: 0, size: grads.length }]) {
+        const part = out.subarray(v.offset, v.offset + v.size);
+        // Keras clip_by_norm: g * c / max(‖g‖, c).
+        const norm = Math.sqrt(sumOfSquares(part));
+        const divisor = Math.max(norm, c);
+        for (let i = 0; i < part.length; i++) part[i] = part[i]! * c / divisor;
+      }
+    } else if (this.globalClipnorm) {
+      // Keras clip_by_global_norm: scale = c * min(1/‖g‖, 1/c), NaN when the norm is not finite.
+      const c = this.globalClipnorm;
+      const norm = Math.sqrt(sumOfSquares(out));
+      const scale = c * Math.min(1 / norm, 1 / c) + (norm - norm);
+      for (let i = 0; i < out.length; i++) out[i] = out[i]! * scale;
+    } else {
+      const c = this.clipvalue!;
+      for (let i = 0; i < out.length; i++) out[i] = Math.min(Math.max(out[i]!, -c), c);
+    }
+    return out;
   }
 
   protected abstract update(params: Float32Array, grads: Float32Array, lr: number): void;
@@ -180,10 +218,10 @@ export abstract class Optimizer {
     return {
       name: this.name,
       learning_rate: typeof this.#lr === "number" ? this.#lr : this.#lr.toConfig(),
-      weight_decay: null,
-      clipnorm: null,
-      global_clipnorm: null,
-      clipvalue: null,
+      weight_decay: this.weightDecay,
+      clipnorm: this.clipnorm,
+      global_clipnorm: this.globalClipnorm,
+      clipvalue: this.clipvalue,
       use_ema: false,
       ema_momentum: 0.99,
       ema_overwrite_frequency: null,
@@ -268,53 +306,98 @@ export abstract class Optimizer {
 /** A Keras `learning_rate` config value: a number or a serialized schedule. */
 export function learningRateFromConfig(value: unknown): LearningRate {
   if (typeof value === "number") return value;
-  const entry = value as { class_name?: string; config?: Record<string, number | boolean> } | null;
-  if (entry?.class_name === "ExponentialDecay" && entry.config) {
-    const s = entry.config;
-    return new ExponentialDecay({
-      initialLearningRate: Number(s.initial_learning_rate),
-      decaySteps: Number(s.decay_steps),
-      decayRate: Number(s.decay_rate),
-      staircase: Boolean(s.staircase),
-    });
-  }
-  throw new TypeError(`Unsupported learning rate schedule: '${entry?.class_name}'. Use ExponentialDecay`);
+  return scheduleFromConfig((value ?? {}) as { class_name?: unknown; config?: unknown });
 }
 
-/** `optimizers.Adam` (Keras defaults: learningRate 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7). */
+/**
+ * The options every optimizer reads from a Keras config. Keras features Shoal does not implement
+ * (EMA, loss scaling, gradient accumulation) are refused with the key that asked for them.
+ */
+export function optimizerOptionsFromConfig(c: Config): OptimizerOptions {
+  const unsupported: [string, boolean][] = [
+    ["use_ema", c.use_ema === true],
+    ["loss_scale_factor", c.loss_scale_factor !== null && c.loss_scale_factor !== undefined],
+    [
+      "gradient_accumulation_steps",
+      c.gradient_accumulation_steps !== null && c.gradient_accumulation_steps !== undefined,
+    ],
+  ];
+  for (const [key, set] of unsupported) {
+    if (set) {
+      throw new TypeError(
+        `Cannot build optimizer "${String(c.name)}" as Shoal does not support ${key}=${
+          JSON.stringify(c[key])
+        }: save the model from an optimizer without it`,
+      );
+    }
+  }
+  const numberOrNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return {
+    learningRate: learningRateFromConfig(c.learning_rate),
+    weightDecay: numberOrNull(c.weight_decay),
+    clipnorm: numberOrNull(c.clipnorm),
+    clipvalue: numberOrNull(c.clipvalue),
+    globalClipnorm: numberOrNull(c.global_clipnorm),
+    ...(typeof c.name === "string" ? { name: c.name } : {}),
+  };
+}
+
+function sumOfSquares(x: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < x.length; i++) sum += x[i]! * x[i]!;
+  return sum;
+}
+
+/** Adam's own options, besides those every optimizer takes. */
+export interface AdamOptions extends OptimizerOptions {
+  /** @default 0.9 */
+  beta1?: number;
+  /** @default 0.999 */
+  beta2?: number;
+  /** @default 1e-7 */
+  epsilon?: number;
+  /** Use the maximum of past velocities (AMSGrad) in the denominator. @default false */
+  amsgrad?: boolean;
+}
+
+function adamOptionsFromConfig(c: Config): AdamOptions {
+  return {
+    ...optimizerOptionsFromConfig(c),
+    beta1: c.beta_1 as number,
+    beta2: c.beta_2 as number,
+    epsilon: c.epsilon as number,
+    amsgrad: c.amsgrad === true,
+  };
+}
+
+/** `optimizers.Adam` (Keras defaults: learningRate 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7, amsgrad false). */
 export class Adam extends Optimizer {
-  readonly className = "Adam";
-  readonly name = "adam";
+  readonly className: string = "Adam";
   readonly beta1: number;
   readonly beta2: number;
   readonly epsilon: number;
-  #arena:
-    | { arena: KernelArena; w: Float32Array; g: Float32Array; m: Float32Array; v: Float32Array }
-    | undefined;
+  readonly amsgrad: boolean;
+  #arena: { arena: KernelArena; w: Float32Array; g: Float32Array; slots: Float32Array[] } | undefined;
 
-  constructor(opts: { learningRate?: LearningRate; beta1?: number; beta2?: number; epsilon?: number } = {}) {
-    super(opts.learningRate ?? 0.001);
+  constructor(opts: AdamOptions = {}, defaults = { learningRate: 0.001, name: "adam" }) {
+    super(opts, defaults);
     this.beta1 = opts.beta1 ?? 0.9;
     this.beta2 = opts.beta2 ?? 0.999;
     this.epsilon = opts.epsilon ?? 1e-7;
+    this.amsgrad = opts.amsgrad ?? false;
   }
 
   static fromConfig(c: Config): Adam {
-    return new Adam({
-      learningRate: learningRateFromConfig(c.learning_rate),
-      beta1: c.beta_1 as number,
-      beta2: c.beta_2 as number,
-      epsilon: c.epsilon as number,
-    });
+    return new Adam(adamOptionsFromConfig(c));
   }
 
-  /** Momentums and velocities, created together: m0, v0, m1, v1, … */
+  /** Momentums and velocities, created together (m0, v0, m1, v1, …), then AMSGrad's maximum velocities. */
   get slotPlan(): readonly (readonly number[])[] {
-    return [[0, 1]];
+    return this.amsgrad ? [[0, 1], [2]] : [[0, 1]];
   }
 
   /**
-   * Runs the update in f32 SIMD, as Keras computes it. The moments live in the kernel's arena (a slot
+   * Runs the update in f32 SIMD, as Keras computes it. The slots live in the kernel's arena (a slot
    * set from outside, e.g. by loading a checkpoint, moves there on the next step); `w` and `g` are
    * copied in and `w` out, which costs less than a tenth of a scalar loop.
    */
@@ -323,31 +406,32 @@ export class Adam extends Optimizer {
     const t = this.iterations + 1;
     k.w.set(w);
     k.g.set(g);
-    k.arena.adam(k.w, k.g, this.slots[0]!, this.slots[1]!, {
+    const step = {
       alpha: lr * Math.sqrt(1 - Math.pow(this.beta2, t)) / (1 - Math.pow(this.beta1, t)),
       b1: 1 - this.beta1,
       b2: 1 - this.beta2,
       epsilon: this.epsilon,
-    });
+    };
+    const [m, v, vHat] = this.slots;
+    if (vHat) k.arena.adamAmsgrad(k.w, k.g, m!, v!, vHat, step);
+    else k.arena.adam(k.w, k.g, m!, v!, step);
     w.set(k.w);
   }
 
   #kernel(length: number): { arena: KernelArena; w: Float32Array; g: Float32Array } {
     if (this.#arena?.w.length !== length) {
-      const arena = new KernelArena(length, 4);
+      const arena = new KernelArena(length, 2 + this.slotCount);
       this.#arena = {
         arena,
         w: arena.alloc(length),
         g: arena.alloc(length),
-        m: arena.alloc(length),
-        v: arena.alloc(length),
+        slots: Array.from({ length: this.slotCount }, () => arena.alloc(length)),
       };
     }
     const a = this.#arena;
-    if (this.slots[0] !== a.m || this.slots[1] !== a.v) {
-      a.m.set(this.slots[0]!);
-      a.v.set(this.slots[1]!);
-      this.slots = [a.m, a.v];
+    if (a.slots.some((s, i) => this.slots[i] !== s)) {
+      a.slots.forEach((s, i) => s.set(this.slots[i]!));
+      this.slots = [...a.slots];
     }
     return a;
   }
@@ -358,20 +442,45 @@ export class Adam extends Optimizer {
       beta_1: this.beta1,
       beta_2: this.beta2,
       epsilon: this.epsilon,
-      amsgrad: false,
+      amsgrad: this.amsgrad,
     };
+  }
+}
+
+/**
+ * `optimizers.AdamW`: Adam with decoupled weight decay (Keras defaults: learningRate 0.001,
+ * weightDecay 0.004, beta1 0.9, beta2 0.999, epsilon 1e-7). Before each update
+ * `w -= w * weightDecay * lr`, then Adam's step.
+ */
+export class AdamW extends Adam {
+  override readonly className = "AdamW";
+
+  constructor(opts: AdamOptions = {}) {
+    super(
+      { ...opts, weightDecay: opts.weightDecay === undefined ? 0.004 : opts.weightDecay },
+      { learningRate: 0.001, name: "adamw" },
+    );
+    if (this.weightDecay === null) {
+      throw new TypeError(
+        "Cannot create AdamW as weightDecay must be a number: received null. Give a weightDecay " +
+          "(default 0.004), or use Adam for no weight decay",
+      );
+    }
+  }
+
+  static override fromConfig(c: Config): AdamW {
+    return new AdamW(adamOptionsFromConfig(c));
   }
 }
 
 /** `optimizers.SGD` (Keras defaults: learningRate 0.01, momentum 0, nesterov false). */
 export class SGD extends Optimizer {
   readonly className = "SGD";
-  readonly name = "SGD";
   readonly momentum: number;
   readonly nesterov: boolean;
 
-  constructor(opts: { learningRate?: LearningRate; momentum?: number; nesterov?: boolean } = {}) {
-    super(opts.learningRate ?? 0.01);
+  constructor(opts: OptimizerOptions & { momentum?: number; nesterov?: boolean } = {}) {
+    super(opts, { learningRate: 0.01, name: "SGD" });
     this.momentum = opts.momentum ?? 0;
     this.nesterov = opts.nesterov ?? false;
     if (!(this.momentum >= 0 && this.momentum <= 1)) {
@@ -381,7 +490,7 @@ export class SGD extends Optimizer {
 
   static fromConfig(c: Config): SGD {
     return new SGD({
-      learningRate: learningRateFromConfig(c.learning_rate),
+      ...optimizerOptionsFromConfig(c),
       momentum: c.momentum as number,
       nesterov: c.nesterov as boolean,
     });
@@ -414,22 +523,15 @@ export class SGD extends Optimizer {
 /** `optimizers.RMSprop` (Keras defaults: learningRate 0.001, rho 0.9, momentum 0, epsilon 1e-7). */
 export class RMSprop extends Optimizer {
   readonly className = "RMSprop";
-  readonly name = "rmsprop";
   readonly rho: number;
   readonly momentum: number;
   readonly epsilon: number;
   readonly centered: boolean;
 
   constructor(
-    opts: {
-      learningRate?: LearningRate;
-      rho?: number;
-      momentum?: number;
-      epsilon?: number;
-      centered?: boolean;
-    } = {},
+    opts: OptimizerOptions & { rho?: number; momentum?: number; epsilon?: number; centered?: boolean } = {},
   ) {
-    super(opts.learningRate ?? 0.001);
+    super(opts, { learningRate: 0.001, name: "rmsprop" });
     this.rho = opts.rho ?? 0.9;
     this.momentum = opts.momentum ?? 0;
     this.epsilon = opts.epsilon ?? 1e-7;
@@ -438,7 +540,7 @@ export class RMSprop extends Optimizer {
 
   static fromConfig(c: Config): RMSprop {
     return new RMSprop({
-      learningRate: learningRateFromConfig(c.learning_rate),
+      ...optimizerOptionsFromConfig(c),
       rho: c.rho as number,
       momentum: c.momentum as number,
       epsilon: c.epsilon as number,
@@ -501,6 +603,7 @@ interface OptimizerClass {
 /** Every optimizer, by Keras class name: the one list to extend when adding an optimizer. */
 const OPTIMIZERS: ReadonlyMap<string, OptimizerClass> = new Map<string, OptimizerClass>([
   ["Adam", Adam],
+  ["AdamW", AdamW],
   ["SGD", SGD],
   ["RMSprop", RMSprop],
 ]);

@@ -1,4 +1,16 @@
-/** `optimizers` namespace: `new optimizers.Adam({ learningRate })`, `optimizers.schedules.ExponentialDecay`. */
-import { ExponentialDecay } from "./optimizers.ts";
-export { Adam, ExponentialDecay, type LearningRate, Optimizer, RMSprop, SGD } from "./optimizers.ts";
-export const schedules = { ExponentialDecay };
+/**
+ * `optimizers` namespace: `new optimizers.AdamW({ learningRate })`, `optimizers.schedules.CosineDecay`.
+ */
+import { CosineDecay, ExponentialDecay, PiecewiseConstantDecay } from "./schedules.ts";
+export {
+  Adam,
+  type AdamOptions,
+  AdamW,
+  type LearningRate,
+  Optimizer,
+  type OptimizerOptions,
+  RMSprop,
+  SGD,
+} from "./optimizers.ts";
+export { CosineDecay, ExponentialDecay, LearningRateSchedule, PiecewiseConstantDecay } from "./schedules.ts";
+export const schedules = { CosineDecay, ExponentialDecay, PiecewiseConstantDecay };

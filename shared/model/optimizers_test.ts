@@ -37,6 +37,150 @@ const KERAS: Record<string, number[][]> = {
   ],
 };
 
+/**
+ * Keras 3's formulas for the options below, transcribed in float32 (numpy) from keras/src/optimizers:
+ * `_apply_weight_decay` (`w - w * wd * lr` before the update), Adam's amsgrad branch
+ * (`v_hat = max(v_hat, v)` in the denominator), and `_clip_gradients` (clip_by_norm per variable,
+ * clip_by_global_norm over all, or ops.clip). The clipping cases run SGD(0.1) on two variables,
+ * W0[0:2] and W0[2:3].
+ */
+const FORMULAS: Record<string, number[][]> = {
+  adamW: [
+    [0.9890003800392151, -0.9890002608299255, 0.48950016498565674],
+    [0.985348105430603, -0.9916722178459167, 0.4823102056980133],
+    [0.9777817726135254, -0.9958729147911072, 0.4789365828037262],
+  ],
+  adamAmsgrad: [
+    [0.9900003671646118, -0.9900002479553223, 0.4900001585483551],
+    [0.9873371124267578, -0.9936612248420715, 0.4833030700683594],
+    [0.9807561039924622, -0.9988535642623901, 0.4804117679595947],
+  ],
+  sgdClipnorm: [
+    [0.9910557270050049, -0.9821114540100098, 0.47999998927116394],
+    [0.9935364127159119, -1.0019570589065552, 0.47999998927116394],
+    [0.979394257068634, -1.016099214553833, 0.4899999797344208],
+  ],
+  sgdGlobalClipnorm: [
+    [0.9946547746658325, -0.989309549331665, 0.48396432399749756],
+    [0.9971354603767395, -1.0091551542282104, 0.48396432399749756],
+    [0.9838021397590637, -1.0224884748458862, 0.49063098430633545],
+  ],
+  sgdClipvalue: [
+    [0.9900000095367432, -0.9850000143051147, 0.48500001430511475],
+    [0.9950000047683716, -1.0, 0.48500001430511475],
+    [0.9800000190734863, -1.0149999856948853, 0.4950000047683716],
+  ],
+};
+
+const MAKE_FORMULAS: Record<string, () => Optimizer> = {
+  adamW: () => new optimizers.AdamW({ learningRate: 0.01, weightDecay: 0.1 }),
+  adamAmsgrad: () => new optimizers.Adam({ learningRate: 0.01, amsgrad: true }),
+  sgdClipnorm: () => new optimizers.SGD({ learningRate: 0.1, clipnorm: 0.2 }),
+  sgdGlobalClipnorm: () => new optimizers.SGD({ learningRate: 0.1, globalClipnorm: 0.2 }),
+  sgdClipvalue: () => new optimizers.SGD({ learningRate: 0.1, clipvalue: 0.15 }),
+};
+
+const TWO_VARIABLES = [
+  { path: "a/kernel", shape: [2], offset: 0, size: 2 },
+  { path: "b/kernel", shape: [1], offset: 2, size: 1 },
+];
+
+for (const [name, expected] of Object.entries(FORMULAS)) {
+  Deno.test(`${name}: 3 steps on two variables follow Keras 3's formulas`, () => {
+    const opt = MAKE_FORMULAS[name]!();
+    const w = Float32Array.from(W0);
+    GRADS.forEach((g, step) => {
+      const grads = Float32Array.from(g);
+      opt.apply(w, grads, TWO_VARIABLES);
+      assertClose(w, expected[step]!);
+      assert.deepEqual(grads, Float32Array.from(g), "the caller's gradients are left as they are");
+    });
+  });
+}
+
+Deno.test("AdamW defaults are Keras's (weightDecay 0.004) and it refuses a null weightDecay", () => {
+  const a = new optimizers.AdamW();
+  assert.deepEqual(
+    [a.learningRate, a.weightDecay, a.beta1, a.beta2, a.epsilon, a.amsgrad, a.name],
+    [0.001, 0.004, 0.9, 0.999, 1e-7, false, "adamw"],
+  );
+  assert.equal(new optimizers.Adam().weightDecay, null);
+  assert.throws(
+    () => new optimizers.AdamW({ weightDecay: null }),
+    /weightDecay must be a number: received null/,
+  );
+});
+
+Deno.test("weight decay on Adam is AdamW's: both decay first, then take the same step", () => {
+  const adam = new optimizers.Adam({ learningRate: 0.01, weightDecay: 0.1 });
+  const w = Float32Array.from(W0);
+  for (const g of GRADS) adam.apply(w, Float32Array.from(g));
+  assertClose(w, FORMULAS.adamW![2]!);
+});
+
+Deno.test("only one of clipnorm, clipvalue and globalClipnorm may be set, as in Keras", () => {
+  assert.throws(
+    () => new optimizers.Adam({ clipnorm: 1, clipvalue: 0.5 }),
+    /only one of clipnorm, clipvalue and globalClipnorm can be set: received clipnorm=1, clipvalue=0.5, globalClipnorm=null/,
+  );
+  assert.throws(
+    () => new optimizers.SGD({ clipnorm: -1 }),
+    /clipnorm must be a finite number >= 0 or null: received -1/,
+  );
+});
+
+Deno.test("globalClipnorm turns a non-finite gradient norm into NaN weights, as Keras's clip_by_global_norm", () => {
+  const sgd = new optimizers.SGD({ globalClipnorm: 1 });
+  const w = Float32Array.of(1, 2);
+  sgd.apply(w, Float32Array.of(Infinity, 0));
+  assert.ok(Number.isNaN(w[0]) && Number.isNaN(w[1]));
+});
+
+Deno.test("amsgrad keeps a third slot and saves it after momentums and velocities, as Keras's build", () => {
+  const adam = new optimizers.Adam({ amsgrad: true });
+  assert.deepEqual(adam.slotPlan, [[0, 1], [2]]);
+  adam.apply(Float32Array.of(1, 2, 3), Float32Array.of(0.1, 0.2, 0.3));
+  const [m, v, vHat] = adam.slots;
+  assert.deepEqual(vHat, v);
+  assert.deepEqual(adam.saveOwnVariables(TWO_VARIABLES, 3).slice(2).map((x) => x.data), [
+    m!.slice(0, 2),
+    v!.slice(0, 2),
+    m!.slice(2, 3),
+    v!.slice(2, 3),
+    vHat!.slice(0, 2),
+    vHat!.slice(2, 3),
+  ]);
+});
+
+Deno.test("clipping and weight decay round-trip through the Keras config", () => {
+  const sgd = new optimizers.SGD({ clipnorm: 1.5, weightDecay: 0.01 });
+  const config = sgd.toConfig();
+  assert.equal(config.clipnorm, 1.5);
+  assert.equal(config.weight_decay, 0.01);
+  assert.equal(config.clipvalue, null);
+  assert.equal(config.global_clipnorm, null);
+  const back = optimizerFromConfig({ class_name: "SGD", config });
+  assert.deepEqual([back.clipnorm, back.weightDecay, back.clipvalue, back.globalClipnorm], [
+    1.5,
+    0.01,
+    null,
+    null,
+  ]);
+  const adam = optimizerFromConfig({
+    class_name: "Adam",
+    config: new optimizers.Adam({ globalClipnorm: 2, amsgrad: true }).toConfig(),
+  }) as InstanceType<typeof optimizers.Adam>;
+  assert.deepEqual([adam.globalClipnorm, adam.amsgrad], [2, true]);
+  assert.throws(
+    () =>
+      optimizerFromConfig({
+        class_name: "Adam",
+        config: { ...new optimizers.Adam().toConfig(), use_ema: true },
+      }),
+    /Shoal does not support use_ema=true/,
+  );
+});
+
 const MAKE: Record<string, () => Optimizer> = {
   adam: () => new optimizers.Adam({ learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }),
   sgd: () => new optimizers.SGD({ learningRate: 0.1 }),
@@ -45,6 +189,8 @@ const MAKE: Record<string, () => Optimizer> = {
   rmsprop: () => new optimizers.RMSprop({ learningRate: 0.01 }),
   rmspropCenteredMomentum: () =>
     new optimizers.RMSprop({ learningRate: 0.01, momentum: 0.5, centered: true }),
+  adamWClipped: () =>
+    new optimizers.AdamW({ learningRate: 0.01, weightDecay: 0.1, clipvalue: 0.5, amsgrad: true, name: "aw" }),
 };
 
 for (const [name, expected] of Object.entries(KERAS)) {
@@ -131,7 +277,7 @@ Deno.test("getOptimizer resolves names case-insensitively and lists valid names 
   assert.ok(getOptimizer("rmsprop") instanceof optimizers.RMSprop);
   assert.throws(
     () => getOptimizer("adagrad"),
-    /Unknown optimizer: 'adagrad'. Use one of: adam, sgd, rmsprop/,
+    /Unknown optimizer: 'adagrad'. Use one of: adam, adamw, sgd, rmsprop/,
   );
 });
 
@@ -149,7 +295,7 @@ Deno.test("Optimizer configs round-trip through Keras 3 config dicts", () => {
     typeof optimizers.Adam
   >;
   assert.equal(back.beta1, 0.8);
-  assert.equal(back.schedule?.staircase, true);
+  assert.equal((back.schedule as InstanceType<typeof optimizers.ExponentialDecay>).staircase, true);
   assert.equal(back.learningRate, 0.01);
   const sgd = optimizerFromConfig({
     class_name: "SGD",
@@ -201,7 +347,7 @@ Deno.test("every optimizer's Keras class name round-trips through optimizerFromC
   }
   assert.throws(
     () => optimizerFromConfig({ class_name: "Adagrad", config: {} }),
-    /Unknown optimizer class: 'Adagrad'. Use one of: Adam, SGD, RMSprop/,
+    /Unknown optimizer class: 'Adagrad'. Use one of: Adam, AdamW, SGD, RMSprop/,
   );
 });
 

@@ -25,6 +25,18 @@ interface KernelExports {
     b2: number,
     eps: number,
   ): void;
+  adam_amsgrad(
+    w: number,
+    g: number,
+    m: number,
+    v: number,
+    vHat: number,
+    n: number,
+    alpha: number,
+    b1: number,
+    b2: number,
+    eps: number,
+  ): void;
   probe(x: number, n: number): number;
   dropout_mask(
     out: number,
@@ -104,6 +116,30 @@ export class KernelArena {
       g.byteOffset,
       m.byteOffset,
       v.byteOffset,
+      w.length,
+      step.alpha,
+      step.b1,
+      step.b2,
+      step.epsilon,
+    );
+  }
+
+  /** One AMSGrad Adam update: as {@link adam}, dividing by the running maximum `vHat` of `v`. */
+  adamAmsgrad(
+    w: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    vHat: Float32Array,
+    step: AdamStep,
+  ): void {
+    this.#check([w, g, m, v, vHat]);
+    this.#kernels.adam_amsgrad(
+      w.byteOffset,
+      g.byteOffset,
+      m.byteOffset,
+      v.byteOffset,
+      vHat.byteOffset,
       w.length,
       step.alpha,
       step.b1,
