@@ -216,7 +216,9 @@ export abstract class Recurrent<S extends boolean = boolean> extends Layer {
     const projected = inBias
       ? tf.fused.matMul({ a: flat, b: kernel, bias: inBias })
       : tf.matMul(flat, kernel);
-    const perStep = tf.unstack(tf.reshape(projected, [batch, steps, width]), 1) as tf.Tensor2D[];
+    // A copy: tfjs's tape keeps the very array unstack returns as the op's outputs, so reversing it in
+    // place would pair each step's gradient with the mirrored step.
+    const perStep = [...tf.unstack(tf.reshape(projected, [batch, steps, width]), 1)] as tf.Tensor2D[];
     if (this.goBackwards) perStep.reverse();
     let states: StepStates = Array.from({ length: this.stateCount }, () => tf.zeros([batch, this.units]));
     const outputs: tf.Tensor[] = [];

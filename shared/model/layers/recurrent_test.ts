@@ -30,3 +30,43 @@ Deno.test("On wasm-blas a recurrent layer projects the whole sequence's inputs i
     tf.dispose([x, ...weights]);
   }
 });
+
+function values(shape: readonly number[], seed: number): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(Array.from({ length: n }, (_, i) => Math.sin(seed + i * 0.37)), [...shape]);
+}
+
+/**
+ * Running backwards over x is running forwards over x reversed in time, so both give the same
+ * gradients for the same weights. (tfjs's tape holds the array `unstack` returns: reversing it in
+ * place once paired each step's gradient with the mirrored step.)
+ */
+for (
+  const make of [
+    (o: { goBackwards: boolean }) => new layers.GRU(3, o),
+    (o: { goBackwards: boolean }) => new layers.LSTM(3, o),
+  ]
+) {
+  Deno.test(`${make({ goBackwards: false }).className} goBackwards has the gradients of the forward layer on reversed input`, () => {
+    const x = values([2, 4, 5], 1);
+    const grads = (goBackwards: boolean, input: tf.Tensor) => {
+      const layer = make({ goBackwards });
+      layer.apply(new Input({ shape: [4, 5] }));
+      const weights = layer.weightSpecs.map((s, k) => values(s.shape, 10 + k));
+      const loss = (...w: tf.Tensor[]) => {
+        const [xs, ...ws] = w;
+        return tf.sum(tf.mul(layer.call([xs!], ws), values([2, 3], 99))) as tf.Scalar;
+      };
+      return tf.grads(loss)([input, ...weights]).map((g) => Array.from(g.dataSync()));
+    };
+    const backwards = grads(true, x);
+    const forwardOnReversed = grads(false, tf.reverse(x, 1));
+    // Input gradients are reversed too; the weights' gradients are the same.
+    const reversedBack = Array.from(tf.reverse(tf.tensor(backwards[0]!, [2, 4, 5]), 1).dataSync());
+    const close = (a: number[], b: number[]) => a.every((v, i) => Math.abs(v - b[i]!) <= 1e-5);
+    assert.ok(close(reversedBack, forwardOnReversed[0]!), "input gradient");
+    backwards.slice(1).forEach((g, k) =>
+      assert.ok(close(g, forwardOnReversed[k + 1]!), `weight ${k} gradient`)
+    );
+  });
+}
