@@ -23,13 +23,14 @@ import {
   InputLayer,
   type Layer,
   type LossName,
+  type LossSpec,
   type MetricSpec,
   Network,
   type Optimizer,
-  resolveLoss,
   resolveMetric,
   SymbolicTensor,
   tf,
+  toLossSpec,
 } from "../shared/model/mod.ts";
 import {
   type DataLike,
@@ -51,7 +52,8 @@ import { trainLoop, type TrainReport } from "./trainer.ts";
 export interface CompileOptions {
   /** @default "rmsprop" (Keras) */
   optimizer?: string | Optimizer;
-  loss: string;
+  /** A Keras loss name (`"huber"`) or a loss with options (`new losses.Huber({ delta: 2 })`). */
+  loss: string | LossSpec;
   /** @default [] */
   metrics?: string[];
 }
@@ -161,7 +163,7 @@ export interface FitReport extends TrainReport {
 }
 
 interface Compiled {
-  loss: LossName;
+  loss: LossSpec;
   metrics: MetricSpec[];
 }
 
@@ -246,7 +248,13 @@ export class Model implements CallbackModel {
     this.#optimizer = o;
   }
 
+  /** The compiled loss's name (`huber`). */
   get compiledLoss(): LossName | undefined {
+    return this.#compiled?.loss.name;
+  }
+
+  /** The compiled loss with its options. */
+  get compiledLossSpec(): LossSpec | undefined {
     return this.#compiled?.loss;
   }
 
@@ -256,12 +264,12 @@ export class Model implements CallbackModel {
 
   /** Configures the model for training (Keras `compile`). */
   compile(opts: CompileOptions): void {
-    const loss = resolveLoss(opts.loss);
+    const loss = toLossSpec(opts.loss);
     this.#optimizer = getOptimizer(opts.optimizer ?? "rmsprop");
     const metricNames = opts.metrics ?? [];
     this.#compiled = {
       loss,
-      metrics: metricNames.map((m) => resolveMetric(m, loss, this.outputUnitsHint())),
+      metrics: metricNames.map((m) => resolveMetric(m, loss.name, this.outputUnitsHint())),
     };
   }
 
@@ -550,14 +558,14 @@ export class Model implements CallbackModel {
     const yWidth = yShape.length === 0 ? 1 : yShape[yShape.length - 1]!;
     const same = (a: readonly number[], b: readonly number[]) =>
       a.length === b.length && a.every((d, k) => d === b[k]);
-    if (compiled.loss === "categorical_crossentropy" && yWidth !== classes) {
+    if (compiled.loss.name === "categorical_crossentropy" && yWidth !== classes) {
       throw new RangeError(
         `categorical_crossentropy expects one-hot labels of shape [n, ${classes}] but received labels of shape ` +
           `[${ds.y.shape}]. For integer class labels use loss "sparse_categorical_crossentropy", or one-hot ` +
           `encode them with utils.toCategorical(y, ${classes}).`,
       );
     }
-    if (compiled.loss === "sparse_categorical_crossentropy") {
+    if (compiled.loss.name === "sparse_categorical_crossentropy") {
       const want = outShape.slice(0, -1);
       const ok = same(yShape, want) || (yShape.length === want.length + 1 && yShape.at(-1) === 1);
       if (!ok) {
@@ -589,7 +597,7 @@ export class Model implements CallbackModel {
         ? `, or end the model with ${last} units (e.g. new layers.Dense(${last})) to predict ${last} values per sample`
         : "";
       throw new RangeError(
-        `Cannot ${call} with loss ${compiled.loss} as y must have the shape of the model's output ` +
+        `Cannot ${call} with loss ${compiled.loss.name} as y must have the shape of the model's output ` +
           `${shapeText(["n", ...outShape])}: received y of shape ${shapeText(ds.y.shape)}. Pass y of shape ` +
           `${shapeText([n, ...outShape])}${layerFix}.`,
       );

@@ -28,6 +28,9 @@ import {
   InputLayer,
   type Layer,
   type LayoutEntry,
+  lossFromConfig,
+  type LossSpec,
+  lossToConfig,
   ModelMismatchError,
   Network,
   type Optimizer,
@@ -210,7 +213,7 @@ function compileConfig(model: Model): Config | null {
       config: model.optimizer.toConfig(),
       registered_name: null,
     },
-    loss: model.compiledLoss,
+    loss: lossToConfig(model.compiledLossSpec!),
     loss_weights: null,
     metrics: model.compiledMetrics.map((m) => m.name),
     weighted_metrics: null,
@@ -233,7 +236,7 @@ function compileOptions(entry: Config, file: string): CompileOptions {
   const metrics = (entry["metrics"] ?? []) as unknown[];
   if (!Array.isArray(metrics)) throw unsupported("metrics are not a list");
   return {
-    loss: objectName(entry["loss"], unsupported),
+    loss: lossOf(entry["loss"], unsupported),
     metrics: metrics.map((m) => objectName(m, unsupported)),
     ...(optimizer === null || optimizer === undefined ? {} : {
       optimizer: typeof optimizer === "string"
@@ -243,7 +246,16 @@ function compileOptions(entry: Config, file: string): CompileOptions {
   };
 }
 
-/** A loss or metric given as a string, or as a serialized Keras object (`BinaryCrossentropy`). */
+/** The compiled loss: a name, or a serialized Keras loss with its options. */
+function lossOf(value: unknown, unsupported: (what: string) => Error): LossSpec {
+  try {
+    return lossFromConfig(value);
+  } catch (error) {
+    throw unsupported(`loss is not one Shoal computes (${(error as Error).message})`);
+  }
+}
+
+/** A metric given as a string, or as a serialized Keras object (`BinaryAccuracy`). */
 function objectName(value: unknown, unsupported: (what: string) => Error): string {
   if (typeof value === "string") return value;
   const entry = value as { class_name?: unknown; config?: Config } | null;

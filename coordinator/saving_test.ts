@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Input, Model, optimizers, Sequential, tf } from "../mod.ts";
+import { Input, losses, Model, optimizers, Sequential, tf } from "../mod.ts";
 import { KerasFileError, readKerasArchive, readWeightsH5 } from "../shared/io/keras/mod.ts";
 import { layers, ModelMismatchError, Rng } from "../shared/model/mod.ts";
 import { loadWeights, saveModel, saveWeights } from "./saving.ts";
@@ -170,6 +170,52 @@ Deno.test("Functional two-input model with RMSprop and a schedule: save then loa
     assert.equal(loaded.optimizer.iterations, 2);
     assert.equal(loaded.optimizer.learningRate, model.optimizer.learningRate);
     assert.deepEqual(loaded.optimizer.slots, model.optimizer.slots);
+  });
+});
+
+Deno.test("AdamW (amsgrad, clipnorm, CosineDecay) with a Huber loss: save then load is identical and trains on", async () => {
+  await withTempDir(async (dir) => {
+    const model = twoInputModel(9, new optimizers.Adam());
+    model.compile({
+      optimizer: new optimizers.AdamW({
+        learningRate: new optimizers.schedules.CosineDecay({
+          initialLearningRate: 0.01,
+          decaySteps: 10,
+          warmupTarget: 0.02,
+          warmupSteps: 2,
+        }),
+        amsgrad: true,
+        clipnorm: 0.5,
+      }),
+      loss: new losses.Huber({ delta: 0.5 }),
+      metrics: ["mae"],
+    });
+    const x = [random([20, 5], 4), random([20, 7], 5)];
+    const y = random([20, 1], 6);
+    await model.fit(x, y, { epochs: 1, batchSize: 10, verbose: 0 });
+    await saveModel(model, `${dir}/w.keras`);
+    const archive = await readKerasArchive(`${dir}/w.keras`);
+    const compile = (archive.config as { compile_config: Record<string, unknown> }).compile_config;
+    assert.deepEqual((compile.loss as { config: unknown }).config, {
+      name: "huber_loss",
+      reduction: "sum_over_batch_size",
+      delta: 0.5,
+    });
+    const optimizer = compile.optimizer as { class_name: string; config: Record<string, unknown> };
+    assert.equal(optimizer.class_name, "AdamW");
+    assert.deepEqual(
+      [optimizer.config.weight_decay, optimizer.config.clipnorm, optimizer.config.amsgrad],
+      [0.004, 0.5, true],
+    );
+    // iterations, then m/v per variable, then the AMSGrad maxima: 1 + 3 per trainable weight.
+    assert.equal(archive.weights.optimizer!.vars.length, 1 + 3 * model.network.paramLayout.length);
+    const loaded = await loadModel(`${dir}/w.keras`, { seed: 9 });
+    assert.deepEqual(loaded.compiledLossSpec, { name: "huber", delta: 0.5 });
+    assert.deepEqual(loaded.optimizer.toConfig(), model.optimizer.toConfig());
+    assert.deepEqual(loaded.optimizer.slots, model.optimizer.slots);
+    await model.fit(x, y, { epochs: 1, batchSize: 10, verbose: 0, shuffle: false });
+    await loaded.fit(x, y, { epochs: 1, batchSize: 10, verbose: 0, shuffle: false });
+    assert.deepEqual(loaded.network.params, model.network.params);
   });
 });
 

@@ -79,11 +79,11 @@ Deno.test("Unknown layer, activation, loss, optimizer and metric names list the 
   );
   assert.throws(
     () => model.compile({ loss: "mse", optimizer: "adagrad" }),
-    /Unknown optimizer: 'adagrad'. Use one of: adam, sgd, rmsprop/,
+    /Unknown optimizer: 'adagrad'. Use one of: adam, adamw, sgd, rmsprop/,
   );
   assert.throws(
-    () => model.compile({ loss: "mse", metrics: ["auc"] }),
-    /Unknown metric: 'auc'. Use one of: accuracy, acc/,
+    () => model.compile({ loss: "mse", metrics: ["f1_score"] }),
+    /Unknown metric: 'f1_score'. Use one of: accuracy, acc/,
   );
   const config = {
     class_name: "Sequential",

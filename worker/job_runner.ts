@@ -12,10 +12,11 @@ import {
   Engine,
   type EngineSpec,
   initBackend,
-  type LossName,
+  type LossSpec,
   type MetricSpec,
   Network,
   type SliceExchange,
+  toLossSpec,
 } from "../shared/model/mod.ts";
 import {
   type Body,
@@ -299,7 +300,7 @@ export class JobRunner {
       const backend = await initBackend(opts.backend ?? spec.backend as BackendName);
       const network = Network.fromConfig(spec.model, spec.seed);
       const engineSpec: EngineSpec = {
-        loss: spec.loss as LossName,
+        loss: toLossSpec(spec.loss as string | LossSpec),
         metrics: spec.metrics as MetricSpec[],
         seed: spec.seed,
       };

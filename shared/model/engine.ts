@@ -5,7 +5,7 @@
  */
 import { tf } from "./tf.ts";
 import type { Network } from "./network.ts";
-import { type LossName, type OutputValue, perSampleLoss } from "./losses.ts";
+import { type LossName, type LossSpec, type OutputValue, perSampleLoss } from "./losses.ts";
 import { type MetricSpec, perSampleMetric } from "./metrics.ts";
 import type { CallContext, SliceExchange } from "./layers/mod.ts";
 import { readTensorsInto } from "./backends/readback.ts";
@@ -41,7 +41,7 @@ export interface EvalResult {
 }
 
 export interface EngineSpec {
-  loss: LossName;
+  loss: LossName | LossSpec;
   metrics: MetricSpec[];
   seed: number;
 }

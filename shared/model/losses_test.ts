@@ -156,3 +156,107 @@ Deno.test("A rank-3 output gets one loss per sample: the mean over its steps, lo
     (1 + 4 + 9 + 16) / 4,
   ]);
 });
+
+/** Per-sample losses of a loss with options, and their gradient with respect to the output. */
+function withGrad(
+  loss: losses.LossSpec,
+  y: tf.Tensor,
+  pred: OutputValue,
+): { values: number[]; grad: number[] } {
+  const values = Array.from(losses.perSampleLoss(loss, y, pred).dataSync());
+  const fromLogits = pred.logits !== undefined;
+  const grad = tf.grad((t: tf.Tensor) => {
+    const p: OutputValue = fromLogits
+      ? { output: tf.softmax(t), logits: { tensor: t, activation: "softmax" } }
+      : { output: t };
+    return tf.sum(losses.perSampleLoss(loss, y, p));
+  })(fromLogits ? pred.logits!.tensor : pred.output);
+  return { values, grad: Array.from(grad.dataSync()) };
+}
+
+Deno.test("huber is Keras's: 0.5·e² within delta, delta·|e| - 0.5·delta² beyond, mean over the last axis", () => {
+  const y = tf.tensor2d([[0, 0], [1, -1]]);
+  const out = tf.tensor2d([[0.5, 3], [1, -4]]);
+  // e = [0.5, 3], [0, -3]; delta 2: [0.125, 2·3 - 2], [0, 4].
+  const { values, grad } = withGrad(new losses.Huber({ delta: 2 }), y, { output: out });
+  assertClose(values, [(0.125 + 4) / 2, (0 + 4) / 2]);
+  // d/dp: e within delta, delta·sign(e) beyond, over the 2 values averaged.
+  assertClose(grad, [0.5 / 2, 2 / 2, 0, -2 / 2]);
+  // Default delta 1, and the "huber" name.
+  assertClose(perSample("huber", tf.tensor2d([[0]]), { output: tf.tensor2d([[3]]) }), [3 - 0.5]);
+  assert.throws(() => new losses.Huber({ delta: 0 }), /delta must be a finite number > 0: received 0/);
+});
+
+Deno.test("kl_divergence is Σ y·log(y/p) with both clipped to [1e-7, 1]", () => {
+  const y = [[0.5, 0.5, 0], [0, 1, 0]];
+  const p = [[0.25, 0.5, 0.25], [0.2, 0.7, 0.1]];
+  const kl = (yr: number[], pr: number[]) =>
+    yr.reduce((s, yv, i) => {
+      const a = Math.max(yv, 1e-7), b = Math.max(pr[i]!, 1e-7);
+      return s + a * Math.log(a / b);
+    }, 0);
+  const { values, grad } = withGrad(new losses.KLDivergence(), tf.tensor2d(y), { output: tf.tensor2d(p) });
+  assertClose(values, [kl(y[0]!, p[0]!), kl(y[1]!, p[1]!)]);
+  assertClose(perSample("kld", tf.tensor2d(y), { output: tf.tensor2d(p) }), values);
+  // d/dp = -y/p (y clipped).
+  assertClose(grad, y.flatMap((r, i) => r.map((yv, k) => -Math.max(yv, 1e-7) / p[i]![k]!)), 1e-4);
+});
+
+Deno.test("categorical_crossentropy with labelSmoothing mixes the labels with 1/classes, from logits too", () => {
+  const s = 0.3;
+  const smoothed = ONE_HOT.map((r) => r.map((v) => v * (1 - s) + s / 3));
+  const probs = Z.map(softmaxRow);
+  const expected = smoothed.map((r, i) => -r.reduce((a, v, k) => a + v * Math.log(probs[i]![k]!), 0));
+  const loss = new losses.CategoricalCrossentropy({ labelSmoothing: s });
+  const logits: OutputValue = {
+    output: tf.tensor2d(probs),
+    logits: { tensor: tf.tensor2d(Z), activation: "softmax" },
+  };
+  const { values, grad } = withGrad(loss, tf.tensor2d(ONE_HOT), logits);
+  assertClose(values, expected);
+  assertClose(perSample("categorical_crossentropy", tf.tensor2d(smoothed), logits), expected);
+  // d/dlogits = softmax - smoothed labels.
+  assertClose(grad, probs.flatMap((r, i) => r.map((v, k) => v - smoothed[i]![k]!)));
+  assert.throws(
+    () => new losses.CategoricalCrossentropy({ labelSmoothing: 1.5 }),
+    /labelSmoothing must be in \[0, 1\]: received 1.5/,
+  );
+});
+
+Deno.test("binary_crossentropy with labelSmoothing moves the labels toward 0.5", () => {
+  const bce = (yv: number, pv: number) => -(yv * Math.log(pv) + (1 - yv) * Math.log(1 - pv));
+  const loss = new losses.BinaryCrossentropy({ labelSmoothing: 0.2 });
+  const out = losses.perSampleLoss(loss, tf.tensor1d([1, 0]), { output: tf.tensor2d([[0.8], [0.3]]) });
+  assertClose(Array.from(out.dataSync()), [bce(0.9, 0.8), bce(0.1, 0.3)]);
+});
+
+Deno.test("losses with options round-trip through Keras's compile_config; plain names stay strings", () => {
+  assert.equal(losses.lossToConfig(losses.toLossSpec("mse")), "mean_squared_error");
+  const huber = losses.lossToConfig(new losses.Huber({ delta: 2.5 }));
+  assert.deepEqual(huber, {
+    module: "keras.losses",
+    class_name: "Huber",
+    config: { name: "huber_loss", reduction: "sum_over_batch_size", delta: 2.5 },
+    registered_name: null,
+  });
+  assert.deepEqual(losses.lossFromConfig(huber), { name: "huber", delta: 2.5 });
+  const cce = losses.lossToConfig(new losses.CategoricalCrossentropy({ labelSmoothing: 0.1 }));
+  assert.deepEqual(losses.lossFromConfig(cce), { name: "categorical_crossentropy", labelSmoothing: 0.1 });
+  // As Keras 3.15 writes a KLDivergence() object.
+  assert.deepEqual(
+    losses.lossFromConfig({
+      module: "keras.losses",
+      class_name: "KLDivergence",
+      config: { name: "kl_divergence", reduction: "sum_over_batch_size" },
+    }),
+    { name: "kl_divergence" },
+  );
+  assert.throws(
+    () => losses.lossFromConfig({ class_name: "Huber", config: { reduction: "sum", delta: 1 } }),
+    /reduction="sum": Shoal reduces as Keras's default, "sum_over_batch_size"/,
+  );
+  assert.throws(
+    () => losses.lossFromConfig({ class_name: "CategoricalCrossentropy", config: { from_logits: true } }),
+    /from_logits=true/,
+  );
+});

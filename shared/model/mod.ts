@@ -87,7 +87,15 @@ export {
 } from "./layers/mod.ts";
 export { applyInSequence, type LayoutEntry, ModelMismatchError, Network } from "./network.ts";
 export { type Batch, Engine, type EngineSpec, type EvalResult, type SliceResult } from "./engine.ts";
-export { LOSS_NAMES, type LossName, resolveLoss } from "./losses.ts";
+export {
+  LOSS_NAMES,
+  lossFromConfig,
+  type LossName,
+  type LossSpec,
+  lossToConfig,
+  resolveLoss,
+  toLossSpec,
+} from "./losses.ts";
 export { type MetricSpec, resolveMetric } from "./metrics.ts";
 export * as optimizers from "./optimizers_mod.ts";
 export { getOptimizer, Optimizer, optimizerFromConfig } from "./optimizers.ts";

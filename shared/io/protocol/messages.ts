@@ -134,7 +134,11 @@ export const JobSpec = z.object({
   job: JobIdSchema,
   /** Keras 3 model config (`Network.toConfig()`). */
   model: z.record(z.string(), z.unknown()),
-  loss: z.string(),
+  /** A loss name, or a loss with its options (shared/model/losses.ts `LossSpec`). */
+  loss: z.union([
+    z.string(),
+    z.object({ name: z.string(), delta: z.number().optional(), labelSmoothing: z.number().optional() }),
+  ]),
   metrics: z.array(z.object({ name: z.string(), fn: z.string() })),
   seed: z.int(),
   /** Backend the coordinator asks for; a worker's own `--backend` wins. */
