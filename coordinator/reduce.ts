@@ -4,7 +4,7 @@
  * Σ nₖ·gₖ / Σ nₖ, summed in slice order (never arrival order) so a run is reproducible. BatchNorm
  * statistics combine exactly: the batch mean and the biased batch variance of all rows together.
  */
-import { type SliceResult, weightedSum } from "../shared/model/mod.ts";
+import { type GradSquares, type SliceResult, weightedSum } from "../shared/model/mod.ts";
 
 export interface ReducedStep {
   count: number;
@@ -13,6 +13,8 @@ export interface ReducedStep {
   metricSums: number[];
   regLoss: number;
   batchStats: { layer: string; mean: Float32Array; variance: Float32Array }[];
+  /** Sparse gradients' per-row squares, of the step's mean loss: Σ (nₖ/N)²·squaresₖ. */
+  gradSquares?: GradSquares[];
 }
 
 /**
@@ -48,5 +50,27 @@ export function reduceSlices(slices: readonly SliceResult[], into?: Float32Array
     metricSums: first.metricSums.map((_, i) => slices.reduce((n, s) => n + s.metricSums[i]!, 0)),
     regLoss: first.regLoss,
     batchStats,
+    ...(first.gradSquares ? { gradSquares: reduceSquares(slices, count) } : {}),
   };
+}
+
+/**
+ * A slice's sparse gradient is of its own mean loss, so each of its row slices is nₖ/N of that
+ * slice's share of the step's gradient, and its squares (nₖ/N)² of their share.
+ */
+function reduceSquares(slices: readonly SliceResult[], count: number): GradSquares[] {
+  return slices[0]!.gradSquares!.map((entry, k) => {
+    const values = new Float32Array(entry.values.length);
+    for (const s of slices) {
+      const w = (s.count / count) ** 2;
+      const part = s.gradSquares?.[k];
+      if (part?.offset !== entry.offset || part.values.length !== values.length) {
+        throw new RangeError(
+          `Cannot reduce the sparse gradient at offset ${entry.offset} as a slice reports another layout`,
+        );
+      }
+      for (let i = 0; i < values.length; i++) values[i] = values[i]! + w * part.values[i]!;
+    }
+    return { offset: entry.offset, values };
+  });
 }

@@ -73,7 +73,7 @@ export interface TrainTarget {
 
 /** Applies a reduced step: the optimizer on params, each stateful layer's batch statistics on state. */
 export function applyStep(target: TrainTarget, step: ReducedStep): void {
-  target.optimizer.apply(target.network.params, step.grads, target.network.paramLayout);
+  target.optimizer.apply(target.network.params, step.grads, target.network.paramLayout, step.gradSquares);
   target.network.updateStateFromBatch(step.batchStats);
 }
 

@@ -30,6 +30,18 @@ export interface SliceResult {
   regLoss: number;
   /** Per BatchNormalization layer, in call order: the slice's per-channel mean and biased variance. */
   batchStats: { layer: string; mean: Float32Array; variance: Float32Array }[];
+  /**
+   * Per trainable Embedding table, by offset in the params layout: the per-row sum of the squares of
+   * its gradient's slices (one per looked-up id), for optimizers that square the gradient as Keras's
+   * TensorFlow backend does with IndexedSlices. Absent when the model has none.
+   */
+  gradSquares?: GradSquares[];
+}
+
+/** The per-row squares of one sparse gradient: `values` has the variable's size, at `offset` in params. */
+export interface GradSquares {
+  offset: number;
+  values: Float32Array;
 }
 
 /** Loss and metric sums over some rows. */
@@ -70,6 +82,7 @@ export class Engine {
       rowOffset,
       batchStats: [],
       logits: new Map(),
+      ...(training ? { sparseGradSquares: new Map() } : {}),
       ...(exchange ? { exchange } : {}),
     };
   }
@@ -146,6 +159,8 @@ export class Engine {
         }
         parts.push(tf.reshape(reg, [1]));
         for (const s of ctx.batchStats) parts.push(tf.reshape(s.mean, [-1]), tf.reshape(s.variance, [-1]));
+        const squares = this.#sparseEntries(ctx);
+        for (const { tensor } of squares) parts.push(tf.reshape(tensor, [-1]));
         const all = tf.concat(parts).dataSync() as Float32Array;
         let at = 0;
         const take = (n: number) => all.subarray(at, at += n);
@@ -163,6 +178,9 @@ export class Engine {
             mean: take(s.mean.size),
             variance: take(s.variance.size),
           })),
+          ...(squares.length > 0
+            ? { gradSquares: squares.map((e) => ({ offset: e.offset, values: take(e.tensor.size) })) }
+            : {}),
         };
       });
       return result;
@@ -175,7 +193,21 @@ export class Engine {
         s.mean.dispose();
         s.variance.dispose();
       }
+      for (const t of ctx.sparseGradSquares?.values() ?? []) t.dispose();
     }
+  }
+
+  /**
+   * The recorded gradient squares of trainable variables, in params layout order. A regularized
+   * variable has none: its penalty's gradient is dense, and so is the sum Keras applies.
+   */
+  #sparseEntries(ctx: CallContext): { offset: number; tensor: tf.Tensor }[] {
+    const recorded = ctx.sparseGradSquares;
+    if (!recorded || recorded.size === 0) return [];
+    return this.network.paramLayout.flatMap((e) => {
+      const tensor = recorded.get(e.path);
+      return tensor && !e.regularizer ? [{ offset: e.offset, tensor }] : [];
+    });
   }
 
   /** Loss and metric sums with dropout off and moving statistics. */

@@ -127,3 +127,57 @@ Deno.test("Engine.trainSlice over uneven slices of a BatchNorm/Dropout model equ
   const lossSum = parts.reduce((n, p) => n + p.lossSum, 0);
   assert.ok(Math.abs(lossSum - whole.lossSum) < 1e-4, `loss sums ${lossSum} vs ${whole.lossSum}`);
 });
+
+Deno.test("an Embedding's gradient comes with the per-row sum of its slices' squares (Keras's IndexedSlices)", () => {
+  const m = new Sequential([
+    new layers.Embedding(4, 2, { inputShape: [3] }),
+    new layers.GlobalAveragePooling1D(),
+    new layers.Dense(1, { useBias: false }),
+  ], { seed: 2 });
+  const net = m.network;
+  const ids = [[1, 1, 2], [2, 0, 1]];
+  const y = [0.5, -1];
+  const engine = new Engine(net, { loss: "mean_squared_error", metrics: [], seed: 1 });
+  const before = tf.memory().numTensors;
+  const r = engine.trainSlice(
+    net.params,
+    net.state,
+    {
+      inputs: [{ data: Float32Array.from(ids.flat()), shape: [2, 3] }],
+      y: { data: Float32Array.from(y), shape: [2, 1] },
+    },
+    0,
+    0,
+  );
+  assert.equal(tf.memory().numTensors, before, "no tensor leaks");
+  // By hand: out = mean_t E[id_t]·K; each looked-up slice's gradient is (2/N)(out - y)·Kᵀ / T.
+  const [emb, kernel] = net.paramLayout;
+  const E = (row: number, c: number) => net.params[emb!.offset + row * 2 + c]!;
+  const K = (c: number) => net.params[kernel!.offset + c]!;
+  const grad = new Float64Array(8), squares = new Float64Array(8);
+  ids.forEach((row, n) => {
+    const out = [0, 1].reduce((s, c) => s + row.reduce((a, id) => a + E(id, c), 0) / 3 * K(c), 0);
+    for (const id of row) {
+      for (const c of [0, 1]) {
+        const slice = (2 / 2) * (out - y[n]!) * K(c) / 3;
+        grad[id * 2 + c] += slice;
+        squares[id * 2 + c] += slice * slice;
+      }
+    }
+  });
+  const close = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+    Array.from(a).every((v, i) => Math.abs(v - b[i]!) <= 1e-6);
+  assert.ok(close(r.grads.subarray(emb!.offset, emb!.offset + 8), grad), "gradient");
+  assert.deepEqual(r.gradSquares?.map((s) => s.offset), [emb!.offset]);
+  assert.ok(close(r.gradSquares![0]!.values, squares), `squares ${r.gradSquares![0]!.values} vs ${squares}`);
+  // Row 1 appears 3 times: its squares are not its gradient squared.
+  assert.ok(Math.abs(squares[2]! - grad[2]! * grad[2]!) > 1e-6);
+  // Evaluation records nothing.
+  assert.equal(
+    engine.evaluate(net.params, net.state, {
+      inputs: [{ data: Float32Array.from(ids.flat()), shape: [2, 3] }],
+      y: { data: Float32Array.from(y), shape: [2, 1] },
+    }).count,
+    2,
+  );
+});

@@ -86,7 +86,14 @@ export {
   WHOLE_BATCH,
 } from "./layers/mod.ts";
 export { applyInSequence, type LayoutEntry, ModelMismatchError, Network } from "./network.ts";
-export { type Batch, Engine, type EngineSpec, type EvalResult, type SliceResult } from "./engine.ts";
+export {
+  type Batch,
+  Engine,
+  type EngineSpec,
+  type EvalResult,
+  type GradSquares,
+  type SliceResult,
+} from "./engine.ts";
 export {
   LOSS_NAMES,
   lossFromConfig,

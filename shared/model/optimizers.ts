@@ -2,8 +2,9 @@
  * Keras optimizers applied on flat Float32Arrays (the coordinator's parameter array), with Keras 3's
  * formulas and defaults. Workers never apply an optimizer: they only compute gradients.
  */
-import { KernelArena } from "./simd/arena.ts";
+import { type AdamStep, KernelArena } from "./simd/arena.ts";
 import { type LearningRateSchedule, scheduleFromConfig } from "./schedules.ts";
+import type { GradSquares } from "./engine.ts";
 
 export type LearningRate = number | LearningRateSchedule;
 
@@ -160,56 +161,101 @@ export abstract class Optimizer {
    * Applies one update to `params` in place and advances `iterations`, as Keras's `apply`: clips the
    * gradients (`grads` itself is left as it is), decays the weights, then runs the update.
    * `variables` are where the trainable variables sit in `params` (clipnorm clips each on its own);
-   * without them `params` is one variable.
+   * without them `params` is one variable. `squares` are the per-row sums of squared slices of the
+   * variables whose gradient Keras's TensorFlow backend holds as IndexedSlices (Embedding): Keras
+   * squares those slice by slice, in the gradient norms and in Adam's and RMSprop's velocities.
    */
-  apply(params: Float32Array, grads: Float32Array, variables?: readonly VariableSlice[]): void {
+  apply(
+    params: Float32Array,
+    grads: Float32Array,
+    variables?: readonly VariableSlice[],
+    squares: readonly GradSquares[] = [],
+  ): void {
     if (grads.length !== params.length) {
       throw new RangeError(
         `Cannot apply gradients as their length ${grads.length} differs from the parameter count ${params.length}`,
       );
     }
+    for (const sq of squares) {
+      if (!(sq.offset >= 0 && sq.offset + sq.values.length <= params.length)) {
+        throw new RangeError(
+          `Cannot apply gradient squares at offset ${sq.offset} of length ${sq.values.length}: ` +
+            `they must lie within the ${params.length} parameters`,
+        );
+      }
+    }
     if (this.slots.length === 0) {
       this.slots = Array.from({ length: this.slotCount }, () => new Float32Array(params.length));
     }
     const lr = this.learningRate;
-    const g = this.#clip(grads, variables);
+    const clipped = this.#clip(grads, variables, squares);
     if (this.weightDecay !== null) {
       const wd = this.weightDecay;
       for (let i = 0; i < params.length; i++) params[i] = params[i]! - params[i]! * wd * lr;
     }
-    this.update(params, g, lr);
+    this.update(params, clipped.grads, lr, clipped.squares);
     this.iterations++;
   }
 
   /** Keras `_clip_gradients`: clipnorm per variable, else globalClipnorm, else clipvalue. */
-  #clip(grads: Float32Array, variables: readonly VariableSlice[] | undefined): Float32Array {
-    if (!this.clipnorm && !this.globalClipnorm && !this.clipvalue) return grads;
+  #clip(
+    grads: Float32Array,
+    variables: readonly VariableSlice[] | undefined,
+    squares: readonly GradSquares[],
+  ): { grads: Float32Array; squares: readonly GradSquares[] } {
+    if (!this.clipnorm && !this.globalClipnorm && !this.clipvalue) return { grads, squares };
     if (this.#clipped?.length !== grads.length) this.#clipped = new Float32Array(grads.length);
     const out = this.#clipped;
     out.set(grads);
-    if (this.clipnorm) {
-      const c = this.clipnorm;
-      for (const v of variables ?? [{ offset: 0, size: grads.length }]) {
-        const part = out.subarray(v.offset, v.offset + v.size);
-        // Keras clip_by_norm: g * c / max(‖g‖, c).
-        const norm = Math.sqrt(sumOfSquares(part));
-        const divisor = Math.max(norm, c);
-        for (let i = 0; i < part.length; i++) part[i] = part[i]! * c / divisor;
+    const vars = variables ?? [{ offset: 0, size: grads.length }];
+    const sparse = new Map(squares.map((sq) => [sq.offset, sq.values]));
+    /** A variable's squared norm: over its slices when Keras holds it as IndexedSlices. */
+    const normSquared = (v: { offset: number; size: number }) => {
+      const sq = sparse.get(v.offset);
+      return sq?.length === v.size ? sumOf(sq) : sumOfSquares(out.subarray(v.offset, v.offset + v.size));
+    };
+    const scaled: GradSquares[] = [];
+    const scale = (v: { offset: number; size: number }, factor: number) => {
+      const part = out.subarray(v.offset, v.offset + v.size);
+      for (let i = 0; i < part.length; i++) part[i] = part[i]! * factor;
+      const sq = sparse.get(v.offset);
+      if (sq?.length === v.size) {
+        scaled.push({
+          offset: v.offset,
+          values: sq.map((x) => x * factor * factor),
+        });
       }
+    };
+    if (this.clipnorm) {
+      // Keras clip_by_norm: g * c / max(‖g‖, c).
+      const c = this.clipnorm;
+      for (const v of vars) scale(v, c / Math.max(Math.sqrt(normSquared(v)), c));
     } else if (this.globalClipnorm) {
       // Keras clip_by_global_norm: scale = c * min(1/‖g‖, 1/c), NaN when the norm is not finite.
       const c = this.globalClipnorm;
-      const norm = Math.sqrt(sumOfSquares(out));
-      const scale = c * Math.min(1 / norm, 1 / c) + (norm - norm);
-      for (let i = 0; i < out.length; i++) out[i] = out[i]! * scale;
+      const norm = Math.sqrt(vars.reduce((sum, v) => sum + normSquared(v), 0));
+      const factor = c * Math.min(1 / norm, 1 / c) + (norm - norm);
+      for (const v of vars) scale(v, factor);
     } else {
+      // Keras's TensorFlow backend clips an IndexedSlices gradient slice by slice, before the
+      // duplicates are summed; here the summed row is clipped (and its squares left as they are).
       const c = this.clipvalue!;
       for (let i = 0; i < out.length; i++) out[i] = Math.min(Math.max(out[i]!, -c), c);
+      return { grads: out, squares };
     }
-    return out;
+    return { grads: out, squares: scaled };
   }
 
-  protected abstract update(params: Float32Array, grads: Float32Array, lr: number): void;
+  /**
+   * One update of `params` with the (clipped) gradient at rate `lr`. `squares` replace `g²` on the
+   * rows they cover, for optimizers that square the gradient.
+   */
+  protected abstract update(
+    params: Float32Array,
+    grads: Float32Array,
+    lr: number,
+    squares: readonly GradSquares[],
+  ): void;
 
   /** Keras 3 optimizer config. */
   abstract toConfig(): Config;
@@ -342,6 +388,20 @@ export function optimizerOptionsFromConfig(c: Config): OptimizerOptions {
   };
 }
 
+function sumOf(x: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < x.length; i++) sum += x[i]!;
+  return sum;
+}
+
+/** `g²`, with the given squares in place of it on the rows they cover. */
+function squaredGradient(g: Float32Array, squares: readonly GradSquares[]): Float32Array {
+  const out = new Float32Array(g.length);
+  for (let i = 0; i < g.length; i++) out[i] = g[i]! * g[i]!;
+  for (const sq of squares) out.set(sq.values, sq.offset);
+  return out;
+}
+
 function sumOfSquares(x: Float32Array): number {
   let sum = 0;
   for (let i = 0; i < x.length; i++) sum += x[i]! * x[i]!;
@@ -401,7 +461,7 @@ export class Adam extends Optimizer {
    * set from outside, e.g. by loading a checkpoint, moves there on the next step); `w` and `g` are
    * copied in and `w` out, which costs less than a tenth of a scalar loop.
    */
-  protected update(w: Float32Array, g: Float32Array, lr: number): void {
+  protected update(w: Float32Array, g: Float32Array, lr: number, squares: readonly GradSquares[]): void {
     const k = this.#kernel(w.length);
     const t = this.iterations + 1;
     k.w.set(w);
@@ -412,10 +472,47 @@ export class Adam extends Optimizer {
       b2: 1 - this.beta2,
       epsilon: this.epsilon,
     };
-    const [m, v, vHat] = this.slots;
-    if (vHat) k.arena.adamAmsgrad(k.w, k.g, m!, v!, vHat, step);
-    else k.arena.adam(k.w, k.g, m!, v!, step);
+    if (squares.length === 0) {
+      this.#kernelStep(k, 0, w.length, step);
+    } else {
+      // The rows between sparse variables run in the kernel; the sparse ones here, with their squares.
+      let at = 0;
+      for (const sq of [...squares].sort((a, b) => a.offset - b.offset)) {
+        this.#kernelStep(k, at, sq.offset, step);
+        this.#sparseStep(k, sq, step);
+        at = sq.offset + sq.values.length;
+      }
+      this.#kernelStep(k, at, w.length, step);
+    }
     w.set(k.w);
+  }
+
+  /** The SIMD update of `[from, to)`. */
+  #kernelStep(
+    k: { arena: KernelArena; w: Float32Array; g: Float32Array },
+    from: number,
+    to: number,
+    step: AdamStep,
+  ) {
+    if (to <= from) return;
+    const [w, g, m, v, vHat] = [k.w, k.g, ...this.slots].map((a) => a!.subarray(from, to));
+    if (vHat) k.arena.adamAmsgrad(w!, g!, m!, v!, vHat, step);
+    else k.arena.adam(w!, g!, m!, v!, step);
+  }
+
+  /** Keras's update of a variable whose squared gradient is `sq` (its slices squared, then summed). */
+  #sparseStep(k: { w: Float32Array; g: Float32Array }, sq: GradSquares, step: AdamStep): void {
+    const [m, v, vHat] = this.slots as [Float32Array, Float32Array, Float32Array | undefined];
+    const f = Math.fround;
+    for (let j = 0; j < sq.values.length; j++) {
+      const i = sq.offset + j;
+      const mi = f(m[i]! + f(f(k.g[i]! - m[i]!) * step.b1));
+      let vi = f(v[i]! + f(f(sq.values[j]! - v[i]!) * step.b2));
+      m[i] = mi;
+      v[i] = vi;
+      if (vHat) vi = vHat[i] = Math.max(vHat[i]!, vi);
+      k.w[i] = k.w[i]! - f(f(mi * step.alpha) / f(f(Math.sqrt(vi)) + step.epsilon));
+    }
   }
 
   #kernel(length: number): { arena: KernelArena; w: Float32Array; g: Float32Array } {
@@ -501,6 +598,7 @@ export class SGD extends Optimizer {
     return this.momentum > 0 ? [[0]] : [];
   }
 
+  /** SGD never squares the gradient: Keras's sparse update equals the dense one. */
   protected update(w: Float32Array, g: Float32Array, lr: number): void {
     if (this.momentum === 0) {
       for (let i = 0; i < w.length; i++) w[i] = w[i]! - lr * g[i]!;
@@ -556,15 +654,18 @@ export class RMSprop extends Optimizer {
     return plan;
   }
 
-  protected update(w: Float32Array, g: Float32Array, lr: number): void {
+  protected update(w: Float32Array, g: Float32Array, lr: number, squares: readonly GradSquares[]): void {
     const velocity = this.slots[0]!;
+    // Keras's TensorFlow backend fails on a sparse gradient with centered=True; the dense square
+    // keeps velocity - average² >= 0 here.
+    const g2 = squares.length > 0 && !this.centered ? squaredGradient(g, squares) : null;
     let k = 1;
     const momentum = this.momentum > 0 ? this.slots[k++]! : null;
     const average = this.centered ? this.slots[k++]! : null;
     const rho = this.rho, eps = this.epsilon;
     for (let i = 0; i < w.length; i++) {
       const gi = g[i]!;
-      const vi = rho * velocity[i]! + (1 - rho) * gi * gi;
+      const vi = rho * velocity[i]! + (1 - rho) * (g2 ? g2[i]! : gi * gi);
       velocity[i] = vi;
       let denom = vi;
       if (average) {

@@ -408,3 +408,30 @@ Deno.test("a fresh optimizer saves zero slots, as Keras's freshly built ones", (
     2,
   );
 });
+
+Deno.test("squares of a sparse gradient replace g² in Adam's and RMSprop's velocities and in clipnorm, as Keras's TF backend", () => {
+  // b/kernel (offset 2) was looked up twice with slices 0.2 and 0.1: gradient 0.3, squares 0.05.
+  const g = Float32Array.of(0.1, -0.2, 0.3);
+  const squares = [{ offset: 2, values: Float32Array.of(0.05) }];
+  const adam = new optimizers.Adam({ learningRate: 0.01, amsgrad: true });
+  const w = Float32Array.from(W0);
+  adam.apply(w, g, TWO_VARIABLES, squares);
+  const alpha = 0.01 * Math.sqrt(1 - 0.999) / (1 - 0.9);
+  const step = (gi: number, g2: number) => alpha * (0.1 * gi) / (Math.sqrt(0.001 * g2) + 1e-7);
+  assertClose(w, [1 - step(0.1, 0.01), -1 - step(-0.2, 0.04), 0.5 - step(0.3, 0.05)]);
+  assertClose(adam.slots[1]!, [0.001 * 0.01, 0.001 * 0.04, 0.001 * 0.05], 1e-9);
+  assertClose(adam.slots[2]!, adam.slots[1]!, 0);
+
+  const rms = new optimizers.RMSprop({ learningRate: 0.01 });
+  const r = Float32Array.from(W0);
+  rms.apply(r, g, TWO_VARIABLES, squares);
+  const inc = (gi: number, g2: number) => 0.01 * gi / Math.sqrt(0.1 * g2 + 1e-7);
+  assertClose(r, [1 - inc(0.1, 0.01), -1 - inc(-0.2, 0.04), 0.5 - inc(0.3, 0.05)]);
+
+  // clipnorm measures b/kernel by its slices, √0.05 (not 0.3), and scales its squares with it.
+  const sgd = new optimizers.SGD({ learningRate: 1, clipnorm: 0.2 });
+  const s = Float32Array.from(W0);
+  sgd.apply(s, g, TWO_VARIABLES, squares);
+  const aNorm = Math.hypot(0.1, 0.2), bNorm = Math.sqrt(0.05);
+  assertClose(s, [1 - 0.1 * 0.2 / aNorm, -1 + 0.2 * 0.2 / aNorm, 0.5 - 0.3 * 0.2 / bNorm]);
+});

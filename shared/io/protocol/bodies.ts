@@ -166,10 +166,13 @@ export function decodeIndices(body: Uint8Array): Int32Array {
 /** The reply header of a train slice, without the body description that {@link encodeTrainReply} adds. */
 export type TrainReplyBase = Omit<
   Extract<WorkReply, { kind: "train" }>,
-  "count" | "lossSum" | "metricSums" | "regLoss" | "gradLength" | "batchStats"
+  "count" | "lossSum" | "metricSums" | "regLoss" | "gradLength" | "batchStats" | "gradSquares"
 >;
 
-/** A train reply: the slice's sums in the header, its gradient (in `base.encoding`) and BatchNorm statistics in the body. */
+/**
+ * A train reply: the slice's sums in the header; its gradient (in `base.encoding`), BatchNorm
+ * statistics and sparse gradients' squares in the body.
+ */
 export function encodeTrainReply(
   base: TrainReplyBase,
   result: SliceResult,
@@ -186,8 +189,16 @@ export function encodeTrainReply(
       regLoss: result.regLoss,
       gradLength: grads.length,
       batchStats: result.batchStats.map((s) => ({ layer: s.layer, channels: s.mean.length })),
+      ...(result.gradSquares
+        ? { gradSquares: result.gradSquares.map((s) => ({ offset: s.offset, length: s.values.length })) }
+        : {}),
     },
-    body: [gradBytes, padding, ...result.batchStats.flatMap((s) => [s.mean, s.variance])],
+    body: [
+      gradBytes,
+      padding,
+      ...result.batchStats.flatMap((s) => [s.mean, s.variance]),
+      ...(result.gradSquares ?? []).map((s) => s.values),
+    ],
   };
 }
 
@@ -205,8 +216,9 @@ export function decodeTrainReply(
   const gradBytes = header.gradLength * bytesPer;
   const statsStart = Math.ceil(gradBytes / 8) * 8;
   const statFloats = header.batchStats.reduce((n, s) => n + 2 * s.channels, 0);
+  const squareFloats = (header.gradSquares ?? []).reduce((n, s) => n + s.length, 0);
   const expected = header.shard ? header.shard.end - header.shard.start : paramCount;
-  if (header.gradLength !== expected || body.length !== statsStart + statFloats * 4) {
+  if (header.gradLength !== expected || body.length !== statsStart + (statFloats + squareFloats) * 4) {
     return `its gradient has ${header.gradLength} values (${body.length} body bytes), ${
       header.shard ? `its shard ${header.shard.start}..${header.shard.end}` : "the model"
     } has ${expected}`;
@@ -220,6 +232,11 @@ export function decodeTrainReply(
     o += 2 * s.channels;
     return { layer: s.layer, mean, variance };
   });
+  const gradSquares = header.gradSquares?.map((s) => {
+    const values = stats.slice(o, o + s.length);
+    o += s.length;
+    return { offset: s.offset, values };
+  });
   return {
     count: header.count,
     grads,
@@ -227,6 +244,7 @@ export function decodeTrainReply(
     metricSums: header.metricSums,
     regLoss: header.regLoss,
     batchStats,
+    ...(gradSquares ? { gradSquares } : {}),
   };
 }
 

@@ -46,6 +46,18 @@ Deno.test("a train reply round-trips in f32 exactly and in bf16 within bf16 roun
   }
 });
 
+Deno.test("a train reply carries sparse gradients' squares after the BatchNorm statistics", () => {
+  const withSquares = { ...result, gradSquares: [{ offset: 1, values: Float32Array.from([0.25, 4]) }] };
+  const { header, body } = encodeTrainReply({ ...base, encoding: "f32" }, withSquares);
+  const m = wire(header, body);
+  const decoded = decodeTrainReply(m.header as typeof header, m.body, 5);
+  assert.ok(typeof decoded !== "string", String(decoded));
+  assert.deepEqual(decoded.batchStats, result.batchStats);
+  assert.deepEqual(decoded.gradSquares, withSquares.gradSquares);
+  // A body one square short is refused.
+  assert.match(String(decodeTrainReply(header, m.body.subarray(0, m.body.length - 4), 5)), /body bytes/);
+});
+
 Deno.test("a train reply of the wrong length is refused with both lengths", () => {
   const { header, body } = encodeTrainReply(
     { ...base, encoding: "f32" },

@@ -7,7 +7,7 @@
 import { tf } from "../tf.ts";
 import { initializerConfig, type InitializerName, resolveInitializer } from "../initializers.ts";
 import type { Regularizer } from "../regularizers.ts";
-import { Layer, type LayerOptions, type Shape, type WeightSpec } from "./layer.ts";
+import { type CallContext, Layer, type LayerOptions, type Shape, type WeightSpec } from "./layer.ts";
 
 export interface EmbeddingOptions extends LayerOptions {
   /** @default "uniform" (Keras's RandomUniform in [-0.05, 0.05]) */
@@ -60,11 +60,39 @@ export class Embedding extends Layer {
     return [...inputShapes[0]!, this.outputDim];
   }
 
-  call(inputs: tf.Tensor[], weights: tf.Tensor[]): tf.Tensor {
+  call(inputs: tf.Tensor[], weights: tf.Tensor[], ctx?: CallContext): tf.Tensor {
     const x = inputs[0]!;
-    const ids = x.dtype === "int32" ? x : tf.cast(x, "int32");
-    const flat = tf.gather(weights[0]!, tf.reshape(ids, [-1]));
+    const ids = tf.reshape(x.dtype === "int32" ? x : tf.cast(x, "int32"), [-1]);
+    const squares = ctx?.training ? ctx.sparseGradSquares : undefined;
+    const flat = squares ? this.#gatherNotingSquares(weights[0]!, ids, squares) : tf.gather(weights[0]!, ids);
     return tf.reshape(flat, [...x.shape, this.outputDim]);
+  }
+
+  /**
+   * `gather` whose gradient is the usual per-id sum of the output rows' gradients, and which also
+   * records the per-id sum of their squares: Keras's TensorFlow optimizers square an Embedding's
+   * gradient slice by slice (`ops.square` of IndexedSlices) before the duplicates are summed.
+   */
+  #gatherNotingSquares(table: tf.Tensor, ids: tf.Tensor, squares: Map<string, tf.Tensor>): tf.Tensor {
+    const rows = this.inputDim;
+    const path = `${this.name}/embeddings`;
+    const forward = (t: tf.Tensor, save: (tensors: tf.Tensor[]) => void) => {
+      // The ids are saved: intermediates of the forward pass are gone when the gradient runs.
+      save([ids]);
+      return {
+        value: tf.gather(t, ids),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const grad = dy as tf.Tensor;
+          const at = saved[0] as tf.Tensor1D;
+          const sum = tf.unsortedSegmentSum(tf.square(grad), at, rows);
+          const before = squares.get(path);
+          squares.set(path, tf.keep(before ? tf.add(before, sum) : sum));
+          before?.dispose();
+          return tf.unsortedSegmentSum(grad, at, rows);
+        },
+      };
+    };
+    return tf.customGrad(forward as unknown as Parameters<typeof tf.customGrad>[0])(table);
   }
 
   protected layerConfig(): Record<string, unknown> {

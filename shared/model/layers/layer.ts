@@ -79,6 +79,12 @@ export interface CallContext {
   /** Filled by layers ending in softmax/sigmoid: their logits, for stable cross-entropy. */
   logits: Map<string, { tensor: tf.Tensor; activation: "softmax" | "sigmoid" }>;
   /**
+   * When given in training mode, layers whose gradient is a sum of per-row slices (Embedding: one
+   * slice per looked-up id, Keras's IndexedSlices) add the per-row sum of their slices' squares here
+   * while the gradient is computed, keyed by weight path (`embedding/embeddings`).
+   */
+  sparseGradSquares?: Map<string, tf.Tensor>;
+  /**
    * The other slices of this training step, for layers whose result depends on the whole batch
    * (BatchNormalization). Absent: this slice is the whole batch.
    */

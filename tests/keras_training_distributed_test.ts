@@ -1,0 +1,79 @@
+/**
+ * The Keras training surface over real worker processes: an Embedding model (whose gradient Keras
+ * squares slice by slice), optimizer options, schedules and losses with options end where the
+ * in-process run ends.
+ */
+import assert from "node:assert/strict";
+import { layers, losses, optimizers, Sequential, tf } from "../mod.ts";
+
+const ROWS = 96, STEPS = 6, VOCAB = 20;
+
+/** Token ids with repeats in every row (duplicate ids are what makes the sparse squares differ). */
+function data(): { x: tf.Tensor; y: tf.Tensor } {
+  const ids = Array.from({ length: ROWS * STEPS }, (_, i) => (i * 7 + (i >> 3)) % VOCAB);
+  const y = Array.from(
+    { length: ROWS },
+    (_, r) => ids.slice(r * STEPS, (r + 1) * STEPS).filter((t) => t < 8).length / STEPS,
+  );
+  return { x: tf.tensor2d(ids, [ROWS, STEPS], "int32"), y: tf.tensor2d(y, [ROWS, 1]) };
+}
+
+function model(optimizer: optimizers.Optimizer, loss: string | losses.LossSpec): Sequential {
+  const m = new Sequential([
+    new layers.Embedding(VOCAB, 4, { inputShape: [STEPS] }),
+    new layers.GlobalAveragePooling1D(),
+    new layers.Dense(1),
+  ], { seed: 11 });
+  m.compile({ optimizer, loss, metrics: ["mae"] });
+  return m;
+}
+
+const CASES: [string, () => optimizers.Optimizer, string | losses.LossSpec][] = [
+  [
+    "Adam (amsgrad, clipnorm) with Huber",
+    () => new optimizers.Adam({ learningRate: 0.05, amsgrad: true, clipnorm: 0.05 }),
+    new losses.Huber({ delta: 0.3 }),
+  ],
+  [
+    "AdamW with CosineDecay and globalClipnorm",
+    () =>
+      new optimizers.AdamW({
+        learningRate: new optimizers.schedules.CosineDecay({
+          initialLearningRate: 0.05,
+          decaySteps: 6,
+          warmupTarget: 0.1,
+          warmupSteps: 2,
+        }),
+        globalClipnorm: 0.1,
+      }),
+    "mse",
+  ],
+  [
+    "RMSprop (centered, momentum)",
+    () => new optimizers.RMSprop({ learningRate: 0.01, centered: true, momentum: 0.5 }),
+    "mae",
+  ],
+];
+
+for (const [name, makeOptimizer, loss] of CASES) {
+  Deno.test(`Embedding model, ${name}: 2 workers end with the in-process weights and History`, async () => {
+    const { x, y } = data();
+    const fit = { epochs: 2, batchSize: 32, verbose: 0 as const, shuffle: true };
+    const local = model(makeOptimizer(), loss);
+    const localHistory = await local.fit(x, y, fit);
+    const remote = model(makeOptimizer(), loss);
+    const remoteHistory = await remote.fit(x, y, { ...fit, distribute: { workers: 2 } });
+    let diff = 0;
+    local.network.params.forEach((v, i) => diff = Math.max(diff, Math.abs(v - remote.network.params[i]!)));
+    assert.ok(diff <= 1e-5, `weights differ by ${diff}`);
+    for (const key of ["loss", "mae"]) {
+      localHistory.history[key]!.forEach((v, i) =>
+        assert.ok(
+          Math.abs(v - remoteHistory.history[key]![i]!) <= 1e-5,
+          `${key}[${i}]: ${v} vs ${remoteHistory.history[key]![i]}`,
+        )
+      );
+    }
+    assert.deepEqual(remote.optimizer.slots.length, local.optimizer.slots.length);
+  });
+}
