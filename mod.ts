@@ -30,8 +30,11 @@ export { exportTfjsLayers } from "./shared/model/tfjs_export.ts";
 export * as datasets from "./shared/model/datasets.ts";
 export { Dataset } from "./shared/io/dataset/mod.ts";
 
-/** Keras `losses` names accepted by `compile`. */
+/** Keras `losses` names accepted by `compile`, and loss objects with options (`losses.Huber({ delta })`). */
 export * as losses from "./shared/model/losses.ts";
+
+/** Keras `metrics` objects with options (`metrics.AUC({ numThresholds })`), for `compile({ metrics })`. */
+export * as metrics from "./shared/model/metrics.ts";
 
 /** Keras `models`: `await models.loadModel("model.keras")`. */
 export const models = { loadModel };

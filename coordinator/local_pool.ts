@@ -2,7 +2,13 @@
  * The in-process worker pool: the same Engine a worker process runs, called directly. Rows of
  * file-backed datasets are read a batch ahead in a reader thread while the current batch computes.
  */
-import type { Batch, Engine, EvalResult, SliceResult } from "../shared/model/mod.ts";
+import {
+  type Batch,
+  type Engine,
+  type EvalResult,
+  metricOffsets,
+  type SliceResult,
+} from "../shared/model/mod.ts";
 import { PrefetchingReader } from "../shared/io/dataset/mod.ts";
 import { type Dataset, gatherRows, rangeBatch } from "./data.ts";
 import type { StepRequest, WorkerPool } from "./pool.ts";
@@ -70,7 +76,7 @@ export class LocalPool implements WorkerPool {
     const total: EvalResult = {
       count: 0,
       lossSum: 0,
-      metricSums: this.engine.spec.metrics.map(() => 0),
+      metricSums: new Array(metricOffsets(this.engine.spec.metrics).total).fill(0),
       regLoss: 0,
     };
     for (let start = 0; start < ds.length; start += batchSize) {

@@ -54,8 +54,8 @@ export interface CompileOptions {
   optimizer?: string | Optimizer;
   /** A Keras loss name (`"huber"`) or a loss with options (`new losses.Huber({ delta: 2 })`). */
   loss: string | LossSpec;
-  /** @default [] */
-  metrics?: string[];
+  /** Metric names (`"accuracy"`, `"auc"`) or metric objects (`new metrics.AUC({ numThresholds: 100 })`). @default [] */
+  metrics?: (string | MetricSpec)[];
 }
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 import type { TrainingPosition } from "../shared/callbacks/mod.ts";
-import type { MetricSpec } from "../shared/model/mod.ts";
+import { metricOffsets, metricResult, type MetricSpec } from "../shared/model/mod.ts";
 
 /** Loss and metric sums over some rows: what an evaluation returns. */
 export interface MetricSums {
@@ -19,7 +19,11 @@ export interface MetricSums {
 /** Keras log names for an evaluation's sums: each metric, then `loss`, with an optional prefix (`val_`). */
 export function evalLogs(metrics: readonly MetricSpec[], r: MetricSums, prefix = ""): Record<string, number> {
   const logs: Record<string, number> = {};
-  metrics.forEach((m, i) => logs[prefix + m.name] = r.metricSums[i]! / r.count);
+  const { offsets } = metricOffsets(metrics);
+  metrics.forEach((m, i) => {
+    const end = offsets[i + 1] ?? r.metricSums.length;
+    logs[prefix + m.name] = metricResult(m, r.metricSums.slice(offsets[i], end), r.count);
+  });
   logs[prefix + "loss"] = r.lossSum / r.count + r.regLoss;
   return logs;
 }
@@ -39,11 +43,12 @@ export class RunningMetrics {
         seen: 0,
         lossSum: 0,
         regSum: 0,
-        metricSums: metrics.map(() => 0),
+        metricSums: new Array(metricOffsets(metrics).total).fill(0),
       };
-    if (this.#sums.metricSums.length !== metrics.length) {
+    const width = metricOffsets(metrics).total;
+    if (this.#sums.metricSums.length !== width) {
       throw new RangeError(
-        `Cannot resume the running metrics as ${metrics.length} metrics are compiled but the saved sums ` +
+        `Cannot resume the running metrics as the compiled metrics keep ${width} sums but the saved sums ` +
           `hold ${this.#sums.metricSums.length}: resume with the same compile options`,
       );
     }

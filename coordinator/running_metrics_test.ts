@@ -33,7 +33,7 @@ Deno.test("running metrics resumed from saved sums continue as if never stopped"
   assert.deepEqual(resumed.logs(), whole.logs());
   assert.throws(
     () => new RunningMetrics([], saved),
-    /0 metrics are compiled but the saved sums hold 1: resume with the same compile options/,
+    /the compiled metrics keep 0 sums but the saved sums hold 1: resume with the same compile options/,
   );
 });
 
@@ -42,4 +42,17 @@ Deno.test("evalLogs divides sums by the count and prefixes validation names", ()
     val_accuracy: 0.75,
     val_loss: 1,
   });
+});
+
+Deno.test("confusion metrics sum their counts over steps and compute the value once, as Keras's state variables", () => {
+  const metrics: MetricSpec[] = [
+    resolveMetric("precision", "binary_crossentropy", 1),
+    resolveMetric("recall", "binary_crossentropy", 1),
+  ];
+  const running = new RunningMetrics(metrics);
+  // (tp, fp, fn) per step, for each metric.
+  running.add({ count: 4, lossSum: 0, metricSums: [2, 1, 0, 2, 1, 0], regLoss: 0 });
+  running.add({ count: 4, lossSum: 0, metricSums: [0, 1, 3, 0, 1, 3], regLoss: 0 });
+  // Precision 2 / (2 + 2), recall 2 / (2 + 3): not the means of the steps' 2/3 and 0.
+  assert.deepEqual(running.logs(), { precision: 0.5, recall: 0.4, loss: 0 });
 });

@@ -20,7 +20,6 @@ import {
   type KerasWeights,
   readKerasArchive,
   readWeightsH5,
-  toSnakeCase,
   writeKerasArchive,
   writeWeightsH5,
 } from "../shared/io/keras/mod.ts";
@@ -31,6 +30,9 @@ import {
   lossFromConfig,
   type LossSpec,
   lossToConfig,
+  metricFromConfig,
+  type MetricSpec,
+  metricToConfig,
   ModelMismatchError,
   Network,
   type Optimizer,
@@ -215,7 +217,7 @@ function compileConfig(model: Model): Config | null {
     },
     loss: lossToConfig(model.compiledLossSpec!),
     loss_weights: null,
-    metrics: model.compiledMetrics.map((m) => m.name),
+    metrics: model.compiledMetrics.map(metricToConfig),
     weighted_metrics: null,
     run_eagerly: false,
     steps_per_execution: 1,
@@ -237,7 +239,7 @@ function compileOptions(entry: Config, file: string): CompileOptions {
   if (!Array.isArray(metrics)) throw unsupported("metrics are not a list");
   return {
     loss: lossOf(entry["loss"], unsupported),
-    metrics: metrics.map((m) => objectName(m, unsupported)),
+    metrics: metrics.map((m) => metricOf(m, unsupported)),
     ...(optimizer === null || optimizer === undefined ? {} : {
       optimizer: typeof optimizer === "string"
         ? optimizer
@@ -256,16 +258,12 @@ function lossOf(value: unknown, unsupported: (what: string) => Error): LossSpec 
 }
 
 /** A metric given as a string, or as a serialized Keras object (`BinaryAccuracy`). */
-function objectName(value: unknown, unsupported: (what: string) => Error): string {
-  if (typeof value === "string") return value;
-  const entry = value as { class_name?: unknown; config?: Config } | null;
-  if (entry && typeof entry.class_name === "string") {
-    if (entry.config?.["from_logits"] === true) {
-      throw unsupported(`${entry.class_name} uses from_logits=true (Shoal computes losses on probabilities)`);
-    }
-    return toSnakeCase(entry.class_name);
+function metricOf(value: unknown, unsupported: (what: string) => Error): string | MetricSpec {
+  try {
+    return metricFromConfig(value);
+  } catch (error) {
+    throw unsupported(`metric is not one Shoal computes (${(error as Error).message})`);
   }
-  throw unsupported(`loss or metric ${JSON.stringify(value)} is not a name`);
 }
 
 /**

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { Input, losses, Model, optimizers, Sequential, tf } from "../mod.ts";
+import { Input, losses, metrics, Model, optimizers, Sequential, tf } from "../mod.ts";
 import { KerasFileError, readKerasArchive, readWeightsH5 } from "../shared/io/keras/mod.ts";
-import { layers, ModelMismatchError, Rng } from "../shared/model/mod.ts";
+import { layers, metricToConfig, ModelMismatchError, Rng } from "../shared/model/mod.ts";
 import { loadWeights, saveModel, saveWeights } from "./saving.ts";
 import { loadModel } from "./model.ts";
 
@@ -188,7 +188,7 @@ Deno.test("AdamW (amsgrad, clipnorm, CosineDecay) with a Huber loss: save then l
         clipnorm: 0.5,
       }),
       loss: new losses.Huber({ delta: 0.5 }),
-      metrics: ["mae"],
+      metrics: ["mae", new metrics.AUC({ numThresholds: 50, name: "auc50" })],
     });
     const x = [random([20, 5], 4), random([20, 7], 5)];
     const y = random([20, 1], 6);
@@ -211,6 +211,11 @@ Deno.test("AdamW (amsgrad, clipnorm, CosineDecay) with a Huber loss: save then l
     assert.equal(archive.weights.optimizer!.vars.length, 1 + 3 * model.network.paramLayout.length);
     const loaded = await loadModel(`${dir}/w.keras`, { seed: 9 });
     assert.deepEqual(loaded.compiledLossSpec, { name: "huber", delta: 0.5 });
+    assert.deepEqual(loaded.compiledMetrics, model.compiledMetrics);
+    assert.deepEqual(compile.metrics, [
+      "mae",
+      metricToConfig(new metrics.AUC({ numThresholds: 50, name: "auc50" })),
+    ]);
     assert.deepEqual(loaded.optimizer.toConfig(), model.optimizer.toConfig());
     assert.deepEqual(loaded.optimizer.slots, model.optimizer.slots);
     await model.fit(x, y, { epochs: 1, batchSize: 10, verbose: 0, shuffle: false });

@@ -4,7 +4,7 @@
  * in-process run ends.
  */
 import assert from "node:assert/strict";
-import { layers, losses, optimizers, Sequential, tf } from "../mod.ts";
+import { layers, losses, metrics, optimizers, Sequential, tf } from "../mod.ts";
 
 const ROWS = 96, STEPS = 6, VOCAB = 20;
 
@@ -77,3 +77,46 @@ for (const [name, makeOptimizer, loss] of CASES) {
     assert.deepEqual(remote.optimizer.slots.length, local.optimizer.slots.length);
   });
 }
+
+Deno.test("AUC, Precision and Recall over 2 workers equal the in-process values: confusion counts are summed, not values", async () => {
+  const { x, y } = data();
+  const labels = tf.cast(tf.greater(y, tf.mean(y)), "float32");
+  const build = () => {
+    const m = new Sequential([
+      new layers.Embedding(VOCAB, 4, { inputShape: [STEPS] }),
+      new layers.GlobalAveragePooling1D(),
+      new layers.Dense(1, { activation: "sigmoid" }),
+    ], { seed: 5 });
+    m.compile({
+      optimizer: new optimizers.Adam({ learningRate: 0.05 }),
+      loss: "binary_crossentropy",
+      metrics: [
+        "auc",
+        new metrics.Precision({ thresholds: 0.4 }),
+        "recall",
+        new metrics.AUC({ numThresholds: 7, name: "auc7" }),
+      ],
+    });
+    return m;
+  };
+  const fit = { epochs: 2, batchSize: 24, verbose: 0 as const, validationSplit: 0.25 };
+  const local = build();
+  const localHistory = (await local.fit(x, labels, fit)).history;
+  const remote = build();
+  const remoteHistory = (await remote.fit(x, labels, { ...fit, distribute: { workers: 2 } })).history;
+  assert.deepEqual(Object.keys(remoteHistory).sort(), Object.keys(localHistory).sort());
+  for (
+    const key of ["auc", "precision", "recall", "auc7", "val_auc", "val_precision", "val_recall", "val_auc7"]
+  ) {
+    localHistory[key]!.forEach((v, i) =>
+      assert.ok(
+        Math.abs(v - remoteHistory[key]![i]!) <= 1e-6,
+        `${key}[${i}]: ${v} vs ${remoteHistory[key]![i]}`,
+      )
+    );
+  }
+  assert.ok(
+    localHistory.auc!.every((v) => v > 0 && v <= 1),
+    `auc ${localHistory.auc} precision ${localHistory.precision}`,
+  );
+});

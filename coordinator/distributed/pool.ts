@@ -404,7 +404,7 @@ export class DistributedPool implements WorkerPool {
       job: this.job,
       model: this.#engine.network.toConfig(),
       loss: this.#engine.spec.loss,
-      metrics: this.#engine.spec.metrics.map((m) => ({ name: m.name, fn: m.fn })),
+      metrics: this.#engine.spec.metrics.map((m) => ({ ...m })),
       seed: this.#engine.spec.seed,
       backend: this.#opts.backend,
       gradEncoding: this.#opts.gradEncoding ?? "f32",

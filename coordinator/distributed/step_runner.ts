@@ -25,7 +25,13 @@ import {
   encodeIndices,
   type WorkRequest,
 } from "../../shared/io/protocol/mod.ts";
-import { type Engine, type EvalResult, firstNonFinite, type SliceResult } from "../../shared/model/mod.ts";
+import {
+  type Engine,
+  type EvalResult,
+  firstNonFinite,
+  metricOffsets,
+  type SliceResult,
+} from "../../shared/model/mod.ts";
 import type { StepRequest } from "../pool.ts";
 import { reduceSlices } from "../reduce.ts";
 import { shardBounds } from "../../shared/allreduce/mod.ts";
@@ -392,7 +398,7 @@ export class StepRunner {
     const total: EvalResult = {
       count: 0,
       lossSum: 0,
-      metricSums: this.#engine.spec.metrics.map(() => 0),
+      metricSums: new Array(metricOffsets(this.#engine.spec.metrics).total).fill(0),
       regLoss: 0,
     };
     for (const r of chunks.flat()) {

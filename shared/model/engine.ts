@@ -6,7 +6,7 @@
 import { tf } from "./tf.ts";
 import type { Network } from "./network.ts";
 import { type LossName, type LossSpec, type OutputValue, perSampleLoss } from "./losses.ts";
-import { type MetricSpec, perSampleMetric } from "./metrics.ts";
+import { type MetricSpec, metricSums, metricWidth } from "./metrics.ts";
 import type { CallContext, SliceExchange } from "./layers/mod.ts";
 import { readTensorsInto } from "./backends/readback.ts";
 import { disposeAbandonedTape } from "./tfjs_internals.ts";
@@ -24,7 +24,7 @@ export interface SliceResult {
   grads: Float32Array;
   /** Sum of per-sample losses (without regularization). */
   lossSum: number;
-  /** Sum of per-sample values of each compiled metric. */
+  /** Each compiled metric's sums, one after the other (metrics.ts `metricSums`). */
   metricSums: number[];
   /** Regularization penalty at the step's weights. */
   regLoss: number;
@@ -154,9 +154,7 @@ export class Engine {
         readTensorsInto(grads, flat);
         // One readback for the rest: loss and metric sums, regularization, batch statistics.
         const parts: tf.Tensor[] = [tf.reshape(tf.sum(perSample), [1])];
-        for (const m of this.spec.metrics) {
-          parts.push(tf.reshape(tf.sum(perSampleMetric(m.fn, y, output)), [1]));
-        }
+        for (const m of this.spec.metrics) parts.push(metricSums(m, y, output));
         parts.push(tf.reshape(reg, [1]));
         for (const s of ctx.batchStats) parts.push(tf.reshape(s.mean, [-1]), tf.reshape(s.variance, [-1]));
         const squares = this.#sparseEntries(ctx);
@@ -165,13 +163,13 @@ export class Engine {
         let at = 0;
         const take = (n: number) => all.subarray(at, at += n);
         const lossSum = take(1)[0]!;
-        const metricSums = this.spec.metrics.map(() => take(1)[0]!);
+        const sums = Array.from(take(this.spec.metrics.reduce((n, m) => n + metricWidth(m), 0)));
         const regLoss = take(1)[0]!;
         result = {
           count,
           grads: flat,
           lossSum,
-          metricSums,
+          metricSums: sums,
           regLoss,
           batchStats: ctx.batchStats.map((s) => ({
             layer: s.layer,
@@ -223,7 +221,9 @@ export class Engine {
       result = {
         count: batch.inputs[0]!.shape[0]!,
         lossSum: tf.sum(losses).dataSync()[0]!,
-        metricSums: this.spec.metrics.map((m) => tf.sum(perSampleMetric(m.fn, y, out)).dataSync()[0]!),
+        metricSums: this.spec.metrics.length === 0
+          ? []
+          : Array.from(tf.concat(this.spec.metrics.map((m) => metricSums(m, y, out))).dataSync()),
         regLoss: this.regularization(ps).dataSync()[0]!,
       };
     });

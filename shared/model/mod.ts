@@ -103,7 +103,15 @@ export {
   resolveLoss,
   toLossSpec,
 } from "./losses.ts";
-export { type MetricSpec, resolveMetric } from "./metrics.ts";
+export {
+  metricFromConfig,
+  metricOffsets,
+  metricResult,
+  type MetricSpec,
+  metricToConfig,
+  metricWidth,
+  resolveMetric,
+} from "./metrics.ts";
 export * as optimizers from "./optimizers_mod.ts";
 export { getOptimizer, Optimizer, optimizerFromConfig } from "./optimizers.ts";
 export * as regularizers from "./regularizers_mod.ts";

@@ -139,7 +139,13 @@ export const JobSpec = z.object({
     z.string(),
     z.object({ name: z.string(), delta: z.number().optional(), labelSmoothing: z.number().optional() }),
   ]),
-  metrics: z.array(z.object({ name: z.string(), fn: z.string() })),
+  metrics: z.array(z.object({
+    name: z.string(),
+    fn: z.string(),
+    k: z.int().positive().optional(),
+    threshold: z.number().optional(),
+    numThresholds: z.int().positive().optional(),
+  })),
   seed: z.int(),
   /** Backend the coordinator asks for; a worker's own `--backend` wins. */
   backend: z.string(),
