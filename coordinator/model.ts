@@ -47,6 +47,7 @@ import { type LoadModelOptions, loadWeights, openModelArchive, saveModel, saveWe
 import { createDistributedPool, type DistributedPoolOptions } from "./distributed/pool.ts";
 import type { WorkerPool } from "./pool.ts";
 import { evalLogs } from "./running_metrics.ts";
+import { sampleWeightsOf, type WeightOptions, withWeightColumn } from "./sample_weights.ts";
 import { trainLoop, type TrainReport } from "./trainer.ts";
 
 export interface CompileOptions {
@@ -75,7 +76,7 @@ export type Verbose = "auto" | 0 | 1 | 2;
 /** Where the computation runs: `{ workers: 2 }` spawns local workers over an embedded NATS server. */
 export type DistributeOptions = Omit<DistributedPoolOptions, "backend">;
 
-export interface FitOptions {
+export interface FitOptions extends WeightOptions {
   /** @default 1 */
   epochs?: number;
   /** @default 32 */
@@ -107,6 +108,8 @@ export interface FitOptions {
 export interface EvaluateOptions {
   /** @default 32 */
   batchSize?: number;
+  /** One weight per sample (shape [n] or [n, 1]) for the loss, as Keras's `sample_weight`. */
+  sampleWeight?: DataLike;
   /**
    * 0 silent; 1 Keras's progress bar (`313/313 ━━━━━━━━━━━━━━━━━━━━ 1s 2ms/step - accuracy: … - loss: …`,
    * only the final line when stdout is not a terminal); 2 one line; `"auto"` is 1.
@@ -324,6 +327,7 @@ export class Model implements CallbackModel {
     this.checkBatchAxis(all, "fit");
     this.ensureBuilt(all.inputs.map(sampleShape));
     this.checkData(all, compiled, "fit");
+    const weights = sampleWeightsOf(all, opts, "fit");
     let train = all;
     let val: Dataset | null = null;
     if (opts.validationData instanceof RowDataset) {
@@ -342,8 +346,23 @@ export class Model implements CallbackModel {
             "it leaves no training or no validation samples. Pass more data or another split.",
         );
       }
+      // Keras splits sample weights with the data; class weights apply to training only.
+      if (weights && opts.classWeight !== undefined) weights.fill(1, splitAt);
       train = sliceRows(all, 0, splitAt);
       val = sliceRows(all, splitAt, all.length);
+    }
+    if (weights) {
+      if (val?.source) {
+        throw new RangeError(
+          "Cannot fit with sampleWeight or classWeight and a file-backed validationData: pass the " +
+            "validation data as arrays",
+        );
+      }
+      const weighted = withWeightColumn(all, weights);
+      const n = train.length;
+      train = sliceRows(weighted, 0, n);
+      if (val && !opts.validationData) val = sliceRows(weighted, n, all.length);
+      else if (val) val = withWeightColumn(val, null);
     }
     const start = performance.now();
     const backend = await initBackend(opts.backend ?? "auto");
@@ -351,6 +370,7 @@ export class Model implements CallbackModel {
       loss: compiled.loss,
       metrics: compiled.metrics,
       seed: opts.seed ?? this.seed,
+      ...(weights ? { weightedLabels: { shape: sampleShape(all.y!) } } : {}),
     });
     const pool: WorkerPool = opts.distribute
       ? await createDistributedPool(engine, {
@@ -413,16 +433,24 @@ export class Model implements CallbackModel {
     this.checkBatchAxis(ds, "evaluate");
     this.ensureBuilt(ds.inputs.map(sampleShape));
     this.checkData(ds, compiled, "evaluate");
+    const weights = sampleWeightsOf(ds, {
+      ...(opts.sampleWeight !== undefined ? { sampleWeight: opts.sampleWeight } : {}),
+    }, "evaluate");
     const backend = await initBackend("auto");
     const pool = new LocalPool(
-      new Engine(this.network, { loss: compiled.loss, metrics: compiled.metrics, seed: this.seed }),
+      new Engine(this.network, {
+        loss: compiled.loss,
+        metrics: compiled.metrics,
+        seed: this.seed,
+        ...(weights ? { weightedLabels: { shape: sampleShape(ds.y!) } } : {}),
+      }),
       backend.name,
     );
     const steps = Math.ceil(ds.length / batchSize);
     const bar = progressBar(verbose, steps);
     let r;
     try {
-      await pool.setData("eval", ds);
+      await pool.setData("eval", weights ? withWeightColumn(ds, weights) : ds);
       r = await pool.evaluate("eval", this.network.params, this.network.state, batchSize, (batch, sums) => {
         if (batch + 1 < steps) {
           bar?.update(batch + 1, Object.entries(evalLogs(compiled.metrics, sums)), false);

@@ -303,6 +303,7 @@ export class JobRunner {
         loss: toLossSpec(spec.loss as string | LossSpec),
         metrics: spec.metrics as MetricSpec[],
         seed: spec.seed,
+        ...(spec.weightedLabels ? { weightedLabels: spec.weightedLabels } : {}),
       };
       this.#engine = new Engine(network, engineSpec);
       const warmupMs = this.#warmup(network);

@@ -406,6 +406,7 @@ export class DistributedPool implements WorkerPool {
       loss: this.#engine.spec.loss,
       metrics: this.#engine.spec.metrics.map((m) => ({ ...m })),
       seed: this.#engine.spec.seed,
+      ...(this.#engine.spec.weightedLabels ? { weightedLabels: this.#engine.spec.weightedLabels } : {}),
       backend: this.#opts.backend,
       gradEncoding: this.#opts.gradEncoding ?? "f32",
       transport: this.#data ? this.#opts.transport ?? "auto" : "nats",

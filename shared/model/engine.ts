@@ -56,6 +56,12 @@ export interface EngineSpec {
   loss: LossName | LossSpec;
   metrics: MetricSpec[];
   seed: number;
+  /**
+   * The labels arrive as `[n, size + 1]`: each row's labels (of this per-sample shape), then its
+   * sample weight. The loss is then Keras's `sum_over_batch_size` of weighted losses,
+   * Σ wᵢ·lossᵢ / n; metrics stay unweighted. Absent: no weights.
+   */
+  weightedLabels?: { shape: number[] };
 }
 
 export class Engine {
@@ -101,6 +107,18 @@ export class Engine {
     return total;
   }
 
+  /** The labels of a batch and, when the spec says they carry them, the sample weights ([n]). */
+  private labels(batch: Batch): { y: tf.Tensor; weights: tf.Tensor | null } {
+    const all = tf.tensor(batch.y!.data, batch.y!.shape, "float32");
+    const weighted = this.spec.weightedLabels;
+    if (!weighted) return { y: all, weights: null };
+    const n = all.shape[0]!, size = all.shape[1]! - 1;
+    return {
+      y: tf.reshape(tf.slice(all, [0, 0], [n, size]), [n, ...weighted.shape]),
+      weights: tf.reshape(tf.slice(all, [0, size], [n, 1]), [n]),
+    };
+  }
+
   private inputTensors(batch: Batch): tf.Tensor[] {
     return batch.inputs.map((x) => tf.tensor(x.data, x.shape, "float32"));
   }
@@ -130,11 +148,12 @@ export class Engine {
       tf.tidy(() => {
         const [ps, ss] = this.weightTensors(params, state);
         const xs = this.inputTensors(batch);
-        const y = tf.tensor(batch.y!.data, batch.y!.shape, "float32");
+        const { y, weights } = this.labels(batch);
         let output!: tf.Tensor, perSample!: tf.Tensor, reg!: tf.Scalar;
         const f = (...w: tf.Tensor[]) => {
           const out = this.network.forward(w, ss, xs, ctx)[0]!;
-          const losses = perSampleLoss(this.spec.loss, y, this.outputValue(out, ctx));
+          const unweighted = perSampleLoss(this.spec.loss, y, this.outputValue(out, ctx));
+          const losses = weights ? tf.mul(unweighted, weights) : unweighted;
           const r = this.regularization(w);
           output = tf.keep(out);
           perSample = tf.keep(losses);
@@ -215,9 +234,10 @@ export class Engine {
     tf.tidy(() => {
       const ctx = this.context(false, 0, 0);
       const [ps, ss] = this.weightTensors(params, state);
-      const y = tf.tensor(batch.y!.data, batch.y!.shape, "float32");
+      const { y, weights } = this.labels(batch);
       const out = this.network.forward(ps, ss, this.inputTensors(batch), ctx)[0]!;
-      const losses = perSampleLoss(this.spec.loss, y, this.outputValue(out, ctx));
+      const unweighted = perSampleLoss(this.spec.loss, y, this.outputValue(out, ctx));
+      const losses = weights ? tf.mul(unweighted, weights) : unweighted;
       result = {
         count: batch.inputs[0]!.shape[0]!,
         lossSum: tf.sum(losses).dataSync()[0]!,

@@ -147,6 +147,8 @@ export const JobSpec = z.object({
     numThresholds: z.int().positive().optional(),
   })),
   seed: z.int(),
+  /** Labels carry a trailing sample-weight column (shared/model/engine.ts `EngineSpec.weightedLabels`). */
+  weightedLabels: z.object({ shape: z.array(z.int().nonnegative()) }).optional(),
   /** Backend the coordinator asks for; a worker's own `--backend` wins. */
   backend: z.string(),
   gradEncoding: FloatEncodingSchema,
