@@ -163,7 +163,9 @@ export abstract class Optimizer {
    * `variables` are where the trainable variables sit in `params` (clipnorm clips each on its own);
    * without them `params` is one variable. `squares` are the per-row sums of squared slices of the
    * variables whose gradient Keras's TensorFlow backend holds as IndexedSlices (Embedding): Keras
-   * squares those slice by slice, in the gradient norms and in Adam's and RMSprop's velocities.
+   * squares those slice by slice, in the gradient norms and in Adam's and RMSprop's velocities. With
+   * clipnorm or globalClipnorm, each must start where one of `variables` starts and cover it whole
+   * (else it is left out).
    */
   apply(
     params: Float32Array,
