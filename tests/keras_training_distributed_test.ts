@@ -55,14 +55,18 @@ const CASES: [string, () => optimizers.Optimizer, string | losses.LossSpec][] = 
   ],
 ];
 
-for (const [name, makeOptimizer, loss] of CASES) {
-  Deno.test(`Embedding model, ${name}: 2 workers end with the in-process weights and History`, async () => {
+for (
+  const [[name, makeOptimizer, loss], allreduce] of CASES.map((c, i) =>
+    [c, i === 0 ? "ring" : "star"] as const
+  )
+) {
+  Deno.test(`Embedding model, ${name}: 2 workers (${allreduce}) end with the in-process weights and History`, async () => {
     const { x, y } = data();
     const fit = { epochs: 2, batchSize: 32, verbose: 0 as const, shuffle: true };
     const local = model(makeOptimizer(), loss);
     const localHistory = await local.fit(x, y, fit);
     const remote = model(makeOptimizer(), loss);
-    const remoteHistory = await remote.fit(x, y, { ...fit, distribute: { workers: 2 } });
+    const remoteHistory = await remote.fit(x, y, { ...fit, distribute: { workers: 2, allreduce } });
     let diff = 0;
     local.network.params.forEach((v, i) => diff = Math.max(diff, Math.abs(v - remote.network.params[i]!)));
     assert.ok(diff <= 1e-5, `weights differ by ${diff}`);
@@ -75,10 +79,11 @@ for (const [name, makeOptimizer, loss] of CASES) {
       );
     }
     assert.deepEqual(remote.optimizer.slots.length, local.optimizer.slots.length);
+    if (allreduce === "ring") assert.equal(remote.lastFit!.timings.ring_steps, 6, "every step on the ring");
   });
 }
 
-Deno.test("AUC, Precision and Recall over 2 workers equal the in-process values: confusion counts are summed, not values", async () => {
+Deno.test("AUC, Precision and Recall over 3 workers on a ring equal the in-process values: confusion counts are summed, not values", async () => {
   const { x, y } = data();
   const labels = tf.cast(tf.greater(y, tf.mean(y)), "float32");
   const build = () => {
@@ -103,8 +108,11 @@ Deno.test("AUC, Precision and Recall over 2 workers equal the in-process values:
   const local = build();
   const localHistory = (await local.fit(x, labels, fit)).history;
   const remote = build();
-  const remoteHistory = (await remote.fit(x, labels, { ...fit, distribute: { workers: 2 } })).history;
+  const remoteHistory =
+    (await remote.fit(x, labels, { ...fit, distribute: { workers: 3, allreduce: "ring" } }))
+      .history;
   assert.deepEqual(Object.keys(remoteHistory).sort(), Object.keys(localHistory).sort());
+  assert.equal(remote.lastFit!.timings.ring_steps, 6, "every step on the ring");
   for (
     const key of ["auc", "precision", "recall", "auc7", "val_auc", "val_precision", "val_recall", "val_auc7"]
   ) {
