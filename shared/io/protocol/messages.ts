@@ -264,11 +264,19 @@ export const WorkRequest = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("leave"), job: JobIdSchema }),
 ]);
 
+/**
+ * A loss or metric sum. JSON has no NaN or infinity (`JSON.stringify` writes `null`), and a diverged
+ * model's sums are exactly those, so `null` reads as NaN: the reply stays valid and the coordinator's
+ * non-finite check decides (recompute, then accept with a warning), where a rejected frame would drop
+ * the worker and retry the step forever.
+ */
+const Sum = z.number().nullable().transform((v) => v ?? Number.NaN);
+
 const EvalSums = z.object({
   count: z.int().nonnegative(),
-  lossSum: z.number(),
-  metricSums: z.array(z.number()),
-  regLoss: z.number(),
+  lossSum: Sum,
+  metricSums: z.array(Sum),
+  regLoss: Sum,
 });
 
 /** A worker's answer to a {@link WorkRequest}. */
@@ -280,9 +288,9 @@ export const WorkReply = z.discriminatedUnion("kind", [
     worker: z.string(),
     step: z.int(),
     count: z.int().nonnegative(),
-    lossSum: z.number(),
-    metricSums: z.array(z.number()),
-    regLoss: z.number(),
+    lossSum: Sum,
+    metricSums: z.array(Sum),
+    regLoss: Sum,
     encoding: FloatEncodingSchema,
     gradLength: z.int().nonnegative(),
     batchStats: z.array(z.object({ layer: z.string(), channels: z.int().nonnegative() })),
