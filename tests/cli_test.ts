@@ -1,16 +1,10 @@
 /** `deno task train` as a user runs it: real processes, real Fashion-MNIST files, real config files. */
 import assert from "node:assert/strict";
+import { userEnv } from "./support/user_env.ts";
 
 const MAIN = new URL("../coordinator/main.ts", import.meta.url).pathname;
 const DENO_JSON = new URL("../deno.json", import.meta.url).pathname;
 const REPO = new URL("..", import.meta.url).pathname;
-
-/** This process's environment without INIT_CWD, which a `deno task` running these tests would have set. */
-function envWithoutInitCwd(): Record<string, string> {
-  const env = Deno.env.toObject();
-  delete env.INIT_CWD;
-  return { ...env, NO_COLOR: "1" };
-}
 
 async function train(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const r = await new Deno.Command(Deno.execPath(), {
@@ -165,7 +159,7 @@ Deno.test("deno task train takes relative paths from the folder it runs in and p
       ],
       cwd: dir,
       clearEnv: true,
-      env: envWithoutInitCwd(),
+      env: userEnv(),
       stdout: "piped",
       stderr: "piped",
     }).output();

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { zipSync } from "npm:fflate@0.8.3";
 import { encodeNpy } from "../shared/io/npy.ts";
+import { userEnv } from "./support/user_env.ts";
 
 const MAIN = new URL("../coordinator/main.ts", import.meta.url).pathname;
 const SHARDS = new URL("../tools/write_shards.ts", import.meta.url).pathname;
@@ -16,7 +17,8 @@ async function run(script: string, args: string[], cwd?: string): Promise<{ code
     args: ["run", "-A", script, ...args],
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: userEnv(),
+    clearEnv: true,
     ...(cwd ? { cwd } : {}),
   }).output();
   const dec = new TextDecoder();

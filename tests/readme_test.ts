@@ -9,6 +9,7 @@ import { ACTIVATION_NAMES, LOSS_NAMES, Optimizer, SUPPORTED_LAYERS } from "../sh
 import { METRIC_NAMES } from "../shared/model/metrics.ts";
 import { INITIALIZER_NAMES } from "../shared/model/initializers.ts";
 import { startNatsServer } from "../shared/io/nats/mod.ts";
+import { userEnv } from "./support/user_env.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const README = await Deno.readTextFile(`${REPO}/README.md`);
@@ -28,13 +29,6 @@ function codeBlock(text: string, lang: string): string {
   const m = text.match(new RegExp("```" + lang + "\\n([\\s\\S]*?)\\n```"));
   assert.ok(m, `no \`\`\`${lang} block`);
   return m[1]!;
-}
-
-/** This process's environment without INIT_CWD, which a `deno task` running these tests would have set. */
-function userEnv(): Record<string, string> {
-  const env = Deno.env.toObject();
-  delete env.INIT_CWD;
-  return { ...env, NO_COLOR: "1" };
 }
 
 /** Runs `deno ARGS` in `dir` as a user would, with this environment minus INIT_CWD. */
