@@ -186,17 +186,7 @@ function forward(
     try {
       for (let first = 0; first < info.batchSize; first += chunk) {
         const count = Math.min(chunk, info.batchSize - first);
-        if (heap) {
-          heap.simd.im2col(
-            heapOffset(backend, x),
-            heapOffset(backend, heap.tensor),
-            first,
-            count,
-            ...geometry(info),
-          );
-        } else {
-          im2col(xv, info, first, count, cols);
-        }
+        fillColumns(backend, heap, x, xv, info, first, count, cols);
         context.blas.sgemm({
           m: count * pixels,
           n,
@@ -308,17 +298,7 @@ function gradFilter(
   try {
     for (let first = 0; first < info.batchSize; first += chunk) {
       const count = Math.min(chunk, info.batchSize - first);
-      if (heap) {
-        heap.simd.im2col(
-          heapOffset(backend, x),
-          heapOffset(backend, heap.tensor),
-          first,
-          count,
-          ...geometry(info),
-        );
-      } else {
-        im2col(xv, info, first, count, cols);
-      }
+      fillColumns(backend, heap, x, xv, info, first, count, cols);
       context.blas.sgemm({
         m: k,
         n: outC,
@@ -353,6 +333,30 @@ function heapColumns(
 }
 
 type Geometry = [number, number, number, number, number, number, number, number, number, number, number];
+
+/** The columns of images `first .. first+count-1` into `cols`: SIMD on the heap scratch, else JavaScript. */
+function fillColumns(
+  backend: WasmHeapBackend,
+  heap: { simd: HeapKernels; tensor: TensorInfo } | undefined,
+  x: TensorInfo,
+  xv: Float32Array,
+  info: ConvInfo,
+  first: number,
+  count: number,
+  cols: Float32Array,
+): void {
+  if (heap) {
+    heap.simd.im2col(
+      heapOffset(backend, x),
+      heapOffset(backend, heap.tensor),
+      first,
+      count,
+      ...geometry(info),
+    );
+  } else {
+    im2col(xv, info, first, count, cols);
+  }
+}
 
 /** The image and filter geometry the heap kernels take after `first` and `count`. */
 function geometry(info: ConvInfo): Geometry {
