@@ -9,43 +9,30 @@ import { HEAP_KERNELS_WASM_BASE64 } from "./heap_kernels_wasm.ts";
 
 const MODULE = new WebAssembly.Module(Uint8Array.fromBase64(HEAP_KERNELS_WASM_BASE64));
 
+/**
+ * An image kernel's geometry, in elements, after its pointers (and batch or image range): input height,
+ * width and channels, output height and width, window (filter) height and width, strides, and the
+ * padding before the first row and column.
+ */
+export type Geometry = [
+  inHeight: number,
+  inWidth: number,
+  channels: number,
+  outHeight: number,
+  outWidth: number,
+  filterHeight: number,
+  filterWidth: number,
+  strideHeight: number,
+  strideWidth: number,
+  padTop: number,
+  padLeft: number,
+];
+
 /** The exports of heap_kernels.wat; pointers are byte offsets, sizes are in elements. */
 export interface HeapKernels {
-  max_pool_grad(
-    x: number,
-    dy: number,
-    dx: number,
-    batch: number,
-    inHeight: number,
-    inWidth: number,
-    channels: number,
-    outHeight: number,
-    outWidth: number,
-    strideHeight: number,
-    strideWidth: number,
-    filterHeight: number,
-    filterWidth: number,
-    padTop: number,
-    padLeft: number,
-  ): void;
+  max_pool_grad(x: number, dy: number, dx: number, batch: number, ...geometry: Geometry): void;
   column_sums(x: number, rows: number, width: number, acc: number, out: number): void;
-  im2col(
-    x: number,
-    cols: number,
-    first: number,
-    count: number,
-    inHeight: number,
-    inWidth: number,
-    channels: number,
-    outHeight: number,
-    outWidth: number,
-    filterHeight: number,
-    filterWidth: number,
-    strideHeight: number,
-    strideWidth: number,
-    padTop: number,
-    padLeft: number,
-  ): void;
+  im2col(x: number, cols: number, first: number, count: number, ...geometry: Geometry): void;
   bn_moments(x: number, rows: number, channels: number, acc: number, mean: number, squares: number): void;
   bn_normalize(
     x: number,
@@ -80,23 +67,38 @@ export interface HeapKernels {
   ): void;
   bias_relu(out: number, bias: number, rows: number, cols: number, relu: number): void;
   relu_grad(dy: number, x: number, dx: number, n: number): void;
-  col2im(
-    cols: number,
-    dx: number,
-    first: number,
-    count: number,
-    inHeight: number,
-    inWidth: number,
-    channels: number,
-    outHeight: number,
-    outWidth: number,
-    filterHeight: number,
-    filterWidth: number,
-    strideHeight: number,
-    strideWidth: number,
-    padTop: number,
-    padLeft: number,
-  ): void;
+  col2im(cols: number, dx: number, first: number, count: number, ...geometry: Geometry): void;
+}
+
+/**
+ * The {@link Geometry} of a convolution or pooling (tfjs's Conv2DInfo), with the effective (dilated)
+ * window; the heap kernels run undilated windows only.
+ */
+export function geometryOf(info: {
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  outHeight: number;
+  outWidth: number;
+  effectiveFilterHeight: number;
+  effectiveFilterWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  padInfo: { top: number; left: number };
+}): Geometry {
+  return [
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.outHeight,
+    info.outWidth,
+    info.effectiveFilterHeight,
+    info.effectiveFilterWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+  ];
 }
 
 const bound = new WeakMap<WebAssembly.Memory, HeapKernels | null>();

@@ -30,7 +30,7 @@ import {
   wasmHeapBackend,
   wasmMemoryOf,
 } from "../wasm_internals.ts";
-import { type HeapKernels, heapKernelsFor } from "../../simd/heap_kernels.ts";
+import { geometryOf, type HeapKernels, heapKernelsFor } from "../../simd/heap_kernels.ts";
 import type { KernelContext } from "./kernel_context.ts";
 import { Scratch } from "./scratch.ts";
 
@@ -250,7 +250,7 @@ function gradInput(
           heapOffset(backend, dx),
           first,
           count,
-          ...geometry(info),
+          ...geometryOf(info),
         );
       } else {
         col2im(cols, info, first, count, dxv);
@@ -332,8 +332,6 @@ function heapColumns(
   return simd ? { simd, tensor: backend.makeOutput([floats], "float32") } : undefined;
 }
 
-type Geometry = [number, number, number, number, number, number, number, number, number, number, number];
-
 /** The columns of images `first .. first+count-1` into `cols`: SIMD on the heap scratch, else JavaScript. */
 function fillColumns(
   backend: WasmHeapBackend,
@@ -351,28 +349,11 @@ function fillColumns(
       heapOffset(backend, heap.tensor),
       first,
       count,
-      ...geometry(info),
+      ...geometryOf(info),
     );
   } else {
     im2col(xv, info, first, count, cols);
   }
-}
-
-/** The image and filter geometry the heap kernels take after `first` and `count`. */
-function geometry(info: ConvInfo): Geometry {
-  return [
-    info.inHeight,
-    info.inWidth,
-    info.inChannels,
-    info.outHeight,
-    info.outWidth,
-    info.filterHeight,
-    info.filterWidth,
-    info.strideHeight,
-    info.strideWidth,
-    info.padInfo.top,
-    info.padInfo.left,
-  ];
 }
 
 function checkShape(name: string, actual: readonly number[], expected: readonly number[]): void {

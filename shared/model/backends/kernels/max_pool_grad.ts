@@ -17,7 +17,7 @@ import {
   type TensorInfo,
 } from "npm:@tensorflow/tfjs-core@4.22.0";
 import { heapOffset, heapView, wasmHeapBackend, wasmMemoryOf } from "../wasm_internals.ts";
-import { heapKernelsFor } from "../../simd/heap_kernels.ts";
+import { geometryOf, heapKernelsFor } from "../../simd/heap_kernels.ts";
 import type { KernelContext } from "./kernel_context.ts";
 
 type Shape4 = [number, number, number, number];
@@ -62,17 +62,7 @@ export function maxPoolGradKernels(backendName: string, context: KernelContext):
         heapOffset(backend, dy),
         heapOffset(backend, dx),
         info.batchSize,
-        info.inHeight,
-        info.inWidth,
-        info.inChannels,
-        info.outHeight,
-        info.outWidth,
-        info.strideHeight,
-        info.strideWidth,
-        info.effectiveFilterHeight,
-        info.effectiveFilterWidth,
-        info.padInfo.top,
-        info.padInfo.left,
+        ...geometryOf(info),
       );
     } else {
       scatterMax(heapView(backend, input), heapView(backend, dy), heapView(backend, dx), info);
