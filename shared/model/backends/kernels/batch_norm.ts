@@ -18,16 +18,9 @@
  * @module
  */
 import type { KernelConfig, KernelFunc, TensorInfo } from "npm:@tensorflow/tfjs-core@4.22.0";
-import * as tf from "npm:@tensorflow/tfjs-core@4.22.0";
 import { util } from "npm:@tensorflow/tfjs-core@4.22.0";
-import {
-  heapOffset,
-  type WasmHeapBackend,
-  wasmHeapBackend,
-  wasmHeapOf,
-  wasmMemoryOf,
-} from "../wasm_internals.ts";
-import { type HeapKernels, heapKernelsFor } from "../../simd/heap_kernels.ts";
+import { heapOffset } from "../wasm_internals.ts";
+import { heapKernelRuns, requireHeapKernels } from "./heap_simd.ts";
 
 export const BN_MOMENTS = "ShoalBatchNormMoments";
 export const BN_NORMALIZE = "ShoalBatchNormNormalize";
@@ -61,28 +54,17 @@ function channelsOf(kernel: string, x: TensorInfo, same: TensorInfo[], vectors: 
  * SIMD module binds its heap (not the threaded build's shared memory).
  */
 export function batchNormKernelsAvailable(): boolean {
-  if (tf.getKernel(BN_MOMENTS, tf.getBackend()) === undefined) return false;
-  const heap = wasmHeapOf(tf.backend());
-  const memory = heap && wasmMemoryOf(heap);
-  return memory !== undefined && heapKernelsFor(memory) !== undefined;
+  return heapKernelRuns(BN_MOMENTS);
 }
 
 /** The four kernels for `backendName` (a wasm backend); see {@link batchNormKernelsAvailable}. */
 export function batchNormKernels(backendName: string): KernelConfig[] {
-  const simdOf = (b: unknown): [WasmHeapBackend, HeapKernels] => {
-    const heap = wasmHeapBackend(b);
-    const kernels = heapKernelsFor(wasmMemoryOf(heap)!);
-    if (!kernels) {
-      throw new TypeError("Cannot run a BatchNormalization kernel: the SIMD kernels cannot bind the heap");
-    }
-    return [heap, kernels];
-  };
   const rowsOf = (x: TensorInfo, channels: number) => util.sizeFromShape(x.shape) / channels;
 
   const moments: KernelFunc = ({ inputs, backend: b }) => {
     const { x } = inputs as { x: TensorInfo };
     const channels = channelsOf(BN_MOMENTS, x, [], []);
-    const [heap, simd] = simdOf(b);
+    const [heap, simd] = requireHeapKernels(BN_MOMENTS, b);
     const mean = heap.makeOutput([channels], "float32");
     const squares = heap.makeOutput([channels], "float32");
     const acc = heap.makeOutput([4 * channels], "float32");
@@ -95,7 +77,7 @@ export function batchNormKernels(backendName: string): KernelConfig[] {
   const normalize: KernelFunc = ({ inputs, backend: b }) => {
     const { x, mean, invStd, gamma, beta } = inputs as Record<string, TensorInfo>;
     const channels = channelsOf(BN_NORMALIZE, x!, [], [mean!, invStd!, gamma!, beta!]);
-    const [heap, simd] = simdOf(b);
+    const [heap, simd] = requireHeapKernels(BN_NORMALIZE, b);
     const xHat = heap.makeOutput([...x!.shape], "float32");
     const y = heap.makeOutput([...x!.shape], "float32");
     const at = (t: TensorInfo) => heapOffset(heap, t);
@@ -116,7 +98,7 @@ export function batchNormKernels(backendName: string): KernelConfig[] {
   const gradSums: KernelFunc = ({ inputs, backend: b }) => {
     const { dy, xHat } = inputs as Record<string, TensorInfo>;
     const channels = channelsOf(BN_GRAD_SUMS, dy!, [xHat!], []);
-    const [heap, simd] = simdOf(b);
+    const [heap, simd] = requireHeapKernels(BN_GRAD_SUMS, b);
     const dBeta = heap.makeOutput([channels], "float32");
     const dGamma = heap.makeOutput([channels], "float32");
     const acc = heap.makeOutput([4 * channels], "float32");
@@ -129,7 +111,7 @@ export function batchNormKernels(backendName: string): KernelConfig[] {
   const grad: KernelFunc = ({ inputs, backend: b }) => {
     const { dy, xHat, a, b: bVec, gamma, invStd } = inputs as Record<string, TensorInfo>;
     const channels = channelsOf(BN_GRAD, dy!, [xHat!], [a!, bVec!, gamma!, invStd!]);
-    const [heap, simd] = simdOf(b);
+    const [heap, simd] = requireHeapKernels(BN_GRAD, b);
     const dx = heap.makeOutput([...dy!.shape], "float32");
     const at = (t: TensorInfo) => heapOffset(heap, t);
     simd.bn_grad(

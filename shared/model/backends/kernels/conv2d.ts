@@ -23,14 +23,9 @@ import {
   FusedConv2D,
 } from "npm:@tensorflow/tfjs-core@4.22.0";
 import { checkActivation, type Epilogue, runEpilogue } from "./epilogue.ts";
-import {
-  heapOffset,
-  heapView,
-  type WasmHeapBackend,
-  wasmHeapBackend,
-  wasmMemoryOf,
-} from "../wasm_internals.ts";
-import { geometryOf, type HeapKernels, heapKernelsFor } from "../../simd/heap_kernels.ts";
+import { heapOffset, heapView, type WasmHeapBackend, wasmHeapBackend } from "../wasm_internals.ts";
+import { geometryOf, type HeapKernels } from "../../simd/heap_kernels.ts";
+import { heapKernelsOf } from "./heap_simd.ts";
 import type { KernelContext } from "./kernel_context.ts";
 import { Scratch } from "./scratch.ts";
 
@@ -327,8 +322,7 @@ function heapColumns(
   floats: number,
 ): { simd: HeapKernels; tensor: TensorInfo } | undefined {
   if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return undefined;
-  const memory = wasmMemoryOf(backend);
-  const simd = memory && heapKernelsFor(memory);
+  const simd = heapKernelsOf(backend);
   return simd ? { simd, tensor: backend.makeOutput([floats], "float32") } : undefined;
 }
 

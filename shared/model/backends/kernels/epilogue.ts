@@ -5,8 +5,8 @@
  * @module
  */
 import { broadcast_util, type TensorInfo, util } from "npm:@tensorflow/tfjs-core@4.22.0";
-import { heapOffset, heapView, type WasmHeapBackend, wasmMemoryOf } from "../wasm_internals.ts";
-import { heapKernelsFor } from "../../simd/heap_kernels.ts";
+import { heapOffset, heapView, type WasmHeapBackend } from "../wasm_internals.ts";
+import { heapKernelsOf } from "./heap_simd.ts";
 
 /** Activations that the fused kernels apply after the bias; the set of the stock wasm kernels. */
 export type FusedActivation = "linear" | "relu" | "relu6" | "elu" | "sigmoid" | "leakyrelu" | "prelu";
@@ -45,10 +45,9 @@ export function runEpilogue(
   const cols = outShape[outShape.length - 1] ?? 1;
   const rowBias = bias === undefined ||
     (util.sizeFromShape(bias.shape) === cols && bias.shape[bias.shape.length - 1] === cols);
-  const memory = (activation === "linear" || activation === "relu") && rowBias
-    ? wasmMemoryOf(backend)
+  const simd = (activation === "linear" || activation === "relu") && rowBias
+    ? heapKernelsOf(backend)
     : undefined;
-  const simd = memory && heapKernelsFor(memory);
   if (simd) {
     if (bias === undefined && activation === "linear") return;
     simd.bias_relu(

@@ -16,8 +16,9 @@ import {
   type MaxPoolGradAttrs,
   type TensorInfo,
 } from "npm:@tensorflow/tfjs-core@4.22.0";
-import { heapOffset, heapView, wasmHeapBackend, wasmMemoryOf } from "../wasm_internals.ts";
-import { geometryOf, heapKernelsFor } from "../../simd/heap_kernels.ts";
+import { heapOffset, heapView, wasmHeapBackend } from "../wasm_internals.ts";
+import { geometryOf } from "../../simd/heap_kernels.ts";
+import { heapKernelsOf } from "./heap_simd.ts";
 import type { KernelContext } from "./kernel_context.ts";
 
 type Shape4 = [number, number, number, number];
@@ -54,8 +55,7 @@ export function maxPoolGradKernels(backendName: string, context: KernelContext):
     }
     const backend = wasmHeapBackend(args.backend);
     const dx = backend.makeOutput([...input.shape], "float32");
-    const memory = wasmMemoryOf(backend);
-    const simd = memory && heapKernelsFor(memory);
+    const simd = heapKernelsOf(backend);
     if (simd) {
       simd.max_pool_grad(
         heapOffset(backend, input),

@@ -9,8 +9,8 @@
 import type { KernelConfig, KernelFunc, TensorInfo } from "npm:@tensorflow/tfjs-core@4.22.0";
 import * as tf from "npm:@tensorflow/tfjs-core@4.22.0";
 import { util } from "npm:@tensorflow/tfjs-core@4.22.0";
-import { heapOffset, wasmHeapBackend, wasmHeapOf, wasmMemoryOf } from "../wasm_internals.ts";
-import { heapKernelsFor } from "../../simd/heap_kernels.ts";
+import { heapOffset } from "../wasm_internals.ts";
+import { heapKernelRuns, requireHeapKernels } from "./heap_simd.ts";
 
 export const RELU_GRAD = "ShoalReluGrad";
 
@@ -24,9 +24,7 @@ export function reluGradKernels(backendName: string): KernelConfig[] {
           "it takes float32 tensors of one shape",
       );
     }
-    const heap = wasmHeapBackend(b);
-    const simd = heapKernelsFor(wasmMemoryOf(heap)!);
-    if (!simd) throw new TypeError(`Cannot run ${RELU_GRAD}: the SIMD kernels cannot bind the wasm heap`);
+    const [heap, simd] = requireHeapKernels(RELU_GRAD, b);
     const dx = heap.makeOutput([...x.shape], "float32");
     simd.relu_grad(
       heapOffset(heap, dy),
@@ -39,14 +37,6 @@ export function reluGradKernels(backendName: string): KernelConfig[] {
   return [{ kernelName: RELU_GRAD, backendName, kernelFunc: reluGrad }];
 }
 
-/** Whether {@link RELU_GRAD} runs on the active backend: registered, and the SIMD module binds its heap. */
-function reluGradAvailable(): boolean {
-  if (tf.getKernel(RELU_GRAD, tf.getBackend()) === undefined) return false;
-  const heap = wasmHeapOf(tf.backend());
-  const memory = heap && wasmMemoryOf(heap);
-  return memory !== undefined && heapKernelsFor(memory) !== undefined;
-}
-
 /** Registers `Relu`'s gradient: the fused kernel where it runs, tfjs's formula elsewhere. */
 export function registerReluGradient(): void {
   tf.registerGradient({
@@ -57,7 +47,7 @@ export function registerReluGradient(): void {
       const grad = dy as tf.Tensor;
       return {
         x: () =>
-          x.dtype === "float32" && reluGradAvailable()
+          x.dtype === "float32" && heapKernelRuns(RELU_GRAD)
             ? tf.engine().runKernel(RELU_GRAD, { dy: grad, x }, {}) as tf.Tensor
             : tf.mul(grad, tf.cast(tf.step(x), "float32")),
       };

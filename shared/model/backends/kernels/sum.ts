@@ -14,8 +14,8 @@ import {
   type TensorInfo,
   util,
 } from "npm:@tensorflow/tfjs-core@4.22.0";
-import { heapOffset, heapView, wasmHeapBackend, wasmMemoryOf } from "../wasm_internals.ts";
-import { heapKernelsFor } from "../../simd/heap_kernels.ts";
+import { heapOffset, heapView, wasmHeapBackend } from "../wasm_internals.ts";
+import { heapKernelsOf } from "./heap_simd.ts";
 import type { KernelContext } from "./kernel_context.ts";
 
 /** Kernel config of `Sum` for `backendName`; needs the stock kernel for the cases it leaves alone. */
@@ -34,8 +34,7 @@ export function sumKernels(backendName: string, context: KernelContext): KernelC
       "float32",
     );
     const width = util.sizeFromShape(kept);
-    const memory = wasmMemoryOf(backend);
-    const simd = memory && heapKernelsFor(memory);
+    const simd = heapKernelsOf(backend);
     if (simd) {
       // Double-precision accumulators, as many bytes as two floats per column.
       const acc = backend.makeOutput([2 * width], "float32");
