@@ -132,32 +132,44 @@ async function inProcessRows(
   const rows: Record<string, unknown>[] = [];
   for (const [kind, batch] of [["mlp", 64], ["mlp", 128], ["mlp", 256], ["conv", 64]] as const) {
     if (!MODELS.has(kind)) continue;
-    const shoal: number[] = [], torch: (number | null)[] = [], ratios: (number | null)[] = [];
     let phases = { compute_ms: 0, optimizer_ms: 0 };
-    for (let pair = 0; pair < PAIRS; pair++) {
-      const s = await shoalInProcess(kind, batch, kind === "mlp" ? pixels : x, y);
-      phases = s;
-      const t = await python("./torch_reference.py", [kind, String(batch), String(SAMPLES)]);
-      shoal.push(s.samples_per_s);
-      torch.push(t);
-      ratios.push(ratio(s.samples_per_s, t));
-    }
-    const summary = summarize(ratios);
-    const row = {
-      model: kind,
+    const row = await pairedRow(
+      kind,
       batch,
-      shoal_samples_per_s: shoal.join(" / "),
-      pytorch_samples_per_s: torch.map((t) => t ?? "-").join(" / "),
-      ratio_per_pair: summary.pairs,
-      median_ratio: summary.median,
-      outlier: summary.outlier,
-      compute_ms: round2(phases.compute_ms),
-      optimizer_ms: round2(phases.optimizer_ms),
-    };
-    rows.push(row);
-    console.log(JSON.stringify(row));
+      async () => (phases = await shoalInProcess(kind, batch, kind === "mlp" ? pixels : x, y)).samples_per_s,
+      () => python("./torch_reference.py", [kind, String(batch), String(SAMPLES)]),
+    );
+    rows.push({ ...row, compute_ms: round2(phases.compute_ms), optimizer_ms: round2(phases.optimizer_ms) });
+    console.log(JSON.stringify(rows.at(-1)));
   }
   return rows;
+}
+
+/** `PAIRS` alternating runs of Shoal then PyTorch, as one row: every pair's ratio, the median, the outlier. */
+async function pairedRow(
+  model: string,
+  batch: number,
+  shoalRun: () => Promise<number>,
+  torchRun: () => Promise<number | null>,
+): Promise<Record<string, unknown>> {
+  const shoal: number[] = [], torch: (number | null)[] = [], ratios: (number | null)[] = [];
+  for (let pair = 0; pair < PAIRS; pair++) {
+    const s = await shoalRun();
+    const t = await torchRun();
+    shoal.push(s);
+    torch.push(t);
+    ratios.push(ratio(s, t));
+  }
+  const summary = summarize(ratios);
+  return {
+    model,
+    batch,
+    shoal_samples_per_s: shoal.join(" / "),
+    pytorch_samples_per_s: torch.map((t) => t ?? "-").join(" / "),
+    ratio_per_pair: summary.pairs,
+    median_ratio: summary.median,
+    outlier: summary.outlier,
+  };
 }
 
 /**
@@ -186,30 +198,19 @@ async function textRows(): Promise<Record<string, unknown>[]> {
   const rows: Record<string, unknown>[] = [];
   const batch = 64;
   for (const kind of ["bilstm", "transformer"] as const) {
-    const shoal: number[] = [], torch: (number | null)[] = [], ratios: (number | null)[] = [];
-    for (let pair = 0; pair < PAIRS; pair++) {
-      const s = await shoalText(kind, batch);
-      const t = await python("./torch_text_reference.py", [
-        kind,
-        String(batch),
-        String(TEXT_SAMPLES),
-        String(VOCABULARY.length),
-        String(MAX_LEN),
-      ]);
-      shoal.push(s);
-      torch.push(t);
-      ratios.push(ratio(s, t));
-    }
-    const summary = summarize(ratios);
-    const row = {
-      model: kind,
+    const row = await pairedRow(
+      kind,
       batch,
-      shoal_samples_per_s: shoal.join(" / "),
-      pytorch_samples_per_s: torch.map((t) => t ?? "-").join(" / "),
-      ratio_per_pair: summary.pairs,
-      median_ratio: summary.median,
-      outlier: summary.outlier,
-    };
+      () => shoalText(kind, batch),
+      () =>
+        python("./torch_text_reference.py", [
+          kind,
+          String(batch),
+          String(TEXT_SAMPLES),
+          String(VOCABULARY.length),
+          String(MAX_LEN),
+        ]),
+    );
     rows.push(row);
     console.log(JSON.stringify(row));
   }
