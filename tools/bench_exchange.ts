@@ -3,9 +3,9 @@
  * loopback TCP in the same run.
  *
  * A Shoal round is one `trainStep` of the distributed pool with real worker processes, on a model
- * whose parameter vector has the size of the chapter MLP's (537,600 floats, 2.15 MB) and whose compute
- * is one row through one Dense layer: the exchange is the step's round minus the longest compute its
- * workers report. It covers sending the weights, the request, the worker reading them, the reply's
+ * whose parameter vector has the size of the chapter MLP's (537,601 floats, 2.15 MB) and whose compute
+ * is one row through two Dense layers (1 → 179,200 → 1, so a row's label is one value, as in a
+ * classifier): the exchange is the step's round minus the longest compute its workers report. It covers sending the weights, the request, the worker reading them, the reply's
  * encoding, transfer and decoding, and the coordinator's checks. Transports: `direct` (the data plane
  * over TCP), `unix` (the data plane over its Unix socket) and `nats` (everything through nats-server).
  *
@@ -25,8 +25,8 @@ import { toDataset } from "../coordinator/data.ts";
 import { tuneAllocator } from "../shared/io/nats/mod.ts";
 import { median } from "../shared/stats.ts";
 
-/** Parameters of the chapter MLP without its biases and BatchNorm: the exchange size of earlier runs. */
-export const EXCHANGE_FLOATS = 537_600;
+/** Units of the wide layer: 3 × 179,200 + 1 parameters, the chapter MLP's count without its biases and BatchNorm. */
+const WIDE_UNITS = 179_200;
 
 const self = new URL(import.meta.url).pathname;
 
@@ -114,13 +114,12 @@ async function shoalRounds(
   };
   const pool = await DistributedPool.create(engine, options);
   try {
-    const units = network.params.length / 2;
     const n = 4;
     await pool.setData(
       "x",
       toDataset({ data: new Float32Array(n).fill(1), shape: [n, 1] }, {
-        data: new Float32Array(n * units),
-        shape: [n, units],
+        data: new Float32Array(n),
+        shape: [n, 1],
       }),
     );
     for (let step = 0; step < rounds + 5; step++) {
@@ -138,10 +137,12 @@ async function shoalRounds(
 export async function benchExchange(rounds: number): Promise<Record<string, unknown>> {
   tuneAllocator();
   await initBackend("auto");
-  const units = EXCHANGE_FLOATS / 2;
-  const model = new Sequential([new layers.Dense(units, { inputShape: [1] })], { seed: 1 });
+  const model = new Sequential(
+    [new layers.Dense(WIDE_UNITS, { inputShape: [1] }), new layers.Dense(1)],
+    { seed: 1 },
+  );
   const engine = new Engine(model.network, { loss: "mean_squared_error", metrics: [], seed: 1 });
-  const bytes = EXCHANGE_FLOATS * 4;
+  const bytes = engine.network.params.length * 4;
   const raw1 = await rawTcpRounds(bytes, 1, rounds);
   const raw2 = await rawTcpRounds(bytes, 2, rounds);
   const results: (ExchangeRound & { share_of_raw: number })[] = [];

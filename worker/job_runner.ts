@@ -33,6 +33,7 @@ import {
   BodyBuffers,
   DataPlaneAuthError,
   dialDataPlane,
+  float32WithHeadRoom,
   type FrameChannel,
   parseDataAddress,
   sharedMemoryAvailable,
@@ -720,7 +721,7 @@ export class JobRunner {
    */
   #gradientBuffer(): Float32Array {
     const length = this.#engine!.network.params.length;
-    if (this.#socketGradients?.length !== length) this.#socketGradients = new Float32Array(length);
+    if (this.#socketGradients?.length !== length) this.#socketGradients = float32WithHeadRoom(length);
     return this.#socketGradients;
   }
 

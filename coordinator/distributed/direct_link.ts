@@ -6,7 +6,13 @@
  * @module
  */
 import type { Body } from "../../shared/io/nats/mod.ts";
-import { BodyBuffers, type FrameChannel, type SharedRegion } from "../../shared/io/data_plane/mod.ts";
+import {
+  BodyBuffers,
+  type BodySink,
+  type FrameChannel,
+  type SharedRegion,
+} from "../../shared/io/data_plane/mod.ts";
+import { nonFiniteProbe } from "../../shared/model/vector.ts";
 import {
   DataFrame,
   type RingPeer,
@@ -52,6 +58,11 @@ export class DirectLink implements WorkerLink {
   /** Train requests sent in the latest step: the first two get a reply slot each. */
   #slots = { step: -1, used: 0 };
   #nextId = 0;
+  /**
+   * The float32 gradient of the train reply being read, checked for NaN and infinities part by part
+   * as it arrives (the check then costs no time of its own: the rest is still in transit).
+   */
+  #arriving: { id: number; grads: Float32Array; checked: number; probe: number } | undefined;
   /** Probes waiting for their pong, by id. */
   readonly #probes = new Map<number, () => void>();
 
@@ -127,17 +138,47 @@ export class DirectLink implements WorkerLink {
         // coordinator sends after it is done with this step's gradients.
         body = region.bytes.subarray(rep.shmSlot * slotBytes, rep.shmSlot * slotBytes + rep.shmBytes);
       }
+      const arriving = this.#arriving;
+      this.#arriving = undefined;
+      const gradsFinite = arriving?.id === rep.id && arriving.checked === arriving.grads.length &&
+        arriving.probe === 0;
       // A reply whose request timed out or was aborted is dropped.
-      pending?.resolve({ header: rep.rep, body, shared: rep.shmBytes !== undefined });
+      pending?.resolve({
+        header: rep.rep,
+        body,
+        shared: rep.shmBytes !== undefined,
+        ...(gradsFinite ? { gradsFinite } : {}),
+      });
     }
   }
 
-  /** Where a reply's body is read to: its request's receive buffer, for a train reply on the socket. */
-  #bodyInto(header: unknown, bytes: number): Uint8Array | undefined {
+  /**
+   * Where a reply's body is read to: its request's receive buffer, for a train reply on the socket,
+   * whose float32 gradient is checked as it arrives.
+   */
+  #bodyInto(header: unknown, bytes: number): BodySink | undefined {
+    this.#arriving = undefined;
     if (this.#grads) return undefined;
-    const h = header as { t?: unknown; id?: unknown };
-    const slot = h.t === "rep" && typeof h.id === "number" ? this.#pending.get(h.id)?.slot : undefined;
-    return slot === undefined ? undefined : this.#bodies.take(slot, bytes);
+    const h = header as { t?: unknown; id?: unknown; rep?: { encoding?: unknown; gradLength?: unknown } };
+    const id = h.t === "rep" && typeof h.id === "number" ? h.id : undefined;
+    const slot = id === undefined ? undefined : this.#pending.get(id)?.slot;
+    if (id === undefined || slot === undefined) return undefined;
+    const into = this.#bodies.take(slot, bytes);
+    const gradLength = h.rep?.encoding === "f32" ? Number(h.rep.gradLength) : 0;
+    if (!(Number.isInteger(gradLength) && gradLength > 0 && gradLength * 4 <= bytes)) {
+      return { into, onRead: () => {} };
+    }
+    const arriving = { id, grads: new Float32Array(into.buffer, 0, gradLength), checked: 0, probe: 0 };
+    this.#arriving = arriving;
+    return {
+      into,
+      onRead: (read) => {
+        const end = Math.min(arriving.grads.length, read >>> 2);
+        if (end <= arriving.checked) return;
+        arriving.probe += nonFiniteProbe(arriving.grads.subarray(arriving.checked, end));
+        arriving.checked = end;
+      },
+    };
   }
 
   request(header: WorkRequest, body: Body | undefined, opts: RequestOptions): Promise<Reply> {

@@ -14,6 +14,8 @@ export interface Reply {
   body: Uint8Array;
   /** True when the body was read where the worker wrote it, in memory shared with the coordinator. */
   shared?: boolean;
+  /** True when the link found every value of the reply's float32 gradient finite as it arrived. */
+  gradsFinite?: boolean;
 }
 
 /** The worker is gone (its connection closed, nobody serves its subject); `message` says how. */

@@ -362,7 +362,7 @@ export class StepRunner {
     if (!shard && h.shard) return `it holds a ring shard where the step reduces on the star`;
     const result = decodeTrainReply(h, reply.body, this.#engine.network.params.length);
     if (typeof result === "string") return result;
-    const bad = firstNonFinite(result.grads) ??
+    const bad = (reply.gradsFinite ? undefined : firstNonFinite(result.grads)) ??
       (result.batchStats.some((s) =>
           firstNonFinite(s.mean) !== undefined || firstNonFinite(s.variance) !== undefined
         )

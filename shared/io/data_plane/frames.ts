@@ -43,11 +43,34 @@ export interface ByteSink {
 const READ_AHEAD_BYTES = 64 * 1024;
 /** Bodies up to this size are copied into the frame's head and written with it in one write. */
 const JOIN_BELOW_BYTES = 64 * 1024;
+/** Bytes kept free before an array of {@link float32WithHeadRoom}: a frame's head is at most this. */
+const HEAD_ROOM_BYTES = 4096;
+/** The buffers of {@link float32WithHeadRoom}'s arrays. */
+const roomy = new WeakSet<ArrayBufferLike>();
+
+/**
+ * A float32 array with room for a frame's head right before it: a frame whose body starts with it
+ * goes out in one write with its head (one wake-up of the reader, not two).
+ */
+export function float32WithHeadRoom(length: number): Float32Array {
+  const buffer = new ArrayBuffer(HEAD_ROOM_BYTES + length * 4);
+  roomy.add(buffer);
+  return new Float32Array(buffer, HEAD_ROOM_BYTES, length);
+}
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * A body's destination that also hears how far the body arrived: `onRead(bytes)` runs after each read
+ * with the bytes of the body read so far, so the reader can look at them while the rest is in transit.
+ */
+export interface BodySink {
+  into: Uint8Array;
+  onRead(bytes: number): void;
+}
+
 /** Where a frame's body is read to, chosen from its parsed header and length (see {@link FrameReader.next}). */
-export type BodyDestination = (header: unknown, bodyBytes: number) => Uint8Array | undefined;
+export type BodyDestination = (header: unknown, bodyBytes: number) => Uint8Array | BodySink | undefined;
 
 /**
  * Receive buffers reused frame after frame, one per slot: reading a large body into memory that was
@@ -89,7 +112,8 @@ export class FrameReader {
   /**
    * The next frame; `null` when the stream ends between frames. Throws {@link FrameError}. `bodyInto`
    * may name where the body goes once the header is known: an array of exactly the body's length that
-   * the caller no longer needs (a buffer it reuses); otherwise the body gets a buffer of its own.
+   * the caller no longer needs (a buffer it reuses), alone or in a {@link BodySink}; otherwise the body
+   * gets a buffer of its own.
    */
   async next(bodyInto?: BodyDestination): Promise<Frame | null> {
     if (!await this.#fill(PREFIX_BYTES, true)) return null;
@@ -112,11 +136,14 @@ export class FrameReader {
       });
     }
     this.#consume(start);
-    const into = bodyInto?.(header, bodyBytes);
-    const body = into?.length === bodyBytes ? into : new Uint8Array(bodyBytes);
+    const destination = bodyInto?.(header, bodyBytes);
+    const sink = destination instanceof Uint8Array ? { into: destination, onRead: undefined } : destination;
+    const body = sink?.into.length === bodyBytes ? sink.into : new Uint8Array(bodyBytes);
+    const onRead = body === sink?.into ? sink.onRead : undefined;
     const buffered = Math.min(bodyBytes, this.#end - this.#start);
     body.set(this.#buffer.subarray(this.#start, this.#start + buffered));
     this.#consume(buffered);
+    if (buffered > 0) onRead?.(buffered);
     for (let got = buffered; got < bodyBytes;) {
       const n = await this.#source.read(body.subarray(got));
       if (n === null) {
@@ -126,6 +153,7 @@ export class FrameReader {
       }
       got += n;
       this.#offset += n;
+      onRead?.(got);
     }
     return { header, body };
   }
@@ -229,8 +257,7 @@ export class FrameWriter {
       }
     }
     const write = async () => {
-      await writeAll(this.#sink, head);
-      if (!join) { for (const part of parts) await writeAll(this.#sink, part); }
+      for (const bytes of join ? [head] : writesOf(head, parts)) await writeAll(this.#sink, bytes);
       this.#written += head.length + (join ? 0 : bodyLength);
     };
     const sent = this.#tail.then(() => {
@@ -240,6 +267,47 @@ export class FrameWriter {
     this.#tail = sent.catch((error) => void (this.#failed ??= error));
     return sent;
   }
+}
+
+/**
+ * The writes of a frame's `head` and body `parts`: the head goes in the room before a first part of
+ * {@link float32WithHeadRoom}, and the small parts after a large one go together (one copy).
+ */
+function writesOf(head: Uint8Array, parts: Uint8Array[]): Uint8Array[] {
+  const writes = [head];
+  const first = parts[0];
+  if (first && roomy.has(first.buffer) && first.byteOffset >= head.length) {
+    const joined = new Uint8Array(
+      first.buffer,
+      first.byteOffset - head.length,
+      head.length + first.byteLength,
+    );
+    joined.set(head);
+    writes[0] = joined;
+    parts = parts.slice(1);
+  }
+  let small: Uint8Array[] = [];
+  const flush = () => {
+    if (small.length > 1) {
+      const out = new Uint8Array(small.reduce((n, p) => n + p.byteLength, 0));
+      let offset = 0;
+      for (const p of small) {
+        out.set(p, offset);
+        offset += p.byteLength;
+      }
+      writes.push(out);
+    } else writes.push(...small);
+    small = [];
+  };
+  for (const part of parts) {
+    if (part.byteLength === 0) continue;
+    if (part.byteLength >= JOIN_BELOW_BYTES) {
+      flush();
+      writes.push(part);
+    } else small.push(part);
+  }
+  flush();
+  return writes;
 }
 
 /** Writes every byte of `bytes`. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BodyBuffers, FrameError, FrameReader, FrameWriter } from "./frames.ts";
+import { BodyBuffers, float32WithHeadRoom, FrameError, FrameReader, FrameWriter } from "./frames.ts";
 import { encodeMessage } from "../nats/codec.ts";
 
 /** A byte source that returns `stream` in reads of at most `cut` bytes. */
@@ -121,4 +121,43 @@ Deno.test("a body is read into the buffer its header names, and into its own whe
   assert.notEqual(seen[1]!.buffer, seen[0]!.buffer);
   assert.equal(seen[3]!.byteLength, 100, "a destination of the wrong length is not used");
   assert.equal(seen[0]![0], 3, "a slot's earlier body is overwritten by the next one");
+});
+
+Deno.test("a body sink hears every read of its body, ending at the body's length", async () => {
+  const out = sink();
+  const body = Uint8Array.from({ length: 100_000 }, (_, i) => i & 255);
+  await new FrameWriter(out).send({ t: "x" }, body);
+  for (const cut of [17, 4096, 65_536, Infinity]) {
+    const reader = new FrameReader(source(out.bytes(), cut), 1_000_000);
+    const heard: number[] = [];
+    const into = new Uint8Array(body.length);
+    const frame = await reader.next(() => ({ into, onRead: (bytes) => heard.push(bytes) }));
+    assert.equal(frame!.body, into, `reads of ${cut}: the sink's array holds the body`);
+    assert.deepEqual(frame!.body, body);
+    assert.ok(heard.length > 0 && heard.at(-1) === body.length, `reads of ${cut}: ended at ${heard.at(-1)}`);
+    assert.ok(heard.every((n, i) => i === 0 || n > heard[i - 1]!), `reads of ${cut}: ${heard.slice(0, 5)}…`);
+  }
+});
+
+Deno.test("a body in head room goes out in one write with its head, and its small tail in one more", async () => {
+  const out = sink();
+  const writer = new FrameWriter(out);
+  const grads = float32WithHeadRoom(50_000);
+  for (let i = 0; i < grads.length; i++) grads[i] = i / 7;
+  const tail = [new Uint8Array(8).fill(1), new Float32Array([1, 2, 3]), new Float32Array(5).fill(-1)];
+  await writer.send({ t: "rep", id: 3 }, [grads, ...tail]);
+  assert.equal(out.chunks.length, 2, `writes: ${out.chunks.map((c) => c.length)}`);
+  await writer.send({ t: "rep", id: 4 }, new Float32Array(50_000));
+  assert.equal(out.chunks.length, 4, "an array without head room: its head and body are two writes");
+  const reader = new FrameReader(source(out.bytes(), 1000), 1_000_000);
+  const first = await reader.next();
+  assert.deepEqual(first!.header, { t: "rep", id: 3 });
+  const values = new Float32Array(first!.body.buffer, 0, grads.length);
+  assert.deepEqual(values, grads);
+  assert.deepEqual(first!.body.subarray(grads.byteLength, grads.byteLength + 8), tail[0]);
+  assert.deepEqual(
+    new Float32Array(first!.body.slice(grads.byteLength + 8).buffer),
+    Float32Array.of(1, 2, 3, -1, -1, -1, -1, -1),
+  );
+  assert.deepEqual((await reader.next())!.header, { t: "rep", id: 4 });
 });
