@@ -1,5 +1,5 @@
 /**
- * Keras 3.15 models beyond the chapter (recurrent, attention, residual and 1-D convolutional), saved
+ * Keras 3.15 models beyond the chapter (recurrent, attention, residual, separable and 1-D convolutional), saved
  * by Keras with their expected outputs: each loads, predicts and evaluates as Keras did, and where
  * Shoal has the model's optimizer, one training step on the stored batch lands where Keras's did.
  */
@@ -79,4 +79,8 @@ Deno.test("Keras bidirectional GRU (reset_after, return_sequences, GlobalMaxPool
 
 Deno.test("Keras transformer block (MultiHeadAttention, LayerNormalization, gelu) trains one step with AdamW and CosineDecay", async () => {
   await checkFixture("transformer_block", { step: true });
+});
+
+Deno.test("Keras separable CNN (DepthwiseConv2D, SeparableConv2D with strides, dilation and depth multiplier) trains one step with Adam as Keras did", async () => {
+  await checkFixture("separable_cnn", { step: true });
 });
