@@ -11,7 +11,9 @@
  *
  * The reference, raw TCP, is a plain read/write-loop echo of the same bytes between two Deno processes
  * (1 client), and the same with two clients at once (the 2-worker reference). `share_of_raw` is raw ms
- * divided by Shoal ms.
+ * divided by Shoal ms. The echo sends both directions at once; a step cannot (its gradient needs all of
+ * its weights), so a ping-pong of the same bytes (each way read whole before the other starts) is
+ * printed beside it: the floor of any exchange over these sockets.
  *
  * Run: `deno run -A tools/bench_exchange.ts [--rounds 40]`. The last line printed is the JSON result.
  *
@@ -42,13 +44,23 @@ async function readFull(conn: Deno.Conn, buffer: Uint8Array): Promise<void> {
   }
 }
 
-/** Echo server mode: every byte back, one loop per client. Prints its port. */
-async function echoServer(): Promise<void> {
+/**
+ * Echo server mode: every byte back, one loop per client, as it arrives; or, with `whole` bytes, each
+ * message of that size read whole before it goes back (a ping-pong). Prints its port.
+ */
+async function echoServer(whole?: number): Promise<void> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   console.log((listener.addr as Deno.NetAddr).port);
   for await (const conn of listener) {
     conn.setNoDelay(true);
     void (async () => {
+      if (whole) {
+        const message = new Uint8Array(whole);
+        for (;;) {
+          await readFull(conn, message);
+          await writeAll(conn, message);
+        }
+      }
       const buffer = new Uint8Array(1 << 20);
       for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
         await writeAll(conn, buffer.subarray(0, n));
@@ -57,10 +69,19 @@ async function echoServer(): Promise<void> {
   }
 }
 
-/** Median ms for `clients` concurrent clients each to send `bytes` and read them back. */
-async function rawTcpRounds(bytes: number, clients: number, rounds: number): Promise<number> {
-  const child = new Deno.Command(Deno.execPath(), { args: ["run", "-A", self, "echo"], stdout: "piped" })
-    .spawn();
+/**
+ * Median ms for `clients` concurrent clients each to send `bytes` and read them back: echoed as they
+ * arrive (both directions at once), or with `pingPong` read whole before they go back (one direction,
+ * then the other, as a step's weights and gradient go).
+ */
+async function rawTcpRounds(
+  bytes: number,
+  clients: number,
+  rounds: number,
+  pingPong = false,
+): Promise<number> {
+  const args = ["run", "-A", self, "echo", ...(pingPong ? [String(bytes)] : [])];
+  const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped" }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   while (!text.includes("\n")) text += (await reader.read()).value ?? "";
@@ -145,6 +166,7 @@ export async function benchExchange(rounds: number): Promise<Record<string, unkn
   const bytes = engine.network.params.length * 4;
   const raw1 = await rawTcpRounds(bytes, 1, rounds);
   const raw2 = await rawTcpRounds(bytes, 2, rounds);
+  const pingPong = await rawTcpRounds(bytes, 1, rounds, true);
   const results: (ExchangeRound & { share_of_raw: number })[] = [];
   for (const transport of ["direct", "unix", "nats"] as const) {
     for (const workers of [1, 2]) {
@@ -158,12 +180,15 @@ export async function benchExchange(rounds: number): Promise<Record<string, unkn
   const round2 = (x: number) => Math.round(x * 100) / 100;
   console.log(
     `Exchange of ${bytes} bytes each way (raw loopback TCP echo: ${round2(raw1)} ms with 1 client, ` +
-      `${round2(raw2)} ms with 2 at once):`,
+      `${round2(raw2)} ms with 2 at once; a ping-pong, each way whole before the other: ${
+        round2(pingPong)
+      } ms):`,
   );
   console.table(results.map((r) => ({ ...r, ms: round2(r.ms), compute_ms: round2(r.compute_ms) })));
   return {
     raw_tcp_ms: round2(raw1),
     raw_tcp_2_clients_ms: round2(raw2),
+    raw_tcp_pingpong_ms: round2(pingPong),
     rounds: results.map((r) => ({
       transport: r.transport,
       workers: r.workers,
@@ -176,7 +201,7 @@ export async function benchExchange(rounds: number): Promise<Record<string, unkn
 
 if (import.meta.main) {
   if (Deno.args[0] === "echo") {
-    await echoServer();
+    await echoServer(Deno.args[1] ? Number(Deno.args[1]) : undefined);
   } else {
     const { values } = parseArgs({ args: Deno.args, options: { rounds: { type: "string", default: "40" } } });
     console.log(JSON.stringify(await benchExchange(Number(values.rounds))));
