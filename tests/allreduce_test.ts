@@ -3,7 +3,8 @@
  * ring end where the in-process run ends (plain, with Dropout, with whole-batch BatchNorm), every step
  * runs on the ring, and the ring's fixed reduction order makes a run reproducible bit for bit. A
  * worker killed or stopped mid-ring is dropped (only it: its neighbours only waited), the step runs
- * again on a ring of the survivors, and every sample is trained on once.
+ * again on a ring of the survivors, and every sample is trained on once. A worker whose ring port the
+ * others cannot reach sends the step to the star, once, and the run ends as in-process.
  */
 import assert from "node:assert/strict";
 import { layers } from "../mod.ts";
@@ -12,6 +13,9 @@ import { twoClassModel, twoClassProblem } from "./support/two_class.ts";
 import { EventLog } from "./support/pool_events.ts";
 import { FAULTY_WORKER } from "./support/faulty_worker.ts";
 import { Callback } from "../shared/callbacks/mod.ts";
+import { startNatsServer } from "../shared/io/nats/mod.ts";
+import { ExternalWorker } from "./support/external_worker.ts";
+import { freePort } from "./support/free_port.ts";
 
 type Kind = "dense" | "batchnorm";
 
@@ -219,3 +223,73 @@ Deno.test("ring: a worker SIGSTOPped mid-ring is found by a probe, dropped, and 
     for (const pid of childPids("faulty_worker.ts", "w1")) Deno.kill(pid, "SIGCONT");
   }
 });
+
+/** Two hidden layers of 512 (1.09 MB of parameters): `auto` takes the ring for it from 3 workers on. */
+const wide = (): Model =>
+  twoClassModel([new layers.Dense(512, { activation: "relu" }), new layers.Dense(512)]);
+
+for (const allreduce of ["auto", "ring"] as const) {
+  Deno.test(`${allreduce}: a worker whose ring port the others cannot reach sends the run to the star, which ends as in-process`, async () => {
+    const localModel = wide();
+    const local = await localModel.fit(DATA.x, DATA.y, FIT);
+    await using server = await startNatsServer();
+    const dataPort = freePort(), ringPort = freePort();
+    // r1 listens for ring neighbours on a fixed port that r0 and r2 may not dial (a firewall between them).
+    const blocked = [`--deny-net=127.0.0.1:${ringPort}`];
+    const workers = [
+      new ExternalWorker("r0", server.url, [], blocked),
+      new ExternalWorker("r1", server.url, ["--ring-listen", `127.0.0.1:${ringPort}`]),
+      new ExternalWorker("r2", server.url, [], blocked),
+    ];
+    try {
+      await Promise.all(workers.map((w) => w.waitFor(/connected to/)));
+      const log = new EventLog();
+      const model = wide();
+      const history = await model.fit(DATA.x, DATA.y, {
+        ...FIT,
+        distribute: {
+          nats: server.url,
+          workers: 3,
+          allreduce,
+          // TCP only, as between hosts: a Unix socket would reach r1's ring listener.
+          dataUnix: false,
+          dataListen: `127.0.0.1:${dataPort}`,
+          listeners: log.listeners,
+        },
+      });
+      const star = log.find("allreduce", (e) => e.use === "star", "the fall back to the star");
+      assert.equal(star.step, 0, log.toString());
+      assert.match(
+        star.reason,
+        new RegExp(
+          `^worker r1's ring address tcp://127\\.0\\.0\\.1:${ringPort} cannot be reached from worker r\\d \\(.+\\): ` +
+            "open the workers' ring port to each other \\(start workers with --ring-listen",
+        ),
+      );
+      assert.deepEqual(
+        log.all("allreduce").map((e) => [e.use, e.step]),
+        [["ring", 0], ["star", 0]],
+        "one ring attempt, then the star for good",
+      );
+      assert.equal(log.all("attempt-retried").length, 1, log.toString());
+      const warned = log.has(
+        "warning",
+        (e) => /^allreduce is ring, but worker r1's ring address/.test(e.message),
+      );
+      assert.equal(warned, allreduce === "ring", "explicit ring warns with the fix");
+      assert.ok(!log.has("dropped"), `a worker was dropped:\n${log}`);
+      assert.equal(model.lastFit!.workers, 3);
+      assert.equal(model.lastFit!.steps, 20);
+      assert.equal(model.lastFit!.timings.ring_steps, 0);
+      const diff = maxAbsDiff(model.network.params, localModel.network.params);
+      assert.ok(diff <= 1e-5, `max abs weight difference ${diff} > 1e-5`);
+      const h = historyDiff(
+        history.history as Record<string, number[]>,
+        local.history as Record<string, number[]>,
+      );
+      assert.ok(h <= 1e-4, `History differs by ${h}`);
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+  });
+}

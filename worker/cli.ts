@@ -1,6 +1,6 @@
 /**
  * Command line of the worker process: `deno task worker --nats URL [--name ID] [--backend NAME] [--gpu N]
- * [--job ID] [credentials]`. Credentials come from files named by flags or from SHOAL_NATS_*
+ * [--job ID] [--ring-listen HOST:PORT] [credentials]`. Credentials come from files named by flags or from SHOAL_NATS_*
  * variables, never from the command line itself (see shared/io/nats/auth.ts). Relative file paths in
  * flags are taken from the folder the command ran in (see shared/io/paths.ts).
  */
@@ -18,6 +18,7 @@ import {
 } from "../shared/io/nats/mod.ts";
 import { JobIdSchema, WorkerNameSchema } from "../shared/io/protocol/mod.ts";
 import type { WorkerOptions } from "./worker.ts";
+import { type ListenAddress, parseListenAddress } from "../shared/io/data_plane/address.ts";
 
 /** Usage text printed on `--help` and after a bad argument. */
 export const USAGE = `Usage: deno task worker --nats URL [options]
@@ -29,6 +30,9 @@ export const USAGE = `Usage: deno task worker --nats URL [options]
   --job ID         serve only this job, then exit (default: serve every job announced)
   --join-timeout S with --job: give up (exit 75) when the job did not announce itself within S
                    seconds, at the start or after its coordinator stopped (default: no limit)
+  --ring-listen HOST:PORT
+                   where to listen for ring neighbours (allreduce ring or auto), e.g. 0.0.0.0:7071:
+                   a fixed port a firewall can admit (default: a free port)
   --quiet          no line for routine events (connected, joined); problems are still reported
 ${NATS_AUTH_USAGE}
   --help           print this text`;
@@ -45,6 +49,7 @@ const FLAGS = {
   gpu: { type: "string" },
   job: { type: "string" },
   "join-timeout": { type: "string" },
+  "ring-listen": { type: "string" },
   quiet: { type: "boolean" },
   ...NATS_AUTH_FLAG_OPTIONS,
   help: { type: "boolean" },
@@ -100,6 +105,17 @@ export function parseWorkerArgs(
   }
   const v = parsed.data;
   const joinTimeout = v["join-timeout"];
+  let ringListen: ListenAddress | undefined;
+  if (values["ring-listen"] !== undefined) {
+    try {
+      ringListen = parseListenAddress(values["ring-listen"]);
+    } catch {
+      throw new TypeError(
+        `Cannot start the worker as --ring-listen is invalid: expected HOST:PORT, e.g. 0.0.0.0:7071 ` +
+          `(all interfaces); current value is ${JSON.stringify(values["ring-listen"])}`,
+      );
+    }
+  }
   if (joinTimeout !== undefined && v.job === undefined) {
     throw new TypeError(
       `Cannot start the worker as --join-timeout only applies to a worker bound to one job: add --job ID ` +
@@ -124,6 +140,7 @@ export function parseWorkerArgs(
     ...(v.gpu === undefined ? {} : { gpu: v.gpu }),
     ...(v.job === undefined ? {} : { job: v.job }),
     ...(joinTimeout === undefined ? {} : { joinTimeoutSeconds: joinTimeout }),
+    ...(ringListen === undefined ? {} : { ringListen }),
     ...(values.quiet ? { quiet: true } : {}),
   };
 }

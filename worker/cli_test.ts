@@ -14,6 +14,8 @@ Deno.test("parseWorkerArgs reads every option", () => {
     "1",
     "--job",
     "abc",
+    "--ring-listen",
+    "0.0.0.0:7071",
   ]);
   assert.deepEqual(opts, {
     nats: "nats://127.0.0.1:4222",
@@ -21,6 +23,7 @@ Deno.test("parseWorkerArgs reads every option", () => {
     backend: "wasm",
     gpu: 1,
     job: "abc",
+    ringListen: { hostname: "0.0.0.0", port: 7071 },
   });
 });
 
@@ -50,6 +53,10 @@ Deno.test("parseWorkerArgs names the bad argument", () => {
   assert.equal(
     parseWorkerArgs(["--nats", "nats://x", "--job", "j1", "--join-timeout", "5"])?.joinTimeoutSeconds,
     5,
+  );
+  assert.throws(
+    () => parseWorkerArgs(["--nats", "nats://x", "--ring-listen", "7071"]),
+    /--ring-listen is invalid: expected HOST:PORT, e\.g\. 0\.0\.0\.0:7071 .*current value is "7071"/,
   );
   assert.equal(parseWorkerArgs(["--help"]), undefined);
   assert.match(parseWorkerArgs(["--nats", "nats://x"])!.name, /-\d+$/);

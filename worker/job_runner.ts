@@ -66,7 +66,7 @@ import {
   type WorkerSliceExchange,
 } from "./slice_exchange.ts";
 import { blockingSocketsAvailable } from "../shared/io/data_plane/blocking_unix.ts";
-import { RingNode } from "./ring_node.ts";
+import { RingNode, RingUnreachableError } from "./ring_node.ts";
 import type { WorkerHooks, WorkerOptions } from "./worker.ts";
 
 /** How a job ended for this worker. */
@@ -90,6 +90,15 @@ interface ChainedWeights {
   chain: readonly RingPeer[];
   floats: Float32Array;
   received: number;
+}
+
+/** The weights parts of one version forwarded down the chain. */
+interface Forwarded {
+  version: number;
+  /** Settles once every part forwarded so far was handed to the next worker's connection. */
+  sent: Promise<void>;
+  /** Set when the next worker could not be reached: no further part of the version is sent. */
+  failed?: RingUnreachableError;
 }
 
 /** Rows of the forward pass timed at setup (the coordinator derives first deadlines from it). */
@@ -134,8 +143,8 @@ export class JobRunner {
   /** Weights coming down the chain, and the chain (ring order) of the latest complete version. */
   #chained: ChainedWeights | undefined;
   #chain: { version: number; peers: readonly RingPeer[] } | undefined;
-  /** Settles once the parts of `version` forwarded so far were handed to the next worker's connection. */
-  #forwarded: { version: number; sent: Promise<void> } | undefined;
+  /** The weights of the latest version forwarded down the chain. */
+  #forwarded: Forwarded | undefined;
   readonly #hooks: WorkerHooks;
   #ended!: (outcome: JobOutcome) => void;
   readonly #endedPromise = new Promise<JobOutcome>((resolve) => this.#ended = resolve);
@@ -314,7 +323,20 @@ export class JobRunner {
       if (network.exchangesBetweenSlices) {
         this.#exchange = await this.#startExchange(link.address, link.caCerts);
       }
-      const ring = await this.#startRing(Math.max(MIN_FRAME_BYTES, 2 * modelBytes + (1 << 20)));
+      let ring: RingNode | undefined;
+      try {
+        ring = await this.#startRing(Math.max(MIN_FRAME_BYTES, 2 * modelBytes + (1 << 20)));
+      } catch (error) {
+        const at = opts.ringListen
+          ? ` at ${opts.ringListen.hostname}:${opts.ringListen.port} (--ring-listen)`
+          : "";
+        return {
+          ...base,
+          error: `Worker ${opts.name} cannot listen for ring neighbours${at}: ${
+            reason(error)
+          }; free that port or pick another one`,
+        };
+      }
       const device = opts.gpu !== undefined
         ? `gpu:${opts.gpu}`
         : backend.name === "tensorflow-gpu"
@@ -369,8 +391,9 @@ export class JobRunner {
 
   /**
    * Listens for ring neighbours when the job may reduce on a ring and this worker reached the data
-   * plane: on a Unix socket where the coordinator offers one, and on TCP where it does (loopback when
-   * the coordinator listens there, otherwise every interface, advertised by this host's address).
+   * plane: on a Unix socket where the coordinator offers one, and on TCP where it does: at
+   * `ringListen` when given, otherwise on a free port (loopback when the coordinator listens there,
+   * otherwise every interface, advertised by this host's address).
    * A data plane over TLS gets no ring: the workers hold no certificates.
    */
   async #startRing(maxBodyBytes: number): Promise<RingNode | undefined> {
@@ -380,18 +403,18 @@ export class JobRunner {
     if (addresses.some((a) => a.kind === "tls")) return undefined;
     const tcp = addresses.find((a) => a.kind === "tcp");
     const loopback = tcp?.kind === "tcp" && /^(127\.|localhost$|::1$|\[::1\]$)/.test(tcp.hostname);
+    const fixed = this.opts.ringListen;
+    const listen = fixed
+      ? { listen: fixed, ...(/^(0\.0\.0\.0|::)$/.test(fixed.hostname) ? { advertise: hostAddress() } : {}) }
+      : loopback
+      ? { listen: { hostname: "127.0.0.1", port: 0 } }
+      : { listen: { hostname: "0.0.0.0", port: 0 }, advertise: hostAddress() };
     this.#ring = await RingNode.start({
       job: this.spec.job,
       secret: plane.secret,
       name: this.opts.name,
       unix: addresses.some((a) => a.kind === "unix"),
-      ...(tcp
-        ? {
-          tcp: loopback
-            ? { listen: { hostname: "127.0.0.1", port: 0 } }
-            : { listen: { hostname: "0.0.0.0", port: 0 }, advertise: hostAddress() },
-        }
-        : {}),
+      ...(tcp ? { tcp: listen } : {}),
       maxBodyBytes,
       onWeightsPart: (header, body) => this.#onWeightsPart(header, body),
       onWarning: (message) => console.warn(`Worker ${this.opts.name}: ${message}`),
@@ -606,7 +629,21 @@ export class JobRunner {
   }
 
   #errorReply(error: unknown): WorkReply {
-    return { kind: "error", job: this.spec.job, worker: this.opts.name, error: reason(error) };
+    return {
+      kind: "error",
+      job: this.spec.job,
+      worker: this.opts.name,
+      error: reason(error),
+      ...(error instanceof RingUnreachableError
+        ? {
+          ringUnreachable: {
+            worker: error.peer.name,
+            addresses: [...error.peer.addresses],
+            reason: error.reason,
+          },
+        }
+        : {}),
+    };
   }
 
   #onWeights(header: WeightsHeader, body: Uint8Array): void {
@@ -650,16 +687,22 @@ export class JobRunner {
     arriving.received += part;
     const at = arriving.chain.findIndex((p) => p.name === this.opts.name);
     const next = at >= 0 ? arriving.chain[at + 1] : undefined;
-    if (next && this.#ring) {
+    let forwarded = this.#forwarded;
+    if (forwarded?.version !== f.version) {
+      forwarded = this.#forwarded = { version: f.version, sent: Promise.resolve() };
+    }
+    if (next && this.#ring && !forwarded.failed) {
       const { t: _, chain: __, ...header } = f;
       const sent = this.#ring.send(next, {
         t: "wpart",
         ...header,
         ...(f.offset === 0 ? { chain: [...arriving.chain] } : {}),
-      }, arriving.floats.subarray(f.offset, f.offset + part)).catch((error) =>
-        console.warn(`Worker ${this.opts.name}: forwarding weights to ${next.name}: ${reason(error)}`)
-      );
-      this.#forwarded = { version: f.version, sent };
+      }, arriving.floats.subarray(f.offset, f.offset + part)).catch((error) => {
+        if (forwarded.failed) return;
+        if (error instanceof RingUnreachableError) forwarded.failed = error;
+        console.warn(`Worker ${this.opts.name}: forwarding weights to ${next.name}: ${reason(error)}`);
+      });
+      forwarded.sent = Promise.all([forwarded.sent, sent]).then(() => {});
     }
     if (arriving.received < total) return;
     this.#chained = undefined;
@@ -797,7 +840,11 @@ export class JobRunner {
         const w = await this.#weightsFor(header.version);
         // The next workers of the chain get the weights before this one computes: a computing worker
         // forwards nothing, and a slice exchange would wait for theirs.
-        if (this.#forwarded?.version === header.version) await this.#forwarded.sent;
+        if (this.#forwarded?.version === header.version) {
+          await this.#forwarded.sent;
+          // The next worker never got these weights: the step cannot reduce on this ring.
+          if (header.ring && this.#forwarded.failed) throw this.#forwarded.failed;
+        }
         this.#hooks.beforeTrain?.(header.step);
         const t0 = performance.now();
         const r = this.#engine!.trainSlice(

@@ -16,6 +16,7 @@
  */
 import {
   type DataListener,
+  DataPlaneUnreachableError,
   dialDataPlane,
   type FrameChannel,
   type ListenAddress,
@@ -78,6 +79,30 @@ export interface ReducedShard {
 export class RingAbortedError extends Error {
   override name = "RingAbortedError";
 }
+
+/** No connection to a ring neighbour could be made at any of its addresses (a blocked ring port). */
+export class RingUnreachableError extends Error {
+  override name = "RingUnreachableError";
+  constructor(
+    /** The neighbour that could not be reached. */
+    readonly peer: RingPeer,
+    /** Why, for each of its addresses. */
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Cannot reach ring neighbour ${peer.name} at ${peer.addresses.join(", ")}: ${reason}`,
+      options,
+    );
+  }
+}
+
+/**
+ * Milliseconds to reach one address of a ring neighbour and finish the handshake: a neighbour's port
+ * answers within milliseconds on any network a job runs on, and a blocked one (packets dropped) must
+ * be reported well within the step's deadline.
+ */
+export const RING_DIAL_TIMEOUT_MS = 1000;
 
 interface Chunk {
   header: Extract<DataFrame, { t: "rchunk" }>;
@@ -223,6 +248,7 @@ export class RingNode {
         worker: this.#opts.name,
         role: "ring",
         maxBodyBytes: 0,
+        timeoutMs: RING_DIAL_TIMEOUT_MS,
       });
       // Nothing comes back on it; reading sees its end at once.
       void (async () => {
@@ -230,12 +256,12 @@ export class RingNode {
       })();
       return channel;
     } catch (error) {
-      throw new Error(
-        `Cannot reach ring neighbour ${peer.name} at ${peer.addresses.join(", ")}: ${reasonOf(error)}`,
-        {
-          cause: error,
-        },
-      );
+      // With one address, each attempt's reason without the address the message names already.
+      const attempts = error instanceof DataPlaneUnreachableError
+        ? error.attempts.map((a) => peer.addresses.length === 1 ? a.slice(peer.addresses[0]!.length + 2) : a)
+          .join("; ")
+        : reasonOf(error);
+      throw new RingUnreachableError(peer, attempts, { cause: error });
     }
   }
 

@@ -17,6 +17,7 @@ import { connectResilient, decodeMessage, requestLarge, tuneAllocator } from "..
 import type { NatsAuth } from "../shared/io/nats/mod.ts";
 import { ANY_HELLO, Hello, type JobSpec, jobSubjects, JoinReply } from "../shared/io/protocol/mod.ts";
 import type { BackendName } from "../shared/model/mod.ts";
+import type { ListenAddress } from "../shared/io/data_plane/mod.ts";
 import type { CachedDataset } from "./dataset.ts";
 import { type JobOutcome, JobRunner, type Link } from "./job_runner.ts";
 
@@ -67,6 +68,12 @@ export interface WorkerOptions {
   hooks?: WorkerHooks;
   /** Ends the worker (leaves the job, closes the connection). */
   signal?: AbortSignal;
+  /**
+   * Where to listen for ring neighbours over TCP when a job reduces on a ring: a fixed port a firewall
+   * or a NetworkPolicy can admit (a host of 0.0.0.0 or :: is advertised as this host's first
+   * non-loopback IPv4 address). @default a free port, on loopback when the coordinator listens there
+   */
+  ringListen?: ListenAddress;
   /** Milliseconds to wait for the weights a request names. @default 60000 */
   weightsTimeoutMs?: number;
 }

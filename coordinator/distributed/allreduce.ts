@@ -7,8 +7,10 @@
  * for a model of at least {@link RING_MIN_MODEL_BYTES}, when some worker's bytes cross a link (a
  * worker that shares memory with the coordinator costs its link nothing).
  *
- * A ring needs every worker of the attempt on the data plane with a ring address; otherwise the step
- * runs on the star and {@link AllreduceChoice.reason} says why.
+ * A ring needs every worker of the attempt on the data plane with a ring address that the others
+ * reach; otherwise the step runs on the star and {@link AllreduceChoice.reason} says why. A worker
+ * whose ring address another could not dial stays out of rings (with `auto` and with `ring`) until it
+ * joins again with other addresses.
  *
  * @module
  */
@@ -19,6 +21,10 @@ export const RING_MIN_WORKERS = 3;
 /** Model bytes (params and state, f32) from which `auto` reduces on a ring: 1 MiB. */
 export const RING_MIN_MODEL_BYTES = 1 << 20;
 
+/** What to do about a ring address that workers cannot reach, for messages. */
+export const RING_PORT_FIX = "open the workers' ring port to each other (start workers with " +
+  "--ring-listen 0.0.0.0:PORT and admit TCP PORT between them), or use allreduce star";
+
 /** What the choice needs to know of one worker of the attempt. */
 export interface RingCandidate {
   name: string;
@@ -26,6 +32,8 @@ export interface RingCandidate {
   ringAddresses?: readonly string[] | undefined;
   /** True when its weights and gradients travel through memory it shares with the coordinator. */
   sharesMemory: boolean;
+  /** Why another worker could not reach its ring addresses, when one could not. */
+  unreachable?: string | undefined;
 }
 
 /** The reduction of an attempt, and why. */
@@ -50,6 +58,13 @@ export function chooseAllreduce(
       reason: `worker(s) ${
         unreachable.join(", ")
       } cannot take part in a ring (no data-plane link, or a TLS data plane)`,
+    };
+  }
+  const blocked = workers.filter((w) => w.unreachable !== undefined);
+  if (blocked.length > 0) {
+    return {
+      use: "star",
+      reason: `${blocked.map((w) => w.unreachable).join("; ")}: ${RING_PORT_FIX}`,
     };
   }
   if (mode === "ring") return { use: "ring", reason: "allreduce is ring" };

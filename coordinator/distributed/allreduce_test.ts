@@ -28,3 +28,17 @@ Deno.test("a worker without a ring address keeps the step on the star, and is na
   assert.equal(choice.use, "star");
   assert.match(choice.reason, /worker\(s\) w2 cannot take part in a ring/);
 });
+
+Deno.test("a worker whose ring address another could not reach keeps the step on the star, with the fix", () => {
+  const workers = linked(4);
+  workers[1]!.unreachable = "worker w1's ring address tcp://127.0.0.1:7001 cannot be reached from worker w0";
+  for (const mode of ["auto", "ring"] as const) {
+    const choice = chooseAllreduce(mode, workers, BIG);
+    assert.equal(choice.use, "star");
+    assert.match(
+      choice.reason,
+      /^worker w1's ring address tcp:\/\/127\.0\.0\.1:7001 cannot be reached from worker w0: open the workers' ring port/,
+    );
+  }
+  assert.equal(chooseAllreduce("ring", workers.filter((w) => w.name !== "w1"), BIG).use, "ring");
+});

@@ -74,7 +74,7 @@ import { NatsLink } from "./nats_link.ts";
 import { type Joiner, type Member, Roster } from "./roster.ts";
 import { settleAll, StepRunner, type StepTimings } from "./step_runner.ts";
 import { SyncHub } from "./sync_hub.ts";
-import { chooseAllreduce } from "./allreduce.ts";
+import { chooseAllreduce, RING_PORT_FIX } from "./allreduce.ts";
 
 /** How to reach or start the workers. */
 export interface DistributedPoolOptions {
@@ -244,6 +244,11 @@ export class DistributedPool implements WorkerPool {
   #closed = false;
   /** The reduction of the latest attempt and its workers, to announce a change once. */
   #reduction = "";
+  /**
+   * Workers kept out of rings, by `name addresses`, and why: another worker could not dial their ring
+   * address. A worker that joins again with other addresses is tried again.
+   */
+  readonly #ringUnreachable = new Map<string, string>();
   /** Aborted when the pool closes: ends dataset shipping to joiners. */
   readonly #closing = new AbortController();
   /** True while `create` waits for the first workers: setup failures end the start. */
@@ -281,6 +286,7 @@ export class DistributedPool implements WorkerPool {
         recover: () => this.#recover(),
         publishWeights: (params, state, ring) => this.#publishWeights(params, state, ring),
         ringFor: (members) => this.#ringFor(members),
+        ringUnreachable: (member, peer) => this.#onRingUnreachable(member, peer),
         abortRing: (version, reason, members) => {
           for (const m of members) if (m.link instanceof DirectLink) m.link.abortRing(version, reason);
         },
@@ -921,6 +927,7 @@ export class DistributedPool implements WorkerPool {
         name: m.name,
         ringAddresses: m.ringAddresses,
         sharesMemory: m.link instanceof DirectLink && m.link.sharesMemory,
+        unreachable: this.#ringUnreachable.get(ringKey(m.name, m.ringAddresses)),
       })),
       4 * (net.params.length + net.state.length),
     );
@@ -936,6 +943,25 @@ export class DistributedPool implements WorkerPool {
       });
     }
     return choice.use === "ring";
+  }
+
+  /**
+   * A worker could not dial `peer`'s ring address: `peer` is kept out of rings from now on (the step
+   * runs again on the star). With `allreduce: "ring"` a warning names the fix.
+   */
+  #onRingUnreachable(member: Member, peer: { worker: string; addresses: string[]; reason: string }): void {
+    const key = ringKey(peer.worker, peer.addresses);
+    if (this.#ringUnreachable.has(key)) return;
+    const why = `worker ${peer.worker}'s ring address ${
+      peer.addresses.join(", ")
+    } cannot be reached from worker ${member.name} (${peer.reason})`;
+    this.#ringUnreachable.set(key, why);
+    if (this.#opts.allreduce !== "ring") return;
+    this.events.emit({
+      type: "warning",
+      message:
+        `allreduce is ring, but ${why}: steps with worker ${peer.worker} run on the star. To fix it, ${RING_PORT_FIX}`,
+    });
   }
 
   /**
@@ -1108,6 +1134,11 @@ function validate(opts: DistributedPoolOptions): number {
     }
   }
   return count;
+}
+
+/** The key of a worker's ring addresses in the pool's set of unreachable ones. */
+function ringKey(name: string, addresses: readonly string[] | undefined): string {
+  return `${name} ${addresses?.join(" ") ?? ""}`;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -64,6 +64,11 @@ export interface StepHost {
   publishWeights(params: Float32Array, state: Float32Array, ring?: readonly Member[]): Promise<number>;
   /** True when the slices of an attempt on `members` (slice k on members[k]) reduce on a ring. */
   ringFor(members: readonly Member[]): boolean;
+  /**
+   * `member` could not dial the ring address of its neighbour `peer`: the pool stops putting `peer` in
+   * a ring (the step runs again on the star).
+   */
+  ringUnreachable(member: Member, peer: { worker: string; addresses: string[]; reason: string }): void;
   /** Tells the members of a failed ring attempt to stop waiting in it. */
   abortRing(version: number, reason: string, members: readonly Member[]): void;
   /** True when `member` answers a probe promptly (false for a stopped or lost one). */
@@ -240,6 +245,10 @@ export class StepRunner {
             header,
             encodeIndices(concat(req.indices.subarray(start, end), ahead)),
             (reply, member) => {
+              const h = reply.header;
+              if (ring && h.kind === "error" && h.ringUnreachable) {
+                this.#host.ringUnreachable(member, h.ringUnreachable);
+              }
               const shard = ring ? shardBounds(paramCount, slices.length, k) : undefined;
               const accepted = this.#acceptTrain(reply, member, req.step, end - start, nonFinite > 0, shard);
               if (typeof accepted === "string" && accepted.startsWith("non-finite")) {

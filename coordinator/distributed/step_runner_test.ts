@@ -135,6 +135,7 @@ function setup(plans: Behaviour[][], bn = false) {
     abortExchange: (_v, reason) => void exchange.aborted.push(reason),
     ringFor: () => false,
     abortRing: () => {},
+    ringUnreachable: () => {},
     probe: () => Promise.resolve(true),
   };
   const runner = new StepRunner(roster, engine, host, bus, {

@@ -1,5 +1,6 @@
 /** Worker processes started by tests as a user would start them, with their stderr kept. */
 import { WORKER_MAIN } from "../../coordinator/launcher.ts";
+import { userEnv } from "./user_env.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -44,6 +45,8 @@ export class ExternalWorker {
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", ...denoFlags, WORKER_MAIN, "--nats", url, "--name", name, ...extraArgs],
       cwd: ROOT,
+      env: userEnv(),
+      clearEnv: true,
       stdin: "null",
       stdout: "null",
       stderr: "piped",

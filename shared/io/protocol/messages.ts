@@ -311,7 +311,22 @@ export const WorkReply = z.discriminatedUnion("kind", [
     length: z.int().nonnegative(),
   }),
   z.object({ kind: z.literal("leave"), job: z.string(), worker: z.string() }),
-  z.object({ kind: z.literal("error"), job: z.string(), worker: z.string(), error: z.string() }),
+  z.object({
+    kind: z.literal("error"),
+    job: z.string(),
+    worker: z.string(),
+    error: z.string(),
+    /**
+     * The ring neighbour this worker could not dial (its ring port blocked or unrouted): the job cannot
+     * reduce on a ring with that worker, and runs the step on the star.
+     */
+    ringUnreachable: z.object({
+      worker: WorkerNameSchema,
+      addresses: z.array(z.string()),
+      reason: z.string(),
+    })
+      .optional(),
+  }),
 ]);
 
 /**
