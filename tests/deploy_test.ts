@@ -341,6 +341,7 @@ const COMMON_KINDS = [
   "NetworkPolicy/shoal-coordinator-data",
   "NetworkPolicy/shoal-default-deny",
   "NetworkPolicy/shoal-nats",
+  "NetworkPolicy/shoal-worker-ring",
   "PersistentVolumeClaim/shoal-data",
   "PersistentVolumeClaim/shoal-dataset",
   "Secret/shoal-data-tls",
@@ -443,6 +444,51 @@ Deno.test({
       assert.equal(from.length, 1);
       for (const [key, value] of Object.entries(from[0].podSelector.matchLabels as Record<string, string>)) {
         assert.equal(workerLabels[key], value, `${overlay}: the data port admits the workers`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "workers reach each other's ring port, the one they listen on, and nothing else of a worker",
+  ignore: !HAS_KUBECTL,
+  async fn() {
+    for (const overlay of OVERLAYS) {
+      const objects = await render(overlay);
+      const worker = jobSpec(objects, "worker").template;
+      const labels = worker.metadata?.labels ?? {};
+      const c = container(jobSpec(objects, "worker"), "worker");
+      assert.equal(flag(c, "--ring-listen"), "0.0.0.0:7071", `${overlay}: a fixed ring port`);
+      assert.deepEqual(c.ports, [{ name: "ring", containerPort: 7071 }], overlay);
+      const selects = (selector: { matchLabels?: Record<string, string> }) =>
+        Object.entries(selector.matchLabels ?? {}).every(([key, value]) => labels[key] === value);
+      // Every policy with ingress rules that applies to the worker pods: the ring policy alone.
+      const admitting = objects.filter((o) =>
+        o.kind === "NetworkPolicy" && o.spec.ingress !== undefined && selects(o.spec.podSelector)
+      );
+      assert.deepEqual(admitting.map((o) => o.metadata.name), ["shoal-worker-ring"], overlay);
+      const ring = admitting[0]!.spec;
+      assert.deepEqual(ring.policyTypes, ["Ingress"]);
+      assert.equal(ring.ingress.length, 1);
+      assert.deepEqual(ring.ingress[0].ports, [{ protocol: "TCP", port: 7071 }]);
+      assert.equal(ring.ingress[0].from.length, 1, `${overlay}: one peer, the workers`);
+      const from = ring.ingress[0].from[0];
+      assert.equal(from.namespaceSelector, undefined, `${overlay}: this namespace's workers only`);
+      assert.ok(
+        Object.keys(from.podSelector.matchLabels ?? {}).length > 0 && selects(from.podSelector),
+        `${overlay}: the ring port admits the workers`,
+      );
+      for (
+        const other of [
+          jobSpec(objects, "coordinator").template,
+          ...podTemplates(objects).map(([, t]) => t),
+        ]
+      ) {
+        const name = other.metadata?.labels?.["app.kubernetes.io/name"];
+        if (name === labels["app.kubernetes.io/name"]) continue;
+        const otherLabels = other.metadata?.labels ?? {};
+        const admitted = Object.entries(from.podSelector.matchLabels).every(([k, v]) => otherLabels[k] === v);
+        assert.ok(!admitted, `${overlay}: the ring port admits ${name}`);
       }
     }
   },
