@@ -3,9 +3,10 @@
  * 16 worker processes on loopback, a model whose flat parameter vector is 8 MiB (an Embedding of
  * 524,288 × 4 and a 2-unit softmax: almost no compute), the data plane over TCP only (no Unix socket,
  * no shared memory), as between hosts. For each N and reduction, a few warm-up steps, then measured
- * steps: the bytes the coordinator read and wrote on its workers' connections per step (frames whole)
- * and the median step time. Each row ends with one JSON line:
- * `{"allreduce", "workers", "param_bytes", "coordinator_bytes_per_step", "step_ms"}`.
+ * steps: the bytes the coordinator read and wrote on its workers' connections per step (frames whole),
+ * the median step time, and the largest peak resident memory of a worker process (VmHWM). Each row ends
+ * with one JSON line:
+ * `{"allreduce", "workers", "param_bytes", "coordinator_bytes_per_step", "step_ms", "worker_peak_rss_mb"}`.
  *
  * On a 2-core machine step_ms shows the trend only (16 workers share 2 cores); the bytes are the
  * claim: the star's grow as 2·N·S, the ring's stay near 2·S.
@@ -33,6 +34,18 @@ export interface ScaleRow {
   param_bytes: number;
   coordinator_bytes_per_step: number;
   step_ms: number;
+  /** The largest peak resident set (VmHWM) of a worker process, in MB; null where /proc has none. */
+  worker_peak_rss_mb: number | null;
+}
+
+/** Peak resident set of process `pid` in MB (`VmHWM` of /proc/PID/status), or null where unknown. */
+function peakRssMb(pid: number): number | null {
+  try {
+    const kb = /^VmHWM:\s+(\d+) kB$/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1];
+    return kb === undefined ? null : Number(kb) / 1024;
+  } catch {
+    return null;
+  }
 }
 
 /** The benchmark's model: big parameters, tiny compute. */
@@ -78,6 +91,7 @@ async function measure(allreduce: "star" | "ring", workers: number, steps: numbe
       if (s >= WARMUP_STEPS) times.push(performance.now() - t0);
     }
     const after = pool.traffic();
+    const peaks = pool.localPids.map(peakRssMb).filter((mb): mb is number => mb !== null);
     if (pool.workers !== workers) {
       throw new Error(`Lost workers while measuring: ${pool.workers} of ${workers} left`);
     }
@@ -93,6 +107,7 @@ async function measure(allreduce: "star" | "ring", workers: number, steps: numbe
         (after.read - before.read + after.written - before.written) / steps,
       ),
       step_ms: Math.round(median(times) * 10) / 10,
+      worker_peak_rss_mb: peaks.length > 0 ? Math.round(Math.max(...peaks) * 10) / 10 : null,
     };
   } finally {
     await pool.close();
@@ -116,7 +131,8 @@ export async function scaleRows(): Promise<ScaleRow[]> {
         `${allreduce.padEnd(4)} x${String(workers).padEnd(2)}  ${
           (row.coordinator_bytes_per_step / 1e6).toFixed(1).padStart(6)
         } MB/step ` +
-          `(${ratio.toFixed(2)} x the parameters)  ${row.step_ms.toFixed(0).padStart(6)} ms/step`,
+          `(${ratio.toFixed(2)} x the parameters)  ${row.step_ms.toFixed(0).padStart(6)} ms/step  ` +
+          `worker peak RSS ${row.worker_peak_rss_mb?.toFixed(0) ?? "?"} MB`,
       );
       console.log(JSON.stringify(row));
     }

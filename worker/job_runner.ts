@@ -127,10 +127,12 @@ export class JobRunner {
   /** The data-plane connection, when the worker reached it. */
   #channel: FrameChannel | undefined;
   /**
-   * Bodies of weights frames that come on the socket, in two slots used in turn: a version's weights
+   * Weights that come on the socket or down the chain, in two slots used in turn: a version's weights
    * stay in place until the next-but-one version arrives, when nothing reads them any more.
    */
   readonly #weightBodies = new BodyBuffers();
+  /** The body of a weights part from the coordinator, reused: a part is copied out once read. */
+  readonly #partBody = new BodyBuffers();
   #weightsSlot = 0;
   /** Where gradients sent on the socket are computed into: a reply is written before the next request runs. */
   #socketGradients: Float32Array | undefined;
@@ -581,10 +583,23 @@ export class JobRunner {
     }
   }
 
-  /** Where a frame's body is read to: a weights body into the slot not holding the current weights. */
+  /**
+   * Where a frame's body is read to: a weights body into the slot not holding the current weights, a
+   * weights part into the buffer every part is read into.
+   */
   #bodyInto(header: unknown, bytes: number): Uint8Array | undefined {
     const h = header as { t?: unknown; shm?: unknown };
+    // A part is copied into its version's buffer as soon as it was read: one buffer serves every part.
+    if (h.t === "wpart") return this.#partBody.take(0, bytes);
     if (h.t !== "weights" || h.shm !== undefined) return undefined;
+    return this.#takeWeightsSlot(bytes);
+  }
+
+  /**
+   * `bytes` bytes of the weights slot not holding the current weights, for the next version (from the
+   * socket or down the chain): two model-size buffers serve every version, none is allocated per step.
+   */
+  #takeWeightsSlot(bytes: number): Uint8Array {
     this.#weightsSlot ^= 1;
     return this.#weightBodies.take(this.#weightsSlot, bytes);
   }
@@ -662,16 +677,7 @@ export class JobRunner {
   #onWeightsPart(f: Extract<DataFrame, { t: "wpart" }>, body: Uint8Array): void {
     if (f.job !== this.spec.job) return;
     const total = f.paramsLength + f.stateLength;
-    if (f.chain) {
-      if (this.#chained && this.#chained.header.version > f.version) return;
-      this.#chained = {
-        header: { job: f.job, version: f.version, paramsLength: f.paramsLength, stateLength: f.stateLength },
-        chain: f.chain,
-        floats: new Float32Array(total),
-        received: 0,
-      };
-      this.#ring?.retain(f.chain);
-    }
+    if (f.chain && !this.#beginChain(f, f.chain)) return;
     const arriving = this.#chained;
     if (!arriving || arriving.header.version !== f.version) return;
     const part = body.byteLength / 4;
@@ -683,7 +689,9 @@ export class JobRunner {
         } of version ${f.version}: ${arriving.received} of ${total} arrived`,
       );
     }
-    new Uint8Array(arriving.floats.buffer, f.offset * 4, body.byteLength).set(body);
+    new Uint8Array(arriving.floats.buffer, arriving.floats.byteOffset + f.offset * 4, body.byteLength).set(
+      body,
+    );
     arriving.received += part;
     const at = arriving.chain.findIndex((p) => p.name === this.opts.name);
     const next = at >= 0 ? arriving.chain[at + 1] : undefined;
@@ -708,6 +716,26 @@ export class JobRunner {
     this.#chained = undefined;
     this.#chain = { version: f.version, peers: arriving.chain };
     this.#onWeights(arriving.header, new Uint8Array(arriving.floats.buffer));
+  }
+
+  /**
+   * Starts taking the parts of version `f.version` down `chain`, into the weights slot not holding the
+   * current version; false when a newer version is arriving. Taking the version again keeps its parts.
+   */
+  #beginChain(f: Extract<DataFrame, { t: "wpart" }>, chain: readonly RingPeer[]): boolean {
+    const arriving = this.#chained?.header.version;
+    if (arriving !== undefined && arriving > f.version) return false;
+    if (arriving === f.version) return true;
+    const total = f.paramsLength + f.stateLength;
+    const bytes = this.#takeWeightsSlot(4 * total);
+    this.#chained = {
+      header: { job: f.job, version: f.version, paramsLength: f.paramsLength, stateLength: f.stateLength },
+      chain,
+      floats: new Float32Array(bytes.buffer, bytes.byteOffset, total),
+      received: 0,
+    };
+    this.#ring?.retain(chain);
+    return true;
   }
 
   async #weightsFor(version: number): Promise<Weights> {

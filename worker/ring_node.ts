@@ -15,6 +15,7 @@
  * @module
  */
 import {
+  BodyBuffers,
   type DataListener,
   DataPlaneUnreachableError,
   dialDataPlane,
@@ -48,8 +49,12 @@ export interface RingNodeOptions {
   maxBodyBytes: number;
   /** Values per chunk. @default RING_CHUNK_FLOATS */
   chunkFloats?: number;
-  /** A weights part from the previous neighbour (the chain of weights). */
+  /**
+   * A weights part from the previous neighbour (the chain of weights); its body is overwritten by the
+   * next part, so the handler copies what it keeps.
+   */
   onWeightsPart: (header: Extract<DataFrame, { t: "wpart" }>, body: Uint8Array) => void;
+
   /** A connection problem worth a line in the worker's log. */
   onWarning?: (message: string) => void;
 }
@@ -185,8 +190,13 @@ export class RingNode {
 
   async #read(incoming: Incoming, from: string): Promise<void> {
     const { channel } = incoming;
+    // Weights parts are read into one buffer per connection (the handler copies them at once); a
+    // chunk gets its own, as it is added to and forwarded after the next one was read.
+    const parts = new BodyBuffers();
+    const into = (header: unknown, bytes: number) =>
+      (header as { t?: unknown }).t === "wpart" ? parts.take(0, bytes) : undefined;
     for (;;) {
-      const frame = await channel.next();
+      const frame = await channel.next(into);
       if (!frame) break;
       const parsed = DataFrame.safeParse(frame.header);
       if (!parsed.success || (parsed.data.t !== "rchunk" && parsed.data.t !== "wpart")) {
