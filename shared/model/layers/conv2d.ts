@@ -1,5 +1,6 @@
 /** `Conv2D` on channels-last images: `activation(conv2d(x, kernel) + bias)`. */
 import { tf } from "../tf.ts";
+import { fusedConv2d } from "./fused.ts";
 import {
   type CallContext,
   formatShape,
@@ -85,18 +86,13 @@ export class Conv2D extends KernelLayer {
   call(inputs: tf.Tensor[], weights: tf.Tensor[], ctx: CallContext): tf.Tensor {
     const x = inputs[0] as tf.Tensor4D;
     const filter = weights[0] as tf.Tensor4D;
-    // Bias and ReLU in the convolution's own pass (the kernel's epilogue), as Dense does; tfjs has no
-    // gradient of a fused dilated convolution.
+    // Bias and ReLU in the convolution's own pass (the kernel's epilogue), as Dense does; a dilated
+    // convolution's gradient is tfjs's own.
     const undilated = this.dilationRate.every((d) => d === 1);
     if (undilated && (this.activation === "relu" || this.activation === "linear")) {
-      return tf.fused.conv2d({
-        x,
-        filter,
+      return fusedConv2d(x, filter, this.useBias ? weights[1] : undefined, {
         strides: this.strides,
         pad: this.padding,
-        dataFormat: "NHWC",
-        dilations: this.dilationRate,
-        bias: this.useBias ? weights[1] : undefined,
         activation: this.activation,
       });
     }

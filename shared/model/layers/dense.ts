@@ -1,5 +1,6 @@
 /** `Dense`: `activation(dot(x, kernel) + bias)` on the last axis. */
 import { tf } from "../tf.ts";
+import { fusedDense } from "./fused.ts";
 import {
   type CallContext,
   formatShape,
@@ -60,7 +61,7 @@ export class Dense extends KernelLayer {
     const bias = this.useBias ? weights[1] : undefined;
     let y: tf.Tensor;
     if (this.activation === "relu" || this.activation === "linear") {
-      y = tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel, bias, activation: this.activation });
+      y = fusedDense(x as tf.Tensor2D, kernel, bias, this.activation);
     } else {
       y = this.biasAndActivation(
         tf.matMul(x as tf.Tensor2D, kernel),

@@ -37,20 +37,24 @@ export function reluGradKernels(backendName: string): KernelConfig[] {
   return [{ kernelName: RELU_GRAD, backendName, kernelFunc: reluGrad }];
 }
 
-/** Registers `Relu`'s gradient: the fused kernel where it runs, tfjs's formula elsewhere. */
+/**
+ * `dy · step(x)`: ReLU's gradient at `x`, its input, or at its output (the same steps). The fused
+ * kernel where it runs, tfjs's formula elsewhere.
+ */
+export function reluGrad(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
+  return x.dtype === "float32" && heapKernelRuns(RELU_GRAD)
+    ? tf.engine().runKernel(RELU_GRAD, { dy, x }, {}) as tf.Tensor
+    : tf.mul(dy, tf.cast(tf.step(x), "float32"));
+}
+
+/** Registers `Relu`'s gradient as {@link reluGrad}. */
 export function registerReluGradient(): void {
   tf.registerGradient({
     kernelName: tf.Relu,
     inputsToSave: ["x"],
     gradFunc: (dy, saved) => {
       const [x] = saved as [tf.Tensor];
-      const grad = dy as tf.Tensor;
-      return {
-        x: () =>
-          x.dtype === "float32" && heapKernelRuns(RELU_GRAD)
-            ? tf.engine().runKernel(RELU_GRAD, { dy: grad, x }, {}) as tf.Tensor
-            : tf.mul(grad, tf.cast(tf.step(x), "float32")),
-      };
+      return { x: () => reluGrad(dy as tf.Tensor, x) };
     },
   });
 }
