@@ -4,7 +4,7 @@
  * Σ nₖ·gₖ / Σ nₖ, summed in slice order (never arrival order) so a run is reproducible. BatchNorm
  * statistics combine exactly: the batch mean and the biased batch variance of all rows together.
  */
-import { type GradSquares, type SliceResult, weightedSum } from "../shared/model/mod.ts";
+import { type GradSquares, type SliceResult, sumRowSquares, weightedSum } from "../shared/model/mod.ts";
 
 export interface ReducedStep {
   count: number;
@@ -13,7 +13,7 @@ export interface ReducedStep {
   metricSums: number[];
   regLoss: number;
   batchStats: { layer: string; mean: Float32Array; variance: Float32Array }[];
-  /** Sparse gradients' per-row squares, of the step's mean loss: Σ (nₖ/N)²·squaresₖ. */
+  /** Sparse gradients' per-row squares, of the step's mean loss: Σ (nₖ/N)²·squaresₖ, on the rows any slice looked up. */
   gradSquares?: GradSquares[];
 }
 
@@ -56,21 +56,26 @@ export function reduceSlices(slices: readonly SliceResult[], into?: Float32Array
 
 /**
  * A slice's sparse gradient is of its own mean loss, so each of its row slices is nₖ/N of that
- * slice's share of the step's gradient, and its squares (nₖ/N)² of their share.
+ * slice's share of the step's gradient, and its squares (nₖ/N)² of their share. The step's rows are
+ * the union of the slices' rows; each row's terms are added in slice order, as over dense tables.
  */
 function reduceSquares(slices: readonly SliceResult[], count: number): GradSquares[] {
   return slices[0]!.gradSquares!.map((entry, k) => {
-    const values = new Float32Array(entry.values.length);
-    for (const s of slices) {
-      const w = (s.count / count) ** 2;
+    const parts = slices.map((s) => {
       const part = s.gradSquares?.[k];
-      if (part?.offset !== entry.offset || part.values.length !== values.length) {
+      if (part?.offset !== entry.offset || part.size !== entry.size || part.rowSize !== entry.rowSize) {
         throw new RangeError(
           `Cannot reduce the sparse gradient at offset ${entry.offset} as a slice reports another layout`,
         );
       }
-      for (let i = 0; i < values.length; i++) values[i] = values[i]! + w * part.values[i]!;
-    }
-    return { offset: entry.offset, values };
+      return part;
+    });
+    const weights = slices.map((s) => (s.count / count) ** 2);
+    return {
+      offset: entry.offset,
+      size: entry.size,
+      rowSize: entry.rowSize,
+      ...sumRowSquares(parts, entry.rowSize, weights),
+    };
   });
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { layers, Sequential, tf } from "../mod.ts";
-import { Engine, type SliceResult } from "../shared/model/mod.ts";
+import { denseSquares, Engine, type SliceResult } from "../shared/model/mod.ts";
 import { rangeBatch, toDataset } from "./data.ts";
 import { reduceSlices } from "./reduce.ts";
 
@@ -97,4 +97,44 @@ Deno.test("reduceSlices weights by sample count, sums in slice order, and reject
   assert.equal(r.regLoss, 0.5);
   assert.deepEqual(Array.from(reduceSlices([slice(2, [1, 2], 1)]).grads), [1, 2]);
   assert.throws(() => reduceSlices([]), /Cannot reduce a step with no slices/);
+});
+
+Deno.test("reduceSlices sums sparse squares over the union of the slices' rows, as over dense tables", () => {
+  // A table of 5 rows of 2 at offset 1; the slices looked up rows {1, 3}, {0, 3} and {4}.
+  const table = { offset: 1, size: 10, rowSize: 2 };
+  const looked = [[1, 3], [0, 3], [4]];
+  const counts = [3, 2, 2];
+  const slices = looked.map((rows, k): SliceResult => ({
+    count: counts[k]!,
+    grads: new Float32Array(12),
+    lossSum: 0,
+    metricSums: [],
+    regLoss: 0,
+    batchStats: [],
+    gradSquares: [{
+      ...table,
+      rows: Int32Array.from(rows),
+      values: Float32Array.from({ length: rows.length * 2 }, (_, i) => 0.1 + 0.37 * (k + 1) * (i + 1)),
+    }],
+  }));
+  const r = reduceSlices(slices);
+  const sq = r.gradSquares![0]!;
+  assert.deepEqual([sq.offset, sq.size, sq.rowSize, [...sq.rows]], [1, 10, 2, [0, 1, 3, 4]]);
+  // The same sum over table-sized arrays, zeros on the rows a slice did not look up.
+  const dense = new Float32Array(10);
+  for (const s of slices) {
+    const w = (s.count / 7) ** 2;
+    const part = new Float32Array(10);
+    const g = s.gradSquares![0]!;
+    g.rows.forEach((row, j) => part.set(g.values.subarray(2 * j, 2 * j + 2), 2 * row));
+    for (let i = 0; i < 10; i++) dense[i] = dense[i]! + w * part[i]!;
+  }
+  assert.deepEqual(denseSquares(sq), dense);
+  assert.equal(sq.values.length, 8, "row 2, which no slice looked up, is not held");
+  // Slices that disagree on the table are refused.
+  const other = { ...slices[1]!, gradSquares: [{ ...slices[1]!.gradSquares![0]!, rowSize: 1 }] };
+  assert.throws(
+    () => reduceSlices([slices[0]!, other]),
+    /sparse gradient at offset 1 as a slice reports another layout/,
+  );
 });

@@ -7,9 +7,12 @@ import { tf } from "./tf.ts";
 import type { Network } from "./network.ts";
 import { type LossName, type LossSpec, type OutputValue, perSampleLoss } from "./losses.ts";
 import { type MetricSpec, metricSums, metricWidth } from "./metrics.ts";
-import type { CallContext, SliceExchange } from "./layers/mod.ts";
+import type { CallContext, SliceExchange, SparseSquaresPart } from "./layers/mod.ts";
 import { readTensorsInto } from "./backends/readback.ts";
 import { disposeAbandonedTape } from "./tfjs_internals.ts";
+import { type GradSquares, sumRowSquares } from "./grad_squares.ts";
+
+export type { GradSquares } from "./grad_squares.ts";
 
 /** A batch of rows: one array per model input, plus labels (absent for predict). */
 export interface Batch {
@@ -31,17 +34,11 @@ export interface SliceResult {
   /** Per BatchNormalization layer, in call order: the slice's per-channel mean and biased variance. */
   batchStats: { layer: string; mean: Float32Array; variance: Float32Array }[];
   /**
-   * Per trainable Embedding table, by offset in the params layout: the per-row sum of the squares of
-   * its gradient's slices (one per looked-up id), for optimizers that square the gradient as Keras's
-   * TensorFlow backend does with IndexedSlices. Absent when the model has none.
+   * Per trainable Embedding table, in params layout order: the rows the slice looked up and the sum
+   * of the squares of each one's gradient slices (one per lookup), for optimizers that square the
+   * gradient as Keras's TensorFlow backend does with IndexedSlices. Absent when the model has none.
    */
   gradSquares?: GradSquares[];
-}
-
-/** The per-row squares of one sparse gradient: `values` has the variable's size, at `offset` in params. */
-export interface GradSquares {
-  offset: number;
-  values: Float32Array;
 }
 
 /** Loss and metric sums over some rows. */
@@ -177,7 +174,7 @@ export class Engine {
         parts.push(tf.reshape(reg, [1]));
         for (const s of ctx.batchStats) parts.push(tf.reshape(s.mean, [-1]), tf.reshape(s.variance, [-1]));
         const squares = this.#sparseEntries(ctx);
-        for (const { tensor } of squares) parts.push(tf.reshape(tensor, [-1]));
+        for (const e of squares) for (const p of e.parts) parts.push(tf.reshape(p.tensor, [-1]));
         const all = tf.concat(parts).dataSync() as Float32Array;
         let at = 0;
         const take = (n: number) => all.subarray(at, at += n);
@@ -196,7 +193,14 @@ export class Engine {
             variance: take(s.variance.size),
           })),
           ...(squares.length > 0
-            ? { gradSquares: squares.map((e) => ({ offset: e.offset, values: take(e.tensor.size) })) }
+            ? {
+              gradSquares: squares.map((e): GradSquares => {
+                const read = e.parts.map((p) => ({ rows: p.rows, values: take(p.tensor.size) }));
+                // A table looked up by several calls: their sums added in the order the gradient ran.
+                const sum = read.length === 1 ? read[0]! : sumRowSquares(read, e.rowSize);
+                return { offset: e.offset, size: e.size, rowSize: e.rowSize, ...sum };
+              }),
+            }
             : {}),
         };
       });
@@ -210,7 +214,7 @@ export class Engine {
         s.mean.dispose();
         s.variance.dispose();
       }
-      for (const t of ctx.sparseGradSquares?.values() ?? []) t.dispose();
+      for (const parts of ctx.sparseGradSquares?.values() ?? []) for (const p of parts) p.tensor.dispose();
     }
   }
 
@@ -218,12 +222,15 @@ export class Engine {
    * The recorded gradient squares of trainable variables, in params layout order. A regularized
    * variable has none: its penalty's gradient is dense, and so is the sum Keras applies.
    */
-  #sparseEntries(ctx: CallContext): { offset: number; tensor: tf.Tensor }[] {
+  #sparseEntries(
+    ctx: CallContext,
+  ): { offset: number; size: number; rowSize: number; parts: SparseSquaresPart[] }[] {
     const recorded = ctx.sparseGradSquares;
     if (!recorded || recorded.size === 0) return [];
     return this.network.paramLayout.flatMap((e) => {
-      const tensor = recorded.get(e.path);
-      return tensor && !e.regularizer ? [{ offset: e.offset, tensor }] : [];
+      const parts = recorded.get(e.path);
+      if (!parts || parts.length === 0 || e.regularizer) return [];
+      return [{ offset: e.offset, size: e.size, rowSize: e.size / e.shape[0]!, parts }];
     });
   }
 

@@ -94,6 +94,7 @@ export {
   type GradSquares,
   type SliceResult,
 } from "./engine.ts";
+export { denseSquares, gradSquaresProblem, sumRowSquares, unionRows } from "./grad_squares.ts";
 export {
   LOSS_NAMES,
   lossFromConfig,

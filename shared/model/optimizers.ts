@@ -4,7 +4,7 @@
  */
 import { type AdamStep, KernelArena } from "./simd/arena.ts";
 import { type LearningRateSchedule, scheduleFromConfig } from "./schedules.ts";
-import type { GradSquares } from "./engine.ts";
+import { denseSquares, type GradSquares, gradSquaresProblem, scatterSquares } from "./grad_squares.ts";
 
 export type LearningRate = number | LearningRateSchedule;
 
@@ -163,9 +163,9 @@ export abstract class Optimizer {
    * `variables` are where the trainable variables sit in `params` (clipnorm clips each on its own);
    * without them `params` is one variable. `squares` are the per-row sums of squared slices of the
    * variables whose gradient Keras's TensorFlow backend holds as IndexedSlices (Embedding): Keras
-   * squares those slice by slice, in the gradient norms and in Adam's and RMSprop's velocities. With
-   * clipnorm or globalClipnorm, each must start where one of `variables` starts and cover it whole
-   * (else it is left out).
+   * squares those slice by slice, in the gradient norms and in Adam's and RMSprop's velocities; a
+   * row they do not list has none (its squares are zeros). With clipnorm or globalClipnorm, each must
+   * start where one of `variables` starts and cover it whole (else it is left out).
    */
   apply(
     params: Float32Array,
@@ -179,10 +179,17 @@ export abstract class Optimizer {
       );
     }
     for (const sq of squares) {
-      if (!(sq.offset >= 0 && sq.offset + sq.values.length <= params.length)) {
+      if (!(Number.isInteger(sq.offset) && sq.offset >= 0 && sq.offset + sq.size <= params.length)) {
         throw new RangeError(
-          `Cannot apply gradient squares at offset ${sq.offset} of length ${sq.values.length}: ` +
+          `Cannot apply gradient squares at offset ${sq.offset} of size ${sq.size}: ` +
             `they must lie within the ${params.length} parameters`,
+        );
+      }
+      const problem = gradSquaresProblem(sq);
+      if (problem) {
+        throw new RangeError(
+          `Cannot apply gradient squares at offset ${sq.offset} as their ${problem}: ` +
+            "pass the rows a slice looked up and their squares",
         );
       }
     }
@@ -210,22 +217,22 @@ export abstract class Optimizer {
     const out = this.#clipped;
     out.set(grads);
     const vars = variables ?? [{ offset: 0, size: grads.length }];
-    const sparse = new Map(squares.map((sq) => [sq.offset, sq.values]));
+    const sparse = new Map(squares.map((sq) => [sq.offset, sq]));
     /** A variable's squared norm: over its slices when Keras holds it as IndexedSlices. */
     const normSquared = (v: { offset: number; size: number }) => {
       const sq = sparse.get(v.offset);
-      return sq?.length === v.size ? sumOf(sq) : sumOfSquares(out.subarray(v.offset, v.offset + v.size));
+      // The rows not listed add zeros: the sum over the listed ones, ascending, is the same number.
+      return sq?.size === v.size ? sumOf(sq.values) : sumOfSquares(out.subarray(v.offset, v.offset + v.size));
     };
     const scaled: GradSquares[] = [];
     const scale = (v: { offset: number; size: number }, factor: number) => {
       const part = out.subarray(v.offset, v.offset + v.size);
       for (let i = 0; i < part.length; i++) part[i] = part[i]! * factor;
       const sq = sparse.get(v.offset);
-      if (sq?.length === v.size) {
-        scaled.push({
-          offset: v.offset,
-          values: sq.map((x) => x * factor * factor),
-        });
+      if (sq?.size === v.size) {
+        // A non-finite factor (a non-finite norm) turns the zeros of the rows not listed into NaN too.
+        const whole = Number.isFinite(factor) ? sq : allRows(sq);
+        scaled.push({ ...whole, values: whole.values.map((x) => x * factor * factor) });
       }
     };
     if (this.clipnorm) {
@@ -396,12 +403,22 @@ function sumOf(x: Float32Array): number {
   return sum;
 }
 
-/** `g²`, with the given squares in place of it on the rows they cover. */
+/** `g²`, with the given squares in place of it on the variables they cover (zeros on rows not listed). */
 function squaredGradient(g: Float32Array, squares: readonly GradSquares[]): Float32Array {
   const out = new Float32Array(g.length);
   for (let i = 0; i < g.length; i++) out[i] = g[i]! * g[i]!;
-  for (const sq of squares) out.set(sq.values, sq.offset);
+  for (const sq of squares) {
+    const table = out.subarray(sq.offset, sq.offset + sq.size);
+    table.fill(0);
+    scatterSquares(sq, table);
+  }
   return out;
+}
+
+/** `sq` listing every row of its table (zeros on those it did not list). */
+function allRows(sq: GradSquares): GradSquares {
+  const rows = Int32Array.from({ length: sq.size / sq.rowSize }, (_, j) => j);
+  return { ...sq, rows, values: denseSquares(sq) };
 }
 
 function sumOfSquares(x: Float32Array): number {
@@ -482,7 +499,7 @@ export class Adam extends Optimizer {
       for (const sq of [...squares].sort((a, b) => a.offset - b.offset)) {
         this.#kernelStep(k, at, sq.offset, step);
         this.#sparseStep(k, sq, step);
-        at = sq.offset + sq.values.length;
+        at = sq.offset + sq.size;
       }
       this.#kernelStep(k, at, w.length, step);
     }
@@ -502,18 +519,30 @@ export class Adam extends Optimizer {
     else k.arena.adam(w!, g!, m!, v!, step);
   }
 
-  /** Keras's update of a variable whose squared gradient is `sq` (its slices squared, then summed). */
+  /**
+   * Keras's update of a variable whose squared gradient is `sq` (its slices squared, then summed):
+   * every element of the table, with squares of zero on the rows `sq` does not list.
+   */
   #sparseStep(k: { w: Float32Array; g: Float32Array }, sq: GradSquares, step: AdamStep): void {
     const [m, v, vHat] = this.slots as [Float32Array, Float32Array, Float32Array | undefined];
     const f = Math.fround;
-    for (let j = 0; j < sq.values.length; j++) {
-      const i = sq.offset + j;
-      const mi = f(m[i]! + f(f(k.g[i]! - m[i]!) * step.b1));
-      let vi = f(v[i]! + f(f(sq.values[j]! - v[i]!) * step.b2));
-      m[i] = mi;
-      v[i] = vi;
-      if (vHat) vi = vHat[i] = Math.max(vHat[i]!, vi);
-      k.w[i] = k.w[i]! - f(f(mi * step.alpha) / f(f(Math.sqrt(vi)) + step.epsilon));
+    const { rows, rowSize, values } = sq;
+    const tableRows = sq.size / rowSize;
+    let listed = 0;
+    for (let row = 0; row < tableRows; row++) {
+      const has = listed < rows.length && rows[listed] === row;
+      const from = listed * rowSize;
+      if (has) listed++;
+      for (let c = 0; c < rowSize; c++) {
+        const i = sq.offset + row * rowSize + c;
+        const g2 = has ? values[from + c]! : 0;
+        const mi = f(m[i]! + f(f(k.g[i]! - m[i]!) * step.b1));
+        let vi = f(v[i]! + f(f(g2 - v[i]!) * step.b2));
+        m[i] = mi;
+        v[i] = vi;
+        if (vHat) vi = vHat[i] = Math.max(vHat[i]!, vi);
+        k.w[i] = k.w[i]! - f(f(mi * step.alpha) / f(f(Math.sqrt(vi)) + step.epsilon));
+      }
     }
   }
 

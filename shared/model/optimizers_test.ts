@@ -412,7 +412,7 @@ Deno.test("a fresh optimizer saves zero slots, as Keras's freshly built ones", (
 Deno.test("squares of a sparse gradient replace g² in Adam's and RMSprop's velocities and in clipnorm, as Keras's TF backend", () => {
   // b/kernel (offset 2) was looked up twice with slices 0.2 and 0.1: gradient 0.3, squares 0.05.
   const g = Float32Array.of(0.1, -0.2, 0.3);
-  const squares = [{ offset: 2, values: Float32Array.of(0.05) }];
+  const squares = [{ offset: 2, size: 1, rowSize: 1, rows: Int32Array.of(0), values: Float32Array.of(0.05) }];
   const adam = new optimizers.Adam({ learningRate: 0.01, amsgrad: true });
   const w = Float32Array.from(W0);
   adam.apply(w, g, TWO_VARIABLES, squares);
@@ -434,4 +434,57 @@ Deno.test("squares of a sparse gradient replace g² in Adam's and RMSprop's velo
   sgd.apply(s, g, TWO_VARIABLES, squares);
   const aNorm = Math.hypot(0.1, 0.2), bNorm = Math.sqrt(0.05);
   assertClose(s, [1 - 0.1 * 0.2 / aNorm, -1 + 0.2 * 0.2 / aNorm, 0.5 - 0.3 * 0.2 / bNorm]);
+});
+
+Deno.test("squares listing only the looked-up rows update exactly as squares listing every row with zeros", () => {
+  // A table of 4 rows of 2 at offset 1 (rows 1 and 3 looked up), between two dense variables.
+  const layout = [
+    { path: "a/kernel", shape: [1], offset: 0, size: 1 },
+    { path: "e/embeddings", shape: [4, 2], offset: 1, size: 8 },
+    { path: "b/kernel", shape: [2], offset: 9, size: 2 },
+  ];
+  const g = Float32Array.of(0.3, 0, 0, 0.25, -0.5, 0, 0, 0.125, 0.75, -0.2, 0.1);
+  const sparse = {
+    offset: 1,
+    size: 8,
+    rowSize: 2,
+    rows: Int32Array.of(1, 3),
+    values: Float32Array.of(0.0390625, 0.15625, 0.0078125, 0.3125),
+  };
+  const dense = {
+    ...sparse,
+    rows: Int32Array.of(0, 1, 2, 3),
+    values: Float32Array.of(0, 0, 0.0390625, 0.15625, 0, 0, 0.0078125, 0.3125),
+  };
+  const makers: [string, () => Optimizer][] = [
+    ["adam", () => new optimizers.Adam({ learningRate: 0.01 })],
+    ["amsgrad", () => new optimizers.Adam({ learningRate: 0.01, amsgrad: true })],
+    ["rmsprop", () => new optimizers.RMSprop({ learningRate: 0.01, momentum: 0.5 })],
+    ["clipnorm", () => new optimizers.Adam({ learningRate: 0.01, clipnorm: 0.1 })],
+    ["globalClipnorm", () => new optimizers.Adam({ learningRate: 0.01, globalClipnorm: 0.1 })],
+  ];
+  for (const [name, make] of makers) {
+    const [a, b] = [make(), make()];
+    const wa = Float32Array.from({ length: 11 }, (_, i) => i / 10 - 0.5), wb = wa.slice();
+    for (let step = 0; step < 3; step++) {
+      a.apply(wa, g, layout, [sparse]);
+      b.apply(wb, g, layout, [dense]);
+    }
+    assert.deepEqual(wa, wb, name);
+    a.slots.forEach((slot, k) => assert.deepEqual(slot, b.slots[k], `${name} slot ${k}`));
+    assert.notDeepEqual(wa, Float32Array.from({ length: 11 }, (_, i) => i / 10 - 0.5), name);
+  }
+});
+
+Deno.test("squares with a row outside their table, or rows out of order, are refused naming the row", () => {
+  const sq = { offset: 0, size: 4, rowSize: 2, rows: Int32Array.of(2), values: Float32Array.of(1, 1) };
+  assert.throws(
+    () => new optimizers.Adam().apply(new Float32Array(4), new Float32Array(4), undefined, [sq]),
+    /row 2 lies outside the 2 rows of the table at offset 0/,
+  );
+  const unordered = { ...sq, rows: Int32Array.of(1, 0), values: new Float32Array(4) };
+  assert.throws(
+    () => new optimizers.RMSprop().apply(new Float32Array(4), new Float32Array(4), undefined, [unordered]),
+    /row 0 follows row 1/,
+  );
 });

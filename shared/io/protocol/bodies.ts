@@ -7,7 +7,7 @@
  * | weights | params ‖ state, f32 |
  * | `data` request | every input array then y, f32, rows first (in parts of at most `partFloats`) |
  * | `train` request | the slice's row indices, i32 |
- * | `train` reply | the gradient in the reply's encoding, zero padding to 8 bytes, then per BatchNorm layer its mean and variance, f32 |
+ * | `train` reply | the gradient in the reply's encoding, zero padding to 8 bytes, then per BatchNorm layer its mean and variance, f32, then per sparse gradient its looked-up rows, i32, and their squares, f32 |
  * | `predict` reply | the outputs, f32, rows first |
  * | slice-exchange part | the slice's part, f32 |
  * | slice-exchange gathered | every slice's part in slice order, f32 (all of one length) |
@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { SliceResult } from "../../model/mod.ts";
+import { type GradSquares, gradSquaresProblem, type SliceResult } from "../../model/mod.ts";
 import { asFloat32, type Body } from "../nats/codec.ts";
 import { decodeF32, encodeF32 } from "../nats/float_encoding.ts";
 import type { WeightsHeader, WorkReply } from "./messages.ts";
@@ -190,14 +190,21 @@ export function encodeTrainReply(
       gradLength: grads.length,
       batchStats: result.batchStats.map((s) => ({ layer: s.layer, channels: s.mean.length })),
       ...(result.gradSquares
-        ? { gradSquares: result.gradSquares.map((s) => ({ offset: s.offset, length: s.values.length })) }
+        ? {
+          gradSquares: result.gradSquares.map((s) => ({
+            offset: s.offset,
+            size: s.size,
+            rowSize: s.rowSize,
+            rows: s.rows.length,
+          })),
+        }
         : {}),
     },
     body: [
       gradBytes,
       padding,
       ...result.batchStats.flatMap((s) => [s.mean, s.variance]),
-      ...(result.gradSquares ?? []).map((s) => s.values),
+      ...(result.gradSquares ?? []).flatMap((s) => [s.rows, s.values]),
     ],
   };
 }
@@ -205,7 +212,8 @@ export function encodeTrainReply(
 /**
  * The slice result of a train reply, or why its body cannot be one: a gradient of another length
  * than `paramCount` (a ring reply: than its shard), or a body that does not hold what the header
- * describes. A ring reply's `grads` are its reduced shard.
+ * describes, or sparse squares whose rows are not ascending ids of their table, or whose table does
+ * not lie within the model. A ring reply's `grads` are its reduced shard.
  */
 export function decodeTrainReply(
   header: Extract<WorkReply, { kind: "train" }>,
@@ -216,7 +224,7 @@ export function decodeTrainReply(
   const gradBytes = header.gradLength * bytesPer;
   const statsStart = Math.ceil(gradBytes / 8) * 8;
   const statFloats = header.batchStats.reduce((n, s) => n + 2 * s.channels, 0);
-  const squareFloats = (header.gradSquares ?? []).reduce((n, s) => n + s.length, 0);
+  const squareFloats = (header.gradSquares ?? []).reduce((n, s) => n + s.rows * (1 + s.rowSize), 0);
   const expected = header.shard ? header.shard.end - header.shard.start : paramCount;
   if (header.gradLength !== expected || body.length !== statsStart + (statFloats + squareFloats) * 4) {
     return `its gradient has ${header.gradLength} values (${body.length} body bytes), ${
@@ -232,11 +240,22 @@ export function decodeTrainReply(
     o += 2 * s.channels;
     return { layer: s.layer, mean, variance };
   });
-  const gradSquares = header.gradSquares?.map((s) => {
-    const values = stats.slice(o, o + s.length);
-    o += s.length;
-    return { offset: s.offset, values };
-  });
+  const gradSquares: GradSquares[] = [];
+  for (const s of header.gradSquares ?? []) {
+    if (s.offset + s.size > paramCount) {
+      return `its squares at offset ${s.offset} cover ${s.size} values, past the model's ${paramCount}`;
+    }
+    const rows = new Int32Array(
+      stats.buffer.slice(stats.byteOffset + 4 * o, stats.byteOffset + 4 * (o + s.rows)),
+    );
+    o += s.rows;
+    const values = stats.slice(o, o + s.rows * s.rowSize);
+    o += s.rows * s.rowSize;
+    const sq = { offset: s.offset, size: s.size, rowSize: s.rowSize, rows, values };
+    const problem = gradSquaresProblem(sq);
+    if (problem) return `its squares at offset ${s.offset}: ${problem}`;
+    gradSquares.push(sq);
+  }
   return {
     count: header.count,
     grads,
@@ -244,7 +263,7 @@ export function decodeTrainReply(
     metricSums: header.metricSums,
     regLoss: header.regLoss,
     batchStats,
-    ...(gradSquares ? { gradSquares } : {}),
+    ...(header.gradSquares ? { gradSquares } : {}),
   };
 }
 

@@ -14,6 +14,8 @@ import {
 } from "./bodies.ts";
 import { DataFrame, WeightsHeader, WorkReply } from "./messages.ts";
 import { decodeMessage, encodeMessage } from "../nats/codec.ts";
+import { layers, Sequential } from "../../../mod.ts";
+import { Engine } from "../../model/mod.ts";
 
 /** Encodes and decodes a whole message, as either transport does. */
 function wire<H extends object>(header: H, body: Parameters<typeof encodeMessage>[1], schema = WorkReply) {
@@ -46,16 +48,69 @@ Deno.test("a train reply round-trips in f32 exactly and in bf16 within bf16 roun
   }
 });
 
-Deno.test("a train reply carries sparse gradients' squares after the BatchNorm statistics", () => {
-  const withSquares = { ...result, gradSquares: [{ offset: 1, values: Float32Array.from([0.25, 4]) }] };
+/** A slice of a model of 7 parameters, with a table of 3 rows of 2 at offset 1. */
+const withTable = { ...result, grads: Float32Array.from([0.5, 1, 0, 3, 4, 5, 6]) };
+/** That table's squares: rows 0 and 2 looked up. */
+const squares = {
+  offset: 1,
+  size: 6,
+  rowSize: 2,
+  rows: Int32Array.of(0, 2),
+  values: Float32Array.from([0.25, 4, 1e-30, 7]),
+};
+
+Deno.test("a train reply carries sparse gradients' squares, only their rows, after the BatchNorm statistics", () => {
+  const withSquares = { ...withTable, gradSquares: [squares] };
   const { header, body } = encodeTrainReply({ ...base, encoding: "f32" }, withSquares);
+  assert.deepEqual(header.gradSquares, [{ offset: 1, size: 6, rowSize: 2, rows: 2 }]);
   const m = wire(header, body);
-  const decoded = decodeTrainReply(m.header as typeof header, m.body, 5);
+  const decoded = decodeTrainReply(m.header as typeof header, m.body, 7);
   assert.ok(typeof decoded !== "string", String(decoded));
   assert.deepEqual(decoded.batchStats, result.batchStats);
   assert.deepEqual(decoded.gradSquares, withSquares.gradSquares);
+  // 2 row ids and 4 squares after the 7 gradient values, their padding and 4 statistics.
+  assert.equal(m.body.length, 32 + 4 * 4 + 4 * (2 + 4));
   // A body one square short is refused.
-  assert.match(String(decodeTrainReply(header, m.body.subarray(0, m.body.length - 4), 5)), /body bytes/);
+  assert.match(String(decodeTrainReply(header, m.body.subarray(0, m.body.length - 4), 7)), /body bytes/);
+  // A reply that looked nothing up in the table carries its layout and no rows.
+  const none = { ...squares, rows: new Int32Array(0), values: new Float32Array(0) };
+  const empty = encodeTrainReply({ ...base, encoding: "f32" }, { ...withTable, gradSquares: [none] });
+  const decodedEmpty = decodeTrainReply(empty.header, wire(empty.header, empty.body).body, 7);
+  assert.ok(typeof decodedEmpty !== "string", String(decodedEmpty));
+  assert.deepEqual(decodedEmpty.gradSquares, [none]);
+});
+
+Deno.test("a train reply whose squares name a row outside their table, out of order or past the model is refused", () => {
+  const reply = (sq: typeof squares, paramCount = 7) => {
+    const { header, body } = encodeTrainReply({ ...base, encoding: "f32" }, {
+      ...withTable,
+      gradSquares: [sq],
+    });
+    const m = wire(header, body);
+    return decodeTrainReply(m.header as typeof header, m.body, paramCount);
+  };
+  assert.equal(
+    reply({ ...squares, rows: Int32Array.of(0, 3) }),
+    "its squares at offset 1: row 3 lies outside the 3 rows of the table at offset 1",
+  );
+  assert.equal(
+    reply({ ...squares, rows: Int32Array.of(-1, 2) }),
+    "its squares at offset 1: row -1 lies outside the 3 rows of the table at offset 1",
+  );
+  assert.equal(
+    reply({ ...squares, rows: Int32Array.of(2, 0) }),
+    "its squares at offset 1: row 0 follows row 2 (rows must ascend, each once)",
+  );
+  assert.equal(
+    reply({ ...squares, rows: Int32Array.of(2, 2) }),
+    "its squares at offset 1: row 2 follows row 2 (rows must ascend, each once)",
+  );
+  assert.equal(
+    reply({ ...squares, size: 5 }),
+    "its squares at offset 1: table size 5 is not a multiple of its row size 2",
+  );
+  const shorter = { ...squares, offset: 2 };
+  assert.equal(reply(shorter), "its squares at offset 2 cover 6 values, past the model's 7");
 });
 
 Deno.test("a train reply of the wrong length is refused with both lengths", () => {
@@ -126,4 +181,39 @@ Deno.test("data-plane frame headers parse, and a frame of another kind or shape 
   assert.equal(DataFrame.parse({ t: "leave", reason: "dropped", ended: false }).t, "leave");
   assert.equal(DataFrame.safeParse({ t: "req", id: -1, req: { kind: "leave", job: "j" } }).success, false);
   assert.equal(DataFrame.safeParse({ t: "nope" }).success, false);
+});
+
+Deno.test("a train reply's squares grow with the rows a slice looked up, not with the vocabulary", () => {
+  const ids = Float32Array.from([3, 7, 3, 999, 0, 7, 7, 42, 3, 500]);
+  const squareBytes = (vocab: number) => {
+    const model = new Sequential([
+      new layers.Embedding(vocab, 8, { inputShape: [5] }),
+      new layers.GlobalAveragePooling1D(),
+      new layers.Dense(2, { activation: "softmax" }),
+    ], { seed: 1 });
+    const net = model.network;
+    const engine = new Engine(net, { loss: "sparse_categorical_crossentropy", metrics: [], seed: 1 });
+    const r = engine.trainSlice(
+      net.params,
+      net.state,
+      {
+        inputs: [{ data: ids, shape: [2, 5] }],
+        y: { data: Float32Array.of(0, 1), shape: [2] },
+      },
+      0,
+      0,
+    );
+    const { header, body } = encodeTrainReply({ ...base, encoding: "f32" }, r);
+    const m = wire(header, body);
+    const decoded = decodeTrainReply(m.header as typeof header, m.body, net.params.length);
+    assert.ok(typeof decoded !== "string", String(decoded));
+    assert.deepEqual([...decoded.gradSquares![0]!.rows], [0, 3, 7, 42, 500, 999]);
+    assert.deepEqual(decoded.gradSquares, r.gradSquares);
+    // What follows the gradient (and its padding to 8 bytes): here only the squares.
+    return m.body.length - Math.ceil(net.params.length * 4 / 8) * 8;
+  };
+  const small = squareBytes(1_000), large = squareBytes(100_000);
+  // 6 distinct ids: 6 row ids and 6 rows of 8 squares.
+  assert.equal(small, 4 * 6 * (1 + 8));
+  assert.equal(large, small);
 });

@@ -294,9 +294,17 @@ export const WorkReply = z.discriminatedUnion("kind", [
     encoding: FloatEncodingSchema,
     gradLength: z.int().nonnegative(),
     batchStats: z.array(z.object({ layer: z.string(), channels: z.int().nonnegative() })),
-    /** Sparse gradients' per-row squares (shared/model/engine.ts `GradSquares`), after the statistics. */
-    gradSquares: z.array(z.object({ offset: z.int().nonnegative(), length: z.int().nonnegative() }))
-      .optional(),
+    /**
+     * Sparse gradients' squares (shared/model/grad_squares.ts `GradSquares`), after the statistics:
+     * per table at `offset` of `size` elements in rows of `rowSize`, its `rows` looked-up row ids
+     * (i32, ascending) then their squares (`rows × rowSize` f32).
+     */
+    gradSquares: z.array(z.object({
+      offset: z.int().nonnegative(),
+      size: z.int().nonnegative(),
+      rowSize: z.int().positive(),
+      rows: z.int().nonnegative(),
+    })).optional(),
     computeMs: z.number(),
     /** A ring reply: the body holds the reduced values `[start, end)` of the step's gradient. */
     shard: z.object({ start: z.int().nonnegative(), end: z.int().nonnegative() }).optional(),

@@ -7,7 +7,14 @@
 import { tf } from "../tf.ts";
 import { initializerConfig, type InitializerName, resolveInitializer } from "../initializers.ts";
 import type { Regularizer } from "../regularizers.ts";
-import { type CallContext, Layer, type LayerOptions, type Shape, type WeightSpec } from "./layer.ts";
+import {
+  type CallContext,
+  Layer,
+  type LayerOptions,
+  type Shape,
+  type SparseSquaresPart,
+  type WeightSpec,
+} from "./layer.ts";
 
 export interface EmbeddingOptions extends LayerOptions {
   /** @default "uniform" (Keras's RandomUniform in [-0.05, 0.05]) */
@@ -70,11 +77,18 @@ export class Embedding extends Layer {
 
   /**
    * `gather` whose gradient is the usual per-id sum of the output rows' gradients, and which also
-   * records the per-id sum of their squares: Keras's TensorFlow optimizers square an Embedding's
-   * gradient slice by slice (`ops.square` of IndexedSlices) before the duplicates are summed.
+   * records, for the ids looked up, the per-id sum of their squares: Keras's TensorFlow optimizers
+   * square an Embedding's gradient slice by slice (`ops.square` of IndexedSlices) before the
+   * duplicates are summed. The sums are over the looked-up rows only (`[unique ids, outputDim]`), so
+   * they grow with the batch, not with `inputDim`; each row's slices are added in the same order as
+   * in the gradient's segment sum.
    */
-  #gatherNotingSquares(table: tf.Tensor, ids: tf.Tensor, squares: Map<string, tf.Tensor>): tf.Tensor {
-    const rows = this.inputDim;
+  #gatherNotingSquares(
+    table: tf.Tensor,
+    ids: tf.Tensor,
+    squares: Map<string, SparseSquaresPart[]>,
+  ): tf.Tensor {
+    const inputDim = this.inputDim;
     const path = `${this.name}/embeddings`;
     const forward = (t: tf.Tensor, save: (tensors: tf.Tensor[]) => void) => {
       // The ids are saved: intermediates of the forward pass are gone when the gradient runs.
@@ -84,11 +98,14 @@ export class Embedding extends Layer {
         gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
           const grad = dy as tf.Tensor;
           const at = saved[0] as tf.Tensor1D;
-          const sum = tf.unsortedSegmentSum(tf.square(grad), at, rows);
-          const before = squares.get(path);
-          squares.set(path, tf.keep(before ? tf.add(before, sum) : sum));
-          before?.dispose();
-          return tf.unsortedSegmentSum(grad, at, rows);
+          const { rows, segments } = lookedUpRows(at.dataSync() as Int32Array, inputDim);
+          const sum = rows.length === 0
+            ? tf.zeros([0, grad.shape[grad.shape.length - 1]!])
+            : tf.unsortedSegmentSum(tf.square(grad), tf.tensor1d(segments, "int32"), rows.length);
+          const parts = squares.get(path) ?? [];
+          parts.push({ rows, tensor: tf.keep(sum) });
+          squares.set(path, parts);
+          return tf.unsortedSegmentSum(grad, at, inputDim);
         },
       };
     };
@@ -107,4 +124,21 @@ export class Embedding extends Layer {
       quantization_config: null,
     };
   }
+}
+
+/**
+ * The distinct ids of `ids` within `[0, inputDim)`, ascending, and for each id its index among them
+ * (-1 for an id outside the table: a segment sum drops it, as the gradient's does).
+ */
+export function lookedUpRows(ids: Int32Array, inputDim: number): { rows: Int32Array; segments: Int32Array } {
+  const inTable = ids.filter((id) => id >= 0 && id < inputDim).sort();
+  let n = 0;
+  for (let i = 0; i < inTable.length; i++) {
+    if (i === 0 || inTable[i] !== inTable[n - 1]) inTable[n++] = inTable[i]!;
+  }
+  const rows = inTable.slice(0, n);
+  const index = new Map<number, number>();
+  rows.forEach((row, j) => index.set(row, j));
+  const segments = Int32Array.from(ids, (id) => index.get(id) ?? -1);
+  return { rows, segments };
 }

@@ -66,6 +66,15 @@ export function isBatchStateful(layer: Layer): layer is Layer & BatchStatefulLay
   return typeof (layer as Partial<BatchStatefulLayer>).updateState === "function";
 }
 
+/**
+ * The squares one call of a sparse-gradient layer recorded: `rows` (ascending, each once) and
+ * `tensor` (`[rows.length, rowSize]`), each row's sum of its slices' squares.
+ */
+export interface SparseSquaresPart {
+  rows: Int32Array;
+  tensor: tf.Tensor;
+}
+
 /** Everything a layer call may need besides inputs and weights. */
 export interface CallContext {
   training: boolean;
@@ -80,10 +89,11 @@ export interface CallContext {
   logits: Map<string, { tensor: tf.Tensor; activation: "softmax" | "sigmoid" }>;
   /**
    * When given in training mode, layers whose gradient is a sum of per-row slices (Embedding: one
-   * slice per looked-up id, Keras's IndexedSlices) add the per-row sum of their slices' squares here
-   * while the gradient is computed, keyed by weight path (`embedding/embeddings`).
+   * slice per looked-up id, Keras's IndexedSlices) append here, keyed by weight path
+   * (`embedding/embeddings`), one part per call as the gradient is computed: the rows it looked up
+   * and the per-row sum of their slices' squares.
    */
-  sparseGradSquares?: Map<string, tf.Tensor>;
+  sparseGradSquares?: Map<string, SparseSquaresPart[]>;
   /**
    * The other slices of this training step, for layers whose result depends on the whole batch
    * (BatchNormalization). Absent: this slice is the whole batch.

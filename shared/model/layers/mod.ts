@@ -28,6 +28,7 @@ export {
   type Shape,
   sizeOf,
   type SliceExchange,
+  type SparseSquaresPart,
   SymbolicTensor,
   type WeightSpec,
   WHOLE_BATCH,
