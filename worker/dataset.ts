@@ -4,7 +4,7 @@
  * this slice computes; and the batches cut from them (rows at given indices, or a range of rows).
  */
 import type { Batch } from "../shared/model/mod.ts";
-import type { DatasetArrays, RowArray } from "../shared/io/protocol/mod.ts";
+import type { DatasetArrays, HeldArray } from "../shared/io/protocol/mod.ts";
 import { PrefetchingReader } from "../shared/io/dataset/mod.ts";
 
 /** A shipped dataset as a worker holds it. */
@@ -13,7 +13,7 @@ export type CachedDataset = DatasetArrays;
 /** A dataset a worker serves: shipped arrays, or rows it reads from files itself. */
 export type WorkerDataset = CachedDataset | PrefetchingReader;
 
-function rowSize(a: RowArray): number {
+function rowSize(a: HeldArray): number {
   return a.shape.slice(1).reduce((p, d) => p * d, 1);
 }
 
@@ -36,7 +36,8 @@ export async function gatherBatch(
       throw new RangeError(`Cannot gather row ${i} as the dataset has ${ds.length} rows`);
     }
   }
-  const take = (a: RowArray) => {
+  // Bytes become float32 here, batch by batch.
+  const take = (a: HeldArray) => {
     const r = rowSize(a);
     const out = new Float32Array(indices.length * r);
     for (let i = 0; i < indices.length; i++) {
@@ -48,7 +49,7 @@ export async function gatherBatch(
 }
 
 /**
- * Rows `start..end` as a batch (views, no copy, for shipped arrays), and for a file-backed dataset
+ * Rows `start..end` as a batch (views, no copy, for shipped float32 arrays; bytes become float32), and for a file-backed dataset
  * the read of rows `ahead` (the next chunk) started.
  */
 export async function rangeOf(
@@ -62,9 +63,13 @@ export async function rangeOf(
     if (ahead) ds.prefetchRange(...ahead);
     return await rows;
   }
-  const cut = (a: RowArray) => {
+  const cut = (a: HeldArray) => {
     const r = rowSize(a);
-    return { data: a.data.subarray(start * r, end * r), shape: [end - start, ...a.shape.slice(1)] };
+    const rows = a.data.subarray(start * r, end * r);
+    return {
+      data: rows instanceof Float32Array ? rows : Float32Array.from(rows),
+      shape: [end - start, ...a.shape.slice(1)],
+    };
   };
   return { inputs: ds.inputs.map(cut), y: ds.y ? cut(ds.y) : null };
 }

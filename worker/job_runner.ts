@@ -110,7 +110,7 @@ const MIN_FRAME_BYTES = 64 * 1024 * 1024;
 /** A dataset arriving in parts over the data plane. */
 interface Arriving {
   hash: string;
-  body: Float32Array;
+  body: Uint8Array;
   received: number;
 }
 
@@ -951,22 +951,22 @@ export class JobRunner {
     }
     if (header.probe) return false;
     if (this.#arriving?.hash !== header.hash || header.offset === 0) {
-      this.#arriving = { hash: header.hash, body: new Float32Array(header.total), received: 0 };
+      this.#arriving = { hash: header.hash, body: new Uint8Array(header.total), received: 0 };
     }
     const arriving = this.#arriving;
-    const floats = body.byteLength / 4;
-    if (header.offset !== arriving.received || header.offset + floats > header.total) {
+    const bytes = body.byteLength;
+    if (header.offset !== arriving.received || header.offset + bytes > header.total) {
       this.#arriving = undefined;
       throw new RangeError(
-        `Cannot take floats ${header.offset}..${header.offset + floats} of dataset "${header.name}": ` +
+        `Cannot take bytes ${header.offset}..${header.offset + bytes} of dataset "${header.name}": ` +
           `${arriving.received} of ${header.total} arrived so far`,
       );
     }
-    new Uint8Array(arriving.body.buffer, header.offset * 4, body.byteLength).set(body);
-    arriving.received += floats;
+    arriving.body.set(body, header.offset);
+    arriving.received += bytes;
     if (arriving.received < header.total) return false;
     this.#arriving = undefined;
-    const ds = decodeDataset(arriving.body, header.inputs, header.y);
+    const ds = decodeDataset(arriving.body, header.inputs, header.y, header.dtypes);
     this.cache.set(header.hash, ds);
     this.#datasets.set(header.name, ds);
     return true;

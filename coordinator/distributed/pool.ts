@@ -202,8 +202,8 @@ const PROBE_TIMEOUT_MS = 1000;
 /** Milliseconds a worker has for its hello on a new `work` connection. */
 const HELLO_TIMEOUT_MS = 5000;
 
-/** Floats of a dataset sent in one request over the data plane (16 MiB). */
-const DATA_PART_FLOATS = 4 * 1024 * 1024;
+/** Bytes of a dataset sent in one request over the data plane. */
+const DATA_PART_BYTES = 16 * 1024 * 1024;
 /** Largest frame body the coordinator reads from an authenticated worker, at least. */
 const MIN_FRAME_BYTES = 64 * 1024 * 1024;
 
@@ -821,7 +821,7 @@ export class DistributedPool implements WorkerPool {
 
   /**
    * Ships one dataset to one member: a probe first (a worker that holds it by hash answers cached),
-   * then the floats, in parts over the data plane. False when the member was lost.
+   * then the bytes, in parts over the data plane. False when the member was lost.
    */
   async #ship(
     member: Member,
@@ -840,6 +840,7 @@ export class DistributedPool implements WorkerPool {
         hash: data.hash,
         inputs: data.inputs,
         y: data.y,
+        dtypes: data.dtypes,
         probe,
         offset,
         total,
@@ -858,7 +859,7 @@ export class DistributedPool implements WorkerPool {
       return h.kind === "data" && h.cached;
     };
     let cached = await send(true, 0, 0);
-    const part = member.link.kind === "direct" ? DATA_PART_FLOATS : Math.max(1, total);
+    const part = member.link.kind === "direct" ? DATA_PART_BYTES : Math.max(1, total);
     for (let offset = 0; cached === false; offset += part) {
       const end = Math.min(total, offset + part);
       cached = await send(false, offset, end);

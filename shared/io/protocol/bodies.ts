@@ -34,9 +34,18 @@ export interface ShippableArray {
 }
 
 /** The inputs (one per model input) and labels of a dataset, as shipped. */
+/** The element types a dataset travels and is held in: bytes stay bytes (a quarter of float32's size). */
+export type ShippedDtype = "float32" | "uint8";
+
+/** One array of a dataset as a worker holds it, rows first: float32, or bytes. */
+export interface HeldArray {
+  data: Float32Array | Uint8Array;
+  shape: number[];
+}
+
 export interface DatasetArrays {
-  inputs: RowArray[];
-  y: RowArray | null;
+  inputs: HeldArray[];
+  y: HeldArray | null;
   length: number;
 }
 
@@ -77,60 +86,95 @@ export function decodeWeights(
 
 // --- datasets ----------------------------------------------------------------------------------
 
-/** A dataset ready to ship: its content hash (SHA-256 of the shapes and bytes), shapes and floats. */
+/** A dataset ready to ship: its content hash (SHA-256 of the shapes, types and bytes), shapes and bytes. */
 export interface ShippedDataset {
   hash: string;
   inputs: number[][];
   y: number[] | null;
-  body: Float32Array;
+  /** Each input's element type, then y's. */
+  dtypes: ShippedDtype[];
+  body: Uint8Array;
+}
+
+/** Where each array starts in a dataset body, and the body's length: arrays end to end, each 4-aligned. */
+function datasetLayout(
+  shapes: number[][],
+  dtypes: readonly ShippedDtype[],
+): { starts: number[]; bytes: number } {
+  const starts: number[] = [];
+  let bytes = 0;
+  shapes.forEach((shape, i) => {
+    starts.push(bytes);
+    const size = shape.reduce((p, d) => p * d, 1) * (dtypes[i] === "uint8" ? 1 : 4);
+    bytes += Math.ceil(size / 4) * 4;
+  });
+  return { starts, bytes };
 }
 
 /**
- * Lays every input array, then y, end to end, and hashes them with their shapes. Byte arrays are
- * shipped as float32 (the values converted, not scaled), so workers hold float32 rows.
+ * Lays every input array, then y, end to end (each 4-aligned), and hashes them with their shapes and
+ * types. Byte arrays travel and stay as bytes; a worker makes float32 rows of them batch by batch.
  */
 export async function encodeDataset(
   data: { inputs: ShippableArray[]; y: ShippableArray | null; length: number },
 ): Promise<ShippedDataset> {
   const arrays = [...data.inputs, ...(data.y ? [data.y] : [])];
-  const body = new Float32Array(arrays.reduce((n, a) => n + a.data.length, 0));
-  let o = 0;
-  for (const a of arrays) {
-    body.set(a.data, o);
-    o += a.data.length;
-  }
-  const shapeBytes = new TextEncoder().encode(JSON.stringify(arrays.map((a) => a.shape)));
+  const dtypes = arrays.map((a): ShippedDtype => a.data instanceof Uint8Array ? "uint8" : "float32");
+  const shapes = arrays.map((a) => a.shape);
+  const layout = datasetLayout(shapes, dtypes);
+  const body = new Uint8Array(layout.bytes);
+  arrays.forEach((a, i) => {
+    const bytes = a.data instanceof Uint8Array
+      ? a.data
+      : new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+    body.set(bytes, layout.starts[i]!);
+  });
+  const shapeBytes = new TextEncoder().encode(JSON.stringify({ shapes, dtypes }));
   const hashInput = new Uint8Array(shapeBytes.length + body.byteLength);
   hashInput.set(shapeBytes);
-  hashInput.set(new Uint8Array(body.buffer), shapeBytes.length);
+  hashInput.set(body, shapeBytes.length);
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", hashInput));
   return {
     hash: [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""),
     inputs: data.inputs.map((a) => a.shape),
     y: data.y ? data.y.shape : null,
+    dtypes,
     body,
   };
 }
 
 /**
- * Splits a dataset body (every input, then y, f32 rows first) into arrays of the given shapes
- * (views of `body`). Throws a `RangeError` when the body does not hold exactly those shapes.
+ * Splits a dataset body (every input, then y, rows first, each 4-aligned; `dtypes` as shipped, float32
+ * when not given) into arrays of the given shapes (views of `body`, which must be 4-aligned). Throws a
+ * `RangeError` when the body does not hold exactly those shapes.
  */
-export function decodeDataset(body: Float32Array, inputs: number[][], y: number[] | null): DatasetArrays {
+export function decodeDataset(
+  body: Uint8Array,
+  inputs: number[][],
+  y: number[] | null,
+  dtypes?: readonly ShippedDtype[],
+): DatasetArrays {
   const shapes = y ? [...inputs, y] : inputs;
-  const sizes = shapes.map((s) => s.reduce((p, d) => p * d, 1));
-  const total = sizes.reduce((a, b) => a + b, 0);
-  if (total !== body.length) {
+  const types = dtypes ?? shapes.map((): ShippedDtype => "float32");
+  if (types.length !== shapes.length) {
     throw new RangeError(
-      `Cannot read the dataset as its shapes ${
-        JSON.stringify(shapes)
-      } need ${total} values: the body holds ${body.length}`,
+      `Cannot read the dataset as it names ${types.length} element types for its ${shapes.length} arrays`,
     );
   }
-  let offset = 0;
-  const arrays = shapes.map((shape, i) => {
-    const data = body.subarray(offset, offset + sizes[i]!);
-    offset += sizes[i]!;
+  const layout = datasetLayout(shapes, types);
+  if (layout.bytes !== body.byteLength) {
+    throw new RangeError(
+      `Cannot read the dataset as its shapes ${JSON.stringify(shapes)} (${
+        types.join(", ")
+      }) need ${layout.bytes} bytes: the body holds ${body.byteLength}`,
+    );
+  }
+  const arrays = shapes.map((shape, i): HeldArray => {
+    const size = shape.reduce((p, d) => p * d, 1);
+    const at = body.byteOffset + layout.starts[i]!;
+    const data = types[i] === "uint8"
+      ? new Uint8Array(body.buffer, at, size)
+      : new Float32Array(body.buffer, at, size);
     return { data, shape };
   });
   const length = inputs[0]?.[0] ?? 0;

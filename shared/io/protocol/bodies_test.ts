@@ -168,13 +168,33 @@ Deno.test("a dataset round-trips with its shapes, and its hash follows content a
   assert.notEqual(reshaped.hash, shipped.hash);
   assert.throws(
     () => decodeDataset(shipped.body, [[3, 4]], null),
-    /need 12 values: the body holds 9/,
+    /need 48 bytes: the body holds 36/,
   );
   assert.throws(
-    () => decodeDataset(shipped.body.subarray(1), shipped.inputs, shipped.y),
-    /need 9 values: the body holds 8/,
+    () => decodeDataset(shipped.body.subarray(4), shipped.inputs, shipped.y),
+    /need 36 bytes: the body holds 32/,
   );
   assert.throws(() => decodeDataset(shipped.body, [[3, 2]], [1, 3]), /3 and 1 rows|1 and 3 rows/);
+});
+
+Deno.test("a dataset of bytes ships as bytes: a quarter of the body, the same values back", async () => {
+  const pixels = Uint8Array.from({ length: 5 * 7 }, (_, i) => (i * 37) & 255);
+  const y = { data: Float32Array.from([0, 1, 2, 3, 4]), shape: [5] };
+  const bytes = await encodeDataset({ inputs: [{ data: pixels, shape: [5, 7] }], y, length: 5 });
+  const floats = await encodeDataset({
+    inputs: [{ data: Float32Array.from(pixels), shape: [5, 7] }],
+    y,
+    length: 5,
+  });
+  assert.deepEqual(bytes.dtypes, ["uint8", "float32"]);
+  assert.deepEqual(floats.dtypes, ["float32", "float32"]);
+  assert.equal(bytes.body.byteLength, 36 + 20, "35 bytes padded to 36, then 5 floats");
+  assert.equal(floats.body.byteLength, 140 + 20);
+  assert.notEqual(bytes.hash, floats.hash, "the element type is part of the content");
+  const back = decodeDataset(bytes.body, bytes.inputs, bytes.y, bytes.dtypes);
+  assert.ok(back.inputs[0]!.data instanceof Uint8Array);
+  assert.deepEqual(back.inputs[0]!.data, pixels);
+  assert.deepEqual(back.y, y);
 });
 
 Deno.test("data-plane frame headers parse, and a frame of another kind or shape is refused", () => {

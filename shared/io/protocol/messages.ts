@@ -214,9 +214,11 @@ export const WorkRequest = z.discriminatedUnion("kind", [
     hash: z.string(),
     inputs: z.array(Shape),
     y: Shape.nullable(),
+    /** Each input's element type, then y's (bodies.ts `encodeDataset`). */
+    dtypes: z.array(z.enum(["float32", "uint8"])),
     /** True when the body is empty and only a cache hit is asked for. */
     probe: z.boolean(),
-    /** The body holds floats `offset..offset + body length` of `total` (the dataset travels in parts). */
+    /** The body holds bytes `offset..offset + body length` of `total` (the dataset travels in parts). */
     offset: z.int().nonnegative(),
     total: z.int().nonnegative(),
   }),
