@@ -41,7 +41,10 @@ export interface ByteSink {
 
 /** Bytes read ahead for prefixes, headers and small bodies. */
 const READ_AHEAD_BYTES = 64 * 1024;
-/** Bodies up to this size are copied into the frame's head and written with it in one write. */
+/**
+ * Bodies up to this size are copied into the frame's head and written with it in one write, unless
+ * the body starts in an array of {@link float32WithHeadRoom} (the head goes before it, no copy).
+ */
 const JOIN_BELOW_BYTES = 64 * 1024;
 /** Bytes kept free before an array of {@link float32WithHeadRoom}: a frame's head is at most this. */
 const HEAD_ROOM_BYTES = 4096;
@@ -247,7 +250,7 @@ export class FrameWriter {
   send(header: object, body?: Body): Promise<void> {
     const parts = bodyParts(body);
     const bodyLength = parts.reduce((n, p) => n + p.byteLength, 0);
-    const join = bodyLength < JOIN_BELOW_BYTES;
+    const join = bodyLength < JOIN_BELOW_BYTES && !hasHeadRoom(parts[0]);
     const head = encodeHead(header, bodyLength, MAGIC_MESSAGE, join ? bodyLength : 0);
     if (join) {
       let offset = head.length - bodyLength;
@@ -308,6 +311,14 @@ function writesOf(head: Uint8Array, parts: Uint8Array[]): Uint8Array[] {
   }
   flush();
   return writes;
+}
+
+/**
+ * True when `part` lies in an array of {@link float32WithHeadRoom}, past its room: the head goes in
+ * the room before it (a head longer than the room goes in a write of its own), not with a copy.
+ */
+function hasHeadRoom(part: Uint8Array | undefined): boolean {
+  return part !== undefined && roomy.has(part.buffer) && part.byteOffset >= HEAD_ROOM_BYTES;
 }
 
 /** Writes every byte of `bytes`. */

@@ -161,3 +161,21 @@ Deno.test("a body in head room goes out in one write with its head, and its smal
   );
   assert.deepEqual((await reader.next())!.header, { t: "rep", id: 4 });
 });
+
+Deno.test("a small body in head room goes out in one write with its head, not copied into it", async () => {
+  const out = sink();
+  const writer = new FrameWriter(out);
+  const chunk = float32WithHeadRoom(1024).subarray(0, 700);
+  chunk.forEach((_, i) => chunk[i] = i / 3);
+  const room = new Uint8Array(chunk.buffer, 0, chunk.byteOffset);
+  await writer.send({ t: "rchunk", round: 0 }, chunk);
+  assert.equal(out.chunks.length, 1, `writes: ${out.chunks.map((c) => c.length)}`);
+  assert.notDeepEqual(
+    room,
+    new Uint8Array(room.length),
+    "the head was written into the room before the body",
+  );
+  const frame = await new FrameReader(source(out.bytes()), 1 << 20).next();
+  assert.deepEqual(frame!.header, { t: "rchunk", round: 0 });
+  assert.deepEqual(new Float32Array(frame!.body.buffer, 0, chunk.length), chunk);
+});
