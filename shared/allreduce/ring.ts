@@ -43,9 +43,22 @@ export function receivedShard(rank: number, size: number, round: number): number
   return mod(rank - 2 - round, size);
 }
 
-/** `weight · own`, rounded to float32: the first term of a shard. */
-export function firstTerm(own: Float32Array, weight: number): Float32Array {
-  const out = new Float32Array(own.length);
+/**
+ * `weight · own`, rounded to float32: the first term of a shard, written to `out` (a buffer reused
+ * chunk after chunk; its values before are overwritten) or to a new array.
+ */
+export function firstTerm(
+  own: Float32Array,
+  weight: number,
+  out: Float32Array = new Float32Array(own.length),
+): Float32Array {
+  if (out.length !== own.length) {
+    throw new RangeError(
+      `Cannot write a first term of ${own.length} values to an array of ${out.length} values: pass out.subarray(0, ${own.length})`,
+    );
+  }
+  // 0 + w·x, as a shard in transit adds a term: -0 becomes +0 the same way.
+  out.fill(0);
   addScaled(out, own, weight);
   return out;
 }

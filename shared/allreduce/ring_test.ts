@@ -109,3 +109,13 @@ Deno.test("a term of another length than the chunk is refused with both lengths"
     /Cannot add a term of 4 values to a ring chunk of 3 values/,
   );
 });
+
+Deno.test("a first term written to a reused buffer has the bits of a new array's, whatever the buffer held", () => {
+  const own = Float32Array.from([1.1, -0, 0, -3.3e-8, 7e30, -2.5]);
+  const fresh = firstTerm(own, 0.3);
+  const reused = Float32Array.from([9, 9, -0, Number.NaN, 1, 2, 3, 4]);
+  const out = firstTerm(own, 0.3, reused.subarray(0, own.length));
+  assert.deepEqual(new Uint8Array(out.buffer, out.byteOffset, out.byteLength), new Uint8Array(fresh.buffer));
+  assert.equal(Object.is(out[1], 0), true, "0 + 0.3 · -0 is +0, as in a new array");
+  assert.throws(() => firstTerm(own, 0.3, reused), /pass out\.subarray\(0, 6\)/);
+});
