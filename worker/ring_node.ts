@@ -5,8 +5,13 @@
  * reduce-scatter of one attempt over these two connections. Weights parts (`wpart`) arriving on a ring
  * connection go to the job's handler, which forwards them down the chain.
  *
- * Memory: a ring connection is read one chunk ahead at most (its reader waits until the chunk was
- * taken), so beside the model a worker holds its shard, the chunk it adds to, and the one it sends.
+ * Memory: beside the model a worker holds its shard and two chunks per ring connection, reused step
+ * after step: a connection is read one chunk ahead at most (its reader waits until the chunk was
+ * taken), into the one of its two chunk buffers that does not hold the chunk in hand (added to and
+ * forwarded), and a weights part is read the same way (the handler copies it at once). A shard's first
+ * terms are written chunk by chunk into the shard's buffer, sent before the shard is reduced into it.
+ * Nothing of a chunk's size is allocated per step or per chunk: garbage would pile up in V8's external
+ * memory before a collection frees it, tens of megabytes on a megabyte-sized shard.
  *
  * Frames of an attempt name its weights version: frames of an older attempt are dropped on arrival,
  * and the coordinator's `abort` of an attempt ends its waits (a neighbour lost or stopped mid-ring),
@@ -15,10 +20,10 @@
  * @module
  */
 import {
-  BodyBuffers,
   type DataListener,
   DataPlaneUnreachableError,
   dialDataPlane,
+  float32WithHeadRoom,
   type FrameChannel,
   type ListenAddress,
   listenDataPlane,
@@ -73,7 +78,10 @@ export interface ReduceScatterRequest {
   weight: number;
 }
 
-/** The reduced values `[start, end)` of the gradient this rank holds after a reduce-scatter. */
+/**
+ * The reduced values `[start, end)` of the gradient this rank holds after a reduce-scatter. `values`
+ * is the node's shard buffer, overwritten by its next reduce-scatter: send or copy them before.
+ */
 export interface ReducedShard {
   start: number;
   end: number;
@@ -112,6 +120,8 @@ export const RING_DIAL_TIMEOUT_MS = 1000;
 interface Chunk {
   header: Extract<DataFrame, { t: "rchunk" }>;
   values: Float32Array;
+  /** The connection's chunk buffer it was read into. */
+  slot: number;
 }
 
 interface Incoming {
@@ -120,6 +130,10 @@ interface Incoming {
   chunks: Chunk[];
   /** Wakes the connection's reader once its chunk was taken or dropped. */
   taken: (() => void) | undefined;
+  /** Two chunk buffers (with room for a frame's head), made at the first frame that needs one. */
+  slots: Float32Array[];
+  /** The buffer of the chunk taken last (added to and forwarded): the reader reads into the other. */
+  held: number;
 }
 
 /** See the module doc. */
@@ -141,6 +155,8 @@ export class RingNode {
   /** Frames of attempts older than this are dropped on arrival. */
   #oldest = 0;
   #closed = false;
+  /** The shard's buffer: first terms chunk by chunk, then the reduced shard; reused step after step. */
+  #shard: Float32Array | undefined;
 
   private constructor(opts: RingNodeOptions, listener: DataListener) {
     this.#opts = opts;
@@ -183,18 +199,20 @@ export class RingNode {
     const replaced = this.#incoming.get(from);
     replaced?.channel.close("replaced by a newer ring connection");
     replaced?.taken?.();
-    const incoming: Incoming = { channel, chunks: [], taken: undefined };
+    const incoming: Incoming = { channel, chunks: [], taken: undefined, slots: [], held: -1 };
     this.#incoming.set(from, incoming);
     void this.#read(incoming, from);
   }
 
   async #read(incoming: Incoming, from: string): Promise<void> {
     const { channel } = incoming;
-    // Weights parts are read into one buffer per connection (the handler copies them at once); a
-    // chunk gets its own, as it is added to and forwarded after the next one was read.
-    const parts = new BodyBuffers();
-    const into = (header: unknown, bytes: number) =>
-      (header as { t?: unknown }).t === "wpart" ? parts.take(0, bytes) : undefined;
+    // Every frame (a chunk, or a weights part the handler copies at once) is read into the buffer not
+    // holding the chunk in hand; nothing else is read until the chunk read was taken or dropped.
+    let slot = 0;
+    const into = (_header: unknown, bytes: number) => {
+      slot = incoming.held === 0 ? 1 : 0;
+      return this.#slotBytes(incoming, slot, bytes);
+    };
     for (;;) {
       const frame = await channel.next(into);
       if (!frame) break;
@@ -217,13 +235,25 @@ export class RingNode {
         break;
       }
       if (f.version < this.#oldest || f.version <= this.#aborted.version) continue;
-      incoming.chunks.push({ header: f, values: asFloat32(frame.body) });
+      incoming.chunks.push({ header: f, values: asFloat32(frame.body), slot });
       this.#wake?.();
       while (incoming.chunks.length > 0 && !channel.isClosed) {
         await new Promise<void>((resolve) => incoming.taken = resolve);
       }
     }
     this.#wake?.();
+  }
+
+  /**
+   * `bytes` bytes of chunk buffer `slot` of a connection, made (with room for a frame's head, so a
+   * chunk forwarded from it goes out in one write) or grown when too small.
+   */
+  #slotBytes(incoming: Incoming, slot: number, bytes: number): Uint8Array {
+    let buffer = incoming.slots[slot];
+    if (!buffer || buffer.byteLength < bytes) {
+      buffer = incoming.slots[slot] = float32WithHeadRoom(Math.max(this.#chunkFloats, Math.ceil(bytes / 4)));
+    }
+    return new Uint8Array(buffer.buffer, buffer.byteOffset, bytes);
   }
 
   /**
@@ -308,12 +338,13 @@ export class RingNode {
    * `rank − 1`, then, N − 1 times, takes a shard's chunks from the previous neighbour, adds its own
    * term, and forwards them, or keeps them in the last round (its own shard). Throws a
    * {@link RingAbortedError} when the attempt is aborted or the previous neighbour's connection ends.
+   * The shard's values are the node's buffer (see {@link ReducedShard}).
    */
   async reduceScatter(req: ReduceScatterRequest): Promise<ReducedShard> {
     const { version, ring, rank, grads, weight } = req;
     const n = ring.length, length = grads.length;
     const [start, end] = shardBounds(length, n, rank);
-    if (n === 1) return { start, end, values: firstTerm(grads, weight) };
+    if (n === 1) return { start, end, values: firstTerm(grads, weight, this.#shardBuffer(length)) };
     this.#oldest = Math.max(this.#oldest, version);
     this.#drop(version);
     const next = ring[(rank + 1) % n]!, prev = ring[(rank + n - 1) % n]!.name;
@@ -327,11 +358,14 @@ export class RingNode {
     const send = (round: number, chunk: number, values: Float32Array) =>
       this.#orAbort(version, this.send(next, { t: "rchunk", version, to: next.name, round, chunk }, values));
     const first = chunks(sentShard(rank, n, 0));
+    // Each first term is sent (handed to the socket whole) before the next is written over it, and
+    // all before the shard is reduced into the same buffer.
+    const buffer = this.#shardBuffer(Math.max(end - start, first[0]![1] - first[0]![0]));
     for (let j = 0; j < first.length; j++) {
       const [a, b] = first[j]!;
-      await send(0, j, firstTerm(grads.subarray(a, b), weight));
+      await send(0, j, firstTerm(grads.subarray(a, b), weight, buffer.subarray(0, b - a)));
     }
-    const values = new Float32Array(end - start);
+    const values = buffer.subarray(0, end - start);
     for (let round = 0; round < n - 1; round++) {
       const shard = receivedShard(rank, n, round);
       const parts = chunks(shard);
@@ -352,7 +386,13 @@ export class RingNode {
     return { start, end, values };
   }
 
-  /** The next chunk of attempt `version` from worker `from`. */
+  /** The shard buffer with room for `length` values, made anew only when its length differs. */
+  #shardBuffer(length: number): Float32Array {
+    if (this.#shard?.length !== length) this.#shard = float32WithHeadRoom(length);
+    return this.#shard;
+  }
+
+  /** The next chunk of attempt `version` from worker `from`; its buffer is in hand until the next. */
   async #take(from: string, version: number): Promise<Chunk> {
     for (;;) {
       this.#checkAborted(version);
@@ -365,6 +405,7 @@ export class RingNode {
       }
       if (chunk && chunk.header.version === version) {
         incoming!.chunks.shift();
+        incoming!.held = chunk.slot;
         incoming!.taken?.();
         return chunk;
       }

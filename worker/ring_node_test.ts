@@ -110,3 +110,60 @@ Deno.test("a neighbour's connection that ends fails the wait at once, naming it"
   await ring.nodes[1]!.close();
   await failed;
 });
+
+/**
+ * Counts the buffers allocated with `new ArrayBuffer(n)`, `new Uint8Array(n)` and `new Float32Array(n)`
+ * (the constructors of a new buffer; views onto a buffer are not counted) until `stop` is called.
+ */
+function countAllocations(): { sizes: number[]; stop(): void } {
+  const sizes: number[] = [];
+  const globals = globalThis as unknown as Record<string, unknown>;
+  const originals = { ArrayBuffer, Uint8Array, Float32Array };
+  for (const [name, ctor] of Object.entries(originals)) {
+    const proxy: unknown = new Proxy(ctor, {
+      construct(target, args, newTarget) {
+        if (typeof args[0] === "number") {
+          sizes.push(args[0] * ((target as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1));
+        }
+        return Reflect.construct(target, args, newTarget === proxy ? target : newTarget);
+      },
+    });
+    globals[name] = proxy;
+  }
+  return { sizes, stop: () => Object.assign(globals, originals) };
+}
+
+Deno.test("a rank allocates no buffer per step or chunk: it reuses its shard and two chunks per neighbour", async () => {
+  const n = 4, chunkFloats = 1024;
+  // Each shard: three whole chunks and a part of one (a frame smaller than a chunk).
+  const length = n * (3 * chunkFloats + 700);
+  await using ring = await nodes(n, chunkFloats);
+  const grads = Array.from({ length: n }, (_, k) => random(length, 11 + k));
+  const step = (version: number) =>
+    Promise.all(
+      ring.nodes.map((node, rank) =>
+        node.reduceScatter({ version, ring: ring.ring, rank, grads: grads[rank]!, weight: 1 / n })
+      ),
+    );
+  // The first steps dial the neighbours and make the buffers.
+  await step(1);
+  await step(2);
+  const steps = 10;
+  const counted = countAllocations();
+  try {
+    for (let version = 3; version < 3 + steps; version++) await step(version);
+  } finally {
+    counted.stop();
+  }
+  const chunkBytes = 4 * chunkFloats;
+  const large = counted.sizes.filter((bytes) => bytes >= chunkBytes / 4);
+  assert.equal(
+    large.length,
+    0,
+    `${large.length} buffers of a chunk or part (${
+      large.reduce((a, b) => a + b, 0)
+    } bytes) allocated in ${steps} steps`,
+  );
+  const perStep = counted.sizes.reduce((a, b) => a + b, 0) / steps / n;
+  assert.ok(perStep < chunkBytes, `${perStep} bytes allocated per step and rank: more than a chunk's`);
+});
