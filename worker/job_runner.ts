@@ -900,7 +900,7 @@ export class JobRunner {
         if (!header.ring) return encodeTrainReply(reply.header, r, reply.grads);
         const t1 = performance.now();
         const shard = await this.#reduceOnRing(header, r.count, reply.grads);
-        // The shard is the ring node's buffer: the reply goes out before the next request runs.
+        // The shard is a view of the gradient's array: the reply goes out before the next request runs.
         return encodeTrainReply(
           { ...reply.header, shard: { start: shard.start, end: shard.end }, ringMs: performance.now() - t1 },
           r,

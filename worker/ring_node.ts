@@ -5,11 +5,11 @@
  * reduce-scatter of one attempt over these two connections. Weights parts (`wpart`) arriving on a ring
  * connection go to the job's handler, which forwards them down the chain.
  *
- * Memory: beside the model a worker holds its shard and two chunks per ring connection, reused step
+ * Memory: beside the model and its gradient a worker holds two chunks per ring connection, reused step
  * after step: a connection is read one chunk ahead at most (its reader waits until the chunk was
- * taken), into the one of its two chunk buffers that does not hold the chunk in hand (added to and
- * forwarded), and a weights part is read the same way (the handler copies it at once). A shard's first
- * terms are written chunk by chunk into the shard's buffer, sent before the shard is reduced into it.
+ * taken), into the one of its two chunk buffers that does not hold the chunk in hand (added into the
+ * gradient), and a weights part is read the same way (the handler copies it at once). Terms and partial
+ * sums are written over the gradient in place (each of its slices is read once) and sent from there.
  * Nothing of a chunk's size is allocated per step or per chunk: garbage would pile up in V8's external
  * memory before a collection frees it, tens of megabytes on a megabyte-sized shard.
  *
@@ -30,9 +30,9 @@ import {
 } from "../shared/io/data_plane/mod.ts";
 import { DataFrame, type RingPeer } from "../shared/io/protocol/mod.ts";
 import {
-  addTerm,
+  addTermInPlace,
   chunkCount,
-  firstTerm,
+  firstTermInPlace,
   receivedShard,
   RING_CHUNK_FLOATS,
   sentShard,
@@ -72,7 +72,7 @@ export interface ReduceScatterRequest {
   ring: readonly RingPeer[];
   /** This worker's rank in `ring`. */
   rank: number;
-  /** This worker's whole gradient. */
+  /** This worker's whole gradient; the reduce-scatter writes over it (see {@link ReducedShard}). */
   grads: Float32Array;
   /** This worker's share of the batch: its rows ÷ the batch's rows. */
   weight: number;
@@ -80,7 +80,8 @@ export interface ReduceScatterRequest {
 
 /**
  * The reduced values `[start, end)` of the gradient this rank holds after a reduce-scatter. `values`
- * is the node's shard buffer, overwritten by its next reduce-scatter: send or copy them before.
+ * is a view of the request's `grads`, whose other slices hold partial sums: send or copy them before
+ * the gradient's array is used again.
  */
 export interface ReducedShard {
   start: number;
@@ -155,8 +156,6 @@ export class RingNode {
   /** Frames of attempts older than this are dropped on arrival. */
   #oldest = 0;
   #closed = false;
-  /** The shard's buffer: first terms chunk by chunk, then the reduced shard; reused step after step. */
-  #shard: Float32Array | undefined;
 
   private constructor(opts: RingNodeOptions, listener: DataListener) {
     this.#opts = opts;
@@ -334,17 +333,23 @@ export class RingNode {
   }
 
   /**
-   * This rank's part of the reduce-scatter of attempt `version`: sends its weighted shard
-   * `rank − 1`, then, N − 1 times, takes a shard's chunks from the previous neighbour, adds its own
-   * term, and forwards them, or keeps them in the last round (its own shard). Throws a
-   * {@link RingAbortedError} when the attempt is aborted or the previous neighbour's connection ends.
-   * The shard's values are the node's buffer (see {@link ReducedShard}).
+   * This rank's part of the reduce-scatter of attempt `version`: N − 1 rounds, in each of which it
+   * sends a shard's chunks to the next neighbour (round 0: its weighted shard `rank − 1`; later: the
+   * shard it completed the round before) and takes a shard's chunks from the previous neighbour,
+   * adding its own term; the last round's shard is its own. Throws a {@link RingAbortedError} when the
+   * attempt is aborted or the previous neighbour's connection ends, and a send's error when the next
+   * neighbour cannot be reached. The shard's values are a view of `grads` (see {@link ReducedShard}).
+   *
+   * Every slice of `grads` is read once, so the terms and partial sums are written over it in place,
+   * and a chunk is sent from there. Sends are queued in order and not waited for chunk by chunk:
+   * taking never waits on a send. (With each send awaited before the next take, every rank could wait
+   * on its next neighbour once a shard outgrew the socket buffers: all sending, none taking.)
    */
   async reduceScatter(req: ReduceScatterRequest): Promise<ReducedShard> {
     const { version, ring, rank, grads, weight } = req;
     const n = ring.length, length = grads.length;
     const [start, end] = shardBounds(length, n, rank);
-    if (n === 1) return { start, end, values: firstTerm(grads, weight, this.#shardBuffer(length)) };
+    if (n === 1) return { start, end, values: firstTermInPlace(grads, weight) };
     this.#oldest = Math.max(this.#oldest, version);
     this.#drop(version);
     const next = ring[(rank + 1) % n]!, prev = ring[(rank + n - 1) % n]!.name;
@@ -355,47 +360,49 @@ export class RingNode {
         return [from, Math.min(b, from + this.#chunkFloats)];
       });
     };
+    const failure: { error?: unknown } = {};
+    const sending: Promise<void>[] = [];
     const send = (round: number, chunk: number, values: Float32Array) =>
-      this.#orAbort(version, this.send(next, { t: "rchunk", version, to: next.name, round, chunk }, values));
-    const first = chunks(sentShard(rank, n, 0));
-    // Each first term is sent (handed to the socket whole) before the next is written over it, and
-    // all before the shard is reduced into the same buffer.
-    const buffer = this.#shardBuffer(Math.max(end - start, first[0]![1] - first[0]![0]));
-    for (let j = 0; j < first.length; j++) {
-      const [a, b] = first[j]!;
-      await send(0, j, firstTerm(grads.subarray(a, b), weight, buffer.subarray(0, b - a)));
-    }
-    const values = buffer.subarray(0, end - start);
+      sending.push(
+        this.send(next, { t: "rchunk", version, to: next.name, round, chunk }, values).catch((error) => {
+          failure.error ??= error;
+          this.#wake?.();
+        }),
+      );
     for (let round = 0; round < n - 1; round++) {
-      const shard = receivedShard(rank, n, round);
-      const parts = chunks(shard);
-      for (let j = 0; j < parts.length; j++) {
-        const [a, b] = parts[j]!;
-        const chunk = await this.#take(prev, version);
+      const sent = chunks(sentShard(rank, n, round));
+      const received = chunks(receivedShard(rank, n, round));
+      for (let j = 0; j < Math.max(sent.length, received.length); j++) {
+        if (j < sent.length) {
+          const part = grads.subarray(...sent[j]!);
+          send(round, j, round === 0 ? firstTermInPlace(part, weight) : part);
+        }
+        if (j >= received.length) continue;
+        const [a, b] = received[j]!;
+        const chunk = await this.#take(prev, version, failure);
         if (chunk.header.round !== round || chunk.header.chunk !== j || chunk.values.length !== b - a) {
           throw new RingAbortedError(
             `Cannot reduce attempt ${version}: worker ${prev} sent round ${chunk.header.round} chunk ${chunk.header.chunk} ` +
               `(${chunk.values.length} values) where round ${round} chunk ${j} (${b - a} values) was due`,
           );
         }
-        addTerm(chunk.values, grads.subarray(a, b), weight);
-        if (round < n - 2) await send(round + 1, j, chunk.values);
-        else values.set(chunk.values, a - start);
+        addTermInPlace(grads.subarray(a, b), chunk.values, weight);
       }
     }
-    return { start, end, values };
+    // `grads` is the caller's again only once every slice sent from it was handed to the socket.
+    await this.#orAbort(version, Promise.all(sending));
+    if (failure.error !== undefined) throw failure.error;
+    return { start, end, values: grads.subarray(start, end) };
   }
 
-  /** The shard buffer with room for `length` values, made anew only when its length differs. */
-  #shardBuffer(length: number): Float32Array {
-    if (this.#shard?.length !== length) this.#shard = float32WithHeadRoom(length);
-    return this.#shard;
-  }
-
-  /** The next chunk of attempt `version` from worker `from`; its buffer is in hand until the next. */
-  async #take(from: string, version: number): Promise<Chunk> {
+  /**
+   * The next chunk of attempt `version` from worker `from`; its buffer is in hand until the next.
+   * Throws `failure.error` once a send of the attempt failed.
+   */
+  async #take(from: string, version: number, failure: { error?: unknown }): Promise<Chunk> {
     for (;;) {
       this.#checkAborted(version);
+      if (failure.error !== undefined) throw failure.error;
       const incoming = this.#incoming.get(from);
       const chunk = incoming?.chunks[0];
       if (chunk && chunk.header.version < version) {

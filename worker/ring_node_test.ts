@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { newJobSecret } from "../shared/io/data_plane/mod.ts";
 import { weightedSum } from "../shared/model/mod.ts";
-import { shardBounds } from "../shared/allreduce/mod.ts";
+import { RING_CHUNK_FLOATS, shardBounds } from "../shared/allreduce/mod.ts";
 import type { RingPeer } from "../shared/io/protocol/mod.ts";
 import { RingAbortedError, RingNode } from "./ring_node.ts";
 
@@ -48,9 +48,16 @@ Deno.test("ring nodes on real sockets reduce-scatter to the star's weighted sum,
     weightedSum(star, grads, weights);
     const runs: Float32Array[] = [];
     for (const version of [1, 2]) {
+      // A reduce-scatter writes its partial sums over the gradient it is given: each attempt gets a copy.
       const shards = await Promise.all(
         ring.nodes.map((node, rank) =>
-          node.reduceScatter({ version, ring: ring.ring, rank, grads: grads[rank]!, weight: weights[rank]! })
+          node.reduceScatter({
+            version,
+            ring: ring.ring,
+            rank,
+            grads: grads[rank]!.slice(),
+            weight: weights[rank]!,
+          })
         ),
       );
       const reduced = new Float32Array(length);
@@ -83,7 +90,7 @@ Deno.test("an aborted attempt ends a rank's wait for its neighbour with the reas
   const grads = [random(10, 1), random(10, 2)];
   const shards = await Promise.all(
     ring.nodes.map((node, rank) =>
-      node.reduceScatter({ version: 8, ring: ring.ring, rank, grads: grads[rank]!, weight: 0.5 })
+      node.reduceScatter({ version: 8, ring: ring.ring, rank, grads: grads[rank]!.slice(), weight: 0.5 })
     ),
   );
   assert.equal(shards[1]!.values[0], Math.fround(Math.fround(0.5 * grads[0]![5]!) + 0.5 * grads[1]![5]!));
@@ -100,7 +107,13 @@ Deno.test("a neighbour's connection that ends fails the wait at once, naming it"
     weight: 1 / 3,
   });
   // w1 (rank 2's previous neighbour) sends its first chunk, then leaves.
-  const sent = ring.nodes[1]!.reduceScatter({ version: 1, ring: ring.ring, rank: 1, grads, weight: 1 / 3 });
+  const sent = ring.nodes[1]!.reduceScatter({
+    version: 1,
+    ring: ring.ring,
+    rank: 1,
+    grads: grads.slice(),
+    weight: 1 / 3,
+  });
   sent.catch(() => {});
   const failed = assert.rejects(
     waiting,
@@ -133,8 +146,10 @@ function countAllocations(): { sizes: number[]; stop(): void } {
   return { sizes, stop: () => Object.assign(globals, originals) };
 }
 
-Deno.test("a rank allocates no buffer per step or chunk: it reuses its shard and two chunks per neighbour", async () => {
-  const n = 4, chunkFloats = 1024;
+Deno.test("a rank allocates no buffer per step or chunk: it reduces in its gradient and reuses two chunks per neighbour", async () => {
+  // Chunks of the size workers use: a whole chunk is sent from where it lies, a smaller frame's body
+  // (the part) is copied into its head.
+  const n = 4, chunkFloats = RING_CHUNK_FLOATS;
   // Each shard: three whole chunks and a part of one (a frame smaller than a chunk).
   const length = n * (3 * chunkFloats + 700);
   await using ring = await nodes(n, chunkFloats);
@@ -166,4 +181,41 @@ Deno.test("a rank allocates no buffer per step or chunk: it reuses its shard and
   );
   const perStep = counted.sizes.reduce((a, b) => a + b, 0) / steps / n;
   assert.ok(perStep < chunkBytes, `${perStep} bytes allocated per step and rank: more than a chunk's`);
+});
+
+Deno.test("shards far larger than the socket buffers do not stall the ring", async () => {
+  // 4 ranks, 300,000 values a shard (1.2 MB, several times a Unix socket's buffer): with every rank
+  // sending its first shard whole before taking anything, all four waited on each other for good.
+  const n = 4, length = n * 300_000;
+  await using ring = await nodes(n, RING_CHUNK_FLOATS);
+  const grads = Array.from({ length: n }, (_, k) => random(length, 21 + k));
+  const star = new Float32Array(length);
+  weightedSum(star, grads, grads.map(() => 1 / n));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("the reduce-scatter stalled for 30 s")), 30_000);
+  });
+  try {
+    const shards = await Promise.race([
+      Promise.all(
+        ring.nodes.map((node, rank) =>
+          node.reduceScatter({
+            version: 1,
+            ring: ring.ring,
+            rank,
+            grads: grads[rank]!.slice(),
+            weight: 1 / n,
+          })
+        ),
+      ),
+      stalled,
+    ]);
+    let diff = 0;
+    for (const s of shards) {
+      s.values.forEach((v, i) => diff = Math.max(diff, Math.abs(v - star[s.start + i]!)));
+    }
+    assert.ok(diff <= 1e-6, `max difference to the star ${diff}`);
+  } finally {
+    clearTimeout(timer);
+  }
 });

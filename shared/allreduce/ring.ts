@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { addScaled } from "../model/vector.ts";
+import { addScaled, addToScaled, scaleFromZero } from "../model/vector.ts";
 
 /**
  * Values per chunk on a ring connection (64 KiB of float32): small enough that the pipeline fills in
@@ -71,6 +71,28 @@ export function addTerm(partial: Float32Array, own: Float32Array, weight: number
     );
   }
   addScaled(partial, own, weight);
+}
+
+/**
+ * `0 + w·x` over `values` in place, rounded to float32: a shard's first term, as {@link firstTerm}
+ * computes it (-0 becomes +0 the same way), where the own values are read only here.
+ */
+export function firstTermInPlace(values: Float32Array, weight: number): Float32Array {
+  scaleFromZero(values, weight);
+  return values;
+}
+
+/**
+ * `own ← partial + w·own` in place, rounded to float32: {@link addTerm}'s sum, stored in the own
+ * values (read only here) instead of the chunk in transit.
+ */
+export function addTermInPlace(own: Float32Array, partial: Float32Array, weight: number): void {
+  if (partial.length !== own.length) {
+    throw new RangeError(
+      `Cannot add a term of ${own.length} values to a ring chunk of ${partial.length} values: the ranks cut the vector differently`,
+    );
+  }
+  addToScaled(own, partial, weight);
 }
 
 function mod(a: number, n: number): number {

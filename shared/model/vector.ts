@@ -12,6 +12,16 @@ export function addScaled(out: Float32Array, x: Float32Array, w: number): void {
   for (let i = 0; i < out.length; i++) out[i] = out[i]! + w * x[i]!;
 }
 
+/** `values[i] = 0 + w * values[i]` for every i: {@link addScaled} onto zeros, in place (-0 becomes +0). */
+export function scaleFromZero(values: Float32Array, w: number): void {
+  for (let i = 0; i < values.length; i++) values[i] = 0 + w * values[i]!;
+}
+
+/** `out[i] = x[i] + w * out[i]` for every i: {@link addScaled}'s sum into `x` stored in `out` instead. */
+export function addToScaled(out: Float32Array, x: Float32Array, w: number): void {
+  for (let i = 0; i < out.length; i++) out[i] = x[i]! + w * out[i]!;
+}
+
 /**
  * `out[i] = Σₖ weights[k] · sources[k][i]`, summed in the order of `sources` in double precision and
  * rounded once: one pass over the output whatever the number of sources.
@@ -56,6 +66,8 @@ export function firstNonFinite(a: Float32Array): number | undefined {
 for (let warm = 0; warm < 2; warm++) {
   const tiny = new Float32Array(4);
   addScaled(tiny, tiny, 0.5);
+  scaleFromZero(tiny, 0.5);
+  addToScaled(tiny, tiny, 0.5);
   weightedSum(tiny, [tiny, tiny], [0.5, 0.5]);
   weightedSum(tiny, [tiny, tiny, tiny], [0.3, 0.3, 0.4]);
   nonFiniteProbe(tiny);

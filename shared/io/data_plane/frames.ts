@@ -273,13 +273,14 @@ export class FrameWriter {
 }
 
 /**
- * The writes of a frame's `head` and body `parts`: the head goes in the room before a first part of
- * {@link float32WithHeadRoom}, and the small parts after a large one go together (one copy).
+ * The writes of a frame's `head` and body `parts`: the head goes in the room before a first part that
+ * starts a {@link float32WithHeadRoom} array, and the small parts after a large one go together (one
+ * copy).
  */
 function writesOf(head: Uint8Array, parts: Uint8Array[]): Uint8Array[] {
   const writes = [head];
   const first = parts[0];
-  if (first && roomy.has(first.buffer) && first.byteOffset >= head.length) {
+  if (first && hasHeadRoom(first) && head.length <= HEAD_ROOM_BYTES) {
     const joined = new Uint8Array(
       first.buffer,
       first.byteOffset - head.length,
@@ -314,11 +315,12 @@ function writesOf(head: Uint8Array, parts: Uint8Array[]): Uint8Array[] {
 }
 
 /**
- * True when `part` lies in an array of {@link float32WithHeadRoom}, past its room: the head goes in
- * the room before it (a head longer than the room goes in a write of its own), not with a copy.
+ * True when `part` starts where an array of {@link float32WithHeadRoom} starts, right after its room:
+ * the head goes in the room before it (a head longer than the room goes in a write of its own), not
+ * with a copy. A view further into such an array has the array's own values before it, not room.
  */
 function hasHeadRoom(part: Uint8Array | undefined): boolean {
-  return part !== undefined && roomy.has(part.buffer) && part.byteOffset >= HEAD_ROOM_BYTES;
+  return part !== undefined && roomy.has(part.buffer) && part.byteOffset === HEAD_ROOM_BYTES;
 }
 
 /** Writes every byte of `bytes`. */

@@ -179,3 +179,16 @@ Deno.test("a small body in head room goes out in one write with its head, not co
   assert.deepEqual(frame!.header, { t: "rchunk", round: 0 });
   assert.deepEqual(new Float32Array(frame!.body.buffer, 0, chunk.length), chunk);
 });
+
+Deno.test("a view further into a head-room array keeps the values before it: its head is a write of its own", async () => {
+  const out = sink();
+  const writer = new FrameWriter(out);
+  const values = float32WithHeadRoom(40_000);
+  for (let i = 0; i < values.length; i++) values[i] = i;
+  const before = values.slice(0, 20_000);
+  await writer.send({ t: "rchunk", chunk: 1 }, values.subarray(20_000));
+  assert.deepEqual(values.subarray(0, 20_000), before, "the values before the view are unchanged");
+  assert.equal(out.chunks.length, 2, "head, then body");
+  const frame = await new FrameReader(source(out.bytes()), 1_000_000).next();
+  assert.deepEqual(new Float32Array(frame!.body.buffer, 0, 20_000), values.subarray(20_000));
+});
