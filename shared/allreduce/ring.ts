@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { addScaled, addToScaled, scaleFromZero } from "../model/vector.ts";
+import { addToScaled, scaleFromZero } from "../model/vector.ts";
 
 /**
  * Values per chunk on a ring connection (64 KiB of float32): small enough that the pipeline fills in
@@ -44,38 +44,8 @@ export function receivedShard(rank: number, size: number, round: number): number
 }
 
 /**
- * `weight · own`, rounded to float32: the first term of a shard, written to `out` (a buffer reused
- * chunk after chunk; its values before are overwritten) or to a new array.
- */
-export function firstTerm(
-  own: Float32Array,
-  weight: number,
-  out: Float32Array = new Float32Array(own.length),
-): Float32Array {
-  if (out.length !== own.length) {
-    throw new RangeError(
-      `Cannot write a first term of ${own.length} values to an array of ${out.length} values: pass out.subarray(0, ${own.length})`,
-    );
-  }
-  // 0 + w·x, as a shard in transit adds a term: -0 becomes +0 the same way.
-  out.fill(0);
-  addScaled(out, own, weight);
-  return out;
-}
-
-/** `partial += weight · own`, rounded to float32: one rank's term added to a shard in transit. */
-export function addTerm(partial: Float32Array, own: Float32Array, weight: number): void {
-  if (partial.length !== own.length) {
-    throw new RangeError(
-      `Cannot add a term of ${own.length} values to a ring chunk of ${partial.length} values: the ranks cut the vector differently`,
-    );
-  }
-  addScaled(partial, own, weight);
-}
-
-/**
- * `0 + w·x` over `values` in place, rounded to float32: a shard's first term, as {@link firstTerm}
- * computes it (-0 becomes +0 the same way), where the own values are read only here.
+ * `0 + w·x` over `values` in place, rounded to float32: a shard's first term, computed as a shard in
+ * transit adds a term (-0 becomes +0 the same way). The own values are read only here.
  */
 export function firstTermInPlace(values: Float32Array, weight: number): Float32Array {
   scaleFromZero(values, weight);
@@ -83,8 +53,8 @@ export function firstTermInPlace(values: Float32Array, weight: number): Float32A
 }
 
 /**
- * `own ← partial + w·own` in place, rounded to float32: {@link addTerm}'s sum, stored in the own
- * values (read only here) instead of the chunk in transit.
+ * `own ← partial + w·own` in place, rounded to float32: a shard's partial sum from the chunk in
+ * transit and this rank's term, stored over its own values (read only here).
  */
 export function addTermInPlace(own: Float32Array, partial: Float32Array, weight: number): void {
   if (partial.length !== own.length) {
