@@ -53,7 +53,8 @@ const roomy = new WeakSet<ArrayBufferLike>();
 
 /**
  * A float32 array with room for a frame's head right before it: a frame whose body starts with it
- * goes out in one write with its head (one wake-up of the reader, not two).
+ * goes out in one write with its head (one wake-up of the reader, not two). The room holds the head
+ * of one frame at a time: do not queue such an array on two connections at once.
  */
 export function float32WithHeadRoom(length: number): Float32Array {
   const buffer = new ArrayBuffer(HEAD_ROOM_BYTES + length * 4);
