@@ -74,6 +74,50 @@ Deno.test("parseWorkerArgs takes relative credential files from the folder the c
   }
 });
 
+Deno.test("parseWorkerArgs reads the ring's certificate and key from flags or the environment, both or neither", () => {
+  const files: Record<string, string> = {
+    "/c/ring.pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    "/c/ring.key": "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n",
+    "/c/empty": "",
+  };
+  const read = (path: string) => {
+    const text = files[path];
+    if (text === undefined) throw new Deno.errors.NotFound(`No such file: ${path}`);
+    return text;
+  };
+  const env = { INIT_CWD: "/c" };
+  const base = ["--nats", "nats://x"];
+  const flags = parseWorkerArgs(
+    [...base, "--ring-tls-cert", "ring.pem", "--ring-tls-key", "ring.key"],
+    env,
+    read,
+  );
+  assert.deepEqual(flags?.ringTls, { cert: files["/c/ring.pem"], key: files["/c/ring.key"] });
+  const fromEnv = parseWorkerArgs(base, {
+    ...env,
+    SHOAL_RING_TLS_CERT: "/c/ring.pem",
+    SHOAL_RING_TLS_KEY: "/c/ring.key",
+  }, read);
+  assert.deepEqual(fromEnv?.ringTls, flags?.ringTls);
+  assert.equal(parseWorkerArgs(base, env, read)?.ringTls, undefined);
+  assert.throws(
+    () => parseWorkerArgs([...base, "--ring-tls-cert", "ring.pem"], env, read),
+    /--ring-tls-cert needs its pair: add --ring-tls-key FILE \(or SHOAL_RING_TLS_KEY\), or give neither/,
+  );
+  assert.throws(
+    () => parseWorkerArgs(base, { ...env, SHOAL_RING_TLS_KEY: "/c/ring.key" }, read),
+    /--ring-tls-key needs its pair: add --ring-tls-cert FILE \(or SHOAL_RING_TLS_CERT\)/,
+  );
+  assert.throws(
+    () => parseWorkerArgs([...base, "--ring-tls-cert", "gone.pem", "--ring-tls-key", "ring.key"], env, read),
+    /Cannot read the ring's TLS certificate file \/c\/gone\.pem \(--ring-tls-cert \/ SHOAL_RING_TLS_CERT\): .*check the path/,
+  );
+  assert.throws(
+    () => parseWorkerArgs([...base, "--ring-tls-cert", "ring.pem", "--ring-tls-key", "empty"], env, read),
+    /Cannot use \/c\/empty as the ring's TLS key \(--ring-tls-key \/ SHOAL_RING_TLS_KEY\): it holds no PEM key/,
+  );
+});
+
 Deno.test("a worker that cannot reach --nats says to check the URL and the coordinator's server", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;

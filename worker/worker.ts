@@ -17,7 +17,7 @@ import { connectResilient, decodeMessage, requestLarge, tuneAllocator } from "..
 import type { NatsAuth } from "../shared/io/nats/mod.ts";
 import { ANY_HELLO, Hello, type JobSpec, jobSubjects, JoinReply } from "../shared/io/protocol/mod.ts";
 import type { BackendName } from "../shared/model/mod.ts";
-import type { ListenAddress } from "../shared/io/data_plane/mod.ts";
+import type { DataTls, ListenAddress } from "../shared/io/data_plane/mod.ts";
 import type { CachedDataset } from "./dataset.ts";
 import { type JobOutcome, JobRunner, type Link } from "./job_runner.ts";
 
@@ -74,6 +74,12 @@ export interface WorkerOptions {
    * non-loopback IPv4 address). @default a free port, on loopback when the coordinator listens there
    */
   ringListen?: ListenAddress;
+  /**
+   * PEM certificate and key of the ring listener: with a data plane over TLS, the ring listens and
+   * dials over TLS too (neighbours verify with the CA of `auth.tls.caFile`). Without them a job over
+   * a TLS data plane keeps this worker out of rings (on the star).
+   */
+  ringTls?: DataTls;
   /** Milliseconds to wait for the weights a request names. @default 60000 */
   weightsTimeoutMs?: number;
 }
