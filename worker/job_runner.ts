@@ -327,7 +327,7 @@ export class JobRunner {
       }
       let ring: RingNode | undefined;
       try {
-        ring = await this.#startRing(Math.max(MIN_FRAME_BYTES, 2 * modelBytes + (1 << 20)));
+        ring = await this.#startRing(Math.max(MIN_FRAME_BYTES, 2 * modelBytes + (1 << 20)), link.caCerts);
       } catch (error) {
         const at = opts.ringListen
           ? ` at ${opts.ringListen.hostname}:${opts.ringListen.port} (--ring-listen)`
@@ -396,15 +396,28 @@ export class JobRunner {
    * plane: on a Unix socket where the coordinator offers one, and on TCP where it does: at
    * `ringListen` when given, otherwise on a free port (loopback when the coordinator listens there,
    * otherwise every interface, advertised by this host's address).
-   * A data plane over TLS gets no ring: the workers hold no certificates.
+   * A data plane over TLS gets a ring over TLS when this worker holds a ring certificate
+   * (`ringTls`): neighbours are dialed with `caCerts`, the CA this worker trusts for the coordinator.
+   * Without one it gets no ring (the coordinator keeps the job's steps with it on the star).
    */
-  async #startRing(maxBodyBytes: number): Promise<RingNode | undefined> {
+  async #startRing(maxBodyBytes: number, caCerts: string[] | undefined): Promise<RingNode | undefined> {
     const plane = this.spec.dataPlane;
     if (!this.#channel || !plane || (this.spec.allreduce ?? "star") === "star") return undefined;
     const addresses = plane.addresses.map(parseDataAddress);
-    if (addresses.some((a) => a.kind === "tls")) return undefined;
-    const tcp = addresses.find((a) => a.kind === "tcp");
-    const loopback = tcp?.kind === "tcp" && /^(127\.|localhost$|::1$|\[::1\]$)/.test(tcp.hostname);
+    const encrypted = addresses.some((a) => a.kind === "tls");
+    const certificate = this.opts.ringTls;
+    if (encrypted && !certificate) {
+      if (this.spec.allreduce === "ring") {
+        console.warn(
+          `Worker ${this.opts.name}: job ${this.spec.job} reduces on a ring over a TLS data plane, but this worker ` +
+            "has no ring certificate: it stays on the star. Start it with --ring-tls-cert FILE --ring-tls-key FILE",
+        );
+      }
+      return undefined;
+    }
+    const tcp = addresses.find((a) => a.kind === (encrypted ? "tls" : "tcp"));
+    const loopback = tcp !== undefined && tcp.kind !== "unix" &&
+      /^(127\.|localhost$|::1$|\[::1\]$)/.test(tcp.hostname);
     const fixed = this.opts.ringListen;
     const listen = fixed
       ? { listen: fixed, ...(/^(0\.0\.0\.0|::)$/.test(fixed.hostname) ? { advertise: hostAddress() } : {}) }
@@ -417,6 +430,9 @@ export class JobRunner {
       name: this.opts.name,
       unix: addresses.some((a) => a.kind === "unix"),
       ...(tcp ? { tcp: listen } : {}),
+      ...(encrypted && certificate
+        ? { tls: { cert: certificate.cert, key: certificate.key, ...(caCerts ? { caCerts } : {}) } }
+        : {}),
       maxBodyBytes,
       onWeightsPart: (header, body) => this.#onWeightsPart(header, body),
       onWarning: (message) => console.warn(`Worker ${this.opts.name}: ${message}`),

@@ -13,6 +13,12 @@
  * Nothing of a chunk's size is allocated per step or per chunk: garbage would pile up in V8's external
  * memory before a collection frees it, tens of megabytes on a megabyte-sized shard.
  *
+ * With a data plane over TLS the ring's TCP listener speaks TLS too (`tls://` addresses, the worker's
+ * own certificate), and neighbours are dialed over TLS, verified with the CA the worker trusts for the
+ * coordinator. A ring node dials only addresses of its own kind (besides Unix sockets, which stay on
+ * the host): a plain node never reaches a TLS neighbour, nor a TLS node a plain one, so the ring's
+ * traffic between hosts is encrypted whenever the data plane's is.
+ *
  * Frames of an attempt name its weights version: frames of an older attempt are dropped on arrival,
  * and the coordinator's `abort` of an attempt ends its waits (a neighbour lost or stopped mid-ring),
  * so the worker takes the next attempt with a new ring.
@@ -27,6 +33,7 @@ import {
   type FrameChannel,
   type ListenAddress,
   listenDataPlane,
+  parseDataAddress,
 } from "../shared/io/data_plane/mod.ts";
 import { DataFrame, type RingPeer } from "../shared/io/protocol/mod.ts";
 import {
@@ -40,6 +47,14 @@ import {
 } from "../shared/allreduce/mod.ts";
 import { asFloat32 } from "../shared/io/nats/mod.ts";
 
+/** TLS of a ring node: its listener's PEM certificate and key, and the CAs its neighbours' certificates chain to. */
+export interface RingTls {
+  cert: string;
+  key: string;
+  /** PEM CA certificates that may sign a neighbour's certificate. @default the system's roots */
+  caCerts?: string[];
+}
+
 /** Options of {@link RingNode.start}. */
 export interface RingNodeOptions {
   job: string;
@@ -50,6 +65,8 @@ export interface RingNodeOptions {
   unix: boolean;
   /** TCP address to listen on, and the host neighbours dial; none for a Unix socket only. */
   tcp?: { listen: ListenAddress; advertise?: string };
+  /** The TCP listener speaks TLS and neighbours are dialed over TLS only (`tls://` addresses). */
+  tls?: RingTls;
   /** Largest frame body read from a neighbour. */
   maxBodyBytes: number;
   /** Values per chunk. @default RING_CHUNK_FLOATS */
@@ -174,6 +191,7 @@ export class RingNode {
       unix: opts.unix,
       ...(opts.tcp ? { listen: opts.tcp.listen } : {}),
       ...(opts.tcp?.advertise !== undefined ? { advertise: opts.tcp.advertise } : {}),
+      ...(opts.tls ? { tls: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
       maxBodyBytes: opts.maxBodyBytes,
       onChannel: (channel, admitted) => {
         if (admitted.role !== "ring") {
@@ -280,14 +298,35 @@ export class RingNode {
   }
 
   async #dial(peer: RingPeer): Promise<FrameChannel> {
+    const tls = this.#opts.tls;
+    const kind = tls ? "tls" : "tcp";
+    const usable = peer.addresses.filter((a) => {
+      try {
+        const k = parseDataAddress(a).kind;
+        return k === "unix" || k === kind;
+      } catch {
+        return false;
+      }
+    });
+    if (usable.length === 0) {
+      throw new RingUnreachableError(
+        peer,
+        tls
+          ? "it offers no tls:// address (start it with --ring-tls-cert and --ring-tls-key) and this worker's ring " +
+            "speaks TLS only"
+          : "it offers only tls:// addresses and this worker's ring speaks plain TCP only (no ring certificate, or " +
+            "a data plane without TLS)",
+      );
+    }
     try {
-      const { channel } = await dialDataPlane(peer.addresses, {
+      const { channel } = await dialDataPlane(usable, {
         job: this.#opts.job,
         secret: this.#opts.secret,
         worker: this.#opts.name,
         role: "ring",
         maxBodyBytes: 0,
         timeoutMs: RING_DIAL_TIMEOUT_MS,
+        ...(tls?.caCerts ? { caCerts: tls.caCerts } : {}),
       });
       // Nothing comes back on it; reading sees its end at once.
       void (async () => {
@@ -297,8 +336,7 @@ export class RingNode {
     } catch (error) {
       // With one address, each attempt's reason without the address the message names already.
       const attempts = error instanceof DataPlaneUnreachableError
-        ? error.attempts.map((a) => peer.addresses.length === 1 ? a.slice(peer.addresses[0]!.length + 2) : a)
-          .join("; ")
+        ? error.attempts.map((a) => usable.length === 1 ? a.slice(usable[0]!.length + 2) : a).join("; ")
         : reasonOf(error);
       throw new RingUnreachableError(peer, attempts, { cause: error });
     }
