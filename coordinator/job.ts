@@ -483,11 +483,10 @@ export async function parseJob(args: string[], options: ParseJobOptions = {}): P
     );
   }
   checkDataOptions(job, origin);
-  if (job.allreduce === "ring" && (job.transport === "nats" || job.dataTlsCert !== undefined)) {
+  if (job.allreduce === "ring" && job.transport === "nats") {
     throw new JobConfigError(
-      `Cannot run the job as --allreduce ring needs the data plane without TLS between workers: ${
-        job.transport === "nats" ? "--transport is nats" : "--data-tls-cert is given"
-      }. Use --allreduce star, or auto (which keeps such a job on the star)`,
+      "Cannot run the job as --allreduce ring needs the data plane between workers: --transport is nats. " +
+        "Use --allreduce star, or --transport auto or direct",
     );
   }
   resolvePaths(job, cwd);

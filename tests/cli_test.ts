@@ -58,7 +58,7 @@ Deno.test("bad flags and config files exit 2 naming the field and the expectatio
       [
         "ring through NATS",
         ["--allreduce", "ring", "--transport", "nats"],
-        /--allreduce ring needs the data plane without TLS between workers: --transport is nats\. Use --allreduce star/,
+        /--allreduce ring needs the data plane between workers: --transport is nats\. Use --allreduce star/,
       ],
       [
         "unknown example",

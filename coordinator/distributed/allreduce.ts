@@ -8,7 +8,9 @@
  * worker that shares memory with the coordinator costs its link nothing).
  *
  * A ring needs every worker of the attempt on the data plane with a ring address that the others
- * reach; otherwise the step runs on the star and {@link AllreduceChoice.reason} says why. A worker
+ * reach; otherwise the step runs on the star and {@link AllreduceChoice.reason} says why. Over a TLS
+ * data plane only `tls://` ring addresses (and Unix sockets) count: a worker without a ring
+ * certificate offers none. A worker
  * whose ring address another could not dial stays out of rings (with `auto` and with `ring`) until it
  * joins again with other addresses.
  *
@@ -24,6 +26,11 @@ export const RING_MIN_MODEL_BYTES = 1 << 20;
 /** What to do about a ring address that workers cannot reach, for messages. */
 export const RING_PORT_FIX = "open the workers' ring port to each other (start workers with " +
   "--ring-listen 0.0.0.0:PORT and admit TCP PORT between them), or use allreduce star";
+
+/** What to do about workers that offer no TLS ring address on a TLS data plane, for messages. */
+export const RING_TLS_FIX =
+  "start them with --ring-tls-cert FILE --ring-tls-key FILE (a certificate for the " +
+  "address they advertise, signed by the CA of --nats-tls-ca), or use allreduce star";
 
 /** What the choice needs to know of one worker of the attempt. */
 export interface RingCandidate {
@@ -47,17 +54,22 @@ export function chooseAllreduce(
   mode: Allreduce,
   workers: readonly RingCandidate[],
   modelBytes: number,
+  dataTls = false,
 ): AllreduceChoice {
   const n = workers.length;
   if (mode === "star") return { use: "star", reason: "allreduce is star" };
   if (n < 2) return { use: "star", reason: `${n} worker needs no reduction among workers` };
-  const unreachable = workers.filter((w) => !w.ringAddresses?.length).map((w) => w.name);
+  const ringable = (address: string) =>
+    !dataTls || address.startsWith("tls://") || address.startsWith("unix:");
+  const unreachable = workers.filter((w) => !w.ringAddresses?.some(ringable)).map((w) => w.name);
   if (unreachable.length > 0) {
     return {
       use: "star",
-      reason: `worker(s) ${
-        unreachable.join(", ")
-      } cannot take part in a ring (no data-plane link, or a TLS data plane)`,
+      reason: dataTls
+        ? `worker(s) ${
+          unreachable.join(", ")
+        } cannot take part in a ring over the TLS data plane (no ring certificate, or no data-plane link): ${RING_TLS_FIX}`
+        : `worker(s) ${unreachable.join(", ")} cannot take part in a ring (no data-plane link)`,
     };
   }
   const blocked = workers.filter((w) => w.unreachable !== undefined);

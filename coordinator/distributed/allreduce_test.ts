@@ -29,6 +29,27 @@ Deno.test("a worker without a ring address keeps the step on the star, and is na
   assert.match(choice.reason, /worker\(s\) w2 cannot take part in a ring/);
 });
 
+Deno.test("over a TLS data plane only TLS ring addresses count, and the reason names the flags", () => {
+  const tls: RingCandidate[] = linked(3).map((w) => ({
+    ...w,
+    ringAddresses: w.ringAddresses!.map((a) => a.replace("tcp:", "tls:")),
+  }));
+  assert.equal(chooseAllreduce("ring", tls, BIG, true).use, "ring");
+  assert.equal(chooseAllreduce("auto", tls, BIG, true).use, "ring");
+  const plain: RingCandidate[] = tls.map((w, k) =>
+    k === 1 ? { ...w, ringAddresses: ["tcp://127.0.0.1:7001"] } : w
+  );
+  delete plain[2]!.ringAddresses;
+  for (const mode of ["auto", "ring"] as const) {
+    const choice = chooseAllreduce(mode, plain, BIG, true);
+    assert.equal(choice.use, "star");
+    assert.match(
+      choice.reason,
+      /^worker\(s\) w1, w2 cannot take part in a ring over the TLS data plane .*--ring-tls-cert FILE --ring-tls-key FILE/,
+    );
+  }
+});
+
 Deno.test("a worker whose ring address another could not reach keeps the step on the star, with the fix", () => {
   const workers = linked(4);
   workers[1]!.unreachable = "worker w1's ring address tcp://127.0.0.1:7001 cannot be reached from worker w0";

@@ -931,6 +931,7 @@ export class DistributedPool implements WorkerPool {
         unreachable: this.#ringUnreachable.get(ringKey(m.name, m.ringAddresses)),
       })),
       4 * (net.params.length + net.state.length),
+      this.#opts.dataTls !== undefined,
     );
     const key = `${choice.use} ${members.map((m) => m.name).join(",")}`;
     if (key !== this.#reduction && (this.#opts.allreduce ?? "star") !== "star") {
@@ -960,8 +961,12 @@ export class DistributedPool implements WorkerPool {
     if (this.#opts.allreduce !== "ring") return;
     this.events.emit({
       type: "warning",
-      message:
-        `allreduce is ring, but ${why}: steps with worker ${peer.worker} run on the star. To fix it, ${RING_PORT_FIX}`,
+      message: `allreduce is ring, but ${why}: steps with worker ${peer.worker} run on the star. To fix it, ${
+        this.#opts.dataTls
+          ? "give that worker a ring certificate (--ring-tls-cert) valid for that address and signed by the CA " +
+            "the workers trust (--nats-tls-ca), and "
+          : ""
+      }${RING_PORT_FIX}`,
     });
   }
 
@@ -1094,12 +1099,6 @@ function validate(opts: DistributedPoolOptions): number {
     throw new RangeError(
       "Cannot reduce on a ring with transport=nats: the workers of a ring send each other shards over the data plane. " +
         "Use transport auto or direct, or allreduce star",
-    );
-  }
-  if (opts.allreduce === "ring" && opts.dataTls) {
-    throw new RangeError(
-      "Cannot reduce on a ring with a TLS data plane (dataTls): workers hold no certificates for their own listeners. " +
-        "Use allreduce star (or auto, which keeps such a job on the star)",
     );
   }
   if (opts.transport !== undefined && !["auto", "direct", "nats"].includes(opts.transport)) {
