@@ -3,21 +3,27 @@ import { newJobSecret } from "../shared/io/data_plane/mod.ts";
 import { weightedSum } from "../shared/model/mod.ts";
 import { RING_CHUNK_FLOATS, shardBounds } from "../shared/allreduce/mod.ts";
 import type { RingPeer } from "../shared/io/protocol/mod.ts";
-import { RingAbortedError, RingNode } from "./ring_node.ts";
+import { RingAbortedError, RingNode, type RingTls, RingUnreachableError } from "./ring_node.ts";
+import { makeCertificates } from "../tests/support/certificates.ts";
 
-/** `n` ring nodes of one job on Unix sockets, cutting shards in chunks of `chunkFloats` values. */
+/**
+ * `n` ring nodes of one job on Unix sockets (on loopback TCP with `tcp`, over TLS with `tls`), cutting
+ * shards in chunks of `chunkFloats` values.
+ */
 async function nodes(
   n: number,
   chunkFloats: number,
+  { tcp = false, tls, secret = newJobSecret() }: { tcp?: boolean; tls?: RingTls; secret?: string } = {},
 ): Promise<{ nodes: RingNode[]; ring: RingPeer[] } & AsyncDisposable> {
-  const secret = newJobSecret();
   const made = await Promise.all(
     Array.from({ length: n }, (_, k) =>
       RingNode.start({
         job: "ringtest",
         secret,
         name: `w${k}`,
-        unix: true,
+        unix: !tcp,
+        ...(tcp ? { tcp: { listen: { hostname: "127.0.0.1", port: 0 } } } : {}),
+        ...(tls ? { tls } : {}),
         maxBodyBytes: 1 << 20,
         chunkFloats,
         onWeightsPart: () => {},
@@ -71,6 +77,78 @@ Deno.test("ring nodes on real sockets reduce-scatter to the star's weighted sum,
       runs.push(reduced);
     }
     assert.deepEqual(runs[1], runs[0], `${n} ranks: two attempts gave different bits`);
+  }
+});
+
+/** TLS of test ring nodes: the certificate for 127.0.0.1 of tests/support/certificates.ts and its CA. */
+async function ringTls(dir: string): Promise<RingTls> {
+  const certs = await makeCertificates(dir);
+  return {
+    cert: await Deno.readTextFile(certs.serverCert),
+    key: await Deno.readTextFile(certs.serverKey),
+    caCerts: [await Deno.readTextFile(certs.ca)],
+  };
+}
+
+Deno.test("ring nodes over TLS reduce-scatter like plain ones; a plain dial never reaches a TLS ring, nor a TLS dial a plain one", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-ring-tls-" });
+  try {
+    const tls = await ringTls(dir);
+    const secret = newJobSecret();
+    await using secure = await nodes(3, 5, { tcp: true, tls, secret });
+    await using plain = await nodes(2, 5, { tcp: true, secret });
+    for (const peer of secure.ring) assert.match(peer.addresses.join(" "), /^tls:\/\/127\.0\.0\.1:\d+$/);
+    for (const peer of plain.ring) assert.match(peer.addresses.join(" "), /^tcp:\/\/127\.0\.0\.1:\d+$/);
+    const length = 23;
+    const grads = Array.from({ length: 3 }, (_, k) => random(length, 5 + k));
+    const star = new Float32Array(length);
+    weightedSum(star, grads, [1 / 3, 1 / 3, 1 / 3]);
+    const shards = await Promise.all(
+      secure.nodes.map((node, rank) =>
+        node.reduceScatter({
+          version: 1,
+          ring: secure.ring,
+          rank,
+          grads: grads[rank]!.slice(),
+          weight: 1 / 3,
+        })
+      ),
+    );
+    const reduced = new Float32Array(length);
+    for (const s of shards) reduced.set(s.values, s.start);
+    reduced.forEach((v, i) =>
+      assert.ok(Math.abs(v - star[i]!) <= 1e-6, `value ${i}: ${v} against ${star[i]}`)
+    );
+
+    const chunk = (to: string) => ({ t: "rchunk" as const, version: 2, to, round: 0, chunk: 0 });
+    const tlsPeer = secure.ring[0]!, plainPeer = plain.ring[0]!;
+    await assert.rejects(
+      plain.nodes[1]!.send(tlsPeer, chunk(tlsPeer.name), new Float32Array(4)),
+      (e) => e instanceof RingUnreachableError && /offers only tls:\/\/ addresses/.test(e.message),
+    );
+    await assert.rejects(
+      secure.nodes[1]!.send(plainPeer, chunk(plainPeer.name), new Float32Array(4)),
+      (e) => e instanceof RingUnreachableError && /offers no tls:\/\/ address/.test(e.message),
+    );
+    // Addresses that lie about their kind: the handshake fails on the wire either way.
+    const relabelled = (peer: RingPeer, from: string, to: string) => ({
+      name: peer.name,
+      addresses: peer.addresses.map((a) => a.replace(from, to)),
+    });
+    await assert.rejects(
+      plain.nodes[1]!.send(relabelled(tlsPeer, "tls:", "tcp:"), chunk(tlsPeer.name), new Float32Array(4)),
+      RingUnreachableError,
+    );
+    await assert.rejects(
+      secure.nodes[1]!.send(
+        relabelled(plainPeer, "tcp:", "tls:"),
+        chunk(plainPeer.name),
+        new Float32Array(4),
+      ),
+      RingUnreachableError,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
