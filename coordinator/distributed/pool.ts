@@ -131,8 +131,8 @@ export interface DistributedPoolOptions {
    * N workers and S model bytes), `ring` among the workers over the data plane (a reduce-scatter,
    * one shard each to the coordinator, the weights down a chain of workers: about 2·S on the
    * coordinator's link whatever N is), or `auto`, which picks per step (coordinator/distributed/
-   * allreduce.ts). A step whose workers cannot all take part in a ring (a worker on NATS, a TLS
-   * data plane) runs on the star. @default "star"
+   * allreduce.ts). A step whose workers cannot all take part in a ring (a worker on NATS, or one
+   * without a ring certificate on a TLS data plane: `--ring-tls-cert`) runs on the star. @default "star"
    */
   allreduce?: Allreduce;
   /** Gradient encoding on the wire. @default "f32" */
