@@ -192,6 +192,9 @@ export class RingNode {
       ...(opts.tcp ? { listen: opts.tcp.listen } : {}),
       ...(opts.tcp?.advertise !== undefined ? { advertise: opts.tcp.advertise } : {}),
       ...(opts.tls ? { tls: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
+      fix: opts.tls
+        ? "Pick another --ring-listen HOST:PORT, or check --ring-tls-cert and --ring-tls-key"
+        : "Pick another --ring-listen HOST:PORT",
       maxBodyBytes: opts.maxBodyBytes,
       onChannel: (channel, admitted) => {
         if (admitted.role !== "ring") {

@@ -28,6 +28,8 @@ export interface DataListenerOptions {
   unix?: boolean;
   /** Certificate and key: the TCP listener speaks TLS (`tls://` addresses). */
   tls?: DataTls;
+  /** What a failed listen's error tells the user to change. @default the coordinator's flags */
+  fix?: string;
   /** Largest frame body of an authenticated peer. */
   maxBodyBytes: number;
   /** Why a worker may not connect now, or `undefined`. */
@@ -73,9 +75,9 @@ export async function listenDataPlane(opts: DataListenerOptions): Promise<DataLi
     throw new Error(
       `Cannot listen for the data plane${
         opts.listen ? ` on ${opts.listen.hostname}:${opts.listen.port}` : ""
-      }: ${
-        error instanceof Error ? error.message : error
-      }. Pick another --data-listen HOST:PORT, or --transport nats`,
+      }: ${error instanceof Error ? error.message : error}. ${
+        opts.fix ?? "Pick another --data-listen HOST:PORT, or --transport nats"
+      }`,
       { cause: error },
     );
   }
