@@ -775,12 +775,16 @@ export class DistributedPool implements WorkerPool {
     await Promise.all(this.#roster.live.map((m) => this.#awaitBack(m)));
   }
 
-  /** Probes a NATS-linked member until it is subscribed again; drops it after the reconnect grace. */
+  /**
+   * Probes a NATS-linked member until it is subscribed again; drops it after the reconnect grace. A
+   * stop request ends the wait.
+   */
   async #awaitBack(member: Member): Promise<void> {
     if (!(member.link instanceof NatsLink)) return;
     const grace = RECONNECT_GRACE_MS + this.#runner.deadlineMs(member, "train", 0);
     const until = performance.now() + grace;
     for (;;) {
+      this.#checkStop(`waiting for worker ${member.name} to answer again`);
       if (await member.link.probe(250) !== "gone") return;
       if (performance.now() > until) {
         this.#roster.drop(
