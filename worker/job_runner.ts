@@ -731,7 +731,8 @@ export class JobRunner {
     if (arriving.received < total) return;
     this.#chained = undefined;
     this.#chain = { version: f.version, peers: arriving.chain };
-    this.#onWeights(arriving.header, new Uint8Array(arriving.floats.buffer));
+    const { buffer, byteOffset, byteLength } = arriving.floats;
+    this.#onWeights(arriving.header, new Uint8Array(buffer, byteOffset, byteLength));
   }
 
   /**

@@ -26,14 +26,13 @@
  * @module
  */
 import {
+  dataAddressKind,
   type DataListener,
   DataPlaneUnreachableError,
   dialDataPlane,
-  float32WithHeadRoom,
   type FrameChannel,
   type ListenAddress,
   listenDataPlane,
-  parseDataAddress,
 } from "../shared/io/data_plane/mod.ts";
 import { DataFrame, type RingPeer } from "../shared/io/protocol/mod.ts";
 import {
@@ -148,9 +147,9 @@ interface Incoming {
   chunks: Chunk[];
   /** Wakes the connection's reader once its chunk was taken or dropped. */
   taken: (() => void) | undefined;
-  /** Two chunk buffers (with room for a frame's head), made at the first frame that needs one. */
+  /** Two chunk buffers, made at the first frame that needs one. */
   slots: Float32Array[];
-  /** The buffer of the chunk taken last (added to and forwarded): the reader reads into the other. */
+  /** The buffer of the chunk taken last (being added into the gradient): the reader reads into the other. */
   held: number;
 }
 
@@ -264,14 +263,11 @@ export class RingNode {
     this.#wake?.();
   }
 
-  /**
-   * `bytes` bytes of chunk buffer `slot` of a connection, made (with room for a frame's head, so a
-   * chunk forwarded from it goes out in one write) or grown when too small.
-   */
+  /** `bytes` bytes of chunk buffer `slot` of a connection, made or grown when too small. */
   #slotBytes(incoming: Incoming, slot: number, bytes: number): Uint8Array {
     let buffer = incoming.slots[slot];
     if (!buffer || buffer.byteLength < bytes) {
-      buffer = incoming.slots[slot] = float32WithHeadRoom(Math.max(this.#chunkFloats, Math.ceil(bytes / 4)));
+      buffer = incoming.slots[slot] = new Float32Array(Math.max(this.#chunkFloats, Math.ceil(bytes / 4)));
     }
     return new Uint8Array(buffer.buffer, buffer.byteOffset, bytes);
   }
@@ -303,14 +299,7 @@ export class RingNode {
   async #dial(peer: RingPeer): Promise<FrameChannel> {
     const tls = this.#opts.tls;
     const kind = tls ? "tls" : "tcp";
-    const usable = peer.addresses.filter((a) => {
-      try {
-        const k = parseDataAddress(a).kind;
-        return k === "unix" || k === kind;
-      } catch {
-        return false;
-      }
-    });
+    const usable = peer.addresses.filter((a) => [kind, "unix"].includes(dataAddressKind(a) ?? ""));
     if (usable.length === 0) {
       throw new RingUnreachableError(
         peer,

@@ -10,13 +10,13 @@
  * A ring needs every worker of the attempt on the data plane with a ring address that the others
  * reach; otherwise the step runs on the star and {@link AllreduceChoice.reason} says why. Over a TLS
  * data plane only `tls://` ring addresses (and Unix sockets) count: a worker without a ring
- * certificate offers none. A worker
- * whose ring address another could not dial stays out of rings (with `auto` and with `ring`) until it
- * joins again with other addresses.
+ * certificate offers none. A worker whose ring address another could not dial stays out of rings
+ * (with `auto` and with `ring`) until it joins again with other addresses.
  *
  * @module
  */
 import type { Allreduce } from "../../shared/io/protocol/mod.ts";
+import { dataAddressKind } from "../../shared/io/data_plane/mod.ts";
 
 /** Workers from which `auto` reduces on a ring. */
 export const RING_MIN_WORKERS = 3;
@@ -59,8 +59,7 @@ export function chooseAllreduce(
   const n = workers.length;
   if (mode === "star") return { use: "star", reason: "allreduce is star" };
   if (n < 2) return { use: "star", reason: `${n} worker needs no reduction among workers` };
-  const ringable = (address: string) =>
-    !dataTls || address.startsWith("tls://") || address.startsWith("unix:");
+  const ringable = (address: string) => !dataTls || ["tls", "unix"].includes(dataAddressKind(address) ?? "");
   const unreachable = workers.filter((w) => !w.ringAddresses?.some(ringable)).map((w) => w.name);
   if (unreachable.length > 0) {
     return {

@@ -13,6 +13,15 @@ export type DataAddress =
   | { kind: "unix"; path: string }
   | { kind: "tcp" | "tls"; hostname: string; port: number };
 
+/** The kind of a data-plane address (`unix`, `tcp` or `tls`), or `undefined` when it is none. */
+export function dataAddressKind(text: string): DataAddress["kind"] | undefined {
+  try {
+    return parseDataAddress(text).kind;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Parses an announced address; throws a `TypeError` naming the value and the accepted forms. */
 export function parseDataAddress(text: string): DataAddress {
   if (text.startsWith("unix:")) {
