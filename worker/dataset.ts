@@ -4,7 +4,7 @@
  * this slice computes; and the batches cut from them (rows at given indices, or a range of rows).
  */
 import type { Batch } from "../shared/model/mod.ts";
-import type { DatasetArrays, HeldArray } from "../shared/io/protocol/mod.ts";
+import type { DatasetArrays, ShippableArray } from "../shared/io/protocol/mod.ts";
 import { PrefetchingReader } from "../shared/io/dataset/mod.ts";
 
 /** A shipped dataset as a worker holds it. */
@@ -13,7 +13,7 @@ export type CachedDataset = DatasetArrays;
 /** A dataset a worker serves: shipped arrays, or rows it reads from files itself. */
 export type WorkerDataset = CachedDataset | PrefetchingReader;
 
-function rowSize(a: HeldArray): number {
+function rowSize(a: ShippableArray): number {
   return a.shape.slice(1).reduce((p, d) => p * d, 1);
 }
 
@@ -37,7 +37,7 @@ export async function gatherBatch(
     }
   }
   // Bytes become float32 here, batch by batch.
-  const take = (a: HeldArray) => {
+  const take = (a: ShippableArray) => {
     const r = rowSize(a);
     const out = new Float32Array(indices.length * r);
     for (let i = 0; i < indices.length; i++) {
@@ -63,7 +63,7 @@ export async function rangeOf(
     if (ahead) ds.prefetchRange(...ahead);
     return await rows;
   }
-  const cut = (a: HeldArray) => {
+  const cut = (a: ShippableArray) => {
     const r = rowSize(a);
     const rows = a.data.subarray(start * r, end * r);
     return {

@@ -156,7 +156,7 @@ export class DirectLink implements WorkerLink {
    * Where a reply's body is read to: its request's receive buffer, for a train reply on the socket,
    * whose float32 gradient is checked as it arrives.
    */
-  #bodyInto(header: unknown, bytes: number): BodySink | undefined {
+  #bodyInto(header: unknown, bytes: number): Uint8Array | BodySink | undefined {
     this.#arriving = undefined;
     if (this.#grads) return undefined;
     const h = header as { t?: unknown; id?: unknown; rep?: { encoding?: unknown; gradLength?: unknown } };
@@ -166,7 +166,7 @@ export class DirectLink implements WorkerLink {
     const into = this.#bodies.take(slot, bytes);
     const gradLength = h.rep?.encoding === "f32" ? Number(h.rep.gradLength) : 0;
     if (!(Number.isInteger(gradLength) && gradLength > 0 && gradLength * 4 <= bytes)) {
-      return { into, onRead: () => {} };
+      return into;
     }
     const arriving = { id, grads: new Float32Array(into.buffer, 0, gradLength), checked: 0, probe: 0 };
     this.#arriving = arriving;

@@ -21,31 +21,19 @@ import { asFloat32, type Body } from "../nats/codec.ts";
 import { decodeF32, encodeF32 } from "../nats/float_encoding.ts";
 import type { WeightsHeader, WorkReply } from "./messages.ts";
 
-/** One array of rows, rows first. */
-export interface RowArray {
-  data: Float32Array;
-  shape: number[];
-}
+/** The element types a dataset travels and is held in: bytes stay bytes (a quarter of float32's size). */
+export type ShippedDtype = "float32" | "uint8";
 
-/** An array {@link encodeDataset} ships: float32, or bytes it converts. */
+/** One array of a dataset, rows first, as {@link encodeDataset} ships it and a worker holds it. */
 export interface ShippableArray {
   data: Float32Array | Uint8Array;
   shape: number[];
 }
 
 /** The inputs (one per model input) and labels of a dataset, as shipped. */
-/** The element types a dataset travels and is held in: bytes stay bytes (a quarter of float32's size). */
-export type ShippedDtype = "float32" | "uint8";
-
-/** One array of a dataset as a worker holds it, rows first: float32, or bytes. */
-export interface HeldArray {
-  data: Float32Array | Uint8Array;
-  shape: number[];
-}
-
 export interface DatasetArrays {
-  inputs: HeldArray[];
-  y: HeldArray | null;
+  inputs: ShippableArray[];
+  y: ShippableArray | null;
   length: number;
 }
 
@@ -169,7 +157,7 @@ export function decodeDataset(
       }) need ${layout.bytes} bytes: the body holds ${body.byteLength}`,
     );
   }
-  const arrays = shapes.map((shape, i): HeldArray => {
+  const arrays = shapes.map((shape, i): ShippableArray => {
     const size = shape.reduce((p, d) => p * d, 1);
     const at = body.byteOffset + layout.starts[i]!;
     const data = types[i] === "uint8"
