@@ -60,8 +60,12 @@ export class LocalPool implements WorkerPool {
     } else {
       batch = gatherRows(ds, req.indices);
     }
-    if (this.#grads.length !== req.params.length) this.#grads = new Float32Array(req.params.length);
-    return [this.engine.trainSlice(req.params, req.state, batch, req.step, 0, undefined, this.#grads)];
+    let into = req.gradsInto;
+    if (into?.length !== req.params.length) {
+      if (this.#grads.length !== req.params.length) this.#grads = new Float32Array(req.params.length);
+      into = this.#grads;
+    }
+    return [this.engine.trainSlice(req.params, req.state, batch, req.step, 0, undefined, into)];
   }
 
   /** Loss and metric sums over the data set; `onBatch` sees the running sums after each batch. */

@@ -16,6 +16,11 @@ export interface StepRequest {
   next?: Int32Array | null;
   params: Float32Array;
   state: Float32Array;
+  /**
+   * Where a pool that computes the whole batch itself writes the gradient (the optimizer's own array,
+   * read there without a copy). Pools that reduce slices ignore it.
+   */
+  gradsInto?: Float32Array;
 }
 
 export interface WorkerPool {

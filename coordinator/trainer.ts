@@ -13,7 +13,7 @@ import {
   type RunBackup,
   type TrainingPosition,
 } from "../shared/callbacks/mod.ts";
-import type { MetricSpec, Network, Optimizer } from "../shared/model/mod.ts";
+import type { MetricSpec, Network, Optimizer, ResidentBuffers } from "../shared/model/mod.ts";
 import type { Dataset } from "./data.ts";
 import { EpochPlan } from "./epoch_plan.ts";
 import type { WorkerPool } from "./pool.ts";
@@ -75,6 +75,21 @@ export interface TrainTarget {
 export function applyStep(target: TrainTarget, step: ReducedStep): void {
   target.optimizer.apply(target.network.params, step.grads, target.network.paramLayout, step.gradSquares);
   target.network.updateStateFromBatch(step.batchStats);
+}
+
+/**
+ * Moves the parameters into the optimizer's own array, when it offers one, and returns its arrays:
+ * each step's gradient is then written where the update reads it, and the update changes the
+ * parameters where they are (no copies of the model's size around it).
+ */
+function adoptResidentBuffers(target: TrainTarget): ResidentBuffers | undefined {
+  const { network, optimizer } = target;
+  const resident = optimizer.residentBuffers(network, network.params.length);
+  if (resident && resident.params !== network.params) {
+    resident.params.set(network.params);
+    network.params = resident.params;
+  }
+  return resident;
 }
 
 /**
@@ -208,8 +223,9 @@ export async function trainLoop(
     ...(opts.order ? { order: opts.order } : {}),
   });
   const timer = new StepTimer(["compute_ms", "reduce_ms", "optimizer_ms"]);
+  const resident = adoptResidentBuffers(target);
   /** The reduced gradient of each step with workers, reused step after step. */
-  const reduced = new Float32Array(target.network.params.length);
+  const reduced = resident?.grads ?? new Float32Array(target.network.params.length);
   let samples = 0, steps = 0, epochsRun = 0;
 
   target.stopTraining = false;
@@ -235,6 +251,7 @@ export async function trainLoop(
         next,
         params: target.network.params,
         state: target.network.state,
+        ...(resident ? { gradsInto: resident.grads } : {}),
       });
     } catch (error) {
       // A failed step changed nothing yet (lost workers, a vanished server): keep a backup of the

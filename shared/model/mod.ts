@@ -114,7 +114,7 @@ export {
   resolveMetric,
 } from "./metrics.ts";
 export * as optimizers from "./optimizers_mod.ts";
-export { getOptimizer, Optimizer, optimizerFromConfig } from "./optimizers.ts";
+export { getOptimizer, Optimizer, optimizerFromConfig, type ResidentBuffers } from "./optimizers.ts";
 export * as regularizers from "./regularizers_mod.ts";
 export { Regularizer } from "./regularizers.ts";
 export { ACTIVATION_NAMES } from "./activations.ts";

@@ -338,6 +338,42 @@ Deno.test("Adam continues from slots set from outside (a loaded checkpoint) as i
   assert.deepEqual(resumed.slots, straight.slots);
 });
 
+Deno.test("Adam on its resident arrays takes the same steps as on copies, with weight decay and sparse squares", () => {
+  const n = 41;
+  const grads = (t: number) => Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.3 + t));
+  const squares = [{
+    offset: 8,
+    size: 8,
+    rowSize: 4,
+    rows: Int32Array.of(1),
+    values: Float32Array.of(1, 2, 3, 4),
+  }];
+  const copied = new optimizers.AdamW({ learningRate: 0.01 });
+  const w = Float32Array.from({ length: n }, (_, i) => i / n - 0.5);
+  const owner = {};
+  const inPlace = new optimizers.AdamW({ learningRate: 0.01 });
+  const resident = inPlace.residentBuffers(owner, n)!;
+  resident.params.set(w);
+  for (let t = 0; t < 4; t++) {
+    copied.apply(w, grads(t), undefined, squares);
+    resident.grads.set(grads(t));
+    inPlace.apply(resident.params, resident.grads, undefined, squares);
+  }
+  assert.deepEqual(resident.params, w);
+  assert.deepEqual(inPlace.slots, copied.slots);
+  // A second model on the same optimizer gets none: the first one's parameters live there.
+  assert.equal(inPlace.residentBuffers({}, n), undefined);
+  assert.equal(inPlace.residentBuffers(owner, n)!.params, resident.params);
+  // Parameters elsewhere are still updated where they are.
+  const other = w.slice();
+  const before = resident.params.slice();
+  copied.apply(w, grads(9));
+  inPlace.apply(other, grads(9));
+  assert.deepEqual(other, w);
+  assert.deepEqual(resident.params, before, "the owner's parameters are left as they were");
+  assert.equal(new optimizers.SGD().residentBuffers(owner, n), undefined);
+});
+
 Deno.test("every optimizer's Keras class name round-trips through optimizerFromConfig", () => {
   for (const make of Object.values(MAKE)) {
     const opt = make();
