@@ -10,12 +10,14 @@
  * over TCP), `unix` (the data plane over its Unix socket) and `nats` (everything through nats-server).
  *
  * The reference, raw TCP, is a plain read/write-loop echo of the same bytes between two Deno processes
- * (1 client), and the same with two clients at once (the 2-worker reference). `share_of_raw` is raw ms
- * divided by Shoal ms. The echo sends both directions at once; a step cannot (its gradient needs all of
+ * (1 client), and the same with two clients at once (the 2-worker reference). These VMs are noisy, so
+ * each configuration runs in alternating pairs (SHOAL_BENCH_PAIRS, default 3): the echo, kept open in
+ * its own process, then Shoal's rounds on one pool. A pair's share is its raw ms divided by its Shoal
+ * ms; `share_of_raw` is the median of the pairs' shares, and every pair's is printed. The echo sends both directions at once; a step cannot (its gradient needs all of
  * its weights), so a ping-pong of the same bytes (each way read whole before the other starts) is
  * printed beside it: the floor of any exchange over these sockets.
  *
- * Run: `deno run -A tools/bench_exchange.ts [--rounds 40]`. The last line printed is the JSON result.
+ * Run: `deno run -A tools/bench_exchange.ts [--rounds 40] [--pairs 3]`. The last line printed is the JSON result.
  *
  * @module
  */
@@ -70,39 +72,59 @@ async function echoServer(whole?: number): Promise<void> {
 }
 
 /**
- * Median ms for `clients` concurrent clients each to send `bytes` and read them back: echoed as they
- * arrive (both directions at once), or with `pingPong` read whole before they go back (one direction,
- * then the other, as a step's weights and gradient go).
+ * Raw loopback TCP with `clients` concurrent clients, each sending `bytes` and reading them back:
+ * echoed as they arrive (both directions at once), or with `pingPong` read whole before they go back
+ * (one direction, then the other, as a step's weights and gradient go). The server process and the
+ * connections stay open, so measurements can alternate with Shoal's.
  */
-async function rawTcpRounds(
-  bytes: number,
-  clients: number,
-  rounds: number,
-  pingPong = false,
-): Promise<number> {
-  const args = ["run", "-A", self, "echo", ...(pingPong ? [String(bytes)] : [])];
-  const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped" }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) text += (await reader.read()).value ?? "";
-  reader.releaseLock();
-  const port = Number(text.trim());
-  const conns = await Promise.all(
-    Array.from({ length: clients }, () => Deno.connect({ hostname: "127.0.0.1", port })),
-  );
-  for (const c of conns) c.setNoDelay(true);
-  const payload = new Uint8Array(bytes).fill(7);
-  const buffers = conns.map(() => new Uint8Array(bytes));
-  const times: number[] = [];
-  for (let i = 0; i < rounds + 5; i++) {
-    const t0 = performance.now();
-    await Promise.all(conns.map((c, k) => Promise.all([writeAll(c, payload), readFull(c, buffers[k]!)])));
-    if (i >= 5) times.push(performance.now() - t0);
+class RawTcp {
+  private constructor(
+    readonly child: Deno.ChildProcess,
+    readonly conns: Deno.Conn[],
+    readonly payload: Uint8Array,
+    readonly buffers: Uint8Array[],
+  ) {}
+
+  static async open(bytes: number, clients: number, pingPong = false): Promise<RawTcp> {
+    const args = ["run", "-A", self, "echo", ...(pingPong ? [String(bytes)] : [])];
+    const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped" }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("\n")) text += (await reader.read()).value ?? "";
+    reader.releaseLock();
+    const port = Number(text.trim());
+    const conns = await Promise.all(
+      Array.from({ length: clients }, () => Deno.connect({ hostname: "127.0.0.1", port })),
+    );
+    for (const c of conns) c.setNoDelay(true);
+    const raw = new RawTcp(
+      child,
+      conns,
+      new Uint8Array(bytes).fill(7),
+      conns.map(() => new Uint8Array(bytes)),
+    );
+    await raw.rounds(5);
+    return raw;
   }
-  for (const c of conns) c.close();
-  child.kill("SIGTERM");
-  await child.status;
-  return median(times);
+
+  /** Median ms of `rounds` rounds. */
+  async rounds(rounds: number): Promise<number> {
+    const times: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const t0 = performance.now();
+      await Promise.all(
+        this.conns.map((c, k) => Promise.all([writeAll(c, this.payload), readFull(c, this.buffers[k]!)])),
+      );
+      times.push(performance.now() - t0);
+    }
+    return median(times);
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.conns) c.close();
+    this.child.kill("SIGTERM");
+    await this.child.status;
+  }
 }
 
 /** One measured configuration. */
@@ -110,20 +132,36 @@ export interface ExchangeRound {
   transport: "direct" | "unix" | "nats";
   workers: number;
   gradients: "f32" | "bf16";
-  /** Median step round minus the longest worker compute, ms. */
+  /** Median over the pairs of the median step round minus the longest worker compute, ms. */
   ms: number;
   /** Worker compute (median), ms, for context. */
   compute_ms: number;
+  /** The raw echo (as many clients as workers) measured just before each pair's Shoal rounds, ms. */
+  raw_ms: number[];
+  /** Each pair's raw ms ÷ Shoal ms. */
+  shares: number[];
 }
 
-/** Median exchange ms of the pool's steps for one configuration. */
+/** The raw references kept open through the run: echoes with 1 and 2 clients, and the ping-pong. */
+interface References {
+  echo: Map<number, RawTcp>;
+  pingPong: RawTcp;
+  /** Every measurement of each, ms, for the summary. */
+  seen: { echo: Map<number, number[]>; pingPong: number[] };
+}
+
+/**
+ * One configuration in `pairs` alternating pairs on one pool: the raw references, then `rounds`
+ * steps of Shoal, so a slow moment of the machine falls on both sides of a pair.
+ */
 async function shoalRounds(
   engine: Engine,
-  transport: ExchangeRound["transport"],
-  workers: number,
-  gradients: ExchangeRound["gradients"],
+  refs: References,
+  config: Pick<ExchangeRound, "transport" | "workers" | "gradients">,
   rounds: number,
+  pairs: number,
 ): Promise<ExchangeRound> {
+  const { transport, workers, gradients } = config;
   const network = engine.network;
   const options: DistributedPoolOptions = {
     workers,
@@ -143,19 +181,41 @@ async function shoalRounds(
         shape: [n, 1],
       }),
     );
-    for (let step = 0; step < rounds + 5; step++) {
-      const indices = Int32Array.from({ length: workers }, (_, i) => i);
-      await pool.trainStep("x", { step, indices, params: network.params, state: network.state });
+    const indices = Int32Array.from({ length: workers }, (_, i) => i);
+    let step = 0;
+    const steps = async (count: number) => {
+      for (const end = step + count; step < end; step++) {
+        await pool.trainStep("x", { step, indices, params: network.params, state: network.state });
+      }
+    };
+    await steps(5);
+    const ms: number[] = [], compute: number[] = [], raw: number[] = [];
+    for (let p = 0; p < pairs; p++) {
+      raw.push(await refs.echo.get(workers)!.rounds(rounds));
+      refs.seen.echo.get(workers)!.push(raw.at(-1)!);
+      refs.seen.pingPong.push(await refs.pingPong.rounds(rounds));
+      const from = step;
+      await steps(rounds);
+      const t = pool.timings(from);
+      ms.push(t.transfer_ms);
+      compute.push(t.compute_ms);
     }
-    const t = pool.timings();
-    return { transport, workers, gradients, ms: t.transfer_ms, compute_ms: t.compute_ms };
+    return {
+      ...config,
+      ms: median(ms),
+      compute_ms: median(compute),
+      raw_ms: raw,
+      shares: ms.map((m, p) => round2(raw[p]! / m)),
+    };
   } finally {
     await pool.close();
   }
 }
 
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
 /** Runs every configuration; prints a table and, last, the JSON result. */
-export async function benchExchange(rounds: number): Promise<Record<string, unknown>> {
+export async function benchExchange(rounds: number, pairs: number): Promise<Record<string, unknown>> {
   tuneAllocator();
   await initBackend("auto");
   const model = new Sequential(
@@ -164,27 +224,41 @@ export async function benchExchange(rounds: number): Promise<Record<string, unkn
   );
   const engine = new Engine(model.network, { loss: "mean_squared_error", metrics: [], seed: 1 });
   const bytes = engine.network.params.length * 4;
-  const raw1 = await rawTcpRounds(bytes, 1, rounds);
-  const raw2 = await rawTcpRounds(bytes, 2, rounds);
-  const pingPong = await rawTcpRounds(bytes, 1, rounds, true);
+  const refs: References = {
+    echo: new Map([[1, await RawTcp.open(bytes, 1)], [2, await RawTcp.open(bytes, 2)]]),
+    pingPong: await RawTcp.open(bytes, 1, true),
+    seen: { echo: new Map([[1, []], [2, []]]), pingPong: [] },
+  };
   const results: (ExchangeRound & { share_of_raw: number })[] = [];
-  for (const transport of ["direct", "unix", "nats"] as const) {
-    for (const workers of [1, 2]) {
-      for (const gradients of ["f32", "bf16"] as const) {
-        const r = await shoalRounds(engine, transport, workers, gradients, rounds);
-        const raw = workers === 1 ? raw1 : raw2;
-        results.push({ ...r, share_of_raw: Math.round((raw / r.ms) * 100) / 100 });
+  try {
+    for (const transport of ["direct", "unix", "nats"] as const) {
+      for (const workers of [1, 2]) {
+        for (const gradients of ["f32", "bf16"] as const) {
+          const r = await shoalRounds(engine, refs, { transport, workers, gradients }, rounds, pairs);
+          results.push({ ...r, share_of_raw: round2(median(r.shares)) });
+        }
       }
     }
+  } finally {
+    for (const ref of [...refs.echo.values(), refs.pingPong]) await ref.close();
   }
-  const round2 = (x: number) => Math.round(x * 100) / 100;
+  const raw1 = median(refs.seen.echo.get(1)!), raw2 = median(refs.seen.echo.get(2)!);
+  const pingPong = median(refs.seen.pingPong);
   console.log(
-    `Exchange of ${bytes} bytes each way (raw loopback TCP echo: ${round2(raw1)} ms with 1 client, ` +
-      `${round2(raw2)} ms with 2 at once; a ping-pong, each way whole before the other: ${
-        round2(pingPong)
-      } ms):`,
+    `Exchange of ${bytes} bytes each way, ${pairs} alternating pairs per row (raw loopback TCP echo, medians: ` +
+      `${round2(raw1)} ms with 1 client, ${round2(raw2)} ms with 2 at once; a ping-pong, each way whole ` +
+      `before the other: ${round2(pingPong)} ms):`,
   );
-  console.table(results.map((r) => ({ ...r, ms: round2(r.ms), compute_ms: round2(r.compute_ms) })));
+  console.table(results.map((r) => ({
+    transport: r.transport,
+    workers: r.workers,
+    gradients: r.gradients,
+    ms: round2(r.ms),
+    compute_ms: round2(r.compute_ms),
+    raw_ms_per_pair: r.raw_ms.map(round2).join(" / "),
+    share_per_pair: r.shares.join(" / "),
+    share_of_raw: r.share_of_raw,
+  })));
   return {
     raw_tcp_ms: round2(raw1),
     raw_tcp_2_clients_ms: round2(raw2),
@@ -195,6 +269,7 @@ export async function benchExchange(rounds: number): Promise<Record<string, unkn
       gradients: r.gradients,
       ms: round2(r.ms),
       share_of_raw: r.share_of_raw,
+      share_per_pair: r.shares,
     })),
   };
 }
@@ -203,8 +278,14 @@ if (import.meta.main) {
   if (Deno.args[0] === "echo") {
     await echoServer(Deno.args[1] ? Number(Deno.args[1]) : undefined);
   } else {
-    const { values } = parseArgs({ args: Deno.args, options: { rounds: { type: "string", default: "40" } } });
-    console.log(JSON.stringify(await benchExchange(Number(values.rounds))));
+    const { values } = parseArgs({
+      args: Deno.args,
+      options: {
+        rounds: { type: "string", default: "40" },
+        pairs: { type: "string", default: Deno.env.get("SHOAL_BENCH_PAIRS") ?? "3" },
+      },
+    });
+    console.log(JSON.stringify(await benchExchange(Number(values.rounds), Number(values.pairs))));
     Deno.exit(0);
   }
 }

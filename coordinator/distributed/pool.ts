@@ -399,9 +399,9 @@ export class DistributedPool implements WorkerPool {
     return this.#data?.secret;
   }
 
-  /** Median phase timings of the training steps so far. */
-  timings(): StepTimings {
-    return this.#runner.timings();
+  /** Median phase timings of the training steps so far, or of those after the first `from`. */
+  timings(from = 0): StepTimings {
+    return this.#runner.timings(from);
   }
 
   /** The job as workers receive it on joining. */

@@ -153,14 +153,15 @@ export class StepRunner {
     this.#opts = opts;
   }
 
-  /** Median phase timings of the training steps so far. */
-  timings(): StepTimings {
+  /** Median phase timings of the training steps so far, or of those after the first `from`. */
+  timings(from = 0): StepTimings {
+    const t = this.#times;
     return {
-      steps: this.#times.round.length,
-      publish_ms: median(this.#times.publish),
-      round_ms: median(this.#times.round),
-      compute_ms: median(this.#times.compute),
-      transfer_ms: median(this.#times.transfer),
+      steps: t.round.length,
+      publish_ms: median(t.publish.slice(from)),
+      round_ms: median(t.round.slice(from)),
+      compute_ms: median(t.compute.slice(from)),
+      transfer_ms: median(t.transfer.slice(from)),
       shared_replies: this.#times.sharedReplies,
       shared_exchanges: this.#times.sharedExchanges,
       ring_steps: this.#times.ringSteps,
