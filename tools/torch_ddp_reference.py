@@ -6,6 +6,11 @@ prints one JSON line with samples_per_s, measured after 10 warm-up steps.
 """
 import gzip, json, os, sys, time
 
+# One thread means one BLAS thread too: torch.set_num_threads does not reach the OpenBLAS that Debian's
+# torch and numpy use, which otherwise runs every matrix product on all cores. Set before they load.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
 import numpy as np
 import torch
 import torch.distributed as dist

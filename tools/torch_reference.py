@@ -3,7 +3,12 @@
 usage: python3 tools/torch_reference.py mlp|conv BATCH SAMPLES
 prints one JSON line with samples_per_s (one thread, one pass over SAMPLES Fashion-MNIST images).
 """
-import gzip, json, sys, time
+import gzip, json, os, sys, time
+
+# One thread means one BLAS thread too: torch.set_num_threads does not reach the OpenBLAS that Debian's
+# torch and numpy use, which otherwise runs every matrix product on all cores. Set before they load.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
 
 import numpy as np
 import torch

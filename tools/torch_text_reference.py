@@ -13,7 +13,12 @@ Dropout(0.1), residual, LayerNorm(eps 1e-6) -> Linear(32, 32) relu -> Linear(32,
 residual, LayerNorm -> mean over positions -> Dropout(0.1) -> Linear(32, 20) relu -> Dropout(0.1) ->
 Linear(20, 2), cross-entropy, Adam 0.001.
 """
-import json, sys, time
+import json, os, sys, time
+
+# One thread means one BLAS thread too: torch.set_num_threads does not reach the OpenBLAS that Debian's
+# torch and numpy use, which otherwise runs every matrix product on all cores. Set before they load.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
 
 import torch
 
