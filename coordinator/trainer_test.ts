@@ -160,3 +160,21 @@ Deno.test("a run aborted mid-epoch resumes from its backup to the uninterrupted 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("two models sharing one optimizer each train their own weights: the second never writes the first's", async () => {
+  const shared = new optimizers.Adam({ learningRate: 0.05 });
+  const [a, b] = [1, 2].map((seed) => {
+    const model = new Sequential([new layers.Dense(3, { inputShape: [3] }), new layers.Dense(1)], { seed });
+    model.compile({ optimizer: shared, loss: "mse" });
+    return model;
+  });
+  const x = DATA.inputs[0]!, y = DATA.y!;
+  await a!.fit(x, y, { epochs: 1, batchSize: 4, verbose: 0 });
+  const aAfter = a!.network.params.slice();
+  const bBefore = b!.network.params.slice();
+  await b!.fit(x, y, { epochs: 1, batchSize: 4, verbose: 0 });
+  assert.deepEqual(a!.network.params, aAfter, "the first model's weights are as its own fit left them");
+  assert.notDeepEqual(b!.network.params, bBefore, "the second model trained");
+  await a!.fit(x, y, { epochs: 1, batchSize: 4, verbose: 0 });
+  assert.notDeepEqual(a!.network.params, aAfter, "the first model trains on");
+});
