@@ -15,6 +15,7 @@ import {
   type LossSpec,
   type MetricSpec,
   Network,
+  nonFiniteProbe,
   type SliceExchange,
   toLossSpec,
 } from "../shared/model/mod.ts";
@@ -648,7 +649,8 @@ export class JobRunner {
     if (!region || slot === undefined || reply.header.kind !== "train" || bytes > slotBytes) {
       return await channel.send({ t: "rep", id, rep: reply.header }, reply.body);
     }
-    let offset = slot * slotBytes;
+    const start = slot * slotBytes;
+    let offset = start;
     for (const part of parts) {
       // The gradient was computed in place (see #gradientSlot): no copy onto itself.
       const inPlace = part.buffer === region.bytes.buffer &&
@@ -656,7 +658,20 @@ export class JobRunner {
       if (!inPlace) region.bytes.set(part, offset);
       offset += part.byteLength;
     }
-    await channel.send({ t: "rep", id, rep: reply.header, shmBytes: bytes, shmSlot: slot });
+    // The gradient is checked here, where it was just written (still in this core's cache), rather
+    // than by the coordinator reading it cold: no transport lies between, so the answer holds there.
+    const h = reply.header;
+    const at = region.bytes.byteOffset + start;
+    const finite = h.encoding === "f32" && h.gradLength * 4 <= bytes && at % 4 === 0 &&
+      nonFiniteProbe(new Float32Array(region.bytes.buffer, at, h.gradLength)) === 0;
+    await channel.send({
+      t: "rep",
+      id,
+      rep: h,
+      shmBytes: bytes,
+      shmSlot: slot,
+      ...(finite ? { shmFinite: true as const } : {}),
+    });
   }
 
   #errorReply(error: unknown): WorkReply {

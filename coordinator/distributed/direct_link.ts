@@ -140,8 +140,10 @@ export class DirectLink implements WorkerLink {
       }
       const arriving = this.#arriving;
       this.#arriving = undefined;
-      const gradsFinite = arriving?.id === rep.id && arriving.checked === arriving.grads.length &&
-        arriving.probe === 0;
+      // Checked in flight here, or by the worker as it wrote the gradient into shared memory.
+      const gradsFinite = rep.shmBytes !== undefined
+        ? rep.shmFinite === true
+        : arriving?.id === rep.id && arriving.checked === arriving.grads.length && arriving.probe === 0;
       // A reply whose request timed out or was aborted is dropped.
       pending?.resolve({
         header: rep.rep,

@@ -428,13 +428,17 @@ export const DataFrame = z.discriminatedUnion("t", [
     req: WorkRequest,
     shmSlot: z.int().min(0).max(1).optional(),
   }),
-  /** A reply; its body in the frame, or the first `shmBytes` bytes of slot `shmSlot` of the worker's region. */
+  /**
+   * A reply; its body in the frame, or the first `shmBytes` bytes of slot `shmSlot` of the worker's
+   * region. `shmFinite`: the worker found every value of the float32 gradient it wrote there finite.
+   */
   z.object({
     t: z.literal("rep"),
     id: z.int().nonnegative(),
     rep: WorkReply,
     shmBytes: z.int().nonnegative().optional(),
     shmSlot: z.int().min(0).max(1).optional(),
+    shmFinite: z.literal(true).optional(),
   }),
   /** The worker leaves: dropped (it may join again), or the job `ended`. */
   z.object({ t: z.literal("leave"), reason: z.string(), ended: z.boolean() }),
