@@ -162,9 +162,9 @@ export class StepRunner {
       round_ms: median(t.round.slice(from)),
       compute_ms: median(t.compute.slice(from)),
       transfer_ms: median(t.transfer.slice(from)),
-      shared_replies: this.#times.sharedReplies,
-      shared_exchanges: this.#times.sharedExchanges,
-      ring_steps: this.#times.ringSteps,
+      shared_replies: t.sharedReplies,
+      shared_exchanges: t.sharedExchanges,
+      ring_steps: t.ringSteps,
     };
   }
 
