@@ -13,11 +13,13 @@
  * (1 client), and the same with two clients at once (the 2-worker reference). These VMs are noisy, so
  * each configuration runs in alternating pairs (SHOAL_BENCH_PAIRS, default 3): the echo, kept open in
  * its own process, then Shoal's rounds on one pool. A pair's share is its raw ms divided by its Shoal
- * ms; `share_of_raw` is the median of the pairs' shares, and every pair's is printed. The echo sends both directions at once; a step cannot (its gradient needs all of
- * its weights), so a ping-pong of the same bytes (each way read whole before the other starts) is
- * printed beside it: the floor of any exchange over these sockets.
+ * ms; `share_of_raw` is the median of the pairs' shares, and every pair's is printed. The echo sends
+ * both directions at once; a step cannot (its gradient needs all of its weights), so a ping-pong of
+ * the same bytes (each way read whole before the other starts) is printed beside it: the floor of any
+ * exchange over these sockets.
  *
- * Run: `deno run -A tools/bench_exchange.ts [--rounds 40] [--pairs 3]`. The last line printed is the JSON result.
+ * Run: `deno run -A tools/bench_exchange.ts [--rounds 40] [--pairs 3]`. The last line printed is the
+ * JSON result.
  *
  * @module
  */
