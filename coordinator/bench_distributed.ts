@@ -1,21 +1,24 @@
 /**
  * Training-step throughput of a model in-process and with N local worker processes (bulk data over
- * the data plane, or through NATS): the pool's trainStep (compute + transfer) and the reduction, the
- * distributed pool's own split (weights publish, round trip, worker compute), and each worker's peak RSS. `tools/bench.ts` prints these rows next to
- * PyTorch DDP; this file also runs alone on the chapter MLP or the benchmark's conv net:
+ * the data plane, or through NATS): whole steps as the training loop runs them (the pool's trainStep,
+ * the reduction and Adam's update), the distributed pool's own split (weights publish, round trip,
+ * worker compute), and each worker's peak RSS. `tools/bench.ts` prints these rows next to PyTorch DDP,
+ * whose steps include `opt.step()` too; this file also runs alone on the chapter MLP or the benchmark's
+ * conv net:
  *
  * `deno run -A coordinator/bench_distributed.ts [--model mlp|conv] [--batch 64,256] [--workers 1,2] [--steps 30]`
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { Engine, initBackend, type Network, resolveMetric } from "../shared/model/mod.ts";
+import { Engine, initBackend, type Network, optimizers, resolveMetric } from "../shared/model/mod.ts";
 import { loadDataset } from "../shared/io/datasets.ts";
 import { type Dataset, toDataset } from "./data.ts";
 import { LocalPool } from "./local_pool.ts";
 import { DistributedPool } from "./distributed/pool.ts";
 import type { WorkerPool } from "./pool.ts";
 import { reduceSlices } from "./reduce.ts";
+import { adoptResidentBuffers, applyStep } from "./trainer.ts";
 import { median } from "../shared/stats.ts";
 
 /** One measured configuration. */
@@ -26,6 +29,8 @@ export interface DistributedRow {
   workers: number;
   step_ms: number;
   reduce_ms: number;
+  /** Adam's update of the reduced step, ms. */
+  optimizer_ms: number;
   samples_per_s: number;
   /** CPU time of the coordinator per measured step, ms (it runs the in-process worker too). */
   coordinator_cpu_ms: number;
@@ -103,7 +108,10 @@ async function measure(
   pids: (number | "self")[],
 ) {
   await pool.setData("train", ds);
-  const step: number[] = [], reduce: number[] = [];
+  // The whole step, as the training loop runs it: the update included, with its arrays resident.
+  const target = { network, optimizer: new optimizers.Adam(), stopTraining: false };
+  const resident = adoptResidentBuffers(target);
+  const step: number[] = [], reduce: number[] = [], optimizer: number[] = [];
   let before: ({ cpuMs: number } | null)[] = [];
   for (let s = 0; s < steps + WARMUP_STEPS; s++) {
     if (s === WARMUP_STEPS) before = pids.map(cpuUsage);
@@ -114,13 +122,17 @@ async function measure(
       indices,
       params: network.params,
       state: network.state,
+      ...(resident ? { gradsInto: resident.grads } : {}),
     });
     const t1 = performance.now();
-    reduceSlices(slices);
+    const reduced = reduceSlices(slices, resident?.grads);
     const t2 = performance.now();
+    applyStep(target, reduced);
+    const t3 = performance.now();
     if (s >= WARMUP_STEPS) {
-      step.push(t1 - t0);
+      step.push(t3 - t0);
       reduce.push(t2 - t1);
+      optimizer.push(t3 - t2);
     }
   }
   const cpu = cpuPerStep(before, pids, steps);
@@ -128,6 +140,7 @@ async function measure(
   return {
     step_ms: stepMs,
     reduce_ms: median(reduce),
+    optimizer_ms: median(optimizer),
     samples_per_s: Math.round(batch / (stepMs / 1000)),
     cpu,
   };

@@ -82,7 +82,7 @@ export function applyStep(target: TrainTarget, step: ReducedStep): void {
  * each step's gradient is then written where the update reads it, and the update changes the
  * parameters where they are (no copies of the model's size around it).
  */
-function adoptResidentBuffers(target: TrainTarget): ResidentBuffers | undefined {
+export function adoptResidentBuffers(target: TrainTarget): ResidentBuffers | undefined {
   const { network, optimizer } = target;
   const resident = optimizer.residentBuffers(network, network.params.length);
   if (resident && resident.params !== network.params) {

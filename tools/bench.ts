@@ -277,7 +277,7 @@ async function distributedTable(): Promise<Record<string, unknown>[]> {
       details.push(
         `${local.samples_per_s}→${two.samples_per_s} (round ${round2(two.round_ms as number)} ms, compute ` +
           `${round2(two.compute_ms as number)}, transfer ${round2(two.transfer_ms as number)}, reduce ` +
-          `${round2(two.reduce_ms)}); DDP ${ddp1 ?? "-"}→${ddp2 ?? "-"}`,
+          `${round2(two.reduce_ms)}, Adam ${round2(two.optimizer_ms)}); DDP ${ddp1 ?? "-"}→${ddp2 ?? "-"}`,
       );
     }
     const viaNats = await shoalRows(kind, batch, "nats");
