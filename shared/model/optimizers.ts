@@ -454,8 +454,6 @@ interface ArenaArrays {
   w: Float32Array;
   /** The gradient, written here by the owner's trainer or copied in. */
   g: Float32Array;
-  /** Where parameters from elsewhere are updated. */
-  spare: Float32Array;
   slots: Float32Array[];
 }
 
@@ -528,10 +526,10 @@ export class Adam extends Optimizer {
   protected update(w: Float32Array, g: Float32Array, lr: number, squares: readonly GradSquares[]): void {
     const k = this.#kernel(w.length);
     const t = this.iterations + 1;
-    // Parameters from elsewhere are updated in the spare array: `k.w` may hold the owner's.
+    // Parameters from elsewhere are updated in `k.w` too; when it holds an owner's, those are kept aside.
     const resident = sameView(w, k.w);
-    const x = { arena: k.arena, w: resident ? k.w : k.spare, g: k.g };
-    if (!resident) x.w.set(w);
+    const owners = !resident && this.#owner !== undefined ? k.w.slice() : undefined;
+    if (!resident) k.w.set(w);
     if (!sameView(g, k.g)) k.g.set(g);
     const step = {
       alpha: lr * Math.sqrt(1 - Math.pow(this.beta2, t)) / (1 - Math.pow(this.beta1, t)),
@@ -540,18 +538,19 @@ export class Adam extends Optimizer {
       epsilon: this.epsilon,
     };
     if (squares.length === 0) {
-      this.#kernelStep(x, 0, w.length, step);
+      this.#kernelStep(k, 0, w.length, step);
     } else {
       // The rows between sparse variables run in the kernel; the sparse ones here, with their squares.
       let at = 0;
       for (const sq of [...squares].sort((a, b) => a.offset - b.offset)) {
-        this.#kernelStep(x, at, sq.offset, step);
-        this.#sparseStep(x, sq, step);
+        this.#kernelStep(k, at, sq.offset, step);
+        this.#sparseStep(k, sq, step);
         at = sq.offset + sq.size;
       }
-      this.#kernelStep(x, at, w.length, step);
+      this.#kernelStep(k, at, w.length, step);
     }
-    if (!resident) w.set(x.w);
+    if (!resident) w.set(k.w);
+    if (owners) k.w.set(owners);
   }
 
   /** The SIMD update of `[from, to)`. */
@@ -597,12 +596,11 @@ export class Adam extends Optimizer {
   /** The arena for `length` parameters, made anew (without an owner) when the length changed. */
   #arenaFor(length: number): ArenaArrays {
     if (this.#arena?.w.length !== length) {
-      const arena = new KernelArena(length, 3 + this.slotCount);
+      const arena = new KernelArena(length, 2 + this.slotCount);
       this.#arena = {
         arena,
         w: arena.alloc(length),
         g: arena.alloc(length),
-        spare: arena.alloc(length),
         slots: Array.from({ length: this.slotCount }, () => arena.alloc(length)),
       };
       this.#owner = undefined;
