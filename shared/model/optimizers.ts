@@ -596,7 +596,19 @@ export class Adam extends Optimizer {
   /** The arena for `length` parameters, made anew (without an owner) when the length changed. */
   #arenaFor(length: number): ArenaArrays {
     if (this.#arena?.w.length !== length) {
-      const arena = new KernelArena(length, 2 + this.slotCount);
+      let arena: KernelArena;
+      try {
+        arena = new KernelArena(length, 2 + this.slotCount);
+      } catch (error) {
+        throw new RangeError(
+          `Cannot run ${this.className}'s update on ${length} parameters: it keeps them, their gradient and ` +
+            `its ${this.slotCount} slots in one WebAssembly memory. ${
+              (error as Error).message
+            }. Train fewer ` +
+            "parameters, or use SGD or RMSprop, whose updates keep their arrays in JavaScript",
+          { cause: error },
+        );
+      }
       this.#arena = {
         arena,
         w: arena.alloc(length),

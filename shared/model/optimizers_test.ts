@@ -374,6 +374,14 @@ Deno.test("Adam on its resident arrays takes the same steps as on copies, with w
   assert.equal(new optimizers.SGD().residentBuffers(owner, n), undefined);
 });
 
+Deno.test("Adam refuses a parameter count its wasm memory cannot hold, naming the optimizers that can", () => {
+  const adam = new optimizers.Adam();
+  assert.throws(
+    () => adam.residentBuffers({}, 300_000_000),
+    /Cannot run Adam's update on 300000000 parameters: .* 2 slots in one WebAssembly memory\. Cannot hold 4 arrays .* use SGD or RMSprop/,
+  );
+});
+
 Deno.test("every optimizer's Keras class name round-trips through optimizerFromConfig", () => {
   for (const make of Object.values(MAKE)) {
     const opt = make();

@@ -10,6 +10,8 @@ import { KERNELS_WASM_BASE64 } from "./kernels_wasm.ts";
 const KERNELS = new WebAssembly.Module(Uint8Array.fromBase64(KERNELS_WASM_BASE64));
 
 const PAGE_BYTES = 65_536;
+/** Pages a WebAssembly memory (32-bit addresses) may have: 4 GiB. */
+const MAX_PAGES = 65_536;
 /** Every array starts on a 16-byte boundary (one SIMD vector). */
 const ALIGN_BYTES = 16;
 
@@ -73,8 +75,16 @@ export class KernelArena {
       );
     }
     const bytes = arrays * alignUp(length * 4);
+    const pages = Math.max(1, Math.ceil(bytes / PAGE_BYTES));
+    if (pages > MAX_PAGES) {
+      const most = Math.floor((MAX_PAGES * PAGE_BYTES) / (arrays * 4)) - ALIGN_BYTES;
+      throw new RangeError(
+        `Cannot hold ${arrays} arrays of ${length} floats (${(bytes / 2 ** 30).toFixed(2)} GiB) in one ` +
+          `WebAssembly memory, which holds 4 GiB at most: ${arrays} arrays fit up to about ${most} floats each`,
+      );
+    }
     this.#capacity = bytes;
-    this.#memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / PAGE_BYTES)) });
+    this.#memory = new WebAssembly.Memory({ initial: pages });
     const instance = new WebAssembly.Instance(KERNELS, { env: { memory: this.#memory } });
     this.#kernels = instance.exports as unknown as KernelExports;
   }

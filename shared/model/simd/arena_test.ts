@@ -93,4 +93,9 @@ Deno.test("An arena refuses arrays beyond its capacity and operands from elsewhe
   );
   assert.ok(arena.owns(a));
   assert.throws(() => new KernelArena(-1, 1), /length and arrays must be integers >= 0: received -1, 1/);
+  // Refused before anything is allocated, with the most each array could hold.
+  assert.throws(
+    () => new KernelArena(300_000_000, 4),
+    /Cannot hold 4 arrays of 300000000 floats \(4\.47 GiB\) in one WebAssembly memory, which holds 4 GiB at most: 4 arrays fit up to about 268435440 floats each/,
+  );
 });
