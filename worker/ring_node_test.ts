@@ -44,6 +44,40 @@ function random(length: number, seed: number): Float32Array {
   );
 }
 
+/** One reduce-scatter result: a rank's shard of the weighted sum. */
+type Shard = Awaited<ReturnType<RingNode["reduceScatter"]>>;
+
+/**
+ * Every rank's reduce-scatter of attempt `version` at once. A reduce-scatter writes its partial sums
+ * over the gradient it is given, so each gets a copy unless `inPlace`.
+ */
+function reduceAll(
+  ring: { nodes: RingNode[]; ring: RingPeer[] },
+  grads: Float32Array[],
+  weights: readonly number[],
+  version = 1,
+  inPlace = false,
+): Promise<Shard[]> {
+  return Promise.all(
+    ring.nodes.map((node, rank) =>
+      node.reduceScatter({
+        version,
+        ring: ring.ring,
+        rank,
+        grads: inPlace ? grads[rank]! : grads[rank]!.slice(),
+        weight: weights[rank]!,
+      })
+    ),
+  );
+}
+
+/** The largest difference between the shards and the same values of `star`. */
+function maxDiffToStar(shards: Shard[], star: Float32Array): number {
+  let diff = 0;
+  for (const s of shards) s.values.forEach((v, i) => diff = Math.max(diff, Math.abs(v - star[s.start + i]!)));
+  return diff;
+}
+
 Deno.test("ring nodes on real sockets reduce-scatter to the star's weighted sum, the same bits every time", async () => {
   for (const n of [2, 3, 5]) {
     await using ring = await nodes(n, 5);
@@ -54,25 +88,13 @@ Deno.test("ring nodes on real sockets reduce-scatter to the star's weighted sum,
     weightedSum(star, grads, weights);
     const runs: Float32Array[] = [];
     for (const version of [1, 2]) {
-      // A reduce-scatter writes its partial sums over the gradient it is given: each attempt gets a copy.
-      const shards = await Promise.all(
-        ring.nodes.map((node, rank) =>
-          node.reduceScatter({
-            version,
-            ring: ring.ring,
-            rank,
-            grads: grads[rank]!.slice(),
-            weight: weights[rank]!,
-          })
-        ),
-      );
+      const shards = await reduceAll(ring, grads, weights, version);
       const reduced = new Float32Array(length);
       shards.forEach((s, rank) => {
         assert.deepEqual([s.start, s.end], shardBounds(length, n, rank));
         reduced.set(s.values, s.start);
       });
-      let diff = 0;
-      reduced.forEach((v, i) => diff = Math.max(diff, Math.abs(v - star[i]!)));
+      const diff = maxDiffToStar(shards, star);
       assert.ok(diff <= 1e-6, `${n} ranks: max difference to the star ${diff}`);
       runs.push(reduced);
     }
@@ -103,22 +125,8 @@ Deno.test("ring nodes over TLS reduce-scatter like plain ones; a plain dial neve
     const grads = Array.from({ length: 3 }, (_, k) => random(length, 5 + k));
     const star = new Float32Array(length);
     weightedSum(star, grads, [1 / 3, 1 / 3, 1 / 3]);
-    const shards = await Promise.all(
-      secure.nodes.map((node, rank) =>
-        node.reduceScatter({
-          version: 1,
-          ring: secure.ring,
-          rank,
-          grads: grads[rank]!.slice(),
-          weight: 1 / 3,
-        })
-      ),
-    );
-    const reduced = new Float32Array(length);
-    for (const s of shards) reduced.set(s.values, s.start);
-    reduced.forEach((v, i) =>
-      assert.ok(Math.abs(v - star[i]!) <= 1e-6, `value ${i}: ${v} against ${star[i]}`)
-    );
+    const diff = maxDiffToStar(await reduceAll(secure, grads, [1 / 3, 1 / 3, 1 / 3]), star);
+    assert.ok(diff <= 1e-6, `max difference to the star ${diff}`);
 
     const chunk = (to: string) => ({ t: "rchunk" as const, version: 2, to, round: 0, chunk: 0 });
     const tlsPeer = secure.ring[0]!, plainPeer = plain.ring[0]!;
@@ -166,11 +174,7 @@ Deno.test("an aborted attempt ends a rank's wait for its neighbour with the reas
   await assert.rejects(waiting, (e) => e instanceof RingAbortedError && /worker w1 was lost/.test(e.message));
   // The next attempt runs, and chunks of the aborted one are not taken for it.
   const grads = [random(10, 1), random(10, 2)];
-  const shards = await Promise.all(
-    ring.nodes.map((node, rank) =>
-      node.reduceScatter({ version: 8, ring: ring.ring, rank, grads: grads[rank]!.slice(), weight: 0.5 })
-    ),
-  );
+  const shards = await reduceAll(ring, grads, [0.5, 0.5], 8);
   assert.equal(shards[1]!.values[0], Math.fround(Math.fround(0.5 * grads[0]![5]!) + 0.5 * grads[1]![5]!));
 });
 
@@ -232,12 +236,7 @@ Deno.test("a rank allocates no buffer per step or chunk: it reduces in its gradi
   const length = n * (3 * chunkFloats + 700);
   await using ring = await nodes(n, chunkFloats);
   const grads = Array.from({ length: n }, (_, k) => random(length, 11 + k));
-  const step = (version: number) =>
-    Promise.all(
-      ring.nodes.map((node, rank) =>
-        node.reduceScatter({ version, ring: ring.ring, rank, grads: grads[rank]!, weight: 1 / n })
-      ),
-    );
+  const step = (version: number) => reduceAll(ring, grads, grads.map(() => 1 / n), version, true);
   // The first steps dial the neighbours and make the buffers.
   await step(1);
   await step(2);
@@ -274,24 +273,8 @@ Deno.test("shards far larger than the socket buffers do not stall the ring", asy
     timer = setTimeout(() => reject(new Error("the reduce-scatter stalled for 30 s")), 30_000);
   });
   try {
-    const shards = await Promise.race([
-      Promise.all(
-        ring.nodes.map((node, rank) =>
-          node.reduceScatter({
-            version: 1,
-            ring: ring.ring,
-            rank,
-            grads: grads[rank]!.slice(),
-            weight: 1 / n,
-          })
-        ),
-      ),
-      stalled,
-    ]);
-    let diff = 0;
-    for (const s of shards) {
-      s.values.forEach((v, i) => diff = Math.max(diff, Math.abs(v - star[s.start + i]!)));
-    }
+    const shards = await Promise.race([reduceAll(ring, grads, grads.map(() => 1 / n)), stalled]);
+    const diff = maxDiffToStar(shards, star);
     assert.ok(diff <= 1e-6, `max difference to the star ${diff}`);
   } finally {
     clearTimeout(timer);
