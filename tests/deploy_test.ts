@@ -449,6 +449,14 @@ Deno.test({
   },
 });
 
+/** True when a label selector's `matchLabels` all hold in `labels`. */
+function selects(
+  selector: { matchLabels?: Record<string, string> },
+  labels: Record<string, string>,
+): boolean {
+  return Object.entries(selector.matchLabels ?? {}).every(([key, value]) => labels[key] === value);
+}
+
 Deno.test({
   name: "workers reach each other's ring port, the one they listen on, and nothing else of a worker",
   ignore: !HAS_KUBECTL,
@@ -460,11 +468,9 @@ Deno.test({
       const c = container(jobSpec(objects, "worker"), "worker");
       assert.equal(flag(c, "--ring-listen"), "0.0.0.0:7071", `${overlay}: a fixed ring port`);
       assert.deepEqual(c.ports, [{ name: "ring", containerPort: 7071 }], overlay);
-      const selects = (selector: { matchLabels?: Record<string, string> }) =>
-        Object.entries(selector.matchLabels ?? {}).every(([key, value]) => labels[key] === value);
       // Every policy with ingress rules that applies to the worker pods: the ring policy alone.
       const admitting = objects.filter((o) =>
-        o.kind === "NetworkPolicy" && o.spec.ingress !== undefined && selects(o.spec.podSelector)
+        o.kind === "NetworkPolicy" && o.spec.ingress !== undefined && selects(o.spec.podSelector, labels)
       );
       assert.deepEqual(admitting.map((o) => o.metadata.name), ["shoal-worker-ring"], overlay);
       const ring = admitting[0]!.spec;
@@ -475,7 +481,7 @@ Deno.test({
       const from = ring.ingress[0].from[0];
       assert.equal(from.namespaceSelector, undefined, `${overlay}: this namespace's workers only`);
       assert.ok(
-        Object.keys(from.podSelector.matchLabels ?? {}).length > 0 && selects(from.podSelector),
+        Object.keys(from.podSelector.matchLabels ?? {}).length > 0 && selects(from.podSelector, labels),
         `${overlay}: the ring port admits the workers`,
       );
       for (
@@ -486,9 +492,10 @@ Deno.test({
       ) {
         const name = other.metadata?.labels?.["app.kubernetes.io/name"];
         if (name === labels["app.kubernetes.io/name"]) continue;
-        const otherLabels = other.metadata?.labels ?? {};
-        const admitted = Object.entries(from.podSelector.matchLabels).every(([k, v]) => otherLabels[k] === v);
-        assert.ok(!admitted, `${overlay}: the ring port admits ${name}`);
+        assert.ok(
+          !selects(from.podSelector, other.metadata?.labels ?? {}),
+          `${overlay}: the ring port admits ${name}`,
+        );
       }
     }
   },
