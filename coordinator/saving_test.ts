@@ -4,6 +4,7 @@ import { KerasFileError, readKerasArchive, readWeightsH5 } from "../shared/io/ke
 import { layers, metricToConfig, ModelMismatchError, Rng } from "../shared/model/mod.ts";
 import { loadWeights, saveModel, saveWeights } from "./saving.ts";
 import { loadModel } from "./model.ts";
+import { maxAbsDiff } from "../tests/support/compare.ts";
 
 const FIXTURES = new URL("../tests/fixtures/keras/", import.meta.url).pathname;
 
@@ -15,13 +16,6 @@ interface Expected {
 
 async function expectedOf(name: string): Promise<Expected> {
   return JSON.parse(await Deno.readTextFile(`${FIXTURES}${name}.expected.json`));
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, "length");
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
 }
 
 function random(shape: number[], seed: number): tf.Tensor {

@@ -16,6 +16,7 @@ import { Callback } from "../shared/callbacks/mod.ts";
 import { startNatsServer } from "../shared/io/nats/mod.ts";
 import { ExternalWorker } from "./support/external_worker.ts";
 import { freePort } from "./support/free_port.ts";
+import { maxAbsDiff } from "./support/compare.ts";
 
 type Kind = "dense" | "batchnorm";
 
@@ -26,13 +27,6 @@ const build = (kind: Kind): Model =>
 /** 320 rows, batch 32, 2 epochs: 20 steps (the last 64 rows validate). */
 const FIT = { epochs: 2, batchSize: 32, verbose: 0 as const, validationSplit: 0.2 };
 const DATA = twoClassProblem(400);
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 function historyDiff(a: Record<string, number[]>, b: Record<string, number[]>): number {
   assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());

@@ -13,6 +13,7 @@ import { DatasetError } from "../shared/io/dataset_error.ts";
 import { startNatsServer } from "../shared/io/nats/mod.ts";
 import { ExternalWorker } from "./support/external_worker.ts";
 import { EventLog } from "./support/pool_events.ts";
+import { maxAbsDiff } from "./support/compare.ts";
 
 const DATA = twoClassProblem(400);
 const TRAIN_ROWS = 320;
@@ -56,13 +57,6 @@ async function arraysRun() {
     validationData: [rowsOf(DATA.x, TRAIN_ROWS, 400), rowsOf(DATA.y, TRAIN_ROWS, 400)],
   });
   return { model, history: history.history as Record<string, number[]> };
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 Deno.test("fit, evaluate and predict on npz shards equal the same calls on the arrays", async () => {

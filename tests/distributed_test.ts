@@ -16,6 +16,7 @@ import { FAULTY_WORKER } from "./support/faulty_worker.ts";
 import { EventLog } from "./support/pool_events.ts";
 import { ExternalWorker } from "./support/external_worker.ts";
 import { freePort } from "./support/free_port.ts";
+import { maxAbsDiff } from "./support/compare.ts";
 
 type Kind = "dense" | "dropout" | "batchnorm";
 
@@ -31,13 +32,6 @@ function build(kind: Kind): Model {
 /** 320 rows, batch 32, 2 epochs: 20 steps (the last 64 rows validate). */
 const FIT = { epochs: 2, batchSize: 32, verbose: 0 as const, validationSplit: 0.2 };
 const DATA = twoClassProblem(400);
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 /** Largest absolute difference between two Histories, over the keys matching `keys`. */
 function historyDiff(a: Record<string, number[]>, b: Record<string, number[]>, keys = /./): number {

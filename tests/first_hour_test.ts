@@ -13,6 +13,7 @@ import { Callback } from "../shared/callbacks/mod.ts";
 import { startNatsServer } from "../shared/io/nats/mod.ts";
 import { FEATURES, twoClassModel, twoClassProblem } from "./support/two_class.ts";
 import { ExternalWorker, signal } from "./support/external_worker.ts";
+import { maxAbsDiff } from "./support/compare.ts";
 
 const DATA = twoClassProblem(192);
 const FIT = { epochs: 1, batchSize: 32, verbose: 0 as const, validationSplit: 0.25 };
@@ -23,12 +24,6 @@ const wide = (hidden: number): Model => twoClassModel([new layers.Dense(hidden, 
 function recorder(): { events: PoolEvent[]; listeners: PoolListener[] } {
   const events: PoolEvent[] = [];
   return { events, listeners: [(e) => events.push(e)] };
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  a.forEach((v, i) => m = Math.max(m, Math.abs(v - b[i]!)));
-  return m;
 }
 
 Deno.test("a stock nats-server trains models of 50k, 250k and 575k parameters with an external worker", async () => {

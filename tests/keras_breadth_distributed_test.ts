@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { Input, layers, Model, models, tf } from "../mod.ts";
 import type { ArrayData } from "../coordinator/data.ts";
+import { maxAbsDiff } from "./support/compare.ts";
 
 const FIXTURES = new URL("./fixtures/keras_breadth/", import.meta.url).pathname;
 
@@ -66,13 +67,6 @@ function dataFor(c: Case, model: Model): { x: ArrayData | tf.Tensor; y: ArrayDat
   const labels = { data: y, shape: [ROWS] };
   if (c.vocab) return { x: tf.tensor(Int32Array.from(x), [ROWS, ...shape], "int32"), y: labels };
   return { x: { data: x, shape: [ROWS, ...shape] }, y: labels };
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 for (const c of CASES) {

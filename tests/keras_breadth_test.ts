@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type Model, models, tf } from "../mod.ts";
+import { maxAbsDiff } from "./support/compare.ts";
 
 const FIXTURES = new URL("./fixtures/keras_breadth/", import.meta.url).pathname;
 
@@ -20,13 +21,6 @@ interface Expected {
 
 async function expectedOf(name: string): Promise<Expected> {
   return JSON.parse(await Deno.readTextFile(`${FIXTURES}${name}.expected.json`));
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, "length");
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
 }
 
 function tensorOf(rows: number[][], dtype: string): tf.Tensor {

@@ -10,17 +10,11 @@ import { makeCertificates } from "./support/certificates.ts";
 import { ExternalWorker } from "./support/external_worker.ts";
 import { EventLog } from "./support/pool_events.ts";
 import { twoClassModel, twoClassProblem } from "./support/two_class.ts";
+import { maxAbsDiff } from "./support/compare.ts";
 
 /** 160 training rows, batch 32, 1 epoch: 5 steps. */
 const FIT = { epochs: 1, batchSize: 32, verbose: 0 as const, validationSplit: 0.2 };
 const DATA = twoClassProblem(200);
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 function assertLike(model: Model, local: Model, what: string): void {
   assert.equal(model.lastFit!.steps, 5, what);

@@ -5,6 +5,7 @@ import type { CallContext } from "./layers/mod.ts";
 import { Network } from "./network.ts";
 import { Rng } from "./random.ts";
 import { exportTfjsLayers } from "./tfjs_export.ts";
+import { maxAbsDiff } from "../../tests/support/compare.ts";
 
 function context(): CallContext {
   return { training: false, seed: 1, step: 0, rowOffset: 0, batchStats: [], logits: new Map() };
@@ -51,13 +52,6 @@ async function loadWithTfjs(dir: string): Promise<tfjs.LayersModel> {
         return [specs, buffers];
       }),
   });
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, "output length");
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
 }
 
 Deno.test("a Sequential model with Conv2D, pooling, BatchNorm and Dropout loads in tfjs and predicts as Shoal", async () => {
