@@ -36,6 +36,8 @@ import {
   dialDataPlane,
   float32WithHeadRoom,
   type FrameChannel,
+  isLoopbackHost,
+  isWildcardHost,
   parseDataAddress,
   sharedMemoryAvailable,
   SharedRegion,
@@ -417,11 +419,10 @@ export class JobRunner {
       return undefined;
     }
     const tcp = addresses.find((a) => a.kind === (encrypted ? "tls" : "tcp"));
-    const loopback = tcp !== undefined && tcp.kind !== "unix" &&
-      /^(127\.|localhost$|::1$|\[::1\]$)/.test(tcp.hostname);
+    const loopback = tcp !== undefined && tcp.kind !== "unix" && isLoopbackHost(tcp.hostname);
     const fixed = this.opts.ringListen;
     const listen = fixed
-      ? { listen: fixed, ...(/^(0\.0\.0\.0|::)$/.test(fixed.hostname) ? { advertise: hostAddress() } : {}) }
+      ? { listen: fixed, ...(isWildcardHost(fixed.hostname) ? { advertise: hostAddress() } : {}) }
       : loopback
       ? { listen: { hostname: "127.0.0.1", port: 0 } }
       : { listen: { hostname: "0.0.0.0", port: 0 }, advertise: hostAddress() };

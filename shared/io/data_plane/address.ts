@@ -47,6 +47,16 @@ export function formatDataAddress(address: DataAddress): string {
 }
 
 /** A listen address of `--data-listen`: `HOST:PORT` (port 0 picks a free one). */
+/** True for a host that means every interface (0.0.0.0, ::): one a peer cannot dial. */
+export function isWildcardHost(hostname: string): boolean {
+  return hostname === "0.0.0.0" || hostname === "::";
+}
+
+/** True for a loopback host (127.x, localhost, ::1): reachable from this machine only. */
+export function isLoopbackHost(hostname: string): boolean {
+  return /^(127\.|localhost$|::1$|\[::1\]$)/.test(hostname);
+}
+
 export interface ListenAddress {
   hostname: string;
   port: number;

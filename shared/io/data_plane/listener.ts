@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { formatDataAddress, type ListenAddress } from "./address.ts";
+import { formatDataAddress, isWildcardHost, type ListenAddress } from "./address.ts";
 import { FrameChannel } from "./channel.ts";
 import { acceptHandshake, type Admitted, HANDSHAKE_TIMEOUT_MS } from "./handshake.ts";
 
@@ -106,7 +106,7 @@ function advertised(advertise: string | undefined, hostname: string, port: numbe
       : `${advertise}:${port}`;
     return `${scheme}://${withPort}`;
   }
-  const host = hostname === "0.0.0.0" || hostname === "::" ? Deno.hostname() : hostname;
+  const host = isWildcardHost(hostname) ? Deno.hostname() : hostname;
   return formatDataAddress({ kind: scheme as "tcp" | "tls", hostname: host, port });
 }
 
