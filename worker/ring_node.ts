@@ -75,7 +75,6 @@ export interface RingNodeOptions {
    * next part, so the handler copies what it keeps.
    */
   onWeightsPart: (header: Extract<DataFrame, { t: "wpart" }>, body: Uint8Array) => void;
-
   /** A connection problem worth a line in the worker's log. */
   onWarning?: (message: string) => void;
 }
