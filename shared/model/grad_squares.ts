@@ -52,6 +52,16 @@ export function gradSquaresProblem(sq: GradSquares): string | null {
   return null;
 }
 
+/** The distinct values of `values`, ascending (sorts `values` itself). */
+export function ascendingUnique(values: Int32Array): Int32Array {
+  values.sort();
+  let unique = 0;
+  for (let i = 0; i < values.length; i++) {
+    if (i === 0 || values[i] !== values[unique - 1]) values[unique++] = values[i]!;
+  }
+  return values.slice(0, unique);
+}
+
 /**
  * The ascending union of ascending row lists, and for each list the index in the union of each of
  * its rows.
@@ -66,12 +76,7 @@ export function unionRows(lists: readonly Int32Array[]): { rows: Int32Array; pos
     all.set(l, at);
     at += l.length;
   }
-  all.sort();
-  let unique = 0;
-  for (let i = 0; i < all.length; i++) {
-    if (i === 0 || all[i] !== all[unique - 1]) all[unique++] = all[i]!;
-  }
-  const rows = all.slice(0, unique);
+  const rows = ascendingUnique(all);
   const positions = lists.map((l) => {
     const out = new Int32Array(l.length);
     let i = 0;

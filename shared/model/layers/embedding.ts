@@ -7,6 +7,7 @@
 import { tf } from "../tf.ts";
 import { initializerConfig, type InitializerName, resolveInitializer } from "../initializers.ts";
 import type { Regularizer } from "../regularizers.ts";
+import { ascendingUnique } from "../grad_squares.ts";
 import {
   type CallContext,
   Layer,
@@ -131,12 +132,7 @@ export class Embedding extends Layer {
  * (-1 for an id outside the table: a segment sum drops it, as the gradient's does).
  */
 export function lookedUpRows(ids: Int32Array, inputDim: number): { rows: Int32Array; segments: Int32Array } {
-  const inTable = ids.filter((id) => id >= 0 && id < inputDim).sort();
-  let n = 0;
-  for (let i = 0; i < inTable.length; i++) {
-    if (i === 0 || inTable[i] !== inTable[n - 1]) inTable[n++] = inTable[i]!;
-  }
-  const rows = inTable.slice(0, n);
+  const rows = ascendingUnique(ids.filter((id) => id >= 0 && id < inputDim));
   const index = new Map<number, number>();
   rows.forEach((row, j) => index.set(row, j));
   const segments = Int32Array.from(ids, (id) => index.get(id) ?? -1);
