@@ -26,13 +26,13 @@
  * @module
  */
 import {
-  dataAddressKind,
   type DataListener,
   DataPlaneUnreachableError,
   dialDataPlane,
   type FrameChannel,
   type ListenAddress,
   listenDataPlane,
+  ringDials,
 } from "../shared/io/data_plane/mod.ts";
 import { DataFrame, type RingPeer } from "../shared/io/protocol/mod.ts";
 import {
@@ -297,8 +297,7 @@ export class RingNode {
 
   async #dial(peer: RingPeer): Promise<FrameChannel> {
     const tls = this.#opts.tls;
-    const kind = tls ? "tls" : "tcp";
-    const usable = peer.addresses.filter((a) => [kind, "unix"].includes(dataAddressKind(a) ?? ""));
+    const usable = peer.addresses.filter((a) => ringDials(a, tls !== undefined));
     if (usable.length === 0) {
       throw new RingUnreachableError(
         peer,

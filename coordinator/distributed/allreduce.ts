@@ -16,7 +16,7 @@
  * @module
  */
 import type { Allreduce } from "../../shared/io/protocol/mod.ts";
-import { dataAddressKind } from "../../shared/io/data_plane/mod.ts";
+import { ringDials } from "../../shared/io/data_plane/mod.ts";
 
 /** Workers from which `auto` reduces on a ring. */
 export const RING_MIN_WORKERS = 3;
@@ -59,8 +59,8 @@ export function chooseAllreduce(
   const n = workers.length;
   if (mode === "star") return { use: "star", reason: "allreduce is star" };
   if (n < 2) return { use: "star", reason: `${n} worker needs no reduction among workers` };
-  const ringable = (address: string) => !dataTls || ["tls", "unix"].includes(dataAddressKind(address) ?? "");
-  const unreachable = workers.filter((w) => !w.ringAddresses?.some(ringable)).map((w) => w.name);
+  const dialed = (w: RingCandidate) => w.ringAddresses?.some((a) => ringDials(a, dataTls)) ?? false;
+  const unreachable = workers.filter((w) => !dialed(w)).map((w) => w.name);
   if (unreachable.length > 0) {
     return {
       use: "star",

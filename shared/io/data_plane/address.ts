@@ -14,7 +14,7 @@ export type DataAddress =
   | { kind: "tcp" | "tls"; hostname: string; port: number };
 
 /** The kind of a data-plane address (`unix`, `tcp` or `tls`), or `undefined` when it is none. */
-export function dataAddressKind(text: string): DataAddress["kind"] | undefined {
+function dataAddressKind(text: string): DataAddress["kind"] | undefined {
   try {
     return parseDataAddress(text).kind;
   } catch {
@@ -47,6 +47,15 @@ export function formatDataAddress(address: DataAddress): string {
 }
 
 /** A listen address of `--data-listen`: `HOST:PORT` (port 0 picks a free one). */
+/**
+ * True when a ring node of the given kind dials `address`: a TLS ring (a data plane over TLS) only
+ * `tls://` addresses, a plain one only `tcp://`, both Unix sockets (which stay on the host).
+ */
+export function ringDials(address: string, tls: boolean): boolean {
+  const kind = dataAddressKind(address);
+  return kind === "unix" || kind === (tls ? "tls" : "tcp");
+}
+
 /** True for a host that means every interface (0.0.0.0, ::): one a peer cannot dial. */
 export function isWildcardHost(hostname: string): boolean {
   return hostname === "0.0.0.0" || hostname === "::";
