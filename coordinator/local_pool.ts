@@ -65,7 +65,7 @@ export class LocalPool implements WorkerPool {
       if (this.#grads.length !== req.params.length) this.#grads = new Float32Array(req.params.length);
       into = this.#grads;
     }
-    return [this.engine.trainSlice(req.params, req.state, batch, req.step, 0, undefined, into)];
+    return [this.engine.trainSlice(req.params, req.state, batch, req.step, 0, { gradsInto: into })];
   }
 
   /** Loss and metric sums over the data set; `onBatch` sees the running sums after each batch. */

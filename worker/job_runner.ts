@@ -659,20 +659,7 @@ export class JobRunner {
       if (!inPlace) region.bytes.set(part, offset);
       offset += part.byteLength;
     }
-    // The gradient is checked here, where it was just written (still in this core's cache), rather
-    // than by the coordinator reading it cold: no transport lies between, so the answer holds there.
-    const h = reply.header;
-    const at = region.bytes.byteOffset + start;
-    const finite = h.encoding === "f32" && h.gradLength * 4 <= bytes && at % 4 === 0 &&
-      nonFiniteProbe(new Float32Array(region.bytes.buffer, at, h.gradLength)) === 0;
-    await channel.send({
-      t: "rep",
-      id,
-      rep: h,
-      shmBytes: bytes,
-      shmSlot: slot,
-      ...(finite ? { shmFinite: true as const } : {}),
-    });
+    await channel.send({ t: "rep", id, rep: reply.header, shmBytes: bytes, shmSlot: slot });
   }
 
   #errorReply(error: unknown): WorkReply {
@@ -914,10 +901,18 @@ export class JobRunner {
           batch,
           header.step,
           header.rowOffset,
-          this.#exchangeFor(header),
-          header.encoding === "f32" && channel
-            ? (header.ring ? undefined : this.#gradientSlot(channel.slot)) ?? this.#gradientBuffer()
-            : undefined,
+          {
+            exchange: this.#exchangeFor(header),
+            ...(header.encoding === "f32" && channel
+              ? {
+                gradsInto: (header.ring ? undefined : this.#gradientSlot(channel.slot)) ??
+                  this.#gradientBuffer(),
+              }
+              : {}),
+            // A star reply says whether its float32 gradient is finite, checked where it was computed,
+            // so the coordinator need not read it all again (a ring shard also holds others' values).
+            checkFinite: header.encoding === "f32" && !header.ring,
+          },
         );
         const computeMs = performance.now() - t0;
         const base = {
@@ -928,9 +923,16 @@ export class JobRunner {
           computeMs,
           encoding: header.encoding,
         };
-        const reply = this.#hooks.trainReply?.({ header: base, grads: r.grads }) ??
-          { header: base, grads: r.grads };
-        if (!header.ring) return encodeTrainReply(reply.header, r, reply.grads);
+        const changed = this.#hooks.trainReply?.({ header: base, grads: r.grads });
+        const reply = changed ?? { header: base, grads: r.grads };
+        if (!header.ring) {
+          const finite = changed ? nonFiniteProbe(reply.grads) === 0 : r.gradsFinite === true;
+          return encodeTrainReply(
+            { ...reply.header, ...(finite ? { gradsFinite: true } : {}) },
+            r,
+            reply.grads,
+          );
+        }
         const t1 = performance.now();
         const shard = await this.#reduceOnRing(header, r.count, reply.grads);
         // The shard is a view of the gradient's array: the reply goes out before the next request runs.

@@ -140,10 +140,9 @@ export class DirectLink implements WorkerLink {
       }
       const arriving = this.#arriving;
       this.#arriving = undefined;
-      // Checked in flight here, or by the worker as it wrote the gradient into shared memory.
-      const gradsFinite = rep.shmBytes !== undefined
-        ? rep.shmFinite === true
-        : arriving?.id === rep.id && arriving.checked === arriving.grads.length && arriving.probe === 0;
+      // Checked in flight here, unless the worker vouched for it (step_runner.ts reads its word).
+      const gradsFinite = rep.shmBytes === undefined && arriving?.id === rep.id &&
+        arriving.checked === arriving.grads.length && arriving.probe === 0;
       // A reply whose request timed out or was aborted is dropped.
       pending?.resolve({
         header: rep.rep,
@@ -156,18 +155,25 @@ export class DirectLink implements WorkerLink {
 
   /**
    * Where a reply's body is read to: its request's receive buffer, for a train reply on the socket,
-   * whose float32 gradient is checked as it arrives.
+   * whose float32 gradient is checked as it arrives unless the worker found it finite.
    */
   #bodyInto(header: unknown, bytes: number): Uint8Array | BodySink | undefined {
     this.#arriving = undefined;
     if (this.#grads) return undefined;
-    const h = header as { t?: unknown; id?: unknown; rep?: { encoding?: unknown; gradLength?: unknown } };
+    const h = header as {
+      t?: unknown;
+      id?: unknown;
+      rep?: { encoding?: unknown; gradLength?: unknown; gradsFinite?: unknown };
+    };
     const id = h.t === "rep" && typeof h.id === "number" ? h.id : undefined;
     const slot = id === undefined ? undefined : this.#pending.get(id)?.slot;
     if (id === undefined || slot === undefined) return undefined;
     const into = this.#bodies.take(slot, bytes);
     const gradLength = h.rep?.encoding === "f32" ? Number(h.rep.gradLength) : 0;
-    if (!(Number.isInteger(gradLength) && gradLength > 0 && gradLength * 4 <= bytes)) {
+    if (
+      !(Number.isInteger(gradLength) && gradLength > 0 && gradLength * 4 <= bytes) ||
+      h.rep?.gradsFinite === true
+    ) {
       return into;
     }
     const arriving = { id, grads: new Float32Array(into.buffer, 0, gradLength), checked: 0, probe: 0 };

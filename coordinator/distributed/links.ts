@@ -14,7 +14,10 @@ export interface Reply {
   body: Uint8Array;
   /** True when the body was read where the worker wrote it, in memory shared with the coordinator. */
   shared?: boolean;
-  /** True when the link found every value of the reply's float32 gradient finite as it arrived. */
+  /**
+   * True when the link found every value of the reply's float32 gradient finite as it arrived (a
+   * worker's own word, `gradsFinite` in its header, is read where the reply is accepted).
+   */
   gradsFinite?: boolean;
 }
 

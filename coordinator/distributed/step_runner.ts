@@ -372,7 +372,8 @@ export class StepRunner {
     if (!shard && h.shard) return `it holds a ring shard where the step reduces on the star`;
     const result = decodeTrainReply(h, reply.body, this.#engine.network.params.length);
     if (typeof result === "string") return result;
-    const bad = (reply.gradsFinite ? undefined : firstNonFinite(result.grads)) ??
+    const vouched = reply.gradsFinite || (h.gradsFinite === true && h.encoding === "f32" && !h.shard);
+    const bad = (vouched ? undefined : firstNonFinite(result.grads)) ??
       (result.batchStats.some((s) =>
           firstNonFinite(s.mean) !== undefined || firstNonFinite(s.variance) !== undefined
         )

@@ -8,7 +8,7 @@ import type { Network } from "./network.ts";
 import { type LossName, type LossSpec, type OutputValue, perSampleLoss } from "./losses.ts";
 import { type MetricSpec, metricSums, metricWidth } from "./metrics.ts";
 import type { CallContext, SliceExchange, SparseSquaresPart } from "./layers/mod.ts";
-import { readTensorsInto } from "./backends/readback.ts";
+import { readTensorsInto, tensorsFinite } from "./backends/readback.ts";
 import { disposeAbandonedTape } from "./tfjs_internals.ts";
 import { type GradSquares, sumRowSquares } from "./grad_squares.ts";
 
@@ -39,6 +39,27 @@ export interface SliceResult {
    * gradient as Keras's TensorFlow backend does with IndexedSlices. Absent when the model has none.
    */
   gradSquares?: GradSquares[];
+  /** Whether every value of `grads` is finite; set when the slice was asked to check (`checkFinite`). */
+  gradsFinite?: boolean;
+}
+
+/** How {@link Engine.trainSlice} runs a slice and where its gradient goes. */
+export interface TrainSliceOptions {
+  /**
+   * Reaches the other slices of the step when the batch is split (BatchNormalization normalizes over
+   * the whole batch). @default none: the slice is the whole batch
+   */
+  exchange?: SliceExchange;
+  /**
+   * Receives the gradient (the result's `grads` is then this array): a buffer reused every step, or
+   * the slot of shared memory a worker replies from. @default a new array
+   */
+  gradsInto?: Float32Array;
+  /**
+   * Checks the gradient for NaN and infinities while it is still in cache (on the wasm backend, in
+   * SIMD where it was computed) and says so in `gradsFinite`. @default false
+   */
+  checkFinite?: boolean;
 }
 
 /** Loss and metric sums over some rows. */
@@ -121,11 +142,8 @@ export class Engine {
   }
 
   /**
-   * Forward and backward pass of one slice with dropout on and batch statistics. When the batch is
-   * split, `exchange` reaches the other slices of the step (BatchNormalization normalizes over the
-   * whole batch); without it the slice is the whole batch. `gradsInto`, when given, receives the
-   * gradient (the result's `grads` is then that array): a buffer reused every step, or the slot of
-   * shared memory a worker replies from.
+   * Forward and backward pass of one slice with dropout on and batch statistics; see
+   * {@link TrainSliceOptions} for a split batch, where the gradient goes and its check.
    */
   trainSlice(
     params: Float32Array,
@@ -133,9 +151,9 @@ export class Engine {
     batch: Batch,
     step: number,
     rowOffset: number,
-    exchange?: SliceExchange,
-    gradsInto?: Float32Array,
+    opts: TrainSliceOptions = {},
   ): SliceResult {
+    const { exchange, gradsInto } = opts;
     if (!batch.y) throw new TypeError("Cannot train without labels (y)");
     const count = batch.inputs[0]!.shape[0]!;
     const ctx = this.context(true, step, rowOffset, exchange);
@@ -168,6 +186,7 @@ export class Engine {
         }
         const flat = gradsInto ?? new Float32Array(gradLength);
         readTensorsInto(grads, flat);
+        const finite = opts.checkFinite ? tensorsFinite(grads, flat) : undefined;
         // One readback for the rest: loss and metric sums, regularization, batch statistics.
         const parts: tf.Tensor[] = [tf.reshape(tf.sum(perSample), [1])];
         for (const m of this.spec.metrics) parts.push(metricSums(m, y, output));
@@ -184,6 +203,7 @@ export class Engine {
         result = {
           count,
           grads: flat,
+          ...(finite === undefined ? {} : { gradsFinite: finite }),
           lossSum,
           metricSums: sums,
           regLoss,

@@ -100,6 +100,42 @@ function runSliced<T>(slices: number, run: (slice: number, exchange: SliceExchan
   throw new Error("The slices did not finish in 50 rounds");
 }
 
+Deno.test("Engine.trainSlice with checkFinite says whether its gradient is finite, on wasm-blas and cpu", async () => {
+  await requireWasmBlas();
+  for (const backend of ["wasm-blas", "cpu"]) {
+    await tf.setBackend(backend);
+    const m = model();
+    const loss = "sparse_categorical_crossentropy" as const;
+    const engine = new Engine(m.network, { loss, metrics: [], seed: 5 });
+    const y = { data: Float32Array.from({ length: 16 }, (_, i) => i % 10), shape: [16] };
+    const run = (x: Float32Array, checkFinite?: boolean) =>
+      engine.trainSlice(
+        m.network.params,
+        m.network.state,
+        { inputs: [{ data: x, shape: [16, 20] }], y },
+        2,
+        0,
+        {
+          ...(checkFinite === undefined ? {} : { checkFinite }),
+        },
+      );
+    const x = randomValues(16 * 20, 9);
+    assert.equal(run(x).gradsFinite, undefined, `${backend}: not checked unless asked`);
+    assert.equal(run(x, true).gradsFinite, true, backend);
+    // One bad value in one row: that row's activations, and so the gradient, carry it.
+    for (const bad of [Number.NaN, Infinity, -Infinity]) {
+      const broken = x.slice();
+      broken[5 * 20 + 3] = bad;
+      const r = run(broken, true);
+      assert.equal(r.gradsFinite, false, `${backend}: an input of ${bad}`);
+      assert.ok(
+        r.grads.some((g) => !Number.isFinite(g)),
+        `${backend}: the gradient it describes holds the ${bad}`,
+      );
+    }
+  }
+});
+
 Deno.test("Engine.trainSlice over uneven slices of a BatchNorm/Dropout model equals the whole batch", async () => {
   await tf.setBackend("cpu");
   const m = model();
@@ -118,7 +154,7 @@ Deno.test("Engine.trainSlice over uneven slices of a BatchNorm/Dropout model equ
   const before = tf.memory().numTensors;
   const parts = runSliced(
     bounds.length,
-    (k, exchange) => engine.trainSlice(params, state, batch(...bounds[k]!), 4, bounds[k]![0], exchange),
+    (k, exchange) => engine.trainSlice(params, state, batch(...bounds[k]!), 4, bounds[k]![0], { exchange }),
   );
   assert.equal(tf.memory().numTensors, before, "slices stopped half-way leak no tensors");
   const grads = new Float32Array(whole.grads.length);

@@ -312,6 +312,13 @@ export const WorkReply = z.discriminatedUnion("kind", [
     shard: z.object({ start: z.int().nonnegative(), end: z.int().nonnegative() }).optional(),
     /** Milliseconds of the ring's reduce-scatter on this worker. */
     ringMs: z.number().optional(),
+    /**
+     * The worker found every value of its float32 gradient finite where it computed it (star replies).
+     * The coordinator takes its word: the check guards against the worker's arithmetic (a diverging
+     * model), and the bytes in between are the transport's to protect (TCP's checksums, TLS, NATS,
+     * shared memory).
+     */
+    gradsFinite: z.literal(true).optional(),
   }),
   z.object({ kind: z.literal("eval"), job: z.string(), worker: z.string(), chunks: z.array(EvalSums) }),
   z.object({
@@ -428,17 +435,13 @@ export const DataFrame = z.discriminatedUnion("t", [
     req: WorkRequest,
     shmSlot: z.int().min(0).max(1).optional(),
   }),
-  /**
-   * A reply; its body in the frame, or the first `shmBytes` bytes of slot `shmSlot` of the worker's
-   * region. `shmFinite`: the worker found every value of the float32 gradient it wrote there finite.
-   */
+  /** A reply; its body in the frame, or the first `shmBytes` bytes of slot `shmSlot` of the worker's region. */
   z.object({
     t: z.literal("rep"),
     id: z.int().nonnegative(),
     rep: WorkReply,
     shmBytes: z.int().nonnegative().optional(),
     shmSlot: z.int().min(0).max(1).optional(),
-    shmFinite: z.literal(true).optional(),
   }),
   /** The worker leaves: dropped (it may join again), or the job `ended`. */
   z.object({ t: z.literal("leave"), reason: z.string(), ended: z.boolean() }),

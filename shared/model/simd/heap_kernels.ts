@@ -68,6 +68,8 @@ export interface HeapKernels {
   bias_relu(out: number, bias: number, rows: number, cols: number, relu: number): void;
   relu_grad(dy: number, x: number, dx: number, n: number): void;
   col2im(cols: number, dx: number, first: number, count: number, ...geometry: Geometry): void;
+  /** 0 (or -0) when the `n` floats at `p` are all finite, NaN otherwise. */
+  nonfinite_probe(p: number, n: number): number;
 }
 
 /**

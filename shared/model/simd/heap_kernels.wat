@@ -603,6 +603,46 @@
       (br $s)))
   )
 
+;; Whether `n` floats at `p` are all finite: Σ x·0 over them, which is 0 (or -0) when every value is
+  ;; finite and NaN when one is NaN or ±Infinity. Four vectors at a time into four accumulators, so
+  ;; the additions do not wait on each other; then single vectors, then the scalar tail.
+  (func (export "nonfinite_probe") (param $p i32) (param $n i32) (result f32)
+    (local $i i32) (local $end i32) (local $vec_end i32) (local $quad_end i32)
+    (local $a v128) (local $b v128) (local $c v128) (local $d v128) (local $s f32)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $vec_end (i32.and (local.get $end) (i32.const -16)))
+    (local.set $quad_end (i32.and (local.get $end) (i32.const -64)))
+    (block $q_done (loop $q
+      (br_if $q_done (i32.ge_u (local.get $i) (local.get $quad_end)))
+      (local.set $a (f32x4.add (local.get $a) (f32x4.mul
+        (v128.load (i32.add (local.get $p) (local.get $i))) (v128.const f32x4 0 0 0 0))))
+      (local.set $b (f32x4.add (local.get $b) (f32x4.mul
+        (v128.load offset=16 (i32.add (local.get $p) (local.get $i))) (v128.const f32x4 0 0 0 0))))
+      (local.set $c (f32x4.add (local.get $c) (f32x4.mul
+        (v128.load offset=32 (i32.add (local.get $p) (local.get $i))) (v128.const f32x4 0 0 0 0))))
+      (local.set $d (f32x4.add (local.get $d) (f32x4.mul
+        (v128.load offset=48 (i32.add (local.get $p) (local.get $i))) (v128.const f32x4 0 0 0 0))))
+      (local.set $i (i32.add (local.get $i) (i32.const 64)))
+      (br $q)))
+    (block $v_done (loop $v
+      (br_if $v_done (i32.ge_u (local.get $i) (local.get $vec_end)))
+      (local.set $a (f32x4.add (local.get $a)
+        (f32x4.mul (v128.load (i32.add (local.get $p) (local.get $i))) (v128.const f32x4 0 0 0 0))))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $v)))
+    (local.set $a (f32x4.add (f32x4.add (local.get $a) (local.get $b)) (f32x4.add (local.get $c) (local.get $d))))
+    (local.set $s (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $a)) (f32x4.extract_lane 1 (local.get $a)))
+      (f32.add (f32x4.extract_lane 2 (local.get $a)) (f32x4.extract_lane 3 (local.get $a)))))
+    (block $s_done (loop $t
+      (br_if $s_done (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $s (f32.add (local.get $s)
+        (f32.mul (f32.load (i32.add (local.get $p) (local.get $i))) (f32.const 0))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $t)))
+    (local.get $s)
+  )
+
   ;; Zeros `bytes` bytes (a multiple of 4) at `p`: vectors, then floats. Runs here are short (a few
   ;; channels), where memory.fill's call costs more than the stores.
   (func $zero (param $p i32) (param $bytes i32)

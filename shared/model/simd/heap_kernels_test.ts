@@ -48,6 +48,29 @@ Deno.test("max_pool_grad passes no gradient through a window of only NaN or -Inf
   assert.deepEqual(dx, expected);
 });
 
+Deno.test("nonfinite_probe finds a NaN or an infinity anywhere: four-vector steps, single vectors and the tail", () => {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const kernels = heapKernelsFor(memory)!;
+  const f = new Float32Array(memory.buffer);
+  // Lengths around every step's boundary (16 floats a four-vector step, 4 a vector), from an odd offset.
+  for (const length of [0, 1, 3, 4, 5, 15, 16, 17, 31, 35, 64, 67, 1001]) {
+    const at = 8;
+    const values = Float32Array.from({ length }, (_, i) => (i % 7) * 1e30 - 3e30 + i);
+    f.set(values, at);
+    assert.equal(kernels.nonfinite_probe(at * 4, length), 0, `finite values of length ${length}`);
+    for (const i of new Set([0, length >> 1, length - 1].filter((i) => i >= 0 && i < length))) {
+      for (const bad of [Number.NaN, Infinity, -Infinity]) {
+        f[at + i] = bad;
+        assert.ok(Number.isNaN(kernels.nonfinite_probe(at * 4, length)), `${bad} at ${i} of ${length}`);
+        f[at + i] = values[i]!;
+      }
+    }
+    // A bad value right after the range is not the range's.
+    f[at + length] = Number.NaN;
+    assert.equal(kernels.nonfinite_probe(at * 4, length), 0, `past the end of ${length}`);
+  }
+});
+
 Deno.test("column_sums rounds double-precision column sums once, whatever the width", () => {
   const memory = new WebAssembly.Memory({ initial: 4 });
   const kernels = heapKernelsFor(memory)!;
