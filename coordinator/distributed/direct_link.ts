@@ -63,6 +63,8 @@ export class DirectLink implements WorkerLink {
    * as it arrives (the check then costs no time of its own: the rest is still in transit).
    */
   #arriving: { id: number; grads: Float32Array; checked: number; probe: number } | undefined;
+  /** The frame naming the shared-memory slot of the latest weights, until a request takes it along. */
+  #heldWeights: WeightsHeader & { t: "weights"; shm: number } | undefined;
   /** Probes waiting for their pong, by id. */
   readonly #probes = new Map<number, () => void>();
 
@@ -207,7 +209,13 @@ export class DirectLink implements WorkerLink {
     const slot = this.#slotFor(header);
     this.#pending.set(id, { resolve, reject, slot });
     const shmSlot = this.#grads && slot !== undefined ? { shmSlot: slot } : {};
-    this.#channel.send({ t: "req", id, req: header, ...shmSlot }, body)
+    const frame = { header: { t: "req", id, req: header, ...shmSlot }, body };
+    // Held weights go with the first request that names their version; a request for a later one
+    // means they were replaced (by weights sent down a ring's chain).
+    const version = "version" in header ? header.version : undefined;
+    const held = this.#heldWeights;
+    if (held && version !== undefined && version >= held.version) this.#heldWeights = undefined;
+    this.#channel.sendAll(held && held.version === version ? [{ header: held }, frame] : [frame])
       .catch((
         error,
       ) => reject(new LinkLostError(error.message)));
@@ -230,8 +238,13 @@ export class DirectLink implements WorkerLink {
   }
 
   async sendWeights(header: WeightsHeader, body: Body, slot?: number): Promise<void> {
-    if (this.#grads && slot !== undefined) await this.#channel.send({ t: "weights", ...header, shm: slot });
-    else await this.#channel.send({ t: "weights", ...header }, body);
+    if (this.#grads && slot !== undefined) {
+      // Only a slot's name: it goes out with the next request in one write, so the worker wakes once.
+      this.#heldWeights = { t: "weights", ...header, shm: slot };
+      return;
+    }
+    this.#heldWeights = undefined;
+    await this.#channel.send({ t: "weights", ...header }, body);
   }
 
   /** Bytes read and written on the worker's connection so far. */

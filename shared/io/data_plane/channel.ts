@@ -78,10 +78,15 @@ export class FrameChannel {
   }
 
   /** Sends one frame; rejects with a {@link ChannelClosedError} when the channel ended before it went out. */
-  async send(header: object, body?: Body): Promise<void> {
+  send(header: object, body?: Body): Promise<void> {
+    return this.sendAll([{ header, body }]);
+  }
+
+  /** Sends frames together, small ones in one write (FrameWriter `sendAll`); rejects as {@link send}. */
+  async sendAll(frames: readonly { header: object; body?: Body | undefined }[]): Promise<void> {
     if (this.#reason) throw this.#reason;
     try {
-      await this.#writer.send(header, body);
+      await this.#writer.sendAll(frames);
     } catch (error) {
       this.close(`sending failed: ${reasonOf(error)}`);
       throw this.#reason!;

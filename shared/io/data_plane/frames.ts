@@ -249,20 +249,34 @@ export class FrameWriter {
    * failed (then every later frame rejects too). Do not change `body` before it resolves.
    */
   send(header: object, body?: Body): Promise<void> {
-    const parts = bodyParts(body);
-    const bodyLength = parts.reduce((n, p) => n + p.byteLength, 0);
-    const join = bodyLength < JOIN_BELOW_BYTES && !hasHeadRoom(parts[0]);
-    const head = encodeHead(header, bodyLength, MAGIC_MESSAGE, join ? bodyLength : 0);
-    if (join) {
-      let offset = head.length - bodyLength;
-      for (const part of parts) {
-        head.set(part, offset);
-        offset += part.byteLength;
+    return this.sendAll([{ header, body }]);
+  }
+
+  /**
+   * Queues frames that go out together: small ones back to back in one write, so the reader wakes
+   * once for all of them. Resolves, or rejects, as {@link send} does for the last of them.
+   */
+  sendAll(frames: readonly { header: object; body?: Body | undefined }[]): Promise<void> {
+    const writes: Uint8Array[] = [];
+    let bytes = 0;
+    for (const { header, body } of frames) {
+      const parts = bodyParts(body);
+      const bodyLength = parts.reduce((n, p) => n + p.byteLength, 0);
+      const join = bodyLength < JOIN_BELOW_BYTES && !hasHeadRoom(parts[0]);
+      const head = encodeHead(header, bodyLength, MAGIC_MESSAGE, join ? bodyLength : 0);
+      if (join) {
+        let offset = head.length - bodyLength;
+        for (const part of parts) {
+          head.set(part, offset);
+          offset += part.byteLength;
+        }
       }
+      writes.push(...(join ? [head] : writesOf(head, parts)));
+      bytes += head.length + (join ? 0 : bodyLength);
     }
     const write = async () => {
-      for (const bytes of join ? [head] : writesOf(head, parts)) await writeAll(this.#sink, bytes);
-      this.#written += head.length + (join ? 0 : bodyLength);
+      for (const out of joinSmall(writes)) await writeAll(this.#sink, out);
+      this.#written += bytes;
     };
     const sent = this.#tail.then(() => {
       if (this.#failed !== undefined) throw this.#failed;
@@ -273,10 +287,36 @@ export class FrameWriter {
   }
 }
 
+/** `writes` with each run of small ones (below {@link JOIN_BELOW_BYTES}) copied into one. */
+function joinSmall(writes: Uint8Array[]): Uint8Array[] {
+  if (writes.length < 2) return writes;
+  const out: Uint8Array[] = [];
+  let run: Uint8Array[] = [];
+  const flush = () => {
+    if (run.length > 1) {
+      const joined = new Uint8Array(run.reduce((n, w) => n + w.byteLength, 0));
+      let offset = 0;
+      for (const w of run) {
+        joined.set(w, offset);
+        offset += w.byteLength;
+      }
+      out.push(joined);
+    } else out.push(...run);
+    run = [];
+  };
+  for (const w of writes) {
+    if (w.byteLength >= JOIN_BELOW_BYTES) {
+      flush();
+      out.push(w);
+    } else run.push(w);
+  }
+  flush();
+  return out;
+}
+
 /**
  * The writes of a frame's `head` and body `parts`: the head goes in the room before a first part that
- * starts a {@link float32WithHeadRoom} array, and the small parts after a large one go together (one
- * copy).
+ * starts a {@link float32WithHeadRoom} array (the caller joins runs of small writes).
  */
 function writesOf(head: Uint8Array, parts: Uint8Array[]): Uint8Array[] {
   const writes = [head];
@@ -291,27 +331,7 @@ function writesOf(head: Uint8Array, parts: Uint8Array[]): Uint8Array[] {
     writes[0] = joined;
     parts = parts.slice(1);
   }
-  let small: Uint8Array[] = [];
-  const flush = () => {
-    if (small.length > 1) {
-      const out = new Uint8Array(small.reduce((n, p) => n + p.byteLength, 0));
-      let offset = 0;
-      for (const p of small) {
-        out.set(p, offset);
-        offset += p.byteLength;
-      }
-      writes.push(out);
-    } else writes.push(...small);
-    small = [];
-  };
-  for (const part of parts) {
-    if (part.byteLength === 0) continue;
-    if (part.byteLength >= JOIN_BELOW_BYTES) {
-      flush();
-      writes.push(part);
-    } else small.push(part);
-  }
-  flush();
+  for (const part of parts) if (part.byteLength > 0) writes.push(part);
   return writes;
 }
 

@@ -59,6 +59,33 @@ Deno.test("frames written back to back read back whole, in order, whatever the r
   }
 });
 
+Deno.test("frames sent together go out in one write while small, a large body in a write of its own", async () => {
+  const out = sink();
+  const writer = new FrameWriter(out);
+  const small = Uint8Array.of(1, 2, 3);
+  const large = new Uint8Array(200_000).fill(9);
+  await writer.sendAll([{ header: { t: "weights", shm: 1 } }, { header: { t: "req", id: 1 }, body: small }]);
+  assert.equal(out.chunks.length, 1, "two small frames: one write, one wake-up of the reader");
+  await writer.sendAll([{ header: { k: 1 } }, { header: { k: 2 }, body: large }, {
+    header: { k: 3 },
+    body: small,
+  }]);
+  // The first frame and the large one's head together; the body alone; the last frame alone.
+  assert.deepEqual(out.chunks.slice(1).map((c) => c.length > 100_000), [false, true, false]);
+  assert.equal(writer.bytesWritten, out.bytes().length);
+  const reader = new FrameReader(source(out.bytes()), 1_000_000);
+  const read = [];
+  for (let frame = await reader.next(); frame; frame = await reader.next()) read.push(frame);
+  assert.deepEqual(read.map((f) => [f.header, f.body.length]), [
+    [{ t: "weights", shm: 1 }, 0],
+    [{ t: "req", id: 1 }, 3],
+    [{ k: 1 }, 0],
+    [{ k: 2 }, 200_000],
+    [{ k: 3 }, 3],
+  ]);
+  assert.deepEqual(read[3]!.body, large);
+});
+
 Deno.test("a frame over the body limit is refused from its prefix, before its body is read", async () => {
   const huge = encodeMessage({ t: "x" });
   new DataView(huge.buffer).setUint32(8, 4_000_000_000, true);
