@@ -9,7 +9,7 @@ import { type LossName, type LossSpec, type OutputValue, perSampleLoss } from ".
 import { type MetricSpec, metricSums, metricWidth } from "./metrics.ts";
 import type { CallContext, SliceExchange, SparseSquaresPart } from "./layers/mod.ts";
 import { readTensorsInto, tensorsFinite } from "./backends/readback.ts";
-import { disposeAbandonedTape } from "./tfjs_internals.ts";
+import { disposeAbandonedTape, keepTapeClosuresYoung } from "./tfjs_internals.ts";
 import { type GradSquares, sumRowSquares } from "./grad_squares.ts";
 
 export type { GradSquares } from "./grad_squares.ts";
@@ -84,6 +84,8 @@ export interface EngineSpec {
 
 export class Engine {
   constructor(readonly network: Network, readonly spec: EngineSpec) {
+    // Every training step goes through an engine: its tape must not linger in old space (see there).
+    keepTapeClosuresYoung();
     if (network.outputs.length !== 1) {
       throw new RangeError(
         `Shoal trains models with one output; model "${network.name}" has ${network.outputs.length}. ` +

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { initBackend } from "./backend.ts";
 import { tf } from "./tf.ts";
-import { disposeAbandonedTape, tapeState, TFJS_CORE_VERSION } from "./tfjs_internals.ts";
+import {
+  disposeAbandonedTape,
+  keepTapeClosuresYoung,
+  tapeState,
+  TFJS_CORE_VERSION,
+} from "./tfjs_internals.ts";
 
 await initBackend("auto");
 
@@ -36,4 +41,40 @@ Deno.test("disposeAbandonedTape frees the tensors a gradient pass stopped half-w
   assert.equal(tapeState()!.activeTape, null);
   assert.equal(tf.memory().numTensors, before);
   x.dispose();
+});
+
+Deno.test("keepTapeClosuresYoung's tape and customGrad give tfjs-core's gradients exactly", () => {
+  // Unused outputs of a multi-output op (their dys are filled with zeros), a customGrad with two inputs
+  // and its own gradient (made on each call, so by the engine's customGrad of the moment), and an op
+  // whose gradient reads saved tensors.
+  const loss = (x: tf.Tensor, w: tf.Tensor) => {
+    const scaled = tf.customGrad((a, b, save) => {
+      (save as (ts: tf.Tensor[]) => void)([a as tf.Tensor, b as tf.Tensor]);
+      return {
+        value: tf.mul(a as tf.Tensor, b as tf.Tensor),
+        gradFunc: (
+          dy: tf.Tensor,
+          saved: tf.Tensor[],
+        ) => [tf.mul(dy, tf.mul(saved[1]!, 3)), tf.mul(dy, saved[0]!)],
+      };
+    });
+    const [, second] = tf.unstack(x);
+    return tf.sum(tf.exp(scaled(tf.mul(second!, 0.5), w) as tf.Tensor));
+  };
+  const x = tf.tensor2d([[0.1, -0.2, 0.3], [0.4, 0.5, -0.6], [0.7, 0.8, 0.9]]);
+  const w = tf.tensor1d([1.5, -2, 0.25]);
+  const grads = () => tf.grads(loss)([x, w]).map((g) => Array.from(g.dataSync()));
+  const engine = Object.getPrototypeOf(tf.engine());
+  const stock = { addTapeNode: engine.addTapeNode, customGrad: engine.customGrad };
+  const expected = grads();
+  keepTapeClosuresYoung();
+  assert.notEqual(engine.addTapeNode, stock.addTapeNode);
+  assert.notEqual(engine.customGrad, stock.customGrad);
+  const before = tf.memory().numTensors;
+  assert.deepEqual(grads(), expected);
+  // Leaves nothing behind but its two results, and installs once.
+  assert.equal(tf.memory().numTensors, before + 2);
+  const installed = engine.addTapeNode;
+  keepTapeClosuresYoung();
+  assert.equal(engine.addTapeNode, installed);
 });
