@@ -1,17 +1,25 @@
 /**
  * The coordinator's side of a data-plane link over a real loopback TCP connection, with this test as
- * the worker: a train reply's gradient is checked for NaN and infinities while it arrives.
+ * the worker: a train reply's gradient is checked for NaN and infinities while it arrives, and weights
+ * in shared memory go out with the request that names them.
  */
 import assert from "node:assert/strict";
-import { float32WithHeadRoom, FrameChannel } from "../../shared/io/data_plane/mod.ts";
+import { float32WithHeadRoom, FrameChannel, SharedRegion } from "../../shared/io/data_plane/mod.ts";
 import { DataFrame, encodeTrainReply, type WorkRequest } from "../../shared/io/protocol/mod.ts";
 import { DirectLink } from "./direct_link.ts";
 
 const JOB = "0123456789abcdef";
 const LENGTH = 600_000;
 
-/** A link to a worker played by `serve`, which answers each request frame on its own channel. */
-async function linkTo(serve: (channel: FrameChannel, id: number, req: WorkRequest) => Promise<void>) {
+/**
+ * A link to a worker played by `serve`, which answers each request frame on its own channel; `seen`
+ * gets every frame's header, and `shared` makes the link one whose replies come in shared memory.
+ */
+async function linkTo(
+  serve: (channel: FrameChannel, id: number, req: WorkRequest) => Promise<void>,
+  seen: unknown[] = [],
+  shared?: SharedRegion,
+) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const [accepted, dialed] = await Promise.all([
     listener.accept(),
@@ -22,11 +30,12 @@ async function linkTo(serve: (channel: FrameChannel, id: number, req: WorkReques
   const served = (async () => {
     for (let frame = await worker.next(); frame; frame = await worker.next()) {
       const f = DataFrame.parse(frame.header);
+      seen.push(f);
       if (f.t === "req") await serve(worker, f.id, f.req);
     }
   })();
   const channel = new FrameChannel(accepted, { maxBodyBytes: 1 << 24, encrypted: false, peer: "w0" });
-  const link = new DirectLink(channel, "127.0.0.1", () => {});
+  const link = new DirectLink(channel, "127.0.0.1", () => {}, shared && { grads: shared, exchange: false });
   return {
     link,
     async [Symbol.asyncDispose]() {
@@ -37,12 +46,12 @@ async function linkTo(serve: (channel: FrameChannel, id: number, req: WorkReques
   };
 }
 
-function trainRequest(step: number): WorkRequest {
+function trainRequest(step: number, version = 1): WorkRequest {
   return {
     kind: "train",
     job: JOB,
     data: "x",
-    version: 1,
+    version,
     step,
     rowOffset: 0,
     slice: 0,
@@ -77,4 +86,45 @@ Deno.test("a train reply's gradient is found finite, or not, as it arrives over 
     const values = new Float32Array(reply.body.buffer, reply.body.byteOffset, LENGTH);
     assert.equal(Number.isFinite(values[at ?? 1]!), at === undefined, "the body holds what was sent");
   }
+});
+
+Deno.test("weights in a shared-memory slot go out once, with the first request naming their version", async () => {
+  const seen: unknown[] = [];
+  const region = SharedRegion.create("shoal-test-link", 4096);
+  await using worker = await linkTo(
+    async (channel, id, req) => {
+      if (req.kind !== "train") return;
+      const reply = encodeTrainReply(
+        { kind: "train", job: JOB, worker: "w0", step: req.step, computeMs: 1, encoding: "f32" },
+        { count: 1, grads: new Float32Array(4), lossSum: 0, metricSums: [], regLoss: 0, batchStats: [] },
+      );
+      await channel.send({ t: "rep", id, rep: reply.header }, reply.body);
+    },
+    seen,
+    region,
+  );
+  const weights = (version: number) => ({ job: JOB, version, paramsLength: 4, stateLength: 0 });
+  const request = (step: number, version: number) =>
+    worker.link.request(trainRequest(step, version), new Uint8Array(4), {
+      timeoutMs: 10_000,
+      signal: new AbortController().signal,
+    });
+  const frames = () => seen.splice(0).map((f) => (f as { t: string; version?: number; id?: number }));
+  // Held until a request names version 1; a second request of that version goes alone.
+  await worker.link.sendWeights(weights(1), new Uint8Array(16), 1);
+  await request(1, 1);
+  await request(2, 1);
+  assert.deepEqual(frames().map((f) => [f.t, f.version]), [["weights", 1], ["req", undefined], [
+    "req",
+    undefined,
+  ]]);
+  // Version 2's slot replaced by weights sent another way (a ring's chain): a request for version 3
+  // does not carry version 2's frame.
+  await worker.link.sendWeights(weights(2), new Uint8Array(16), 0);
+  await request(3, 3);
+  assert.deepEqual(frames().map((f) => f.t), ["req"]);
+  // Weights in the frame's body (not shared) go at once.
+  await worker.link.sendWeights(weights(4), new Uint8Array(16));
+  await request(4, 4);
+  assert.deepEqual(frames().map((f) => [f.t, f.version]), [["weights", 4], ["req", undefined]]);
 });
